@@ -1,0 +1,50 @@
+/* Declarative command-line flags shared by every subcommand.
+ *
+ * Each subcommand lists its flags in a table; args_parse() fills the
+ * destinations, prints --help from the table, reads `--config FILE` (a JSON
+ * object whose keys are flag names without the dashes) before the command
+ * line so that the command line wins, and rejects unknown flags and bad
+ * values with exit code 2. The resolved configuration can be rendered as
+ * JSON for provenance (stored in run files). */
+#ifndef LR_ARGS_H
+#define LR_ARGS_H
+
+#include <stdint.h>
+
+typedef enum {
+    ARG_STR,   /* const char ** */
+    ARG_INT,   /* long * */
+    ARG_FLOAT, /* double * */
+    ARG_FLAG,  /* int *, set to 1 when present (value-less) */
+} arg_type;
+
+typedef struct {
+    const char *name;    /* without the leading "--" */
+    arg_type type;
+    void *dst;           /* receives the value; holds the default beforehand */
+    const char *metavar; /* e.g. "DIR"; NULL for flags */
+    const char *help;
+    double min, max;     /* inclusive range for ARG_INT/ARG_FLOAT when min < max */
+    int required;
+} arg_def;
+
+typedef struct {
+    const char *command; /* "tokenize" */
+    const char *summary; /* one line */
+    const char *usage;   /* positional part of the usage line, may be NULL */
+    const arg_def *defs;
+    int n_defs;
+    int max_positional;  /* 0 = none allowed */
+} arg_spec;
+
+/* Parses argv (argv[0] is the subcommand name). Returns the number of
+ * positional arguments, which are moved to the front of `positional`.
+ * Exits 0 after --help, 2 on a usage error. */
+int args_parse(const arg_spec *spec, int argc, char **argv, char **positional);
+
+/* The resolved flags as a JSON object (malloc'd string). */
+char *args_to_json(const arg_spec *spec);
+/* The command line as one string (malloc'd), for provenance. */
+char *args_command_line(int argc, char **argv);
+
+#endif

@@ -1,0 +1,191 @@
+#define _POSIX_C_SOURCE 200809L
+#include "common/fileio.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "common/error.h"
+
+char *lr_read_file(const char *path, size_t max_bytes, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        lr_error_set(path, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max_bytes) {
+                fclose(f);
+                free(buf);
+                lr_error_set(path, "file is larger than the %zu-byte limit", max_bytes);
+                return NULL;
+            }
+            cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            buf = xrealloc(buf, cap + 1);
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        lr_error_set(path, "read error");
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+char *lr_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = xmalloc(a + b + 2);
+    memcpy(p, dir, a);
+    size_t o = a;
+    if (a && dir[a - 1] != '/') p[o++] = '/';
+    memcpy(p + o, name, b + 1);
+    return p;
+}
+
+int lr_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int lr_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lr_mkdir_p(const char *path) {
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) goto fail;
+        *s = '/';
+    }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) goto fail;
+    free(p);
+    if (!lr_is_dir(path)) {
+        lr_error_set(path, "exists and is not a directory");
+        return -1;
+    }
+    return 0;
+fail:
+    lr_error_set(path, "cannot create directory: %s", strerror(errno));
+    free(p);
+    return -1;
+}
+
+int lr_copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        lr_error_set(src, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    lr_atomic_file af;
+    if (lr_atomic_open(&af, dst) != 0) {
+        fclose(in);
+        return -1;
+    }
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (fwrite(buf, 1, n, af.f) != n) {
+            fclose(in);
+            lr_atomic_abort(&af);
+            lr_error_set(dst, "write error");
+            return -1;
+        }
+    }
+    int bad = ferror(in);
+    fclose(in);
+    if (bad) {
+        lr_atomic_abort(&af);
+        lr_error_set(src, "read error");
+        return -1;
+    }
+    return lr_atomic_commit(&af);
+}
+
+int lr_atomic_open(lr_atomic_file *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    af->path = xstrdup(path);
+    size_t n = strlen(path) + 32;
+    af->tmp_path = xmalloc(n);
+    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    af->f = fopen(af->tmp_path, "wb");
+    if (!af->f) {
+        lr_error_set(path, "cannot create: %s", strerror(errno));
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return -1;
+    }
+    return 0;
+}
+
+int lr_atomic_commit(lr_atomic_file *af) {
+    int rc = 0;
+    if (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0) rc = -1;
+    if (fclose(af->f) != 0) rc = -1;
+    af->f = NULL;
+    if (rc == 0 && rename(af->tmp_path, af->path) != 0) rc = -1;
+    if (rc != 0) {
+        lr_error_set(af->path, "cannot write: %s", strerror(errno));
+        remove(af->tmp_path);
+    }
+    free(af->path);
+    free(af->tmp_path);
+    af->path = af->tmp_path = NULL;
+    return rc;
+}
+
+void lr_atomic_abort(lr_atomic_file *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp_path) remove(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}
+
+int lr_lines_open(lr_line_reader *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    if (strcmp(path, "-") == 0) {
+        r->f = stdin;
+        r->path = "<stdin>";
+        return 0;
+    }
+    r->f = fopen(path, "rb");
+    if (!r->f) {
+        lr_error_set(path, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+long lr_lines_next(lr_line_reader *r, char **line) {
+    ssize_t n = getline(&r->buf, &r->cap, r->f);
+    if (n < 0) return -1;
+    r->line_no++;
+    if (n > 0 && r->buf[n - 1] == '\n') r->buf[--n] = 0;
+    if (n > 0 && r->buf[n - 1] == '\r') r->buf[--n] = 0;
+    *line = r->buf;
+    return (long)n;
+}
+
+void lr_lines_close(lr_line_reader *r) {
+    if (r->f && r->f != stdin) fclose(r->f);
+    free(r->buf);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,54 @@
+/* Byte-level BPE tokenizer compatible with Hugging Face `tokenizers`
+ * (GPT-2/Qwen2 family): added/special tokens split out first, then the
+ * pre-tokenizer regex, then byte-level BPE on each piece. */
+#ifndef LR_TOKENIZER_H
+#define LR_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lr_tokenizer lr_tokenizer;
+
+/* Loads a tokenizer from a directory holding tokenizer.json, or
+ * vocab.json + merges.txt (+ tokenizer_config.json / added_tokens.json).
+ * tokenizer.json wins when both exist. NULL + lr_error on failure. */
+lr_tokenizer *tokenizer_load(const char *dir);
+/* Forces one of the two sources: "tokenizer.json" or "vocab.json". */
+lr_tokenizer *tokenizer_load_from(const char *dir, const char *source);
+void tokenizer_free(lr_tokenizer *t);
+
+/* Encodes `len` bytes of text (invalid UTF-8 handled like HF). Returns the
+ * number of ids written to a fresh *ids array, or -1 with lr_error set. */
+long tokenizer_encode(const lr_tokenizer *t, const char *text, size_t len, int32_t **ids);
+
+/* Decodes ids to bytes (special tokens included unless skip_special), then
+ * to UTF-8 with invalid sequences replaced by U+FFFD as HF does. Returns a
+ * fresh NUL-terminated string; *out_len gets its length. NULL + lr_error on
+ * an id outside the vocabulary. */
+char *tokenizer_decode(const lr_tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *out_len);
+
+/* Number of ids (vocabulary + added tokens), i.e. max id + 1. */
+int tokenizer_n_tokens(const lr_tokenizer *t);
+/* The token's string as stored in the vocabulary (byte-level form, e.g.
+ * "Ġthe"), or the added token's content; NULL for an unused id. */
+const char *tokenizer_token_string(const lr_tokenizer *t, int32_t id);
+/* Id of a vocabulary or added token string, -1 when absent. */
+int32_t tokenizer_token_id(const lr_tokenizer *t, const char *token);
+int tokenizer_is_special(const lr_tokenizer *t, int32_t id);
+/* The eos_token of tokenizer_config.json (or -1). */
+int32_t tokenizer_eos_id(const lr_tokenizer *t);
+
+/* ---- chat templates */
+typedef enum { CHAT_PLAIN = 0, CHAT_CHATML } lr_chat_template;
+
+/* The template named by tokenizer_config.json's chat_template when it is
+ * one the project knows (ChatML family), else CHAT_PLAIN. */
+lr_chat_template tokenizer_chat_template(const lr_tokenizer *t);
+/* "chatml" | "plain" | "auto" -> template; -1 + lr_error for unknown names. */
+int chat_template_from_name(const char *name, const lr_tokenizer *t, lr_chat_template *out);
+/* Renders system + user (+ the assistant header when add_generation_prompt)
+ * to a fresh string. system NULL = the template's default system prompt
+ * ("You are a helpful assistant." for Qwen's ChatML); plain = user only. */
+char *chat_template_render(lr_chat_template tpl, const char *system, const char *user, int add_generation_prompt);
+
+#endif

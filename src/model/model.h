@@ -1,0 +1,76 @@
+/* The decoder runtime (Qwen2 / Llama): loading a Hugging Face model
+ * directory, teacher-forced forward over ragged batches, KV-cache
+ * incremental decoding and batched generation.
+ *
+ * Every stage above (sampler, scorer, trainer, evaluator) talks to models
+ * only through this header. Math runs behind the backend interface
+ * (backend.h); this file does not know whether it is CPU or CUDA. */
+#ifndef LR_MODEL_H
+#define LR_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/model_config.h"
+
+typedef struct lr_model lr_model;
+typedef struct lr_kv_cache lr_kv_cache;
+
+typedef struct {
+    int n_threads; /* 0 = OMP_NUM_THREADS or all cores */
+} lr_model_opts;
+
+/* Loads config.json, generation_config.json and the safetensors weights of
+ * a model directory (bf16/f16/f32 on disk; fp32 in memory). NULL + lr_error
+ * on a missing/misshapen tensor, unsupported model_type/rope type, etc. */
+lr_model *model_load(const char *dir, const lr_model_opts *opts);
+void model_free(lr_model *m);
+const lr_model_config *model_config(const lr_model *m);
+const lr_generation_config *model_generation_config(const lr_model *m);
+int model_vocab_size(const lr_model *m); /* logits row length (config vocab_size) */
+
+/* Teacher-forced forward of n_seq ragged sequences packed back to back in
+ * tokens (sum(lens) ids, no padding). Writes logits (rows, vocab):
+ *   all_positions = 1: one row per input token, in packed order;
+ *   all_positions = 0: one row per sequence (its last token).
+ * Returns 0, or -1 + lr_error (e.g. a sequence longer than the context). */
+int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
+                  float *logits);
+
+/* ---- KV cache with per-sequence slots */
+lr_kv_cache *kv_cache_new(const lr_model *m, int n_slots, int max_len);
+void kv_cache_free(lr_kv_cache *c);
+void kv_cache_clear_slot(lr_kv_cache *c, int slot);
+int kv_cache_len(const lr_kv_cache *c, int slot);
+
+/* Appends n_new[i] tokens to slot slots[i] for i < n (prefill when many,
+ * decode when one), attending to what the slot already holds. Writes the
+ * logits of each slot's last appended token to last_logits (n, vocab), and
+ * when all_logits != NULL the logits of every appended token in packed
+ * order (sum n_new, vocab). -1 + lr_error when a slot would overflow. */
+int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
+                 float *last_logits, float *all_logits);
+
+/* ---- generation */
+typedef enum { FINISH_EOS = 0, FINISH_LENGTH = 1, FINISH_CONTEXT = 2 } lr_finish_reason;
+
+typedef struct {
+    int max_new_tokens;   /* default 128 */
+    double temperature;   /* 0 = greedy */
+    double top_p;         /* 1 = off */
+    uint64_t seed;        /* per-sequence streams: seq i uses (seed, i), so batching never changes samples */
+    const int32_t *eos_ids;
+    int n_eos;
+    int batch;            /* concurrent sequences (slots); finished slots are refilled */
+} lr_gen_params;
+
+/* Called once per generated token, in generation order for that sequence,
+ * with the raw logits row (vocab floats) the token was chosen from. */
+typedef void (*lr_step_fn)(void *ctx, int seq, int step, int32_t token, const float *logits);
+
+/* Generates for n prompts. out_tokens[i] (fresh array, generated ids only,
+ * EOS included when hit), out_lens[i], finish[i]. 0 ok, -1 + lr_error. */
+int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt_lens, int n, const lr_gen_params *p,
+                   lr_step_fn on_step, void *ctx, int32_t **out_tokens, int *out_lens, lr_finish_reason *finish);
+
+#endif

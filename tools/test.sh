@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command: install dependencies, configure, build, run every test.
+#   bash tools/test.sh            # release build in build/
+#   LR_SANITIZE=1 bash tools/test.sh   # ASan+UBSan build in build-asan/
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/tools/install-deps.sh"
+
+# Open MPI refuses root unless told; tests oversubscribe the 2-core CI box.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+
+if [ "${LR_SANITIZE:-0}" = 1 ]; then
+  build="$root/build-asan"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DLR_SANITIZE=ON
+  # Open MPI's own allocations are reported as leaks: check leaks only in
+  # tests that do not start MPI.
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+else
+  build="$root/build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure --timeout 900 "$@"

@@ -13,10 +13,10 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 if [ "${LR_SANITIZE:-0}" = 1 ]; then
   build="$root/build-asan"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DLR_SANITIZE=ON
-  # Open MPI's own allocations are reported as leaks: check leaks only in
-  # tests that do not start MPI.
+  # Open MPI's own process-lifetime allocations are suppressed (tests/lsan.supp).
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+  export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 else
   build="$root/build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release

@@ -3,6 +3,8 @@
 #ifndef LR_MODEL_CONFIG_H
 #define LR_MODEL_CONFIG_H
 
+#include <stdio.h>
+
 #define LR_MAX_EOS 8
 
 typedef enum { ROPE_DEFAULT = 0, ROPE_LLAMA3, ROPE_LINEAR } lr_rope_type;
@@ -56,5 +58,7 @@ int generation_config_load(lr_generation_config *g, const char *path);
 /* Both from a model directory; the EOS list is the union of the
  * generation_config's and the config's. */
 int model_config_load_dir(lr_model_config *c, lr_generation_config *g, const char *dir);
+/* The resolved values as "key: value" lines (g may be NULL). */
+void model_config_print(FILE *f, const lr_model_config *c, const lr_generation_config *g);
 
 #endif

@@ -52,6 +52,8 @@ typedef struct {
 
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
+/* "F32" -> ST_F32 etc.; -1 for names this reader does not support. */
+int st_dtype_from_name(const char *name, st_dtype *out);
 
 /* Opens one .safetensors file. 0 on success; else -1 with lr_error set
  * naming the file and the problem. */

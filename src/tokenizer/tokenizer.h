@@ -17,7 +17,11 @@ lr_tokenizer *tokenizer_load(const char *dir);
 lr_tokenizer *tokenizer_load_from(const char *dir, const char *source);
 void tokenizer_free(lr_tokenizer *t);
 
-/* Encodes `len` bytes of text (invalid UTF-8 handled like HF). Returns the
+/* Encodes `len` bytes of text like HF's tokenizer.encode(text,
+ * add_special_tokens=False): added/special tokens in the text become their
+ * ids, no BOS/EOS is added. Invalid UTF-8 is handled as HF handles the
+ * Python str bytes.decode('utf-8', 'replace') makes of it: every maximal
+ * ill-formed subsequence becomes one U+FFFD first. Thread-safe. Returns the
  * number of ids written to a fresh *ids array, or -1 with lr_error set. */
 long tokenizer_encode(const lr_tokenizer *t, const char *text, size_t len, int32_t **ids);
 
@@ -26,6 +30,11 @@ long tokenizer_encode(const lr_tokenizer *t, const char *text, size_t len, int32
  * fresh NUL-terminated string; *out_len gets its length. NULL + lr_error on
  * an id outside the vocabulary. */
 char *tokenizer_decode(const lr_tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *out_len);
+/* The same without the UTF-8 repair: the raw bytes the ids stand for (useful
+ * when concatenating the output of several calls). Ids inside [0, n_tokens)
+ * that name no token are skipped, as HF does. */
+char *tokenizer_decode_bytes(const lr_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+                             size_t *out_len);
 
 /* Number of ids (vocabulary + added tokens), i.e. max id + 1. */
 int tokenizer_n_tokens(const lr_tokenizer *t);
@@ -50,5 +59,12 @@ int chat_template_from_name(const char *name, const lr_tokenizer *t, lr_chat_tem
  * to a fresh string. system NULL = the template's default system prompt
  * ("You are a helpful assistant." for Qwen's ChatML); plain = user only. */
 char *chat_template_render(lr_chat_template tpl, const char *system, const char *user, int add_generation_prompt);
+/* The system prompt this tokenizer's chat template uses when none is given
+ * (e.g. Qwen2.5: "You are Qwen, created by Alibaba Cloud. ..."), NULL when
+ * the template has none (then no system turn is rendered). */
+const char *tokenizer_default_system(const lr_tokenizer *t);
+/* chat_template_render with this tokenizer's default system prompt. */
+char *tokenizer_chat_render(const lr_tokenizer *t, lr_chat_template tpl, const char *system, const char *user,
+                            int add_generation_prompt);
 
 #endif

@@ -20,14 +20,33 @@ typedef struct {
     int n_threads; /* 0 = OMP_NUM_THREADS or all cores */
 } lr_model_opts;
 
+/* A model (and its caches) serves one call at a time: calls on the same
+ * model from several threads must be serialised by the caller. Internally
+ * every call uses n_threads OpenMP threads (docs/model.md). */
+
 /* Loads config.json, generation_config.json and the safetensors weights of
  * a model directory (bf16/f16/f32 on disk; fp32 in memory). NULL + lr_error
  * on a missing/misshapen tensor, unsupported model_type/rope type, etc. */
 lr_model *model_load(const char *dir, const lr_model_opts *opts);
 void model_free(lr_model *m);
+/* A model with random weights (uniform, standard deviation std; norms 1)
+ * for the shapes of config c, deterministic in seed; no files. For
+ * benchmarks and large-shape tests. NULL + lr_error on inconsistent dims. */
+lr_model *model_new_random(const lr_model_config *c, uint64_t seed, float std, const lr_model_opts *opts);
 const lr_model_config *model_config(const lr_model *m);
 const lr_generation_config *model_generation_config(const lr_model *m);
 int model_vocab_size(const lr_model *m); /* logits row length (config vocab_size) */
+const char *model_dir(const lr_model *m);
+/* Threads used by the model's ops (OpenMP, and OpenBLAS, which the runtime
+ * keeps consistent: see backend_cpu.c). <= 0: OMP_NUM_THREADS or all cores. */
+int model_n_threads(const lr_model *m);
+void model_set_threads(lr_model *m, int n_threads);
+/* Tokens per decoder pass (default 4096): longer batches are processed in
+ * several passes (whole sequences in model_forward, prompt pieces in
+ * model_extend), bounding activation memory. <= 0 restores the default. */
+void model_set_chunk_tokens(lr_model *m, int n_tokens);
+/* Bytes of fp32 weights held (tied embeddings counted once). */
+size_t model_weight_bytes(const lr_model *m);
 
 /* Teacher-forced forward of n_seq ragged sequences packed back to back in
  * tokens (sum(lens) ids, no padding). Writes logits (rows, vocab):
@@ -42,6 +61,9 @@ lr_kv_cache *kv_cache_new(const lr_model *m, int n_slots, int max_len);
 void kv_cache_free(lr_kv_cache *c);
 void kv_cache_clear_slot(lr_kv_cache *c, int slot);
 int kv_cache_len(const lr_kv_cache *c, int slot);
+int kv_cache_n_slots(const lr_kv_cache *c);
+int kv_cache_max_len(const lr_kv_cache *c);
+size_t kv_cache_bytes(const lr_kv_cache *c);
 
 /* Appends n_new[i] tokens to slot slots[i] for i < n (prefill when many,
  * decode when one), attending to what the slot already holds. Writes the
@@ -69,7 +91,10 @@ typedef struct {
 typedef void (*lr_step_fn)(void *ctx, int seq, int step, int32_t token, const float *logits);
 
 /* Generates for n prompts. out_tokens[i] (fresh array, generated ids only,
- * EOS included when hit), out_lens[i], finish[i]. 0 ok, -1 + lr_error. */
+ * EOS included when hit), out_lens[i], finish[i]. 0 ok, -1 + lr_error (then
+ * no arrays are left for the caller). A sequence never exceeds the context:
+ * prompt + output <= max_position_embeddings (FINISH_CONTEXT when it hits
+ * that); a prompt that leaves no room is an error. */
 int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt_lens, int n, const lr_gen_params *p,
                    lr_step_fn on_step, void *ctx, int32_t **out_tokens, int *out_lens, lr_finish_reason *finish);
 

@@ -1,0 +1,327 @@
+/* `lightreasoner logprobs`: teacher-forced per-position next-token
+ * statistics for given texts or id sequences, to HDF5.
+ *
+ *   logprobs --model DIR --input FILE.jsonl --out FILE.h5 [--top-k K] [--full]
+ *            [--field text] [--batch-tokens N] [--threads N] [--quiet]
+ *
+ * Each input line is a JSON object with a string under --field (tokenized
+ * with the model directory's tokenizer, no chat template) or an "ids" list.
+ * For a sequence of n tokens there are n - 1 positions: position t holds
+ * the distribution over token t + 1 given tokens 0..t.
+ *
+ * Output (ragged data concatenated over sequences, with offsets):
+ *   /ids               int32 (n_tokens)         all input tokens
+ *   /ids_offsets       int64 (n_seq + 1)        sequence i = ids[ids_offsets[i]:ids_offsets[i+1]]
+ *   /position_offsets  int64 (n_seq + 1)        its positions = rows [position_offsets[i], ..[i+1]) below
+ *   /source_line    int64 (n_seq)               line of the input file
+ *   /logprob        float32 (n_pos)             log p(ids[t+1] | ids[..t]), nats
+ *   /entropy        float32 (n_pos)             entropy of that distribution, nats
+ *   /topk_ids       int32 (n_pos, K)            most probable next ids (ties: lower id first)
+ *   /topk_logprobs  float32 (n_pos, K)          their log-probs, nats
+ *   /full_logprobs  float32 (n_pos, vocab)      with --full: the whole log-softmax rows
+ * Log-softmax in fp32 with fp64 sums. The file is written under a
+ * temporary name and renamed when complete, so a crash never leaves a
+ * complete-looking file. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "common/check.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/progress.h"
+#include "model/logits_stats.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "version.h"
+
+typedef struct {
+    int32_t *ids;
+    int n;
+    long line;
+} seq;
+
+static int32_t *json_id_list(const cJSON *a, const char *where, int *n_out) {
+    const int n = cJSON_GetArraySize(a);
+    int32_t *ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble || it->valuedouble < 0)
+            lr_die_input(where, "\"ids\" entry %d is not a non-negative integer", i);
+        ids[i++] = (int32_t)it->valuedouble;
+    }
+    *n_out = n;
+    return ids;
+}
+
+/* ---- HDF5 helpers: 1-D / 2-D extendible chunked datasets appended to */
+
+typedef struct {
+    hid_t ds;
+    hid_t type;
+    int ndim;
+    hsize_t cols; /* 2-D row length */
+    hsize_t rows; /* written so far */
+} h5_app;
+
+static void attr_str(hid_t obj, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5_CHECK(t);
+    H5_CHECK(H5Tset_size(t, strlen(value) + 1));
+    H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8));
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a);
+    H5_CHECK(H5Awrite(a, t, value));
+    H5Aclose(a), H5Sclose(sp), H5Tclose(t);
+}
+
+static void attr_i64(hid_t obj, const char *name, long long v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a);
+    H5_CHECK(H5Awrite(a, H5T_NATIVE_LLONG, &v));
+    H5Aclose(a), H5Sclose(sp);
+}
+
+static h5_app app_create(hid_t f, const char *name, hid_t file_type, hid_t mem_type, hsize_t cols, const char *desc,
+                         const char *units) {
+    h5_app a = {.type = mem_type, .ndim = cols ? 2 : 1, .cols = cols};
+    hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols};
+    hsize_t chunk[2] = {cols ? (cols >= 65536 ? 4 : (65536 + cols - 1) / cols) : 65536, cols};
+    hid_t sp = H5Screate_simple(a.ndim, dims, maxd);
+    hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+    H5_CHECK(H5Pset_chunk(pl, a.ndim, chunk));
+    a.ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    H5_CHECK(a.ds);
+    H5Pclose(pl), H5Sclose(sp);
+    attr_str(a.ds, "description", desc);
+    if (units) attr_str(a.ds, "units", units);
+    return a;
+}
+
+static void app_write(h5_app *a, const void *data, hsize_t rows) {
+    if (!rows) return;
+    hsize_t nd[2] = {a->rows + rows, a->cols};
+    H5_CHECK(H5Dset_extent(a->ds, nd));
+    hid_t fs = H5Dget_space(a->ds);
+    hsize_t start[2] = {a->rows, 0}, count[2] = {rows, a->cols};
+    H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+    hid_t ms = H5Screate_simple(a->ndim, count, NULL);
+    H5_CHECK(H5Dwrite(a->ds, a->type, ms, fs, H5P_DEFAULT, data));
+    H5Sclose(ms), H5Sclose(fs);
+    a->rows += rows;
+}
+
+static void write_1d(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *data, hsize_t n,
+                     const char *desc) {
+    hsize_t d[1] = {n};
+    hid_t sp = H5Screate_simple(1, d, NULL);
+    hid_t ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(ds);
+    if (n) H5_CHECK(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    attr_str(ds, "description", desc);
+    H5Dclose(ds), H5Sclose(sp);
+}
+
+int cmd_logprobs(int argc, char **argv) {
+    const char *dir = NULL, *in_path = NULL, *out_path = NULL, *field = "text";
+    long top_k = 0, threads = 0, batch_tokens = 2048;
+    int full = 0, quiet = 0;
+    const arg_def defs[] = {
+        {"model", ARG_STR, &dir, "DIR", "Hugging Face model directory (qwen2 / llama)", 0, 0, 1},
+        {"input", ARG_STR, &in_path, "FILE", "jsonl: one object per line with a string under --field, or \"ids\"", 0, 0, 1},
+        {"out", ARG_STR, &out_path, "FILE", "HDF5 file to write (replaced atomically)", 0, 0, 1},
+        {"field", ARG_STR, &field, "NAME", "text field of input lines", 0, 0, 0},
+        {"top-k", ARG_INT, &top_k, "K", "also store the K most probable next tokens per position", 0, 1000000, 0},
+        {"full", ARG_FLAG, &full, NULL, "also store full log-softmax rows (n_positions x vocab floats)", 0, 0, 0},
+        {"batch-tokens", ARG_INT, &batch_tokens, "N", "tokens per forward pass (sequences are never split)", 1, 1e7, 0},
+        {"threads", ARG_INT, &threads, "N", "threads (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},
+        {"quiet", ARG_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, 0},
+    };
+    const arg_spec spec = {"logprobs",
+                           "Teacher-forced per-position log p(next token), entropy and top-k (optionally full "
+                           "log-softmax rows) for texts or id sequences, to HDF5.",
+                           NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
+    args_parse(&spec, argc, argv, NULL);
+
+    lr_model_opts mo = {.n_threads = (int)threads};
+    lr_model *m = model_load(dir, &mo);
+    if (!m) lr_die_last();
+    const int V = model_vocab_size(m), ctx = model_config(m)->max_position_embeddings;
+    if (top_k > V) top_k = V;
+
+    /* Read and check every input first: bad input never produces output. */
+    lr_tokenizer *tok = NULL;
+    int n = 0, cap = 64;
+    seq *ss = xmalloc((size_t)cap * sizeof *ss);
+    lr_line_reader r;
+    if (lr_lines_open(&r, in_path) != 0) lr_die_last();
+    char *line, where[4200];
+    long len, total = 0, n_pos = 0;
+    while ((len = lr_lines_next(&r, &line)) >= 0) {
+        if (len == 0) continue;
+        snprintf(where, sizeof where, "%s:%ld", r.path, r.line_no);
+        if (n == cap) ss = xrealloc(ss, (size_t)(cap *= 2) * sizeof *ss);
+        seq *s = &ss[n];
+        s->line = r.line_no;
+        cJSON *js = cJSON_ParseWithLength(line, (size_t)len);
+        if (!cJSON_IsObject(js)) lr_die_input(where, "not a JSON object");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(js, field);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(js, "ids");
+        if (cJSON_IsArray(ids)) {
+            s->ids = json_id_list(ids, where, &s->n);
+        } else if (cJSON_IsString(f)) {
+            if (!tok && !(tok = tokenizer_load(dir))) lr_die_last();
+            long k = tokenizer_encode(tok, f->valuestring, strlen(f->valuestring), &s->ids);
+            if (k < 0) lr_die_input(where, "%s", lr_error_msg());
+            s->n = (int)k;
+        } else {
+            lr_die_input(where, "no string field \"%s\" and no \"ids\" list", field);
+        }
+        cJSON_Delete(js);
+        if (s->n == 0) lr_die_input(where, "empty sequence");
+        if (s->n > ctx)
+            lr_die_input(where, "context overflow: %d tokens, the model's context is %d (max_position_embeddings)", s->n, ctx);
+        for (int j = 0; j < s->n; j++)
+            if (s->ids[j] >= V) lr_die_input(where, "token id %d is outside the model's vocabulary [0, %d)", s->ids[j], V);
+        total += s->n;
+        n_pos += s->n - 1;
+        n++;
+    }
+    lr_lines_close(&r);
+    if (n == 0) lr_die_input(in_path, "no sequences");
+
+    /* Output under a temporary name. */
+    size_t tl = strlen(out_path) + 32;
+    char *tmp = xmalloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%ld", out_path, (long)getpid());
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) lr_die_input(out_path, "cannot create %s", tmp);
+    attr_str(f, "schema", "lightreasoner.logprobs");
+    attr_i64(f, "schema_version", 1);
+    attr_str(f, "version", LR_VERSION);
+    attr_str(f, "git_commit", LR_GIT_COMMIT);
+    char *cl = args_command_line(argc, argv);
+    attr_str(f, "command_line", cl);
+    free(cl);
+    attr_str(f, "model", dir);
+    attr_str(f, "input", in_path);
+    attr_i64(f, "full", full);
+    attr_i64(f, "vocab_size", V);
+    attr_i64(f, "n_sequences", n);
+    attr_i64(f, "n_positions", n_pos);
+    attr_i64(f, "top_k", top_k);
+    attr_str(f, "description",
+             "Teacher-forced next-token statistics. Position t of a sequence of n tokens (t < n-1) is the "
+             "distribution over token t+1 given tokens 0..t. Sequence i: ids[ids_offsets[i]:ids_offsets[i+1]], "
+             "positions position_offsets[i]..position_offsets[i+1]-1 of the per-position datasets. Log-softmax in "
+             "fp32, sums in fp64. Attribute complete = 1 is written last.");
+    int64_t *seq_off = xmalloc((size_t)(n + 1) * sizeof *seq_off), *pos_off = xmalloc((size_t)(n + 1) * sizeof *pos_off);
+    int64_t *src_line = xmalloc((size_t)n * sizeof *src_line);
+    int32_t *all_ids = xmalloc((size_t)total * sizeof *all_ids);
+    seq_off[0] = pos_off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(all_ids + seq_off[i], ss[i].ids, (size_t)ss[i].n * sizeof(int32_t));
+        seq_off[i + 1] = seq_off[i] + ss[i].n;
+        pos_off[i + 1] = pos_off[i] + ss[i].n - 1;
+        src_line[i] = ss[i].line;
+    }
+    write_1d(f, "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, all_ids, (hsize_t)total, "input token ids, all sequences concatenated");
+    write_1d(f, "ids_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, seq_off, (hsize_t)n + 1,
+             "sequence i is ids[ids_offsets[i]:ids_offsets[i+1]]");
+    write_1d(f, "position_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, pos_off, (hsize_t)n + 1,
+             "positions of sequence i are rows position_offsets[i]..position_offsets[i+1]-1 of "
+             "logprob/entropy/topk_*/full_logprobs (a sequence of n tokens has n-1)");
+    write_1d(f, "source_line", H5T_STD_I64LE, H5T_NATIVE_INT64, src_line, (hsize_t)n, "line number of the sequence in the input file");
+    h5_app d_lp = app_create(f, "logprob", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
+                             "log p(ids[t+1] | ids[0..t]) under the model", "nats (natural log)");
+    h5_app d_ent = app_create(f, "entropy", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
+                              "entropy of the next-token distribution at position t", "nats (natural log)");
+    h5_app d_tki = {0}, d_tkl = {0}, d_full = {0};
+    if (top_k > 0) {
+        d_tki = app_create(f, "topk_ids", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)top_k,
+                           "the top_k most probable next token ids, most probable first (ties: lower id first)", NULL);
+        d_tkl = app_create(f, "topk_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)top_k,
+                           "log-probs of topk_ids", "nats (natural log)");
+    }
+    if (full)
+        d_full = app_create(f, "full_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)V,
+                            "full log-softmax row of the next-token distribution at position t", "nats (natural log)");
+
+    /* Forward passes over whole sequences, batch_tokens at a time. */
+    lr_progress pg;
+    progress_init(&pg, "logprobs", total, 0, quiet);
+    long done = 0;
+    float *logits = NULL;
+    size_t logits_cap = 0;
+    int *lens = xmalloc((size_t)n * sizeof *lens);
+    for (int s0 = 0; s0 < n;) {
+        int s1 = s0;
+        long T = 0;
+        while (s1 < n && (s1 == s0 || T + ss[s1].n <= batch_tokens)) T += ss[s1++].n;
+        if ((size_t)T * V > logits_cap) {
+            free(logits);
+            logits_cap = (size_t)T * V;
+            logits = xmalloc(logits_cap * sizeof(float));
+        }
+        for (int i = s0; i < s1; i++) lens[i - s0] = ss[i].n;
+        if (model_forward(m, all_ids + seq_off[s0], lens, s1 - s0, 1, logits) != 0) lr_die_last();
+        const long P = pos_off[s1] - pos_off[s0];
+        float *lp = xmalloc((size_t)(P ? P : 1) * sizeof(float)), *ent = xmalloc((size_t)(P ? P : 1) * sizeof(float));
+        int32_t *tki = top_k ? xmalloc((size_t)P * top_k * sizeof(int32_t) + 1) : NULL;
+        float *tkl = top_k ? xmalloc((size_t)P * top_k * sizeof(float) + 1) : NULL;
+        /* Rows whose next token exists, in place of the logits when --full. */
+        long p = 0;
+        for (int i = s0; i < s1; i++) {
+            const long row0 = seq_off[i] - seq_off[s0];
+            for (int t = 0; t + 1 < ss[i].n; t++, p++) {
+                float *row = logits + (size_t)(row0 + t) * V;
+                logits_row_stats(row, V, ss[i].ids[t + 1], (int)top_k, NULL, &lp[p], &ent[p],
+                                 tki ? tki + (size_t)p * top_k : NULL, tkl ? tkl + (size_t)p * top_k : NULL,
+                                 full ? logits + (size_t)p * V : NULL);
+            }
+        }
+        app_write(&d_lp, lp, (hsize_t)P);
+        app_write(&d_ent, ent, (hsize_t)P);
+        if (top_k) {
+            app_write(&d_tki, tki, (hsize_t)P);
+            app_write(&d_tkl, tkl, (hsize_t)P);
+        }
+        if (full) app_write(&d_full, logits, (hsize_t)P);
+        free(lp), free(ent), free(tki), free(tkl);
+        done += T;
+        progress_update(&pg, done, 0, "%.0f tok/s", done / (progress_elapsed(&pg) + 1e-9));
+        s0 = s1;
+    }
+    progress_end(&pg);
+    H5Dclose(d_lp.ds), H5Dclose(d_ent.ds);
+    if (top_k) H5Dclose(d_tki.ds), H5Dclose(d_tkl.ds);
+    if (full) H5Dclose(d_full.ds);
+    attr_i64(f, "complete", 1);
+    if (H5Fclose(f) < 0) {
+        unlink(tmp);
+        lr_die_input(out_path, "writing the HDF5 file failed");
+    }
+    if (rename(tmp, out_path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        lr_die_input(out_path, "cannot rename %s into place: %s", tmp, strerror(e));
+    }
+    if (!quiet)
+        fprintf(stderr, "logprobs: %d sequences, %ld tokens, %ld positions in %.1f s -> %s\n", n, total, n_pos,
+                progress_elapsed(&pg), out_path);
+    for (int i = 0; i < n; i++) free(ss[i].ids);
+    free(ss), free(lens), free(logits), free(all_ids), free(seq_off), free(pos_off), free(src_line), free(tmp);
+    tokenizer_free(tok);
+    model_free(m);
+    return 0;
+}

@@ -1,0 +1,105 @@
+/* Compute backend: every piece of math the decoder needs, behind function
+ * pointers, so that a CUDA backend slots in later without touching model
+ * code (model code calls only these).
+ *
+ * Memory: every float tensor passed to an op lives in the backend's memory
+ * (be->alloc / upload / download); for the CPU backend that is ordinary
+ * host memory (be->host_memory = 1) and the model may pass host pointers
+ * such as the caller's logits buffer directly. Small integer metadata
+ * (token ids, positions, row indices, sequence descriptors) is always host
+ * memory; a device backend copies it itself.
+ *
+ * Layout: row-major; "(M, N)" is M rows of N floats; "ld" is a row stride in
+ * floats, so an op can read or write a column slice of a wider buffer (the
+ * q / k / v parts of the fused qkv activations, a LoRA delta into q). */
+#ifndef LR_BACKEND_H
+#define LR_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lr_backend lr_backend;
+
+/* A ragged batch for attention. Sequence s owns the packed query rows
+ * [q_off[s], q_off[s+1]); its first query has position n_past[s]; its keys
+ * and values for positions 0 .. n_past[s] + n_new - 1 are the rows
+ * kv_row[s] + p of the K / V buffers (a KV-cache slot, or the sequence's own
+ * rows of the packed k / v activations when there is no cache). Query row
+ * at position p attends to keys 0..p (causal). All host memory. */
+typedef struct {
+    int n_seq;
+    const int *q_off;      /* (n_seq + 1) */
+    const int *n_past;     /* (n_seq) */
+    const int64_t *kv_row; /* (n_seq) */
+} lr_attn_batch;
+
+struct lr_backend {
+    const char *name;
+    int host_memory; /* 1: backend memory is host memory */
+    int n_threads;
+    void *ctx;       /* backend private state (workspaces, handles) */
+
+    void *(*alloc)(lr_backend *be, size_t bytes); /* never NULL; zero-filled */
+    void (*free)(lr_backend *be, void *p);
+    void (*upload)(lr_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(lr_backend *be, void *dst, const void *src, size_t bytes);
+    void (*set_threads)(lr_backend *be, int n_threads);
+    void (*destroy)(lr_backend *be);
+
+    /* out (M, d) = table (V, d) rows ids (M, host). */
+    void (*embed)(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out);
+
+    /* y (M, ldy) [:, 0:N] (+)= x (M, ldx)[:, 0:K] · wᵀ + bias.
+     * w (N, K) is a PyTorch Linear weight (out, in); bias (N) or NULL;
+     * accumulate = 1 adds into y (fused residual add / LoRA delta). */
+    void (*matmul)(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+                   int M, int N, int K, int accumulate);
+
+    /* y (M, d) = x / sqrt(mean(x²) + eps) * w (d). y may equal x. */
+    void (*rmsnorm)(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps);
+
+    /* Rotary embedding in place on n_heads heads of head_dim at the start of
+     * each row of x (M, ld), Hugging Face rotate-half convention: for
+     * i < hd/2, angle = pos[r] * inv_freq[i] (fp32),
+     * (x_i, x_{i+hd/2}) <- (x_i cos - x_{i+hd/2} sin, x_{i+hd/2} cos + x_i sin).
+     * pos (M) and inv_freq (head_dim / 2) are host memory. */
+    void (*rope)(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                 const float *inv_freq);
+
+    /* out (M, inter) = silu(gu[:, 0:inter]) * gu[:, inter:2*inter]; gu (M, 2*inter) is the fused
+     * gate|up projection. */
+    void (*swiglu)(lr_backend *be, const float *gu, float *out, int M, int inter);
+
+    /* y (M, d) += x (M, d). */
+    void (*add)(lr_backend *be, float *y, const float *x, int M, int d);
+
+    /* dst (n, d) = src rows rows[0..n) (host indices). */
+    void (*gather_rows)(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
+
+    /* KV-cache write: rows dst_row[r] (host) of k_dst / v_dst (rows, width)
+     * get k_src / v_src row r (row stride ld_src), r < M. */
+    void (*kv_store)(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+                     const float *v_src, int ld_src, int M, int width);
+
+    /* Causal grouped-query attention over a ragged batch.
+     * q (T, ldq) heads [0, n_heads*hd) after RoPE; k, v (rows, ldkv) with
+     * n_kv_heads*hd used per row; out (T, n_heads*hd). Query head h reads kv
+     * head h / (n_heads / n_kv_heads). softmax(q·kᵀ·scale) in fp32. */
+    void (*attention)(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+                      int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
+
+    /* y (M, N) = log_softmax(x) per row (fp32 values, fp64 sums). y may equal x. */
+    void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
+};
+
+/* The CPU backend: OpenBLAS sgemm/sgemv for matmul, OpenMP for the other
+ * ops. n_threads <= 0 means omp_get_max_threads() (OMP_NUM_THREADS or all
+ * cores). See backend_cpu.c for how GEMM threads are arranged. */
+lr_backend *lr_backend_cpu_new(int n_threads);
+
+/* Frees a backend made by any constructor. */
+static inline void lr_backend_destroy(lr_backend *be) {
+    if (be) be->destroy(be);
+}
+
+#endif

@@ -1,0 +1,148 @@
+/* Batched generation with slot refilling (model.h: model_generate).
+ *
+ * p->batch KV-cache slots run concurrently. Every step makes ONE
+ * model_extend call that decodes the last token of every running sequence
+ * and, in the same packed batch, prefills the prompts of newly started
+ * sequences in slots freed by sequences that finished (EOS, length or
+ * context). Tokens are chosen per sequence from its own RNG stream
+ * (sampling.h), so results do not depend on the batch size. A sequence
+ * never holds more than max_position_embeddings tokens (prompt + output). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "model/model_internal.h"
+#include "model/sampling.h"
+
+typedef struct {
+    int32_t *out;  /* (max_new) generated ids */
+    int len;
+    lr_rng rng;
+} seq_state;
+
+static int is_eos(const lr_gen_params *p, int32_t t) {
+    for (int i = 0; i < p->n_eos; i++)
+        if (p->eos_ids[i] == t) return 1;
+    return 0;
+}
+
+int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt_lens, int n, const lr_gen_params *p,
+                   lr_step_fn on_step, void *ctx, int32_t **out_tokens, int *out_lens, lr_finish_reason *finish) {
+    const int max_pos = m->cfg.max_position_embeddings, V = m->vocab;
+    const int max_new = p->max_new_tokens > 0 ? p->max_new_tokens : 0;
+    int max_len = 1;
+    for (int i = 0; i < n; i++) {
+        if (prompt_lens[i] < 1) {
+            lr_error_set(m->dir, "prompt %d is empty", i);
+            return -1;
+        }
+        if (max_new > 0 && prompt_lens[i] >= max_pos) {
+            lr_error_set(m->dir,
+                         "context overflow: prompt %d has %d tokens, leaving no room to generate in the model's "
+                         "context of %d (max_position_embeddings)",
+                         i, prompt_lens[i], max_pos);
+            return -1;
+        }
+        int need = prompt_lens[i] + max_new - 1;
+        if (need > max_pos - 1) need = max_pos - 1;
+        if (need > max_len) max_len = need;
+        for (int j = 0; j < prompt_lens[i]; j++)
+            if (prompts[i][j] < 0 || prompts[i][j] >= V) {
+                lr_error_set(m->dir, "prompt %d: token id %d is outside the vocabulary [0, %d)", i, (int)prompts[i][j], V);
+                return -1;
+            }
+    }
+    for (int i = 0; i < n; i++) {
+        out_tokens[i] = xmalloc((size_t)(max_new ? max_new : 1) * sizeof(int32_t));
+        out_lens[i] = 0;
+        finish[i] = FINISH_LENGTH;
+    }
+    if (n == 0 || max_new == 0) return 0;
+
+    const int B = p->batch < 1 ? 1 : (p->batch < n ? p->batch : n);
+    lr_kv_cache *c = kv_cache_new(m, B, max_len);
+    if (!c) return -1;
+    seq_state *st = xcalloc((size_t)n, sizeof *st);
+    int *slot_seq = xmalloc((size_t)B * sizeof *slot_seq); /* -1: free */
+    int32_t *pending = xmalloc((size_t)B * sizeof *pending); /* token to feed next, per slot */
+    int *e_slot = xmalloc((size_t)B * sizeof *e_slot), *e_n = xmalloc((size_t)B * sizeof *e_n);
+    float *logits = xmalloc((size_t)B * V * sizeof(float)); /* (B, V) */
+    size_t packed_cap = (size_t)B;
+    int32_t *packed = xmalloc(packed_cap * sizeof *packed);
+    lr_sampler_scratch scratch = {0};
+    for (int s = 0; s < B; s++) slot_seq[s] = -1;
+    int next = 0, rc = 0;
+
+    for (;;) {
+        /* Entries in slot order: running slots decode one token, free slots
+         * take the next prompts. */
+        int ne = 0;
+        size_t nt = 0;
+        for (int s = 0; s < B; s++) {
+            if (slot_seq[s] < 0) {
+                if (next >= n) continue;
+                const int q = next++;
+                slot_seq[s] = q;
+                kv_cache_clear_slot(c, s);
+                lr_rng_seed(&st[q].rng, p->seed, (uint64_t)q);
+                st[q].out = out_tokens[q];
+                const size_t L = (size_t)prompt_lens[q];
+                if (nt + L > packed_cap) {
+                    packed_cap = (nt + L) * 2;
+                    packed = xrealloc(packed, packed_cap * sizeof *packed);
+                }
+                memcpy(packed + nt, prompts[q], L * sizeof *packed);
+                e_slot[ne] = s, e_n[ne++] = (int)L;
+                nt += L;
+            } else {
+                if (nt + 1 > packed_cap) {
+                    packed_cap = (nt + 1) * 2;
+                    packed = xrealloc(packed, packed_cap * sizeof *packed);
+                }
+                packed[nt++] = pending[s];
+                e_slot[ne] = s, e_n[ne++] = 1;
+            }
+        }
+        if (ne == 0) break;
+        if (model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int e = 0; e < ne; e++) {
+            const int s = e_slot[e], q = slot_seq[s];
+            seq_state *sq = &st[q];
+            const float *row = logits + (size_t)e * V; /* (V) */
+            const int32_t t = lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch);
+            if (on_step) on_step(ctx, q, sq->len, t, row);
+            sq->out[sq->len++] = t;
+            int done = 1;
+            if (is_eos(p, t)) finish[q] = FINISH_EOS;
+            else if (sq->len >= max_new) finish[q] = FINISH_LENGTH;
+            else if (prompt_lens[q] + sq->len >= max_pos) finish[q] = FINISH_CONTEXT;
+            else done = 0;
+            if (done) {
+                out_lens[q] = sq->len;
+                slot_seq[s] = -1;
+            } else {
+                pending[s] = t;
+            }
+        }
+    }
+    if (rc != 0) /* -1: no outputs to free for the caller */
+        for (int i = 0; i < n; i++) {
+            free(out_tokens[i]);
+            out_tokens[i] = NULL;
+            out_lens[i] = 0;
+        }
+    lr_sampler_scratch_free(&scratch);
+    free(packed);
+    free(logits);
+    free(e_slot);
+    free(e_n);
+    free(pending);
+    free(slot_seq);
+    free(st);
+    kv_cache_free(c);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* Internal structures of the decoder runtime, shared by the files of
+ * src/model/ (weights.c, forward.c, kv_cache.c, generate.c). Not for other
+ * stages: they use model.h. */
+#ifndef LR_MODEL_INTERNAL_H
+#define LR_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "model/backend.h"
+#include "model/model.h"
+
+/* One decoder layer. All pointers are backend memory, fp32.
+ * q_dim = n_heads*hd, kv_dim = n_kv_heads*hd, qkv_dim = q_dim + 2*kv_dim. */
+typedef struct {
+    float *attn_norm; /* (d) input_layernorm */
+    float *wqkv;      /* (qkv_dim, d) rows: q_proj | k_proj | v_proj */
+    float *bqkv;      /* (qkv_dim) or NULL */
+    float *wo;        /* (d, q_dim) o_proj */
+    float *bo;        /* (d) or NULL */
+    float *mlp_norm;  /* (d) post_attention_layernorm */
+    float *wgu;       /* (2*I, d) rows: gate_proj | up_proj */
+    float *bgu;       /* (2*I) or NULL */
+    float *wdown;     /* (d, I) down_proj */
+    float *bdown;     /* (d) or NULL */
+} lr_layer;
+
+/* Activations for up to `cap` packed tokens, grown on demand (never shrunk,
+ * so steady-state decode allocates nothing). Backend memory unless noted. */
+typedef struct {
+    int cap;          /* rows */
+    float *x;         /* (cap, d) residual stream */
+    float *h;         /* (cap, d) normed input of a sub-block */
+    float *qkv;       /* (cap, qkv_dim) */
+    float *att;       /* (cap, q_dim) attention output */
+    float *gu;        /* (cap, 2*I) gate|up */
+    float *act;       /* (cap, I) swiglu output */
+    float *sel;       /* (cap, d) final-normed rows that go to lm_head */
+    float *logits;    /* (logits_cap, V) only for device backends */
+    int logits_cap;
+    /* host */
+    int32_t *pos;     /* (cap) positions */
+    int64_t *dst_row; /* (cap) KV-cache rows of new tokens */
+    int *rows;        /* (cap) rows selected for lm_head */
+    int *q_off;       /* (cap + 1) */
+    int *n_past;      /* (cap) */
+    int64_t *kv_row;  /* (cap) */
+    int *piece;       /* (3, piece_cap) model_extend chunk pieces */
+    int piece_cap;
+} lr_workspace;
+
+struct lr_model {
+    lr_model_config cfg;
+    lr_generation_config gen;
+    char *dir;
+    lr_backend *be;
+    int d, q_dim, kv_dim, qkv_dim, inter, vocab, head_dim;
+    float attn_scale; /* head_dim^-0.5 */
+    int chunk_tokens; /* tokens per decoder pass (model_set_chunk_tokens) */
+    float *embed;     /* (V, d) embed_tokens */
+    float *final_norm;/* (d) model.norm */
+    float *lm_head;   /* (V, d); == embed when tied */
+    lr_layer *layers; /* (n_layers) */
+    float *inv_freq;  /* (head_dim / 2) host */
+    lr_workspace ws;
+};
+
+struct lr_kv_cache {
+    lr_model *m;
+    int n_slots, max_len, n_layers, kv_dim;
+    /* Per layer, per slot, one contiguous (max_len, kv_dim) block: a decode
+     * step streams each slot's keys and values linearly. */
+    float *k;  /* (n_layers, n_slots, max_len, kv_dim) backend memory */
+    float *v;  /* (n_layers, n_slots, max_len, kv_dim) */
+    int *len;  /* (n_slots) host: tokens held */
+    unsigned char *mark; /* (n_slots) host scratch: duplicate-slot check in model_extend */
+};
+
+/* Loads and checks every tensor of the model into m (weights.c). 0 or -1 + lr_error. */
+int model_load_weights(lr_model *m);
+void model_free_weights(lr_model *m);
+
+/* Grows the workspace to hold `rows` tokens and `logit_rows` logits rows
+ * (forward.c). */
+void model_workspace_reserve(lr_model *m, int rows, int logit_rows);
+void model_workspace_free(lr_model *m);
+
+#endif

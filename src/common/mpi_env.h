@@ -1,0 +1,34 @@
+/* MPI at the edge: initialise it when a launcher started us, otherwise run
+ * as a one-rank world without touching MPI, and agree on errors so that a
+ * bad input on any rank ends every rank with the same exit code and one
+ * message. */
+#ifndef LR_MPI_ENV_H
+#define LR_MPI_ENV_H
+
+typedef struct {
+    int use_mpi; /* MPI_Init was called (mpirun/srun, or LR_MPI=1) */
+    int rank;
+    int size;
+} lr_mpi_env;
+
+/* MPI_Init_thread(FUNNELED) when a launcher's variables are present
+ * (Open MPI, PMI/PMIx, Slurm srun) or LR_MPI=1; LR_MPI=0 forces one
+ * process. Sets MPI_ERRORS_RETURN on MPI_COMM_WORLD. */
+void mpi_env_init(lr_mpi_env *e, int *argc, char ***argv);
+void mpi_env_finalize(lr_mpi_env *e);
+
+/* Collective: every rank passes its status (0 ok, else an exit code with
+ * lr_error set). Returns the largest code; the lowest failing rank prints
+ * "lightreasoner: error: <msg>" (exit code 2) or an internal-error line. */
+int mpi_env_agree(const lr_mpi_env *e, int rc);
+
+/* Splits a world for two roles (samplers, scorers). Zero means "default":
+ * world 1 -> one process plays both; world W >= 2 -> W/2 scorers and the
+ * rest samplers (1+1, 2+2, ...); a given count takes its share and the other
+ * role the rest. 0 ok; -1 + lr_error for impossible counts. */
+int mpi_env_split_two(int world, long *n_first, long *n_second);
+
+/* Seconds on a monotonic clock. */
+double lr_now(void);
+
+#endif

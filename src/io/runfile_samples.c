@@ -1,0 +1,247 @@
+/* /samples: selection + soft labels from stored candidates, for the join
+ * and for `select` (which rebuilds them in a copy renamed over the file). */
+#define _POSIX_C_SOURCE 200809L
+#include "io/runfile_samples.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "io/runfile.h"
+#include "scorer/contrast.h"
+
+void samples_writer_open(lr_samples_writer *s, hid_t file, double alpha, double beta) {
+    memset(s, 0, sizeof *s);
+    s->alpha = alpha;
+    s->beta = beta;
+    s->group = H5Gcreate2(file, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(s->group);
+    h5u_attr_str(s->group, "description",
+                 "training samples: generated steps with KL >= beta; label = softmax over the plausible set "
+                 "{v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)");
+    hid_t g = s->group;
+    h5u_app_create(&s->trace, g, "trace", H5T_NATIVE_INT64, "row of /traces", NULL);
+    h5u_app_create(&s->step, g, "step", H5T_NATIVE_INT32, "generated step t (0 = first generated token)", NULL);
+    h5u_app_create(&s->problem, g, "problem", H5T_NATIVE_INT64, "row of /problems", NULL);
+    h5u_app_create(&s->row, g, "divergence_row", H5T_NATIVE_INT64, "row of /divergence", NULL);
+    h5u_app_create(&s->kl, g, "kl", H5T_NATIVE_DOUBLE, "KL(p_E || p_A) at this step over the shared vocabulary",
+                   "nats");
+    h5u_app_create(&s->label_offsets, g, "label_offsets", H5T_NATIVE_INT64,
+                   "sample i's label is label_ids/label_weights[label_offsets[i]:label_offsets[i+1]]", NULL);
+    h5u_app_create(&s->label_ids, g, "label_ids", H5T_NATIVE_INT32, "token ids of the plausible set", NULL);
+    h5u_app_create(&s->label_weights, g, "label_weights", H5T_NATIVE_FLOAT, "soft label weights (sum to 1 per sample)",
+                   "probability");
+}
+
+void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, int32_t step, int64_t problem, double kl,
+                         const int32_t *ids, const float *lpe, const float *lpa, int n) {
+    s->n_steps++;
+    if (!contrast_selected(kl, s->beta)) return;
+    if ((size_t)n > s->cap) {
+        s->cap = (size_t)n * 2;
+        s->ids = xrealloc(s->ids, s->cap * sizeof *s->ids);
+        s->w = xrealloc(s->w, s->cap * sizeof *s->w);
+    }
+    int m = contrast_label(ids, lpe, lpa, n, s->alpha, s->ids, s->w);
+    h5u_app_write(&s->trace, &trace, 1);
+    h5u_app_write(&s->step, &step, 1);
+    h5u_app_write(&s->problem, &problem, 1);
+    h5u_app_write(&s->row, &row, 1);
+    h5u_app_write(&s->kl, &kl, 1);
+    h5u_app_write(&s->label_offsets, &s->n_labels, 1);
+    h5u_app_write(&s->label_ids, s->ids, (size_t)m);
+    h5u_app_write(&s->label_weights, s->w, (size_t)m);
+    s->n_labels += m;
+    s->n_samples++;
+}
+
+void samples_writer_close(lr_samples_writer *s) {
+    h5u_app_write(&s->label_offsets, &s->n_labels, 1);
+    h5u_attr_f64(s->group, "alpha", s->alpha);
+    h5u_attr_f64(s->group, "beta", s->beta);
+    h5u_attr_i64(s->group, "n_samples", s->n_samples);
+    h5u_attr_i64(s->group, "n_steps", s->n_steps);
+    h5u_attr_f64(s->group, "selected_fraction", s->n_steps ? (double)s->n_samples / (double)s->n_steps : 0.0);
+    h5u_app_close(&s->trace);
+    h5u_app_close(&s->step);
+    h5u_app_close(&s->problem);
+    h5u_app_close(&s->row);
+    h5u_app_close(&s->kl);
+    h5u_app_close(&s->label_offsets);
+    h5u_app_close(&s->label_ids);
+    h5u_app_close(&s->label_weights);
+    H5Gclose(s->group);
+    free(s->ids);
+    free(s->w);
+    s->ids = NULL;
+    s->w = NULL;
+}
+
+/* ---- select */
+
+static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, void *dst_p) {
+    (void)info;
+    hid_t dst = *(hid_t *)dst_p;
+    hid_t at = H5Aopen(loc, name, H5P_DEFAULT);
+    if (at < 0) return -1;
+    hid_t t = H5Aget_type(at), sp = H5Aget_space(at);
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    int vstr = H5Tis_variable_str(t) > 0;
+    hid_t mt = vstr ? h5u_str_type() : t;
+    size_t esz = vstr ? sizeof(char *) : H5Tget_size(t);
+    void *buf = xcalloc((size_t)(np > 0 ? np : 1), esz);
+    herr_t rc = H5Aread(at, mt, buf);
+    if (rc >= 0) {
+        if (H5Aexists(dst, name) > 0) H5Adelete(dst, name);
+        hid_t na = H5Acreate2(dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        rc = na < 0 ? -1 : H5Awrite(na, mt, buf);
+        if (na >= 0) H5Aclose(na);
+        if (vstr) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Aclose(at);
+    return rc < 0 ? -1 : 0;
+}
+
+static herr_t copy_link(hid_t loc, const char *name, const H5L_info_t *info, void *dst_p) {
+    (void)info;
+    if (!strcmp(name, "samples")) return 0;
+    return H5Ocopy(loc, name, *(hid_t *)dst_p, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+}
+
+/* Streams /divergence of src into the samples writer (blocks of steps,
+ * bounded number of candidates per block). */
+static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
+    hid_t dv = H5Gopen2(src, "divergence", H5P_DEFAULT), tr = H5Gopen2(src, "traces", H5P_DEFAULT);
+    int rc = -1;
+    int64_t ns = 0, nt = 0;
+    int64_t *trace_problem = NULL, *off = NULL, *trace = NULL;
+    int32_t *step = NULL, *ids = NULL;
+    double *kl = NULL;
+    float *lpe = NULL, *lpa = NULL;
+    if (dv < 0 || tr < 0) {
+        lr_error_set(path, "missing /divergence or /traces");
+        goto out;
+    }
+    if (h5u_len(dv, "kl", path, &ns) != 0) goto out;
+    if (!(trace_problem = h5u_read_all(tr, "problem", path, H5T_NATIVE_INT64, -1, &nt))) goto out;
+    const int64_t max_steps = 65536, max_cands = 1 << 22;
+    off = xmalloc((size_t)(max_steps + 1) * sizeof *off);
+    trace = xmalloc((size_t)max_steps * sizeof *trace);
+    step = xmalloc((size_t)max_steps * sizeof *step);
+    kl = xmalloc((size_t)max_steps * sizeof *kl);
+    size_t ccap = 0;
+    for (int64_t s0 = 0; s0 < ns;) {
+        int64_t k = ns - s0 < max_steps ? ns - s0 : max_steps;
+        if (h5u_read_range(dv, "cand_offsets", path, H5T_NATIVE_INT64, s0, k + 1, off) != 0) goto out;
+        int64_t k2 = 1;
+        while (k2 < k && off[k2 + 1] - off[0] <= max_cands) k2++;
+        k = k2;
+        int64_t nc = off[k] - off[0];
+        for (int64_t i = 0; i < k; i++)
+            if (off[i + 1] <= off[i]) {
+                lr_error_set(path, "/divergence/cand_offsets is inconsistent at row %lld", (long long)(s0 + i));
+                goto out;
+            }
+        if ((size_t)nc > ccap) {
+            ccap = (size_t)nc;
+            ids = xrealloc(ids, ccap * sizeof *ids);
+            lpe = xrealloc(lpe, ccap * sizeof *lpe);
+            lpa = xrealloc(lpa, ccap * sizeof *lpa);
+        }
+        if (h5u_read_range(dv, "trace", path, H5T_NATIVE_INT64, s0, k, trace) ||
+            h5u_read_range(dv, "step", path, H5T_NATIVE_INT32, s0, k, step) ||
+            h5u_read_range(dv, "kl", path, H5T_NATIVE_DOUBLE, s0, k, kl) ||
+            h5u_read_range(dv, "cand_ids", path, H5T_NATIVE_INT32, off[0], nc, ids) ||
+            h5u_read_range(dv, "cand_logp_expert", path, H5T_NATIVE_FLOAT, off[0], nc, lpe) ||
+            h5u_read_range(dv, "cand_logp_amateur", path, H5T_NATIVE_FLOAT, off[0], nc, lpa))
+            goto out;
+        for (int64_t i = 0; i < k; i++) {
+            if (trace[i] < 0 || trace[i] >= nt) {
+                lr_error_set(path, "/divergence/trace out of range at row %lld", (long long)(s0 + i));
+                goto out;
+            }
+            int64_t a = off[i] - off[0];
+            samples_writer_step(sw, s0 + i, trace[i], step[i], trace_problem[trace[i]], kl[i], ids + a, lpe + a,
+                                lpa + a, (int)(off[i + 1] - off[i]));
+        }
+        s0 += k;
+    }
+    rc = 0;
+out:
+    free(trace_problem), free(off), free(trace), free(step), free(kl), free(ids), free(lpe), free(lpa);
+    if (dv >= 0) H5Gclose(dv);
+    if (tr >= 0) H5Gclose(tr);
+    return rc;
+}
+
+int runfile_select(const char *path, double alpha, double beta, const char *command_line, int64_t *n_samples,
+                   int64_t *n_steps) {
+    if (!(alpha > 0.0 && alpha <= 1.0)) {
+        lr_error_set("select", "--alpha must be in (0, 1], got %g", alpha);
+        return -1;
+    }
+    hid_t src = (hid_t)runfile_open_read(path);
+    if (src < 0) return -1;
+    double store_alpha = 0;
+    hid_t dv = H5Gopen2(src, "divergence", H5P_DEFAULT);
+    int rc = dv < 0 ? -1 : h5u_read_attr_f64(dv, "store_alpha", path, &store_alpha);
+    if (dv >= 0) H5Gclose(dv);
+    if (rc != 0) {
+        if (dv < 0) lr_error_set(path, "no /divergence group");
+        H5Fclose(src);
+        return -1;
+    }
+    if (alpha < store_alpha) {
+        lr_error_set(path,
+                     "--alpha %g is below the store-alpha %g the run was sampled with: candidates with "
+                     "p_E < %g * max p_E were not stored (re-run `sample` with --store-alpha <= %g)",
+                     alpha, store_alpha, store_alpha, alpha);
+        H5Fclose(src);
+        return -1;
+    }
+    size_t tn = strlen(path) + 32;
+    char *tmp = xmalloc(tn);
+    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    hid_t dst = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (dst < 0) {
+        lr_error_set(tmp, "cannot create");
+        free(tmp);
+        H5Fclose(src);
+        return -1;
+    }
+    hsize_t idx = 0;
+    rc = 0;
+    if (H5Aiterate2(src, H5_INDEX_CRT_ORDER, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0) {
+        idx = 0; /* creation order not tracked: fall back to names */
+        if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0) rc = -1;
+    }
+    idx = 0;
+    if (rc == 0 && H5Literate(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link, &dst) < 0) rc = -1;
+    if (rc != 0) lr_error_set(path, "cannot copy the run file's contents (damaged file?)");
+    lr_samples_writer sw;
+    if (rc == 0) {
+        samples_writer_open(&sw, dst, alpha, beta);
+        rc = rebuild_samples(src, path, &sw);
+        if (command_line) h5u_attr_str(sw.group, "select_command_line", command_line);
+        samples_writer_close(&sw);
+        if (n_samples) *n_samples = sw.n_samples;
+        if (n_steps) *n_steps = sw.n_steps;
+    }
+    H5Fclose(src);
+    H5Fclose(dst);
+    if (rc == 0 && (h5u_fsync_path(tmp) != 0 || rename(tmp, path) != 0)) {
+        lr_error_set(path, "cannot replace: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) remove(tmp);
+    free(tmp);
+    return rc;
+}

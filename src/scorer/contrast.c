@@ -1,0 +1,125 @@
+#include "scorer/contrast.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+
+void cand_buf_free(lr_cand_buf *b) {
+    free(b->ids);
+    free(b->logp_expert);
+    free(b->logp_amateur);
+    memset(b, 0, sizeof *b);
+}
+
+void cand_buf_reserve(lr_cand_buf *b, size_t extra) {
+    if (b->n + extra <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + extra) cap *= 2;
+    b->ids = xrealloc(b->ids, cap * sizeof *b->ids);
+    b->logp_expert = xrealloc(b->logp_expert, cap * sizeof *b->logp_expert);
+    b->logp_amateur = xrealloc(b->logp_amateur, cap * sizeof *b->logp_amateur);
+    b->cap = cap;
+}
+
+size_t contrast_scratch_size(int ve, int va) { return 2 * ((size_t)ve + (size_t)va); }
+
+/* For one raw logits row x (n): lp = x - logsumexp(x) in fp32 (the
+ * normaliser in fp64), e = exp(x - max) (so p = e / sum_e), the entropy
+ * -sum p lp in fp64 and the first argmax. Returns sum_e. */
+static double log_softmax_row(const float *x, int n, float *lp, float *e, double *entropy, int32_t *top1) {
+    float mx = x[0];
+    int32_t arg = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx) {
+            mx = x[i];
+            arg = i;
+        }
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        e[i] = expf(x[i] - mx);
+        s += (double)e[i];
+    }
+    double lse = (double)mx + log(s);
+    double h = 0.0;
+    for (int i = 0; i < n; i++) {
+        lp[i] = (float)((double)x[i] - lse);
+        if (e[i] > 0.0f) h -= (double)e[i] * (double)lp[i]; /* 0 log 0 = 0 */
+    }
+    *entropy = h / s;
+    *top1 = arg;
+    return s;
+}
+
+int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, int32_t token, double store_alpha,
+                  float *scratch, lr_step_div *out, lr_cand_buf *cand) {
+    LR_CHECK(ve > 0 && va > 0 && token >= 0 && token < ve, "contrast_step: bad sizes (ve %d, va %d, token %d)", ve,
+             va, (int)token);
+    float *lpe = scratch;                /* (ve) log p_E */
+    float *ee = lpe + ve;                /* (ve) exp(x_E - max), p_E = ee / se */
+    float *lpa = ee + ve;                /* (va) log p_A */
+    float *ea = lpa + va;                /* (va) */
+    double se = log_softmax_row(logits_e, ve, lpe, ee, &out->entropy_expert, &out->top1_expert);
+    log_softmax_row(logits_a, va, lpa, ea, &out->entropy_amateur, &out->top1_amateur);
+    int v = ve < va ? ve : va;
+
+    double kl = 0.0;
+    float max_lpe = lpe[0];
+    for (int i = 0; i < v; i++) {
+        if (ee[i] > 0.0f) kl += (double)ee[i] * ((double)lpe[i] - (double)lpa[i]);
+        if (lpe[i] > max_lpe) max_lpe = lpe[i];
+    }
+    out->kl = kl / se;
+    out->logp_expert = lpe[token];
+    out->logp_amateur = token < va ? lpa[token] : -INFINITY;
+
+    double thr = log(store_alpha);
+    int n = 0;
+    for (int i = 0; i < v; i++)
+        if ((double)lpe[i] - (double)max_lpe >= thr) n++;
+    cand_buf_reserve(cand, (size_t)n);
+    for (int i = 0; i < v; i++) {
+        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        cand->ids[cand->n] = i;
+        cand->logp_expert[cand->n] = lpe[i];
+        cand->logp_amateur[cand->n] = lpa[i];
+        cand->n++;
+    }
+    return n;
+}
+
+/* exp(s - smax); +inf scores (amateur probability 0) share the mass equally. */
+static double label_term(double s, double smax) {
+    if (isinf(smax)) return s == smax ? 1.0 : 0.0;
+    return exp(s - smax);
+}
+
+int contrast_label(const int32_t *ids, const float *lpe, const float *lpa, int n, double alpha, int32_t *out_ids,
+                   float *out_w) {
+    if (n <= 0) return 0;
+    float max_lpe = lpe[0];
+    for (int i = 1; i < n; i++)
+        if (lpe[i] > max_lpe) max_lpe = lpe[i];
+    double thr = log(alpha);
+    /* s = lpe - lpa over M; softmax in fp64 with the max subtracted. */
+    double smax = -INFINITY;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        double s = (double)lpe[i] - (double)lpa[i];
+        if (s > smax) smax = s;
+        out_ids[m++] = ids[i];
+    }
+    double z = 0.0;
+    for (int i = 0; i < n; i++) {
+        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        z += label_term((double)lpe[i] - (double)lpa[i], smax);
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        out_w[k++] = (float)(label_term((double)lpe[i] - (double)lpa[i], smax) / z);
+    }
+    return m;
+}

@@ -1,0 +1,18 @@
+# Sampling stage (issue 4): scorer math, problems reader, run file, the
+# `sample` / `select` commands with MPI roles, resume and user readability.
+lr_add_c_test(test_sample_contrast test_sample_contrast.c LABELS sample)
+lr_add_c_test(test_sample_problems test_sample_problems.c LABELS sample)
+lr_add_c_test(test_sample_golden test_sample_golden.c LABELS sample)
+lr_add_c_test(test_sample_runfile test_sample_runfile.c LABELS sample)
+
+# Shell/h5py tests run the binary on the tiny models (one process and mpirun).
+function(lr_sample_script name)
+  add_test(NAME ${name} COMMAND ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS sample TIMEOUT 300
+    ENVIRONMENT "LR_BIN=$<TARGET_FILE:lightreasoner>;LR_TEST_DATA=${LR_TEST_DATA};OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+endfunction()
+lr_sample_script(test_sample_ranks bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_ranks.sh)
+lr_sample_script(test_sample_resume bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_resume.sh)
+lr_sample_script(test_sample_select bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_select.sh)
+lr_sample_script(test_sample_badinput bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_badinput.sh)
+lr_sample_script(test_sample_h5py /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_h5py.py)

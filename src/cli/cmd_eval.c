@@ -1,0 +1,82 @@
+/* `lightreasoner eval`: accuracy on a benchmark -> /eval/<name> in a run file. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/args.h"
+#include "common/check.h"
+#include "common/error.h"
+#include "common/mpi_env.h"
+#include "eval/eval_run.h"
+
+int cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *benchmark = NULL, *qfield = NULL, *afield = NULL, *compare = "auto";
+    const char *system = EVAL_SYSTEM_PROMPT, *tpl = "auto", *name = NULL, *out = NULL, *data_dir = NULL;
+    long limit = 0, max_new = 1024, batch = 8, chunk = 0, threads = 0;
+    int resume = 0, overwrite = 0, quiet = 0;
+    const arg_def defs[] = {
+        {"model", ARG_STR, &model, "DIR", "Hugging Face model directory", 0, 0, 1},
+        {"benchmark", ARG_STR, &benchmark, "NAME|FILE",
+         "gsm8k, svamp, asdiv, math500 (bundled) or a .jsonl file", 0, 0, 1},
+        {"question-field", ARG_STR, &qfield, "F[,F2]",
+         "jsonl field(s) holding the question, joined by a space (default: per benchmark; 'question')", 0, 0, 0},
+        {"answer-field", ARG_STR, &afield, "F",
+         "jsonl field holding the gold answer; text after '####' is used when present (default: 'answer')", 0, 0,
+         0},
+        {"compare", ARG_STR, &compare, "MODE",
+         "auto (math for math500, else numeric) | numeric | math (LaTeX-normalised)", 0, 0, 0},
+        {"limit", ARG_INT, &limit, "N", "evaluate the first N problems only (0 = all)", 0, 1e12, 0},
+        {"max-new-tokens", ARG_INT, &max_new, "N", "generation budget per problem", 1, 1 << 20, 0},
+        {"batch", ARG_INT, &batch, "B", "sequences decoded together per rank", 1, 4096, 0},
+        {"chunk", ARG_INT, &chunk, "N",
+         "problems per persisted chunk, the unit of work and of --resume (0 = 4 x --batch)", 0, 1 << 24, 0},
+        {"system", ARG_STR, &system, "TEXT", "system prompt", 0, 0, 0},
+        {"chat-template", ARG_STR, &tpl, "T", "auto (from tokenizer_config.json) | chatml | plain", 0, 0, 0},
+        {"name", ARG_STR, &name, "NAME", "result group /eval/NAME (default: the benchmark name)", 0, 0, 0},
+        {"out", ARG_STR, &out, "FILE", "run file (HDF5; created when absent, other groups kept)", 0, 0, 1},
+        {"resume", ARG_FLAG, &resume, NULL, "continue an interrupted eval of the same settings", 0, 0, 0},
+        {"overwrite", ARG_FLAG, &overwrite, NULL, "replace an existing /eval/NAME and discard partial results", 0, 0,
+         0},
+        {"data-dir", ARG_STR, &data_dir, "DIR",
+         "where bundled benchmarks live (default: $LR_DATA_DIR, else data/ next to the program)", 0, 0, 0},
+        {"threads", ARG_INT, &threads, "N", "CPU threads per rank (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},
+        {"quiet", ARG_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, 0},
+    };
+    const arg_spec spec = {"eval",
+                           "Greedy accuracy on a benchmark (SPEC evaluation prompt, \\boxed{} answers, Wilson 95% CI), "
+                           "MPI data-parallel over problems; results to /eval/NAME in the run file.",
+                           NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
+    args_parse(&spec, argc, argv, NULL);
+    if (resume && overwrite) lr_die_input("eval", "--resume and --overwrite exclude each other");
+
+    lr_mpi_env env;
+    mpi_env_init(&env, &argc, &argv);
+    char *cfg = args_to_json(&spec);
+    char *cmdline = args_command_line(argc, argv);
+    eval_opts o = {
+        .model_dir = model,
+        .benchmark = benchmark,
+        .question_field = qfield,
+        .answer_field = afield,
+        .compare = compare,
+        .data_dir = data_dir,
+        .system_prompt = system,
+        .chat_template = tpl,
+        .name = name,
+        .out = out,
+        .limit = limit,
+        .max_new_tokens = max_new,
+        .batch = batch,
+        .chunk = chunk,
+        .threads = threads,
+        .resume = resume,
+        .overwrite = overwrite,
+        .quiet = quiet,
+        .config_json = cfg,
+        .command_line = cmdline,
+    };
+    int rc = eval_run(&o, &env);
+    free(cfg);
+    free(cmdline);
+    mpi_env_finalize(&env);
+    return rc;
+}

@@ -1,0 +1,523 @@
+#define _POSIX_C_SOURCE 200809L
+#include "eval/eval_run.h"
+
+#include <ctype.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/mpi_env.h"
+#include "common/progress.h"
+#include "eval/answer.h"
+#include "eval/benchmark.h"
+#include "eval/eval_parts.h"
+#include "eval/eval_store.h"
+#include "eval/wilson.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+/* What rank 0 found in the run file and the parts directory. */
+enum { STATE_FRESH = 0, STATE_RESUME = 1, STATE_COMPLETE = 2 };
+
+typedef struct {
+    const eval_opts *o;
+    const lr_mpi_env *env;
+    int rank, size;
+    eval_benchmark b;
+    const char *name;
+    char *parts_dir;
+    lr_tokenizer *tok;
+    lr_model *model;
+    lr_chat_template tpl;
+    const char *tpl_name;
+    int32_t **prompts;
+    int *prompt_lens;
+    int32_t eos[2 * LR_MAX_EOS + 4];
+    int n_eos;
+    char fingerprint[17];
+    long chunk, n_chunks;
+    lr_progress progress;
+    char label[256];
+    long progress_count; /* scratch for counting chunk files */
+} eval_ctx;
+
+static int agree(eval_ctx *c, int rc) { return mpi_env_agree(c->env, rc); }
+
+static void bcast(eval_ctx *c, void *buf, int count, MPI_Datatype t) {
+    if (c->env->use_mpi) MPI_CHECK(MPI_Bcast(buf, count, t, 0, MPI_COMM_WORLD));
+}
+
+/* A failure in the middle of generation on one rank: the others may be
+ * anywhere, so the job is aborted (completed chunks stay on disk). */
+static _Noreturn void abort_job(eval_ctx *c, int code) {
+    fprintf(stderr, "lightreasoner: %s: %s (rank %d)\n", code == LR_EXIT_INPUT ? "error" : "internal error",
+            lr_error_msg(), c->rank);
+    if (c->env->use_mpi) MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+static long chunk_lo(const eval_ctx *c, long k) { return k * c->chunk; }
+static long chunk_hi(const eval_ctx *c, long k) {
+    long hi = (k + 1) * c->chunk;
+    return hi < c->b.n ? hi : c->b.n;
+}
+
+static int valid_name(const char *s) {
+    if (!*s || *s == '.' || strlen(s) > 200) return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("._+-", *s))) return 0;
+    return 1;
+}
+
+/* ---- fingerprint: everything that changes the outputs */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void make_fingerprint(eval_ctx *c) {
+    uint64_t h = 1469598103934665603ull;
+    char *cfg_path = lr_path_join(c->o->model_dir, "config.json");
+    size_t len = 0;
+    char *cfg = lr_read_file(cfg_path, 1u << 24, &len);
+    if (cfg) h = fnv(h, cfg, len);
+    free(cfg);
+    free(cfg_path);
+    long v[3] = {c->o->max_new_tokens, c->o->batch, c->chunk};
+    h = fnv(h, v, sizeof v);
+    h = fnv(h, c->eos, (size_t)c->n_eos * sizeof *c->eos);
+    for (long i = 0; i < c->b.n; i++) {
+        h = fnv(h, c->prompts[i], (size_t)c->prompt_lens[i] * sizeof(int32_t));
+        h = fnv(h, &c->prompt_lens[i], sizeof(int));
+    }
+    /* Hook: an adapter (--adapter, from the trainer) joins the fingerprint here. */
+    snprintf(c->fingerprint, sizeof c->fingerprint, "%016llx", (unsigned long long)h);
+}
+
+/* ---- rank 0: what exists already? */
+static int decide_state(eval_ctx *c, int *state) {
+    const eval_opts *o = c->o;
+    int group = 0;
+    if (eval_store_probe(o->out, c->name, &group) != 0) return 2;
+    int parts = lr_is_dir(c->parts_dir);
+    *state = STATE_FRESH;
+    if (parts) {
+        if (group && o->resume) {
+            /* crashed after the group was written, before cleanup */
+            if (eval_parts_remove(c->parts_dir) != 0) return 2;
+            *state = STATE_COMPLETE;
+        } else if (o->overwrite) {
+            if (eval_parts_remove(c->parts_dir) != 0) return 2;
+        } else if (o->resume) {
+            *state = STATE_RESUME;
+        } else {
+            lr_error_set(c->parts_dir, "partial results of an interrupted eval '%s' are here: pass --resume to "
+                                       "continue it, or --overwrite to start over", c->name);
+            return 2;
+        }
+    } else if (group) {
+        if (o->resume) *state = STATE_COMPLETE;
+        else if (!o->overwrite) {
+            lr_error_set(o->out, "already holds /eval/%s (choose another --name, or --overwrite)", c->name);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- model, tokenizer, prompts */
+static void add_eos(eval_ctx *c, int32_t id) {
+    if (id < 0) return;
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos[i] == id) return;
+    if (c->n_eos < (int)(sizeof c->eos / sizeof *c->eos)) c->eos[c->n_eos++] = id;
+}
+
+static int load_model(eval_ctx *c) {
+    const eval_opts *o = c->o;
+    if (!lr_is_dir(o->model_dir)) {
+        lr_error_set(o->model_dir, "model directory not found");
+        return 2;
+    }
+    c->tok = tokenizer_load(o->model_dir);
+    if (!c->tok) return 2;
+    lr_model_opts mo = {.n_threads = (int)o->threads};
+    c->model = model_load(o->model_dir, &mo);
+    if (!c->model) return 2;
+    /* Hook: a LoRA adapter (--adapter DIR, from the trainer) attaches to
+     * c->model here, before any prompt is run. */
+    if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
+    c->tpl_name = c->tpl == CHAT_CHATML ? "chatml" : "plain";
+
+    /* Stop at every EOS the model directory names (SPEC §2), plus the
+     * ChatML end-of-turn: instruct and base models alike end answers there. */
+    const lr_model_config *mc = model_config(c->model);
+    const lr_generation_config *gc = model_generation_config(c->model);
+    for (int i = 0; i < mc->n_eos; i++) add_eos(c, mc->eos_token_ids[i]);
+    for (int i = 0; i < gc->n_eos; i++) add_eos(c, gc->eos_token_ids[i]);
+    add_eos(c, tokenizer_eos_id(c->tok));
+    if (c->tpl == CHAT_CHATML) add_eos(c, tokenizer_token_id(c->tok, "<|im_end|>"));
+    if (c->n_eos == 0) {
+        lr_error_set(o->model_dir, "the model names no EOS token (config.json / generation_config.json)");
+        return 2;
+    }
+    return 0;
+}
+
+static int encode_prompts(eval_ctx *c) {
+    const char *sys = c->o->system_prompt ? c->o->system_prompt : EVAL_SYSTEM_PROMPT;
+    long n = c->b.n;
+    int ctx_len = model_config(c->model)->max_position_embeddings;
+    c->prompts = xcalloc((size_t)n, sizeof *c->prompts);
+    c->prompt_lens = xcalloc((size_t)n, sizeof *c->prompt_lens);
+    for (long i = 0; i < n; i++) {
+        char *text = chat_template_render(c->tpl, sys, c->b.items[i].question, 1);
+        long len = tokenizer_encode(c->tok, text, strlen(text), &c->prompts[i]);
+        free(text);
+        if (len < 0) return 2;
+        c->prompt_lens[i] = (int)len;
+        if (ctx_len > 0 && len >= ctx_len) {
+            lr_error_set(NULL, "%s:%ld: the prompt is %ld tokens, the model's context is %d", c->b.path,
+                         c->b.items[i].line, len, ctx_len);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- rank 0: parts directory */
+static cJSON *manifest_json(const eval_ctx *c) {
+    const eval_opts *o = c->o;
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "fingerprint", c->fingerprint);
+    cJSON_AddStringToObject(m, "name", c->name);
+    cJSON_AddStringToObject(m, "model", o->model_dir);
+    cJSON_AddStringToObject(m, "benchmark_file", c->b.path);
+    cJSON_AddNumberToObject(m, "n_problems", (double)c->b.n);
+    cJSON_AddStringToObject(m, "system_prompt", o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT);
+    cJSON_AddStringToObject(m, "chat_template", c->tpl_name);
+    cJSON_AddNumberToObject(m, "max_new_tokens", (double)o->max_new_tokens);
+    cJSON_AddNumberToObject(m, "batch", (double)o->batch);
+    cJSON_AddNumberToObject(m, "chunk", (double)c->chunk);
+    return m;
+}
+
+static int prepare_parts(eval_ctx *c, int state) {
+    char *mpath = lr_path_join(c->parts_dir, "manifest.json");
+    int rc = 0;
+    cJSON *mine = manifest_json(c);
+    if (state == STATE_FRESH) {
+        if (lr_mkdir_p(c->parts_dir) != 0 || eval_json_write_atomic(mpath, mine) != 0) rc = 2;
+    } else {
+        cJSON *old = eval_json_read(mpath);
+        if (!old) rc = 2;
+        else {
+            const cJSON *fp = cJSON_GetObjectItemCaseSensitive(old, "fingerprint");
+            if (!cJSON_IsString(fp) || strcmp(fp->valuestring, c->fingerprint) != 0) {
+                /* name what differs, when it is something the user sees */
+                char diff[512] = "";
+                static const char *const keys[] = {"benchmark_file", "n_problems", "system_prompt", "chat_template",
+                                                   "max_new_tokens", "batch", "chunk"};
+                for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+                    cJSON *a = cJSON_GetObjectItemCaseSensitive(old, keys[i]);
+                    cJSON *b = cJSON_GetObjectItemCaseSensitive(mine, keys[i]);
+                    if (!a || !cJSON_Compare(a, b, 1)) {
+                        size_t l = strlen(diff);
+                        snprintf(diff + l, sizeof diff - l, "%s%s", l ? ", " : "", keys[i]);
+                    }
+                }
+                lr_error_set(c->parts_dir, "--resume: the interrupted eval used other settings (%s); rerun with "
+                                           "those, or --overwrite to start over",
+                             *diff ? diff : "model or problems");
+                rc = 2;
+            }
+            cJSON_Delete(old);
+        }
+    }
+    cJSON_Delete(mine);
+    free(mpath);
+    return rc;
+}
+
+/* Which chunks are complete (rank 0; chunks that fail to validate are
+ * removed and redone). */
+static void scan_done(eval_ctx *c, char *done) {
+    for (long k = 0; k < c->n_chunks; k++) {
+        long lo = chunk_lo(c, k), hi = chunk_hi(c, k);
+        eval_item *items = xcalloc((size_t)(hi - lo), sizeof *items);
+        int r = eval_parts_read_chunk(c->parts_dir, k, lo, hi, c->fingerprint, items);
+        if (r < 0) {
+            lr_warn("%s; redoing it", lr_error_msg());
+            char *p = eval_parts_chunk_path(c->parts_dir, k);
+            remove(p);
+            free(p);
+        }
+        done[k] = r == 1;
+        if (r == 1)
+            for (long i = 0; i < hi - lo; i++) eval_item_free(&items[i]);
+        free(items);
+    }
+}
+
+/* ---- progress: rank 0 counts finished chunk files (all ranks' work) */
+static void count_chunk(void *ctx, long k) {
+    eval_ctx *c = ctx;
+    if (k < c->n_chunks) c->progress_count += chunk_hi(c, k) - chunk_lo(c, k);
+}
+static long global_done(eval_ctx *c) {
+    c->progress_count = 0;
+    eval_parts_list(c->parts_dir, count_chunk, c);
+    return c->progress_count;
+}
+static void tick(eval_ctx *c, int force) {
+    if (c->rank != 0 || c->progress.quiet) return;
+    /* listing the directory is the costly part: only when a line is due */
+    if (!force && lr_now() - c->progress.last < c->progress.interval) return;
+    long done = global_done(c);
+    double el = progress_elapsed(&c->progress);
+    double rate = el > 0 ? (double)(done - c->progress.done0) / el : 0;
+    progress_update(&c->progress, done, 1, "%.2f problems/s", rate);
+}
+static void on_step(void *ctx, int seq, int step, int32_t token, const float *logits) {
+    (void)seq, (void)step, (void)token, (void)logits;
+    tick(ctx, 0);
+}
+
+/* ---- one chunk: generate, decode, extract, persist */
+static int is_eos(const eval_ctx *c, int32_t id) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos[i] == id) return 1;
+    return 0;
+}
+
+/* Testing hook: LR_EVAL_CRASH_AFTER_CHUNKS=N makes a rank SIGKILL itself
+ * after persisting its N-th chunk, so that tests can check --resume at a
+ * known point (tests also kill -9 at arbitrary moments). */
+static void crash_hook(void) {
+    static long written = 0;
+    const char *v = getenv("LR_EVAL_CRASH_AFTER_CHUNKS");
+    if (v && *v && ++written >= atol(v)) raise(SIGKILL);
+}
+
+static void run_chunk(eval_ctx *c, long k) {
+    long lo = chunk_lo(c, k), hi = chunk_hi(c, k);
+    int cnt = (int)(hi - lo);
+    lr_gen_params gp = {
+        .max_new_tokens = (int)c->o->max_new_tokens,
+        .temperature = 0,
+        .top_p = 1,
+        .seed = 0,
+        .eos_ids = c->eos,
+        .n_eos = c->n_eos,
+        .batch = (int)(c->o->batch < cnt ? c->o->batch : cnt),
+    };
+    int32_t **out = xcalloc((size_t)cnt, sizeof *out);
+    int *out_lens = xcalloc((size_t)cnt, sizeof *out_lens);
+    lr_finish_reason *fin = xcalloc((size_t)cnt, sizeof *fin);
+    if (model_generate(c->model, (const int32_t *const *)(c->prompts + lo), c->prompt_lens + lo, cnt, &gp,
+                       c->rank == 0 ? on_step : NULL, c, out, out_lens, fin) != 0)
+        abort_job(c, 1);
+    eval_item *items = xcalloc((size_t)cnt, sizeof *items);
+    for (int i = 0; i < cnt; i++) {
+        int n = out_lens[i];
+        if (n > 0 && fin[i] == FINISH_EOS && is_eos(c, out[i][n - 1])) n--; /* the EOS is not text */
+        /* Models pad vocab_size past the tokenizer (Qwen2.5: 151936 vs
+         * 151665); an id in the padding has no text, as in HF decode. */
+        int kept = 0, n_tok = tokenizer_n_tokens(c->tok);
+        for (int t = 0; t < n; t++)
+            if (out[i][t] >= 0 && out[i][t] < n_tok) out[i][kept++] = out[i][t];
+        n = kept;
+        size_t tl;
+        char *text = tokenizer_decode(c->tok, out[i], (size_t)n, 1, &tl);
+        if (!text) abort_job(c, 1);
+        answer_method m;
+        items[i].index = lo + i;
+        items[i].output = text;
+        items[i].extracted = answer_extract(text, &m);
+        items[i].method = (int)m;
+        items[i].finish = (int)fin[i];
+        items[i].n_tokens = out_lens[i];
+        items[i].prompt_tokens = c->prompt_lens[lo + i];
+        free(out[i]);
+    }
+    if (eval_parts_write_chunk(c->parts_dir, k, lo, hi, c->fingerprint, items) != 0) abort_job(c, 1);
+    crash_hook();
+    for (int i = 0; i < cnt; i++) eval_item_free(&items[i]);
+    free(items);
+    free(out);
+    free(out_lens);
+    free(fin);
+    tick(c, 0);
+}
+
+/* ---- rank 0: join the chunks into /eval/<name> */
+static int assemble(eval_ctx *c, double t_start) {
+    const eval_opts *o = c->o;
+    long n = c->b.n;
+    eval_item *items = xcalloc((size_t)n, sizeof *items);
+    eval_row *rows = xcalloc((size_t)n, sizeof *rows);
+    int rc = 0;
+    for (long k = 0; k < c->n_chunks && rc == 0; k++) {
+        long lo = chunk_lo(c, k), hi = chunk_hi(c, k);
+        if (eval_parts_read_chunk(c->parts_dir, k, lo, hi, c->fingerprint, items + lo) != 1) {
+            if (!*lr_error_msg()) lr_error_set(c->parts_dir, "chunk %ld is missing after every rank finished", k);
+            rc = 1;
+        }
+    }
+    eval_summary s = {0};
+    if (rc == 0) {
+        for (long i = 0; i < n; i++) {
+            answer_verdict v = answer_judge(c->b.mode, items[i].extracted, c->b.items[i].gold);
+            rows[i] = (eval_row){c->b.items[i].question, c->b.items[i].gold, items[i].output, items[i].extracted,
+                                 c->b.items[i].line,       items[i].method,    items[i].finish, items[i].n_tokens,
+                                 items[i].prompt_tokens,   v.correct,          v.gold_unparseable};
+            s.n_correct += v.correct;
+            s.n_gold_unparseable += v.gold_unparseable;
+            s.n_no_answer += items[i].method == ANSWER_NONE;
+        }
+        s.name = c->name;
+        s.benchmark = c->b.name;
+        s.benchmark_file = c->b.path;
+        s.model = o->model_dir;
+        s.system_prompt = o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT;
+        s.chat_template = c->tpl_name;
+        s.compare = c->b.mode == COMPARE_MATH ? "math" : "numeric";
+        s.max_new_tokens = o->max_new_tokens;
+        s.batch = o->batch;
+        s.chunk = c->chunk;
+        s.n_ranks = c->size;
+        s.n_problems = n;
+        s.accuracy = (double)s.n_correct / (double)n;
+        eval_wilson(s.n_correct, n, EVAL_Z95, &s.ci_low, &s.ci_high);
+        s.wall_seconds = lr_now() - t_start;
+        s.config_json = o->config_json;
+        s.command_line = o->command_line;
+        if (eval_store_write(o->out, &s, rows, o->overwrite) != 0) rc = 2;
+    }
+    if (rc == 0) {
+        if (eval_parts_remove(c->parts_dir) != 0) lr_warn("%s", lr_error_msg());
+        printf("eval %s: accuracy %.4f (%ld/%ld), 95%% CI [%.4f, %.4f]", c->name, s.accuracy, s.n_correct, n,
+               s.ci_low, s.ci_high);
+        if (s.n_no_answer) printf("; no answer found: %ld", s.n_no_answer);
+        if (s.n_gold_unparseable) printf("; gold not a number: %ld (compared as text)", s.n_gold_unparseable);
+        printf(" -> %s:/eval/%s\n", o->out, c->name);
+        fflush(stdout);
+    }
+    for (long i = 0; i < n; i++) eval_item_free(&items[i]);
+    free(items);
+    free(rows);
+    return rc;
+}
+
+static void print_existing(eval_ctx *c) {
+    long np, nc;
+    double acc, lo, hi;
+    if (eval_store_read_summary(c->o->out, c->name, &np, &nc, &acc, &lo, &hi) == 0)
+        printf("eval %s: already complete: accuracy %.4f (%ld/%ld), 95%% CI [%.4f, %.4f] in %s:/eval/%s\n", c->name,
+               acc, nc, np, lo, hi, c->o->out, c->name);
+    else
+        printf("eval %s: already complete in %s:/eval/%s\n", c->name, c->o->out, c->name);
+}
+
+static void cleanup(eval_ctx *c) {
+    if (c->prompts)
+        for (long i = 0; i < c->b.n; i++) free(c->prompts[i]);
+    free(c->prompts);
+    free(c->prompt_lens);
+    if (c->model) model_free(c->model);
+    if (c->tok) tokenizer_free(c->tok);
+    free(c->parts_dir);
+    benchmark_free(&c->b);
+}
+
+int eval_run(const eval_opts *o, const lr_mpi_env *env) {
+    double t_start = lr_now();
+    eval_ctx c = {.o = o, .env = env, .rank = env->rank, .size = env->size};
+
+    eval_benchmark_opts bo = {o->benchmark, o->question_field, o->answer_field, o->compare, o->data_dir, o->limit};
+    int rc = agree(&c, benchmark_load(&c.b, &bo) != 0 ? 2 : 0);
+    if (rc) return rc;
+    c.name = o->name ? o->name : c.b.name;
+    if (!valid_name(c.name)) {
+        lr_error_set("--name", "'%s' is not a usable group name (letters, digits, '.', '_', '+', '-')", c.name);
+        rc = 2;
+    }
+    if ((rc = agree(&c, rc))) goto finish;
+    size_t pl = strlen(o->out) + strlen(c.name) + 32;
+    c.parts_dir = xmalloc(pl);
+    snprintf(c.parts_dir, pl, "%s.eval-%s.parts", o->out, c.name);
+
+    int state = STATE_FRESH;
+    if (c.rank == 0) rc = decide_state(&c, &state);
+    if ((rc = agree(&c, rc))) goto finish;
+    bcast(&c, &state, 1, MPI_INT);
+    if (state == STATE_COMPLETE) {
+        if (c.rank == 0) print_existing(&c);
+        goto finish;
+    }
+
+    if ((rc = agree(&c, load_model(&c)))) goto finish;
+    if ((rc = agree(&c, encode_prompts(&c)))) goto finish;
+    c.chunk = o->chunk > 0 ? o->chunk : 4 * o->batch;
+    c.n_chunks = (c.b.n + c.chunk - 1) / c.chunk;
+    make_fingerprint(&c);
+    if (c.rank == 0) rc = prepare_parts(&c, state);
+    if ((rc = agree(&c, rc))) goto finish;
+
+    char *done = xcalloc((size_t)c.n_chunks, 1);
+    if (c.rank == 0) scan_done(&c, done);
+    bcast(&c, done, (int)c.n_chunks, MPI_CHAR);
+    long start_done = 0, remaining = 0;
+    for (long k = 0; k < c.n_chunks; k++) {
+        if (done[k]) start_done += chunk_hi(&c, k) - chunk_lo(&c, k);
+        else remaining++;
+    }
+    if (c.rank == 0) {
+        snprintf(c.label, sizeof c.label, "eval %s", c.name);
+        progress_init(&c.progress, c.label, c.b.n, start_done, o->quiet);
+        if (!o->quiet)
+            fprintf(stderr, "eval %s: %ld problems from %s, %ld chunks of %ld (%ld to do) on %d rank%s\n", c.name,
+                    c.b.n, c.b.path, c.n_chunks, c.chunk, remaining, c.size, c.size == 1 ? "" : "s");
+    }
+
+    /* Static interleaving of the remaining chunks: deterministic, no
+     * coordination, and the chunk -> problems map never depends on the rank
+     * count, so the results are identical for any number of ranks. */
+    long j = 0;
+    for (long k = 0; k < c.n_chunks; k++) {
+        if (done[k]) continue;
+        if (j++ % c.size == c.rank) run_chunk(&c, k);
+    }
+    free(done);
+
+    /* Rank 0 keeps reporting while the others finish. */
+    if (env->use_mpi) {
+        MPI_Request req;
+        MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &req));
+        for (int flag = 0;;) {
+            MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
+            if (flag) break;
+            tick(&c, 0);
+            usleep(20000);
+        }
+    }
+    if (c.rank == 0) {
+        tick(&c, 1);
+        progress_end(&c.progress);
+        lr_error_clear();
+        rc = assemble(&c, t_start);
+        if (rc) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+    }
+    bcast(&c, &rc, 1, MPI_INT);
+finish:
+    cleanup(&c);
+    return rc;
+}

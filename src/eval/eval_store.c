@@ -1,0 +1,313 @@
+#define _POSIX_C_SOURCE 200809L
+#include "eval/eval_store.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "version.h"
+
+/* HDF5 prints its own error stack by default; we report errors ourselves
+ * (file + problem, exit 2), so it is silenced while we touch files. */
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} h5_quiet;
+static void quiet_on(h5_quiet *q) {
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+static void quiet_off(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
+
+static hid_t utf8_vlen_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5_CHECK(t);
+    H5_CHECK(H5Tset_size(t, H5T_VARIABLE));
+    H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8));
+    return t;
+}
+
+static void attr_str(hid_t obj, const char *key, const char *val) {
+    hid_t t = utf8_vlen_type(), sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, key, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a);
+    const char *v = val ? val : "";
+    H5_CHECK(H5Awrite(a, t, &v));
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+static void attr_long(hid_t obj, const char *key, long val) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, key, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a);
+    int64_t v = val;
+    H5_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &v));
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static void attr_double(hid_t obj, const char *key, double val) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, key, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a);
+    H5_CHECK(H5Awrite(a, H5T_NATIVE_DOUBLE, &val));
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+/* A 1-D dataset of n elements, with a description (and units) attribute. */
+static hid_t make_dset(hid_t g, const char *name, hid_t file_type, long n, const char *desc, const char *units) {
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t d = H5Dcreate2(g, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(d);
+    H5Sclose(sp);
+    attr_str(d, "description", desc);
+    if (units) attr_str(d, "units", units);
+    return d;
+}
+
+static void write_strings(hid_t g, const char *name, const eval_row *rows, long n, size_t field, const char *desc) {
+    hid_t t = utf8_vlen_type();
+    hid_t d = make_dset(g, name, t, n, desc, NULL);
+    const char **v = xmalloc((size_t)n * sizeof *v);
+    for (long i = 0; i < n; i++) {
+        const char *s = *(const char *const *)((const char *)&rows[i] + field);
+        v[i] = s ? s : "";
+    }
+    H5_CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    free(v);
+    H5Dclose(d);
+    H5Tclose(t);
+}
+
+static void write_ints(hid_t g, const char *name, hid_t file_type, const eval_row *rows, long n, size_t field,
+                       int is_long, const char *desc, const char *units) {
+    hid_t d = make_dset(g, name, file_type, n, desc, units);
+    int64_t *v = xmalloc((size_t)n * sizeof *v);
+    for (long i = 0; i < n; i++) {
+        const char *base = (const char *)&rows[i] + field;
+        v[i] = is_long ? *(const long *)base : *(const int *)base;
+    }
+    H5_CHECK(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    free(v);
+    H5Dclose(d);
+}
+
+static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
+    long n = s->n_problems;
+    write_strings(g, "question", rows, n, offsetof(eval_row, question), "the user message sent to the model");
+    write_strings(g, "gold", rows, n, offsetof(eval_row, gold), "gold answer as compared (GSM8K: text after ####)");
+    write_strings(g, "output", rows, n, offsetof(eval_row, output),
+                  "generated text (special tokens skipped, greedy decoding)");
+    write_strings(g, "extracted", rows, n, offsetof(eval_row, extracted),
+                  "answer extracted from output (\"\" when none)");
+    write_ints(g, "correct", H5T_STD_U8LE, rows, n, offsetof(eval_row, correct), 0,
+               "1 when extracted matches gold", NULL);
+    write_ints(g, "gold_unparseable", H5T_STD_U8LE, rows, n, offsetof(eval_row, gold_unparseable), 0,
+               "1 when the gold answer is not a number (numeric benchmarks; compared as text) or empty", NULL);
+    write_ints(g, "extract_method", H5T_STD_U8LE, rows, n, offsetof(eval_row, method), 0,
+               "how the answer was found: 0 none, 1 \\boxed{}, 2 'answer is', 3 last number", NULL);
+    write_ints(g, "finish_reason", H5T_STD_U8LE, rows, n, offsetof(eval_row, finish), 0,
+               "0 EOS, 1 max_new_tokens reached, 2 model context full", NULL);
+    write_ints(g, "generated_tokens", H5T_STD_I32LE, rows, n, offsetof(eval_row, n_tokens), 0,
+               "tokens generated, EOS included", "tokens");
+    write_ints(g, "prompt_tokens", H5T_STD_I32LE, rows, n, offsetof(eval_row, prompt_tokens), 0,
+               "tokens in the chat-templated prompt", "tokens");
+    write_ints(g, "line", H5T_STD_I64LE, rows, n, offsetof(eval_row, line), 1,
+               "1-based line of the problem in benchmark_file", NULL);
+
+    attr_str(g, "schema", EVAL_SCHEMA);
+    attr_str(g, "benchmark", s->benchmark);
+    attr_str(g, "benchmark_file", s->benchmark_file);
+    attr_str(g, "model", s->model);
+    attr_str(g, "system_prompt", s->system_prompt);
+    attr_str(g, "chat_template", s->chat_template);
+    attr_str(g, "compare", s->compare);
+    attr_str(g, "decoding", "greedy");
+    attr_long(g, "max_new_tokens", s->max_new_tokens);
+    attr_long(g, "batch", s->batch);
+    attr_long(g, "chunk", s->chunk);
+    attr_long(g, "n_problems", s->n_problems);
+    attr_long(g, "n_correct", s->n_correct);
+    attr_long(g, "n_gold_unparseable", s->n_gold_unparseable);
+    attr_long(g, "n_no_answer", s->n_no_answer);
+    attr_double(g, "accuracy", s->accuracy);
+    attr_double(g, "accuracy_ci95_low", s->ci_low);
+    attr_double(g, "accuracy_ci95_high", s->ci_high);
+    attr_str(g, "ci_method", "Wilson score interval, 95%");
+    attr_long(g, "n_ranks", s->n_ranks);
+    attr_double(g, "wall_seconds", s->wall_seconds);
+    attr_str(g, "config", s->config_json);
+    attr_str(g, "command_line", s->command_line);
+    attr_str(g, "version", LR_VERSION);
+    attr_str(g, "git_commit", LR_GIT_COMMIT);
+    char when[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    attr_str(g, "created", when);
+}
+
+int eval_store_probe(const char *path, const char *name, int *exists) {
+    *exists = 0;
+    if (access(path, F_OK) != 0) return 0;
+    h5_quiet q;
+    quiet_on(&q);
+    int rc = 0;
+    if (H5Fis_hdf5(path) <= 0) {
+        lr_error_set(path, "exists but is not an HDF5 file, or is locked by another process (refusing to touch it)");
+        rc = -1;
+    } else {
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            lr_error_set(path, "cannot open as HDF5 (damaged, or in use by another process)");
+            rc = -1;
+        } else {
+            char link[512];
+            snprintf(link, sizeof link, "/eval/%s", name);
+            *exists = H5Lexists(f, "/eval", H5P_DEFAULT) > 0 && H5Lexists(f, link, H5P_DEFAULT) > 0;
+            H5Fclose(f);
+        }
+    }
+    quiet_off(&q);
+    return rc;
+}
+
+/* Adds the group to an open file. 0, or -1 + lr_error. */
+static int add_group(hid_t f, const char *path, const eval_summary *s, const eval_row *rows, int overwrite) {
+    if (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0) {
+        hid_t e = H5Gcreate2(f, "/eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5_CHECK(e);
+        attr_str(e, "description", "evaluation results, one group per eval (lightreasoner eval --name)");
+        H5Gclose(e);
+    }
+    char final_link[512], tmp_link[512];
+    snprintf(final_link, sizeof final_link, "/eval/%s", s->name);
+    snprintf(tmp_link, sizeof tmp_link, "/eval/.%s.incomplete", s->name);
+    if (H5Lexists(f, tmp_link, H5P_DEFAULT) > 0) H5_CHECK(H5Ldelete(f, tmp_link, H5P_DEFAULT)); /* crash leftover */
+    if (H5Lexists(f, final_link, H5P_DEFAULT) > 0 && !overwrite) {
+        lr_error_set(path, "already holds %s (choose another --name, or --overwrite)", final_link);
+        return -1;
+    }
+    hid_t g = H5Gcreate2(f, tmp_link, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(g);
+    write_group(g, s, rows);
+    H5Gclose(g);
+    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL));
+    if (H5Lexists(f, final_link, H5P_DEFAULT) > 0) H5_CHECK(H5Ldelete(f, final_link, H5P_DEFAULT));
+    H5_CHECK(H5Lmove(f, tmp_link, f, final_link, H5P_DEFAULT, H5P_DEFAULT));
+    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL));
+    return 0;
+}
+
+/* A new run file: built under a temporary name and linked into place, so
+ * it appears whole or not at all. 1 done, 0 lost a race (the file appeared
+ * meanwhile: add to it instead), -1 + lr_error. */
+static int write_fresh(const char *path, const eval_summary *s, const eval_row *rows) {
+    size_t n = strlen(path) + 32;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 1;
+    if (f < 0) {
+        lr_error_set(path, "cannot create the HDF5 file");
+        rc = -1;
+    } else {
+        if (add_group(f, path, s, rows, 0) != 0) rc = -1;
+        if (H5Fclose(f) < 0 && rc == 1) {
+            lr_error_set(tmp, "error closing the HDF5 file");
+            rc = -1;
+        }
+        /* link(), unlike rename(), never replaces a file another eval
+         * created in the meantime */
+        if (rc == 1 && link(tmp, path) != 0) {
+            if (errno == EEXIST) rc = 0;
+            else {
+                lr_error_set(path, "cannot create: %s", strerror(errno));
+                rc = -1;
+            }
+        }
+    }
+    remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+int eval_store_write(const char *path, const eval_summary *s, const eval_row *rows, int overwrite) {
+    h5_quiet q;
+    quiet_on(&q);
+    int rc = access(path, F_OK) != 0 ? write_fresh(path, s, rows) : 0;
+    if (rc == 0) {
+        /* Another process may hold the file (HDF5 locks it while writing):
+         * wait a little before giving up; the parts stay for --resume. */
+        hid_t f = -1;
+        for (int attempt = 0; attempt < 20 && f < 0; attempt++) {
+            if (attempt) usleep(500000);
+            f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        }
+        if (f < 0) {
+            lr_error_set(path, "cannot open for writing as HDF5 (not an HDF5 file, damaged, or in use by another "
+                               "process); the results are kept for --resume");
+            rc = -1;
+        } else {
+            rc = add_group(f, path, s, rows, overwrite);
+            if (H5Fclose(f) < 0 && rc == 0) {
+                lr_error_set(path, "error closing the HDF5 file");
+                rc = -1;
+            }
+        }
+    }
+    quiet_off(&q);
+    return rc < 0 ? -1 : 0;
+}
+
+static int read_attr(hid_t g, const char *key, hid_t mem_type, void *out) {
+    hid_t a = H5Aopen(g, key, H5P_DEFAULT);
+    if (a < 0) return -1;
+    herr_t e = H5Aread(a, mem_type, out);
+    H5Aclose(a);
+    return e < 0 ? -1 : 0;
+}
+
+int eval_store_read_summary(const char *path, const char *name, long *n_problems, long *n_correct, double *acc,
+                            double *lo, double *hi) {
+    h5_quiet q;
+    quiet_on(&q);
+    int rc = -1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+        char link[512];
+        snprintf(link, sizeof link, "/eval/%s", name);
+        hid_t g = H5Gopen2(f, link, H5P_DEFAULT);
+        if (g >= 0) {
+            int64_t np = 0, nc = 0;
+            if (read_attr(g, "n_problems", H5T_NATIVE_INT64, &np) == 0 &&
+                read_attr(g, "n_correct", H5T_NATIVE_INT64, &nc) == 0 &&
+                read_attr(g, "accuracy", H5T_NATIVE_DOUBLE, acc) == 0 &&
+                read_attr(g, "accuracy_ci95_low", H5T_NATIVE_DOUBLE, lo) == 0 &&
+                read_attr(g, "accuracy_ci95_high", H5T_NATIVE_DOUBLE, hi) == 0) {
+                *n_problems = (long)np;
+                *n_correct = (long)nc;
+                rc = 0;
+            }
+            H5Gclose(g);
+        }
+        H5Fclose(f);
+    }
+    if (rc) lr_error_set(path, "cannot read the summary of /eval/%s", name);
+    quiet_off(&q);
+    return rc;
+}

@@ -9,12 +9,15 @@
 #include "eval/eval_run.h"
 
 int cmd_eval(int argc, char **argv) {
+    const char *adapter = NULL; /* PEFT LoRA adapter directory */
     const char *model = NULL, *benchmark = NULL, *qfield = NULL, *afield = NULL, *compare = "auto";
     const char *system = EVAL_SYSTEM_PROMPT, *tpl = "auto", *name = NULL, *out = NULL, *data_dir = NULL;
     long limit = 0, max_new = 1024, batch = 8, chunk = 0, threads = 0;
     int resume = 0, overwrite = 0, quiet = 0;
     const arg_def defs[] = {
         {"model", ARG_STR, &model, "DIR", "Hugging Face model directory", 0, 0, 1},
+        {"adapter", ARG_STR, &adapter, "DIR",
+         "PEFT LoRA adapter applied to the model (ours or peft's; docs/train.md)", 0, 0, 0},
         {"benchmark", ARG_STR, &benchmark, "NAME|FILE",
          "gsm8k, svamp, asdiv, math500 (bundled) or a .jsonl file", 0, 0, 1},
         {"question-field", ARG_STR, &qfield, "F[,F2]",
@@ -54,6 +57,7 @@ int cmd_eval(int argc, char **argv) {
     char *cmdline = args_command_line(argc, argv);
     eval_opts o = {
         .model_dir = model,
+        .adapter = adapter,
         .benchmark = benchmark,
         .question_field = qfield,
         .answer_field = afield,

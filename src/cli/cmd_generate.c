@@ -1,6 +1,6 @@
 /* `lightreasoner generate`: text (and ids) from a model directory.
  *
- *   generate --model DIR [--chat [--system S] [--chat-template NAME]]
+ *   generate --model DIR [--adapter DIR] [--chat [--system S] [--chat-template NAME]]
  *            (--prompt TEXT | --prompt-ids "1 2 3" | --prompts FILE.jsonl [--field prompt])
  *            [--max-new-tokens N] [--temperature T --top-p P --seed S]
  *            [--batch B] [--ids] [--threads N] [--quiet]
@@ -24,6 +24,7 @@
 #include "common/fileio.h"
 #include "common/progress.h"
 #include "model/model.h"
+#include "trainer/lora_merge.h" /* --adapter */
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
@@ -106,8 +107,11 @@ int cmd_generate(int argc, char **argv) {
     long max_new = 128, seed = 0, batch = 8, threads = 0;
     double temperature = 0.0, top_p = 1.0;
     int chat = 0, print_ids = 0, quiet = 0;
+    const char *adapter = NULL; /* PEFT LoRA adapter directory */
     const arg_def defs[] = {
         {"model", ARG_STR, &dir, "DIR", "Hugging Face model directory (qwen2 / llama)", 0, 0, 1},
+        {"adapter", ARG_STR, &adapter, "DIR",
+         "PEFT LoRA adapter applied to the model (ours or peft's; docs/train.md)", 0, 0, 0},
         {"prompt", ARG_STR, &prompt_text, "TEXT", "one prompt", 0, 0, 0},
         {"prompt-ids", ARG_STR, &prompt_ids, "IDS", "one prompt as token ids (\"1 2 3\")", 0, 0, 0},
         {"prompts", ARG_STR, &prompts_path, "FILE", "jsonl: one object per line with a string under --field, or \"ids\"", 0, 0, 0},
@@ -133,6 +137,7 @@ int cmd_generate(int argc, char **argv) {
     lr_model_opts mo = {.n_threads = (int)threads};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
+    if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
     const lr_model_config *cfg = model_config(m);
     char *tj = lr_path_join(dir, "tokenizer.json"), *vj = lr_path_join(dir, "vocab.json");
     lr_tokenizer *tok = NULL;

@@ -1,7 +1,7 @@
 /* `lightreasoner logprobs`: teacher-forced per-position next-token
  * statistics for given texts or id sequences, to HDF5.
  *
- *   logprobs --model DIR --input FILE.jsonl --out FILE.h5 [--top-k K] [--full]
+ *   logprobs --model DIR [--adapter DIR] --input FILE.jsonl --out FILE.h5 [--top-k K] [--full]
  *            [--field text] [--batch-tokens N] [--threads N] [--quiet]
  *
  * Each input line is a JSON object with a string under --field (tokenized
@@ -38,6 +38,7 @@
 #include "common/progress.h"
 #include "model/logits_stats.h"
 #include "model/model.h"
+#include "trainer/lora_merge.h" /* --adapter */
 #include "tokenizer/tokenizer.h"
 #include "version.h"
 
@@ -135,8 +136,11 @@ int cmd_logprobs(int argc, char **argv) {
     const char *dir = NULL, *in_path = NULL, *out_path = NULL, *field = "text";
     long top_k = 0, threads = 0, batch_tokens = 2048;
     int full = 0, quiet = 0;
+    const char *adapter = NULL; /* PEFT LoRA adapter directory */
     const arg_def defs[] = {
         {"model", ARG_STR, &dir, "DIR", "Hugging Face model directory (qwen2 / llama)", 0, 0, 1},
+        {"adapter", ARG_STR, &adapter, "DIR",
+         "PEFT LoRA adapter applied to the model (ours or peft's; docs/train.md)", 0, 0, 0},
         {"input", ARG_STR, &in_path, "FILE", "jsonl: one object per line with a string under --field, or \"ids\"", 0, 0, 1},
         {"out", ARG_STR, &out_path, "FILE", "HDF5 file to write (replaced atomically)", 0, 0, 1},
         {"field", ARG_STR, &field, "NAME", "text field of input lines", 0, 0, 0},
@@ -155,6 +159,7 @@ int cmd_logprobs(int argc, char **argv) {
     lr_model_opts mo = {.n_threads = (int)threads};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
+    if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
     const int V = model_vocab_size(m), ctx = model_config(m)->max_position_embeddings;
     if (top_k > V) top_k = V;
 

@@ -22,6 +22,7 @@
 #include "eval/wilson.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "trainer/lora_merge.h"
 
 /* What rank 0 found in the run file and the parts directory. */
 enum { STATE_FRESH = 0, STATE_RESUME = 1, STATE_COMPLETE = 2 };
@@ -98,7 +99,18 @@ static void make_fingerprint(eval_ctx *c) {
         h = fnv(h, c->prompts[i], (size_t)c->prompt_lens[i] * sizeof(int32_t));
         h = fnv(h, &c->prompt_lens[i], sizeof(int));
     }
-    /* Hook: an adapter (--adapter, from the trainer) joins the fingerprint here. */
+    /* an adapter (--adapter) joins the fingerprint: its config and tensors */
+    if (c->o->adapter) {
+        const char *names[] = {"adapter_config.json", "adapter_model.safetensors"};
+        for (int k = 0; k < 2; k++) {
+            char *p = lr_path_join(c->o->adapter, names[k]);
+            size_t n = 0;
+            char *bytes = lr_read_file(p, (size_t)1 << 32, &n);
+            if (bytes) h = fnv(h, bytes, n);
+            free(bytes);
+            free(p);
+        }
+    }
     snprintf(c->fingerprint, sizeof c->fingerprint, "%016llx", (unsigned long long)h);
 }
 
@@ -152,8 +164,8 @@ static int load_model(eval_ctx *c) {
     lr_model_opts mo = {.n_threads = (int)o->threads};
     c->model = model_load(o->model_dir, &mo);
     if (!c->model) return 2;
-    /* Hook: a LoRA adapter (--adapter DIR, from the trainer) attaches to
-     * c->model here, before any prompt is run. */
+    /* --adapter: W += s·B·A into the loaded fp32 weights (trainer/lora_merge.h) */
+    if (o->adapter && lora_apply_to_model(c->model, o->adapter) != 0) return 2;
     if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
     c->tpl_name = c->tpl == CHAT_CHATML ? "chatml" : "plain";
 
@@ -200,6 +212,7 @@ static cJSON *manifest_json(const eval_ctx *c) {
     cJSON_AddStringToObject(m, "fingerprint", c->fingerprint);
     cJSON_AddStringToObject(m, "name", c->name);
     cJSON_AddStringToObject(m, "model", o->model_dir);
+    if (o->adapter) cJSON_AddStringToObject(m, "adapter", o->adapter);
     cJSON_AddStringToObject(m, "benchmark_file", c->b.path);
     cJSON_AddNumberToObject(m, "n_problems", (double)c->b.n);
     cJSON_AddStringToObject(m, "system_prompt", o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT);

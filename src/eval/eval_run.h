@@ -10,6 +10,7 @@
 
 typedef struct {
     const char *model_dir;
+    const char *adapter;   /* PEFT LoRA adapter applied to the model, NULL = none (docs/train.md) */
     const char *benchmark;      /* bundled name or jsonl path */
     const char *question_field; /* NULL = benchmark default */
     const char *answer_field;

@@ -12,7 +12,9 @@
 
 static inline float lr_expf(float x) {
     const float hi = 88.72f, lo = -86.9f; /* 2^(n-1) stays a normal float */
-    const float xc = x > hi ? hi : (x < lo ? lo : x);
+    /* NaN takes the x = 0 path (the result is replaced by x below): converting
+     * NaN to int32 and shifting it would be undefined behaviour (UBSan). */
+    const float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));
     const float n = rintf(xc * 1.44269504088896341f);
     float r = fmaf(n, -0.693359375f, xc); /* ln2 split: exact high part */
     r = fmaf(n, 2.12194440e-4f, r);

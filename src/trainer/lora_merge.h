@@ -1,0 +1,22 @@
+/* Applying a LoRA adapter to base weights: W += s · B · A.
+ *   - lora_merge_dir: a merged Hugging Face model directory on disk (the
+ *     base's dtype and sharding; config and tokenizer files copied), for
+ *     transformers or any other runtime;
+ *   - lora_apply_to_model: into the fp32 weights of a loaded model, which is
+ *     how `generate`, `logprobs` and `eval` take --adapter: the forward
+ *     then costs nothing extra per token, and fp32 W + sBA differs from the
+ *     unmerged W x + sB(Ax) only by fp32 rounding (~1e-7 relative). */
+#ifndef LR_LORA_MERGE_H
+#define LR_LORA_MERGE_H
+
+#include "model/model.h"
+
+/* 0 ok; -1 + lr_error (bad adapter, shape mismatch, out_dir = model_dir,
+ * unwritable output). */
+int lora_merge_dir(const char *model_dir, const char *adapter_dir, const char *out_dir, int quiet);
+
+/* Loads the PEFT adapter in adapter_dir (checked against m's shapes) and
+ * adds it into m's weights. 0 ok; -1 + lr_error. */
+int lora_apply_to_model(lr_model *m, const char *adapter_dir);
+
+#endif

@@ -1,0 +1,364 @@
+/* The training loop (trainer.h): setup with agreed errors, the data-
+ * parallel step, NaN/Inf handling, checkpoints, export. */
+#define _POSIX_C_SOURCE 200809L
+#include "trainer/trainer.h"
+
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/mpi_env.h"
+#include "common/progress.h"
+#include "io/runfile.h"
+#include "io/runfile_h5.h"
+#include "model/model.h"
+#include "trainer/adamw.h"
+#include "trainer/lora.h"
+#include "trainer/peft_adapter.h"
+#include "trainer/rng.h"
+#include "trainer/train_data.h"
+#include "trainer/train_h5.h"
+#include "trainer/train_net.h"
+
+typedef struct {
+    const train_opts *o;
+    const train_comm *tc;
+    char *model_dir;
+    lr_model *m;
+    lr_lora *a;
+    tr_net *net;
+    tr_data data;
+    adamw_state opt;
+    tr_counters c;
+    tr_log log;
+    tr_meta meta;
+    char resume_key[2048];
+    float *grad; /* (n_params) */
+    /* micro-batch packing */
+    int32_t *tok;
+    int *lens;
+    int64_t *keys, *lab_off;
+    int32_t *lab_ids;
+    float *lab_w;
+    double *loss;
+} trainer;
+
+/* Every rank passes its status; the lowest failing rank prints the error
+ * once. Returns the largest code. */
+static int agree(const trainer *t, int rc) {
+    if (!t->tc->use_mpi) {
+        if (rc == LR_EXIT_INPUT) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+        return rc;
+    }
+    int worst = 0, first = INT_MAX, mine = rc ? t->tc->rank : INT_MAX;
+    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, t->tc->comm));
+    if (!worst) return 0;
+    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, t->tc->comm));
+    if (t->tc->rank == first && rc == LR_EXIT_INPUT) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+    return worst;
+}
+
+static int check_opts(const train_opts *o) {
+    if (o->micro_batch < 1 || o->grad_accum < 1 || o->max_steps < 1 || o->r < 1 || o->max_length < 1) {
+        lr_error_set("train", "--micro-batch, --grad-accum, --max-steps, --lora-r and --max-length must be >= 1");
+        return -1;
+    }
+    if (!(o->dropout >= 0.0 && o->dropout < 1.0)) {
+        lr_error_set("train", "--dropout must be in [0, 1), got %g", o->dropout);
+        return -1;
+    }
+    if (!(o->lr >= 0.0) || !(o->beta1 >= 0.0 && o->beta1 < 1.0) || !(o->beta2 >= 0.0 && o->beta2 < 1.0) ||
+        !(o->eps > 0.0) || !(o->max_grad_norm > 0.0) || !(o->weight_decay >= 0.0)) {
+        lr_error_set("train", "impossible optimizer settings (need lr >= 0, 0 <= betas < 1, eps > 0, "
+                              "max-grad-norm > 0, weight-decay >= 0)");
+        return -1;
+    }
+    if (o->resume && o->overwrite) {
+        lr_error_set("train", "--resume and --overwrite exclude each other");
+        return -1;
+    }
+    return 0;
+}
+
+/* Model directory: --model, else the run file's "expert" attribute. */
+static int resolve_model(trainer *t) {
+    if (t->o->model_dir) {
+        t->model_dir = xstrdup(t->o->model_dir);
+        return 0;
+    }
+    hid_t f = (hid_t)runfile_open_read(t->o->run_path);
+    if (f < 0) return -1;
+    int rc = h5u_read_attr_str(f, "expert", t->o->run_path, &t->model_dir);
+    H5Fclose(f);
+    if (rc != 0 || !t->model_dir[0]) {
+        lr_error_set(t->o->run_path, "the run file names no expert model: pass --model DIR");
+        return -1;
+    }
+    return 0;
+}
+
+static void make_resume_key(trainer *t) {
+    const train_opts *o = t->o;
+    const lr_model_config *mc = model_config(t->m);
+    char tg[128];
+    lora_targets_str(t->a->cfg.targets, tg, sizeof tg);
+    snprintf(t->resume_key, sizeof t->resume_key,
+             "{\"model\":[%d,%d,%d,%d,%d,%d,%d],\"lora\":{\"r\":%d,\"alpha\":%.17g,\"rslora\":%d,\"targets\":\"%s\","
+             "\"dropout\":%.17g},\"init_adapter\":%d,\"lr\":%.17g,\"betas\":[%.17g,%.17g],\"eps\":%.17g,"
+             "\"weight_decay\":%.17g,\"max_grad_norm\":%.17g,\"micro_batch\":%ld,\"grad_accum\":%ld,"
+             "\"max_steps\":%ld,\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"n_samples\":%lld,"
+             "\"data_digest\":\"%016llx\"}",
+             mc->n_layers, mc->hidden_size, mc->n_heads, mc->n_kv_heads, mc->head_dim, mc->intermediate_size,
+             mc->vocab_size, t->a->cfg.r, t->a->cfg.alpha, t->a->cfg.use_rslora, tg, t->a->cfg.dropout,
+             o->init_adapter != NULL, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->max_grad_norm,
+             o->micro_batch, o->grad_accum, o->max_steps, o->seed, o->max_length, o->shuffle,
+             (long long)t->data.n, (unsigned long long)t->data.digest);
+}
+
+/* Loads model, data and adapter on every rank; decides fresh / resume. */
+static int setup(trainer *t, int *already_done) {
+    const train_opts *o = t->o;
+    if (check_opts(o) != 0) return LR_EXIT_INPUT;
+    if (resolve_model(t) != 0) return LR_EXIT_INPUT;
+    lr_model_opts mo = {.n_threads = (int)o->threads};
+    t->m = model_load(t->model_dir, &mo);
+    if (!t->m) return LR_EXIT_INPUT;
+    const lr_model_config *mc = model_config(t->m);
+    int64_t max_len = o->max_length;
+    if (max_len > mc->max_position_embeddings) {
+        if (t->tc->rank == 0)
+            lr_warn("--max-length %ld exceeds the model's context (%d): samples longer than %d are skipped", o->max_length,
+                    mc->max_position_embeddings, mc->max_position_embeddings);
+        max_len = mc->max_position_embeddings;
+    }
+    if (tr_data_load(o->run_path, model_vocab_size(t->m), max_len, &t->data) != 0) return LR_EXIT_INPUT;
+    tr_data_set_order(&t->data, (uint64_t)o->seed, o->shuffle);
+    if (o->init_adapter) {
+        t->a = peft_adapter_load(o->init_adapter, mc, t->model_dir);
+        if (!t->a) return LR_EXIT_INPUT;
+        t->a->cfg.dropout = o->dropout; /* the flag decides the training dropout */
+    } else {
+        lora_config lc = {.r = (int)o->r, .alpha = o->alpha, .dropout = o->dropout, .use_rslora = o->use_rslora};
+        if (lora_parse_targets(o->targets, "--target-modules", &lc.targets) != 0) return LR_EXIT_INPUT;
+        t->a = lora_new(&lc, mc);
+        if (!t->a) return LR_EXIT_INPUT;
+        lora_init(t->a, (uint64_t)o->seed);
+    }
+    adamw_init(&t->opt, t->a->n_params);
+    make_resume_key(t);
+    t->c = (tr_counters){.seed = (uint64_t)o->seed};
+    /* existing /train? */
+    int has = 0, complete = 0;
+    int64_t done = 0;
+    if (train_h5_probe(o->run_path, &has, &complete, &done) != 0) return LR_EXIT_INPUT;
+    *already_done = 0;
+    if (has && !o->resume && !o->overwrite) {
+        lr_error_set(o->run_path, "already holds /train (%lld steps%s): pass --resume to continue it or --overwrite "
+                                  "to start over", (long long)done, complete ? ", complete" : "");
+        return LR_EXIT_INPUT;
+    }
+    if (has && o->resume) {
+        if (train_h5_load_state(o->run_path, t->resume_key, t->a, &t->opt, &t->c, &t->log) != 0) return LR_EXIT_INPUT;
+        if (t->c.step >= o->max_steps) *already_done = 1;
+    }
+    const lr_model_config *c = mc;
+    t->meta = (tr_meta){.config_json = o->config_json,
+                        .command_line = o->command_line,
+                        .resume_key = t->resume_key,
+                        .base_model = t->model_dir,
+                        .n_samples = t->data.n,
+                        .n_samples_file = t->data.n_file,
+                        .n_skipped_long = t->data.n_skipped_long,
+                        .max_length = max_len,
+                        .global_batch = o->micro_batch * o->grad_accum,
+                        .micro_batch = o->micro_batch,
+                        .grad_accum = o->grad_accum,
+                        .max_steps = o->max_steps,
+                        .world = t->tc->size,
+                        .n_layers = c->n_layers,
+                        .d = c->hidden_size,
+                        .q_dim = c->n_heads * c->head_dim,
+                        .kv_dim = c->n_kv_heads * c->head_dim,
+                        .inter = c->intermediate_size};
+    return 0;
+}
+
+static void alloc_batch(trainer *t) {
+    const size_t mb = (size_t)t->o->micro_batch;
+    t->tok = xmalloc(mb * (size_t)t->data.max_len * sizeof *t->tok);
+    t->lens = xmalloc(mb * sizeof *t->lens);
+    t->keys = xmalloc(mb * sizeof *t->keys);
+    t->lab_off = xmalloc((mb + 1) * sizeof *t->lab_off);
+    int64_t max_lab = 1;
+    for (int64_t i = 0; i < t->data.n; i++)
+        if (t->data.lab_off[i + 1] - t->data.lab_off[i] > max_lab) max_lab = t->data.lab_off[i + 1] - t->data.lab_off[i];
+    t->lab_ids = xmalloc(mb * (size_t)max_lab * sizeof *t->lab_ids);
+    t->lab_w = xmalloc(mb * (size_t)max_lab * sizeof *t->lab_w);
+    t->loss = xmalloc(mb * sizeof *t->loss);
+    t->grad = xcalloc(t->a->n_params ? t->a->n_params : 1, sizeof *t->grad);
+}
+
+/* Forward + backward of this rank's share of global batch `step` into
+ * t->grad (scaled by 1/B). stats: loss sum, tokens, samples. */
+static int run_share(trainer *t, int64_t step, double stats[3]) {
+    const int64_t B = t->o->micro_batch * t->o->grad_accum, R = t->tc->size, r = t->tc->rank;
+    const int64_t lo = r * B / R, hi = (r + 1) * B / R;
+    const uint64_t dkey = rng_key(rng_key((uint64_t)t->o->seed, RNG_TAG_DROPOUT), (uint64_t)step);
+    tr_data *d = &t->data;
+    for (int64_t j0 = lo; j0 < hi; j0 += t->o->micro_batch) {
+        const int64_t j1 = j0 + t->o->micro_batch < hi ? j0 + t->o->micro_batch : hi;
+        const int ns = (int)(j1 - j0);
+        int64_t nt = 0, nl = 0;
+        t->lab_off[0] = 0;
+        for (int i = 0; i < ns; i++) {
+            const int64_t k = tr_data_at(d, step * B + j0 + i);
+            memcpy(t->tok + nt, d->tokens + d->in_off[k], (size_t)d->in_len[k] * sizeof *t->tok);
+            nt += d->in_len[k];
+            t->lens[i] = d->in_len[k];
+            t->keys[i] = j0 + i; /* its place in the global batch keys its dropout masks */
+            const int64_t nk = d->lab_off[k + 1] - d->lab_off[k];
+            memcpy(t->lab_ids + nl, d->lab_ids + d->lab_off[k], (size_t)nk * sizeof *t->lab_ids);
+            memcpy(t->lab_w + nl, d->lab_w + d->lab_off[k], (size_t)nk * sizeof *t->lab_w);
+            nl += nk;
+            t->lab_off[i + 1] = nl;
+        }
+        tr_batch b = {.n_seq = ns, .tokens = t->tok, .lens = t->lens, .key = t->keys, .lab_off = t->lab_off,
+                      .lab_ids = t->lab_ids, .lab_w = t->lab_w};
+        if (tr_net_step(t->net, &b, dkey, 1.0 / (double)B, t->grad, t->loss) != 0) return -1;
+        for (int i = 0; i < ns; i++) stats[0] += t->loss[i];
+        stats[1] += (double)nt;
+        stats[2] += ns;
+    }
+    return 0;
+}
+
+static void maybe_die_after_step(int64_t step) {
+    const char *s = getenv("LR_TEST_DIE_AT");
+    if (s && !strncmp(s, "step:", 5) && atoll(s + 5) == step) {
+        fprintf(stderr, "lightreasoner: test hook: dying after step %lld\n", (long long)step);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}
+
+static int save(trainer *t, int checkpoint, int complete) {
+    if (t->tc->rank != 0) return 0;
+    if (train_h5_save(t->o->run_path, &t->meta, t->a, &t->opt, &t->c, &t->log, checkpoint, complete) != 0) {
+        fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+        return -1;
+    }
+    return 0;
+}
+
+static int train_loop(trainer *t) {
+    const train_opts *o = t->o;
+    const int64_t B = o->micro_batch * o->grad_accum;
+    const adamw_hparams hp = {o->beta1, o->beta2, o->eps, o->weight_decay};
+    const int root = t->tc->rank == 0;
+    lr_progress pg;
+    progress_init(&pg, "train", o->max_steps, (long)t->c.step, o->quiet || !root);
+    for (int64_t step = t->c.step; step < o->max_steps; step++) {
+        const double t0 = lr_now();
+        memset(t->grad, 0, t->a->n_params * sizeof *t->grad);
+        double stats[3] = {0, 0, 0};
+        int rc = run_share(t, step, stats) != 0 ? LR_EXIT_INPUT : 0;
+        if (agree(t, rc)) return LR_EXIT_INPUT;
+        if (t->tc->use_mpi && t->tc->size > 1) {
+            /* one flat buffer: every LoRA gradient of every layer */
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t->grad, (int)t->a->n_params, MPI_FLOAT, MPI_SUM, t->tc->comm));
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, stats, 3, MPI_DOUBLE, MPI_SUM, t->tc->comm));
+        }
+        const double loss = stats[0] / (double)B;
+        const double norm = grad_norm(t->grad, t->a->n_params);
+        const double lr = lr_linear(o->lr, step, o->max_steps);
+        const int bad = !isfinite(loss) || !isfinite(norm);
+        if (bad) {
+            t->c.n_bad++;
+            t->c.bad_run++;
+            if (root)
+                lr_warn("step %lld: %s loss/gradient (loss %g, grad norm %g): update skipped (%lld skipped so far)",
+                        (long long)step + 1, isnan(loss) || isnan(norm) ? "NaN" : "infinite", loss, norm,
+                        (long long)t->c.n_bad);
+        } else {
+            grad_clip(t->grad, t->a->n_params, norm, o->max_grad_norm);
+            adamw_update(&t->opt, &hp, lr, t->a->w, t->grad);
+            t->c.bad_run = 0;
+        }
+        t->c.step = step + 1;
+        t->c.cursor = t->c.step * B;
+        tr_log_push(&t->log, step + 1, loss, lr, norm, bad, (int64_t)stats[2], (int64_t)stats[1], lr_now() - t0);
+        const int last = t->c.step == o->max_steps;
+        const int stop = t->c.bad_run >= o->max_bad_steps;
+        if ((o->save_every > 0 && t->c.step % o->save_every == 0) || last || stop) {
+            /* rank 0 writes; everybody learns whether it worked before the next allreduce.
+             * After skipped steps the adapter is still the last finite one: a valid checkpoint. */
+            if (agree(t, save(t, 1, last && !stop) != 0 ? LR_EXIT_INTERNAL : 0)) return LR_EXIT_INTERNAL;
+        }
+        if (stop) {
+            if (root)
+                fprintf(stderr, "lightreasoner: error: %s: training stopped: %lld consecutive steps with NaN/Inf "
+                                "(%lld skipped in all; the adapter is kept at its last finite state; try a lower "
+                                "--lr)\n", o->run_path, (long long)t->c.bad_run, (long long)t->c.n_bad);
+            progress_end(&pg);
+            return LR_EXIT_INTERNAL;
+        }
+        progress_update(&pg, (long)t->c.step, last, "loss %.4f | lr %.3g | grad norm %.3g | %.0f tok/s", loss, lr,
+                        norm, t->log.tokens_per_s[t->log.n - 1]);
+        maybe_die_after_step(t->c.step);
+    }
+    progress_end(&pg);
+    return 0;
+}
+
+static void summary(const trainer *t, double secs) {
+    if (t->o->quiet || t->tc->rank != 0) return;
+    fprintf(stderr,
+            "train: %s: %lld steps (global batch %ld) on %lld samples (%lld skipped: longer than --max-length), "
+            "final loss %.4f, %lld non-finite steps skipped, %d trainer rank%s, %.1f s\n",
+            t->o->run_path, (long long)t->c.step, t->o->micro_batch * t->o->grad_accum, (long long)t->data.n,
+            (long long)t->data.n_skipped_long, t->log.n ? t->log.loss[t->log.n - 1] : 0.0, (long long)t->c.n_bad,
+            t->tc->size, t->tc->size == 1 ? "" : "s", secs);
+}
+
+int trainer_run(const train_opts *o, const train_comm *tc) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = o;
+    t.tc = tc;
+    const double t0 = lr_now();
+    if (tc->rank == 0) train_h5_clean_tmp(o->run_path);
+    int done = 0;
+    int rc = agree(&t, setup(&t, &done));
+    if (rc == 0 && done && tc->rank == 0 && !o->quiet)
+        fprintf(stderr, "train: %s: already complete (%lld steps); nothing to do\n", o->run_path, (long long)t.c.step);
+    if (rc == 0 && !done) {
+        t.net = tr_net_new(t.m, t.a, o->recompute);
+        alloc_batch(&t);
+        rc = train_loop(&t);
+    }
+    if (rc == 0 && o->export_dir && tc->rank == 0 && peft_adapter_save(o->export_dir, t.a, t.model_dir) != 0) {
+        fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+        rc = LR_EXIT_INPUT;
+    }
+    if (rc == 0) summary(&t, lr_now() - t0);
+    if (tc->use_mpi) {
+        int r2 = rc;
+        MPI_CHECK(MPI_Allreduce(&r2, &rc, 1, MPI_INT, MPI_MAX, tc->comm));
+    }
+    tr_net_free(t.net);
+    free(t.tok), free(t.lens), free(t.keys), free(t.lab_off), free(t.lab_ids), free(t.lab_w), free(t.loss);
+    free(t.grad);
+    adamw_free(&t.opt);
+    tr_log_free(&t.log);
+    tr_data_free(&t.data);
+    lora_free(t.a);
+    model_free(t.m);
+    free(t.model_dir);
+    return rc;
+}

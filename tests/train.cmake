@@ -1,0 +1,9 @@
+# LoRA trainer (issue 5): backward ops (finite differences), goldens from
+# tests/reference/make_train_goldens.py (transformers + peft), the train /
+# export / merge commands, MPI data parallelism and resume.
+lr_add_c_test(test_train_golden test_train_golden.c LABELS train)
+lr_add_c_test(test_train_ops test_train_ops.c LABELS train)
+lr_add_c_test(test_train_adapter test_train_adapter.c test_train_util.c LABELS train)
+lr_add_c_test(test_train_e2e test_train_e2e.c test_train_util.c LABELS train)
+lr_add_c_test(test_train_cli test_train_cli.c test_train_util.c LABELS train)
+set_tests_properties(test_train_cli PROPERTIES TIMEOUT 600)

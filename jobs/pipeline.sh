@@ -1,0 +1,39 @@
+#!/bin/bash
+# The pipeline as three chained Slurm jobs (docs/slurm.md): sample, then
+# train when it succeeded, then merge + eval when training succeeded
+# (--dependency=afterok). Each stage gets the resources it needs (e.g. many
+# sampler/scorer tasks, then fewer trainer tasks).
+#   bash jobs/pipeline.sh                      # the bundled demo
+#   EXPERT=... AMATEUR=... PROBLEMS=... BENCHMARK=gsm8k NODES=4 bash jobs/pipeline.sh
+# Prints the three job ids; `sbatch` options common to all go in SBATCH_ARGS.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+LR_BIN=${LR_BIN:-$root/build/lightreasoner}
+DEMO=$root/data/demo
+EXPERT=${EXPERT:-$DEMO/expert} AMATEUR=${AMATEUR:-$DEMO/amateur}
+PROBLEMS=${PROBLEMS:-$DEMO/train.jsonl} BENCHMARK=${BENCHMARK:-$DEMO/test.jsonl}
+OUT=${OUT:-$PWD/pipeline-$(date +%Y%m%d-%H%M%S).h5}
+NODES=${NODES:-1} TASKS=${TASKS:-2} TRAIN_TASKS=${TRAIN_TASKS:-$TASKS} EVAL_TASKS=${EVAL_TASKS:-$TASKS}
+SRUN_MPI=${SRUN_MPI:-pmix}
+SAMPLE_ARGS=${SAMPLE_ARGS:---max-problems 400 --max-new-tokens 96}
+TRAIN_ARGS=${TRAIN_ARGS:---lr 1e-4 --max-steps 150}
+EVAL_ARGS=${EVAL_ARGS:---max-new-tokens 96}
+env='export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1} OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1} OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;'
+srun="srun --mpi=$SRUN_MPI"
+# shellcheck disable=SC2086
+j1=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-sample --nodes="$NODES" --ntasks="$TASKS" \
+  --output="$OUT.sample-%j.out" \
+  --wrap "$env $srun $LR_BIN sample --expert $EXPERT --amateur $AMATEUR --problems $PROBLEMS --out $OUT --overwrite $SAMPLE_ARGS")
+# shellcheck disable=SC2086
+j2=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-train --dependency=afterok:"$j1" --kill-on-invalid-dep=yes \
+  --nodes="$NODES" --ntasks="$TRAIN_TASKS" --output="$OUT.train-%j.out" \
+  --wrap "$env $srun $LR_BIN train --run $OUT --model $EXPERT --overwrite --export $OUT.adapter $TRAIN_ARGS")
+# shellcheck disable=SC2086
+j3=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-eval --dependency=afterok:"$j2" --kill-on-invalid-dep=yes \
+  --nodes="$NODES" --ntasks="$EVAL_TASKS" --output="$OUT.eval-%j.out" \
+  --wrap "$env $LR_BIN merge --model $EXPERT --adapter $OUT.adapter --out $OUT.merged --quiet && \
+$srun $LR_BIN eval --model $EXPERT --benchmark $BENCHMARK --out $OUT --name before $EVAL_ARGS && \
+$srun $LR_BIN eval --model $OUT.merged --benchmark $BENCHMARK --out $OUT --name after $EVAL_ARGS && \
+$LR_BIN inspect $OUT")
+echo "$j1 $j2 $j3"
+echo "sample $j1 -> train $j2 -> eval $j3; run file $OUT" >&2

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The job scripts on a real Slurm: a single-node cluster from Debian's
+# slurmctld/slurmd/munge on loopback (tests/slurm_cluster.sh) runs
+#   1. jobs/lightreasoner.sbatch (the demo, 2 tasks, srun --mpi=pmix stages),
+#   2. jobs/sweep.sbatch as a 3-task array over beta reusing that run file,
+#   3. jobs/pipeline.sh (sample -> train -> eval chained with afterok),
+# each with `sbatch --wait`; exit codes and run files are checked.
+# Skipped (exit 77) only when slurmctld is not installed (apt: slurmctld
+# slurmd slurm-client munge).
+set -euo pipefail
+: "${LR_BIN:?}" "${LR_SOURCE_DIR:?}"
+if ! command -v slurmctld >/dev/null && [ ! -x /usr/sbin/slurmctld ]; then
+  echo "SKIP: slurmctld is not installed (apt-get install slurmctld slurmd slurm-client munge)"; exit 77
+fi
+export PATH=$PATH:/usr/sbin
+# The jobs' stages run as MPI ranks under srun; Open MPI keeps process-lifetime
+# allocations in dlopen'ed components: no leak check there (sanitizer builds).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fail() { echo "FAIL: $*" >&2; [ -n "${work:-}" ] && tail -n 30 "$work"/*.out "$work"/cluster/log/*.log >&2 2>/dev/null; exit 1; }
+work=$(mktemp -d)
+. "$LR_SOURCE_DIR/tests/slurm_cluster.sh"
+trap 'slurm_stop; rm -rf "$work"' EXIT
+slurm_start "$work/cluster" || fail "cluster did not start"
+echo "cluster up: MpiDefault=$SLURM_MPI_DEFAULT"
+demo=$LR_SOURCE_DIR/data/demo
+[ -d "$demo/expert" ] || fail "no bundled demo in $demo"
+cd "$work"
+small="--max-problems 8 --max-new-tokens 40 --eval-limit 8 --eval-max-new-tokens 40 --max-steps 3"
+jobs=$LR_SOURCE_DIR/jobs
+
+# 1. the demo job: 2 tasks = 1 sampler + 1 scorer, then 2 trainers, 2 eval ranks
+sbatch --wait --ntasks-per-node=2 -o "$work/demo.out" \
+  --export=ALL,LR_BIN="$LR_BIN",OUT="$work/demo.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",RUN_ARGS="$small" \
+  "$jobs/lightreasoner.sbatch" || fail "lightreasoner.sbatch: exit $?"
+grep -q "expert accuracy after" "$work/demo.out" || fail "demo job printed no accuracy"
+"$LR_BIN" inspect "$work/demo.h5" >demo.txt || fail "inspect demo.h5"
+for want in "problems   8 (8 sampled" "train      complete: 3 of 3" "eval before" "eval after"; do
+  grep -qF "$want" demo.txt || fail "demo.h5 lacks '$want'"
+done
+
+# 2. the sweep: 3 array tasks (beta 0.2 0.4 0.8), one sampling run reused
+sbatch --wait -o "$work/sweep-%a.out" \
+  --export=ALL,LR_BIN="$LR_BIN",BASE="$work/demo.h5",SWEEP_DIR="$work/sweep",MAX_STEPS=2,EVAL_LIMIT=4,EVAL_MAX_NEW_TOKENS=40,BENCHMARK="$demo/test.jsonl",SRUN_MPI="$SLURM_MPI_DEFAULT" \
+  "$jobs/sweep.sbatch" || fail "sweep.sbatch: exit $?"
+prev=""
+for i in 0 1 2; do
+  f=$work/sweep/task-$i.h5
+  [ -f "$f" ] || fail "sweep task $i wrote no run file"
+  "$LR_BIN" inspect "$f" >"sweep$i.txt" || fail "inspect $f"
+  grep -q "eval after" "sweep$i.txt" || fail "task $i: no /eval/after"
+  sel=$(grep "^samples" "sweep$i.txt")
+  echo "task $i: $sel"
+  [ "$sel" != "$prev" ] || fail "tasks $i and $((i - 1)) selected the same samples (beta not swept?)"
+  prev=$sel
+done
+grep -q "at beta 0.8" sweep2.txt || fail "task 2 is not beta 0.8"
+
+# 3. three chained jobs; a last job waits for them (afterok)
+ids=$(LR_BIN="$LR_BIN" OUT="$work/chain.h5" SRUN_MPI="$SLURM_MPI_DEFAULT" \
+  SAMPLE_ARGS="--max-problems 6 --max-new-tokens 32" TRAIN_ARGS="--max-steps 2" EVAL_ARGS="--limit 4 --max-new-tokens 32" \
+  bash "$jobs/pipeline.sh") || fail "pipeline.sh: exit $?"
+last=${ids##* }
+sbatch --wait --dependency=afterok:"$last" -o /dev/null --wrap true || fail "pipeline chain failed (jobs $ids)"
+"$LR_BIN" inspect "$work/chain.h5" >chain.txt || fail "inspect chain.h5"
+grep -q "eval after" chain.txt || fail "chain.h5 has no /eval/after"
+grep -q "train      complete: 2 of 2" chain.txt || fail "chain.h5 has no complete /train"
+echo "test_slurm: ok"

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/cli_ids.h"
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
@@ -32,40 +33,6 @@ typedef struct {
     int n;
     char where[512]; /* "FILE:LINE" or "--prompt" for messages */
 } prompt;
-
-/* Space/comma separated ids. */
-static int32_t *parse_id_list(const char *s, const char *where, int *n_out) {
-    int cap = 16, n = 0;
-    int32_t *ids = xmalloc((size_t)cap * sizeof *ids);
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX) lr_die_input(where, "'%.*s' is not a token id", (int)strcspn(p, " \t,"), p);
-        if (n == cap) ids = xrealloc(ids, (size_t)(cap *= 2) * sizeof *ids);
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    *n_out = n;
-    return ids;
-}
-
-static int32_t *json_id_list(const cJSON *a, const char *where, int *n_out) {
-    const int n = cJSON_GetArraySize(a);
-    int32_t *ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, a) {
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble || it->valuedouble < 0)
-            lr_die_input(where, "\"ids\" entry %d is not a non-negative integer", i);
-        ids[i++] = (int32_t)it->valuedouble;
-    }
-    *n_out = n;
-    return ids;
-}
 
 static lr_tokenizer *need_tok(lr_tokenizer *t, const char *dir) {
     if (!t) lr_die_input(dir, "no tokenizer (tokenizer.json or vocab.json + merges.txt) for a text prompt");
@@ -171,7 +138,7 @@ int cmd_generate(int argc, char **argv) {
             if (cJSON_IsString(f))
                 p->ids = encode(need_tok(tok, dir), tpl, chat, system, f->valuestring, p->where, &p->n);
             else if (cJSON_IsArray(ids))
-                p->ids = json_id_list(ids, p->where, &p->n);
+                p->ids = cli_ids_from_json(ids, p->where, &p->n);
             else
                 lr_die_input(p->where, "no string field \"%s\" and no \"ids\" list", field);
             cJSON_Delete(js);
@@ -183,7 +150,7 @@ int cmd_generate(int argc, char **argv) {
         prompt *p = &ps[n++];
         snprintf(p->where, sizeof p->where, "%s", prompt_text ? "--prompt" : "--prompt-ids");
         p->ids = prompt_text ? encode(need_tok(tok, dir), tpl, chat, system, prompt_text, p->where, &p->n)
-                             : parse_id_list(prompt_ids, p->where, &p->n);
+                             : cli_ids_from_text(prompt_ids, p->where, 0, &p->n);
     }
     const int V = model_vocab_size(m), ctx = cfg->max_position_embeddings;
     for (int i = 0; i < n; i++) {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/cli_ids.h"
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
@@ -47,20 +48,6 @@ typedef struct {
     int n;
     long line;
 } seq;
-
-static int32_t *json_id_list(const cJSON *a, const char *where, int *n_out) {
-    const int n = cJSON_GetArraySize(a);
-    int32_t *ids = xmalloc((size_t)(n ? n : 1) * sizeof *ids);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, a) {
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble || it->valuedouble < 0)
-            lr_die_input(where, "\"ids\" entry %d is not a non-negative integer", i);
-        ids[i++] = (int32_t)it->valuedouble;
-    }
-    *n_out = n;
-    return ids;
-}
 
 /* ---- HDF5 helpers: 1-D / 2-D extendible chunked datasets appended to */
 
@@ -182,7 +169,7 @@ int cmd_logprobs(int argc, char **argv) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(js, field);
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(js, "ids");
         if (cJSON_IsArray(ids)) {
-            s->ids = json_id_list(ids, where, &s->n);
+            s->ids = cli_ids_from_json(ids, where, &s->n);
         } else if (cJSON_IsString(f)) {
             if (!tok && !(tok = tokenizer_load(dir))) lr_die_last();
             long k = tokenizer_encode(tok, f->valuestring, strlen(f->valuestring), &s->ids);

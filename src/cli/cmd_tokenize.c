@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/cli_ids.h"
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
@@ -82,29 +83,6 @@ int cmd_tokenize(int argc, char **argv) {
     return 0;
 }
 
-/* Parses one line of ids ("1 2 3", commas allowed). */
-static size_t parse_ids(const char *line, const char *where, int n_tokens, int32_t **ids, size_t *cap) {
-    size_t n = 0;
-    const char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || (*end && *end != ' ' && *end != '\t' && *end != ','))
-            lr_die_input(where, "'%.*s' is not a token id", (int)strcspn(p, " \t,"), p);
-        if (v < 0 || v >= n_tokens) lr_die_input(where, "token id %ld is outside the vocabulary [0, %d)", v, n_tokens);
-        if (n == *cap) {
-            *cap = *cap ? 2 * *cap : 256;
-            *ids = xrealloc(*ids, *cap * sizeof **ids);
-        }
-        (*ids)[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
-
 int cmd_detokenize(int argc, char **argv) {
     const char *dir = NULL, *source = "auto";
     int jsonl = 0, skip_special = 0;
@@ -125,12 +103,13 @@ int cmd_detokenize(int argc, char **argv) {
     lr_line_reader r;
     if (lr_lines_open(&r, in) != 0) lr_die_last();
     char *line, where[4200];
-    int32_t *ids = NULL;
-    size_t cap = 0;
     while (lr_lines_next(&r, &line) >= 0) {
         snprintf(where, sizeof where, "%s:%ld", r.path, r.line_no);
-        size_t n = parse_ids(line, where, tokenizer_n_tokens(t), &ids, &cap), len;
-        char *text = tokenizer_decode(t, ids, n, skip_special, &len);
+        int n;
+        size_t len;
+        int32_t *ids = cli_ids_from_text(line, where, tokenizer_n_tokens(t), &n);
+        char *text = tokenizer_decode(t, ids, (size_t)n, skip_special, &len);
+        free(ids);
         if (!text) die_with_last(where);
         if (jsonl) {
             cJSON *s = cJSON_CreateString(text);
@@ -145,7 +124,6 @@ int cmd_detokenize(int argc, char **argv) {
         }
         free(text);
     }
-    free(ids);
     lr_lines_close(&r);
     tokenizer_free(t);
     if (fflush(stdout) != 0) lr_die_input("<stdout>", "write error: %s", strerror(errno));

@@ -1,0 +1,168 @@
+/* Per-op timers for the CPU model runtime, without touching src/model/: the
+ * backend is a table of function pointers (model/backend.h), so after
+ * model_load the profiler swaps every op for a wrapper that times the
+ * original call (all ops are synchronous on the CPU backend) and keys it by
+ * op and shape. opprof_report() prints where the time went: op, shape,
+ * calls, total ms, ms per call, GFLOP/s for matmuls, share of the op time.
+ *
+ * Built only into bench_opprof (EXCLUDE_FROM_ALL: it reads the runtime's
+ * internal struct, so it is not part of the default build). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "model/backend.h"
+#include "model/model_internal.h"
+
+typedef struct {
+    const char *op;
+    int m, n, k; /* matmul shape; m = rows (tokens) for the other ops, -1 when not keyed */
+    long calls;
+    double s, flops;
+} op_entry;
+
+#define MAX_ENTRIES 512
+static op_entry tab[MAX_ENTRIES];
+static int n_tab;
+static lr_backend orig;
+static double wall0;
+
+static op_entry *entry(const char *op, int m, int n, int k) {
+    for (int i = 0; i < n_tab; i++)
+        if (tab[i].op == op && tab[i].m == m && tab[i].n == n && tab[i].k == k) return &tab[i];
+    if (n_tab == MAX_ENTRIES) return &tab[MAX_ENTRIES - 1];
+    op_entry *e = &tab[n_tab++];
+    memset(e, 0, sizeof *e);
+    e->op = op, e->m = m, e->n = n, e->k = k;
+    return e;
+}
+
+static void add(const char *op, int m, int n, int k, double s, double flops) {
+    op_entry *e = entry(op, m, n, k);
+    e->calls++;
+    e->s += s;
+    e->flops += flops;
+}
+
+/* rows key the per-token ops, so prefill chunks and decode steps stay apart */
+static int bucket(int m) { return m; }
+
+static void w_embed(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out) {
+    double t = bench_now();
+    orig.embed(be, table, ids, M, d, out);
+    add("embed", bucket(M), d, 0, bench_now() - t, 0);
+}
+static void w_matmul(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+                     int M, int N, int K, int acc) {
+    double t = bench_now();
+    orig.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, acc);
+    add("matmul", M, N, K, bench_now() - t, 2.0 * M * N * K);
+}
+static void w_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
+    double t = bench_now();
+    orig.rmsnorm(be, x, w, y, M, d, eps);
+    add("rmsnorm", bucket(M), d, 0, bench_now() - t, 0);
+}
+static void w_rope(lr_backend *be, float *x, int ld, int M, int nh, int hd, const int32_t *pos, const float *f) {
+    double t = bench_now();
+    orig.rope(be, x, ld, M, nh, hd, pos, f);
+    add("rope", bucket(M), nh, hd, bench_now() - t, 0);
+}
+static void w_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
+    double t = bench_now();
+    orig.swiglu(be, gu, out, M, inter);
+    add("swiglu", bucket(M), inter, 0, bench_now() - t, 0);
+}
+static void w_add(lr_backend *be, float *y, const float *x, int M, int d) {
+    double t = bench_now();
+    orig.add(be, y, x, M, d);
+    add("add", bucket(M), d, 0, bench_now() - t, 0);
+}
+static void w_gather(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
+    double t = bench_now();
+    orig.gather_rows(be, src, d, rows, n, dst);
+    add("gather_rows", bucket(n), d, 0, bench_now() - t, 0);
+}
+static void w_kv_store(lr_backend *be, float *kd, float *vd, const int64_t *dr, const float *ks, const float *vs,
+                       int ld, int M, int width) {
+    double t = bench_now();
+    orig.kv_store(be, kd, vd, dr, ks, vs, ld, M, width);
+    add("kv_store", bucket(M), width, 0, bench_now() - t, 0);
+}
+static void w_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+                        int nh, int nkv, int hd, float scale, const lr_attn_batch *b) {
+    double t = bench_now();
+    orig.attention(be, q, ldq, k, v, ldkv, out, nh, nkv, hd, scale, b);
+    double fl = 0;
+    int T = b->q_off[b->n_seq];
+    for (int s = 0; s < b->n_seq; s++)
+        for (int r = b->q_off[s]; r < b->q_off[s + 1]; r++) fl += 4.0 * nh * hd * (b->n_past[s] + (r - b->q_off[s]) + 1);
+    add("attention", T, b->n_seq, 0, bench_now() - t, fl);
+}
+static void w_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
+    double t = bench_now();
+    orig.log_softmax(be, x, y, M, N);
+    add("log_softmax", bucket(M), N, 0, bench_now() - t, 0);
+}
+
+void opprof_install(lr_model *m) {
+    lr_backend *be = m->be;
+    orig = *be;
+    be->embed = w_embed;
+    be->matmul = w_matmul;
+    be->rmsnorm = w_rmsnorm;
+    be->rope = w_rope;
+    be->swiglu = w_swiglu;
+    be->add = w_add;
+    be->gather_rows = w_gather;
+    be->kv_store = w_kv_store;
+    be->attention = w_attention;
+    be->log_softmax = w_log_softmax;
+    n_tab = 0;
+    wall0 = bench_now();
+}
+
+void opprof_reset(void) {
+    n_tab = 0;
+    wall0 = bench_now();
+}
+
+static int by_time(const void *a, const void *b) {
+    double x = ((const op_entry *)a)->s, y = ((const op_entry *)b)->s;
+    return (x < y) - (x > y);
+}
+
+/* Prints the table (markdown) to f; `passes` divides the totals (e.g. the
+ * number of timed forwards / steps) for the "ms per pass" column. */
+void opprof_report(FILE *f, const char *title, double passes) {
+    double wall = bench_now() - wall0, tot = 0;
+    for (int i = 0; i < n_tab; i++) tot += tab[i].s;
+    qsort(tab, (size_t)n_tab, sizeof tab[0], by_time);
+    fprintf(f, "\n### op profile: %s\n\nwall %.3f s, in backend ops %.3f s (%.1f%%), outside ops (model glue, sampling, "
+               "allocation) %.3f s; per pass = / %.0f\n\n",
+            title, wall, tot, wall > 0 ? 100 * tot / wall : 0, wall - tot, passes);
+    fprintf(f, "| op | shape | calls | total ms | ms/call | ms per pass | GFLOP/s | %% of wall |\n|---|---|---|---|---|---|---|---|\n");
+    double other = 0;
+    for (int i = 0; i < n_tab; i++) {
+        op_entry *e = &tab[i];
+        if (e->s / wall < 0.002) {
+            other += e->s;
+            continue;
+        }
+        char shape[64];
+        if (strcmp(e->op, "matmul") == 0)
+            snprintf(shape, sizeof shape, "M=%d N=%d K=%d", e->m, e->n, e->k);
+        else if (strcmp(e->op, "attention") == 0)
+            snprintf(shape, sizeof shape, "T=%d seqs=%d", e->m, e->n);
+        else
+            snprintf(shape, sizeof shape, "M=%d x %d", e->m, e->n);
+        char gf[32] = "";
+        if (e->flops > 0) snprintf(gf, sizeof gf, "%.1f", e->flops / e->s * 1e-9);
+        fprintf(f, "| %s | %s | %ld | %.1f | %.3f | %.1f | %s | %.1f%% |\n", e->op, shape, e->calls, 1e3 * e->s,
+                1e3 * e->s / e->calls, 1e3 * e->s / passes, gf, 100 * e->s / wall);
+    }
+    if (other > 0) fprintf(f, "| (ops under 0.2%% each) | | | %.1f | | %.1f | | %.1f%% |\n", 1e3 * other, 1e3 * other / passes, 100 * other / wall);
+    fprintf(f, "| (outside backend ops) | | | %.1f | | %.1f | | %.1f%% |\n", 1e3 * (wall - tot), 1e3 * (wall - tot) / passes,
+            100 * (wall - tot) / wall);
+}

@@ -10,10 +10,23 @@ data/demo/ are committed, so nothing here runs in CI or at run time.
 The problems are multi-step arithmetic stories. Every quantity is small so a
 model with ~1M parameters can learn the arithmetic on a CPU in minutes; the
 number of steps varies so accuracy lands in the middle rather than at 0 or 100%.
-The two models differ only in size and training time: the expert is a 3-layer,
-width-128 decoder trained longer, the amateur a 2-layer, width-64 one trained
-briefly. Nothing is tuned toward a LightReasoner gain: both models are plain
-SFT on freshly generated problems that are disjoint from train.jsonl/test.jsonl.
+The two models differ only in size and training time: the expert is a
+3-layer, width-128 decoder, the amateur a 2-layer, width-64 one. Both are plain
+SFT on freshly generated problems (disjoint RNG streams from train.jsonl and
+test.jsonl); nothing is tuned toward a LightReasoner gain. The committed
+models were chosen by their own test accuracy only, from snapshots of two runs
+on one H100 (the tokenizer kept from the first CPU version):
+
+    python3 tools/make_demo.py --out /tmp/demo --keep-tokenizer data/demo/expert \
+        --device cuda --batch 256 --seconds-amateur 60 --snapshots-amateur 10,20,40 ...
+        -> amateur = snapshot amateur-40s (18.5% on test.jsonl)
+    python3 tools/make_demo.py --out /tmp/demo --keep-tokenizer data/demo/expert \
+        --device cuda --batch 128 --lr-expert 1e-3 --seconds-expert 115 \
+        --snapshots-expert 10,15,20,...,110
+        -> expert = snapshot expert-20s (59.5%; the 15 s one had 14%, the 25 s one 79.5%)
+
+An expert past ~30 s solves 95-100%, which leaves nothing for the method to
+improve; one at 20 s sits in the middle of the 30-70% the demo asks for.
 """
 import argparse
 import json
@@ -108,7 +121,8 @@ def build_tokenizer(out, corpus, vocab_size):
     return tok, ids
 
 
-def train_model(name, out, tok, ids, hidden, layers, heads, inter, seconds, seed, lr, init=None):
+def train_model(name, out, tok, ids, hidden, layers, heads, inter, seconds, seed, lr, init=None,
+                device="cpu", batch_size=16, snapshots=(), test=None):
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -121,6 +135,7 @@ def train_model(name, out, tok, ids, hidden, layers, heads, inter, seconds, seed
                       tie_word_embeddings=False, bos_token_id=ids["<|endoftext|>"],
                       eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
     model = Qwen2ForCausalLM(cfg) if init is None else Qwen2ForCausalLM.from_pretrained(init, dtype=torch.float32)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     end = ids["<|im_end|>"]
 
@@ -141,31 +156,81 @@ def train_model(name, out, tok, ids, hidden, layers, heads, inter, seconds, seed
             y[i, :len(s)] = torch.tensor([t if k else -100 for t, k in zip(s, m)])
         return x, y
 
+    pending = sorted(snapshots)
+
+    def save(mdl, d):
+        save_model(mdl, d, out, ids)
+        mdl.to(device)
+
     t0, step = time.time(), 0
     model.train()
     while time.time() - t0 < seconds:
         frac = (time.time() - t0) / seconds
         for g in opt.param_groups:  # short warm-up, then cosine-like linear decay
             g["lr"] = lr * min(1.0, (step + 1) / 50) * max(0.05, 1.0 - frac)
-        x, y = batch(16)
-        loss = model(input_ids=x, labels=y).loss
+        x, y = batch(batch_size)
+        loss = model(input_ids=x.to(device), labels=y.to(device)).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        if step % 50 == 0:
+        if step % 500 == 0:
             print(f"{name}: step {step} loss {loss.item():.4f} ({time.time() - t0:.0f}s)", flush=True)
+        if pending and time.time() - t0 >= pending[0]:
+            # A snapshot (kept next to the final model for choosing the
+            # committed one by its test accuracy, never by any LightReasoner gain).
+            at = pending.pop(0)
+            model.eval()
+            acc = accuracy(model, tok, ids, test, device) if test else float("nan")
+            save(model, os.path.join(out, f"{name}-{int(at)}s"))
+            print(f"{name}: snapshot at {at:.0f}s step {step}: test accuracy {acc:.3f}", flush=True)
+            model.train()
     model.eval()
     d = os.path.join(out, name)
-    model.save_pretrained(d, safe_serialization=True)
+    save(model, d)
+    if test:
+        print(f"{name}: final test accuracy {accuracy(model, tok, ids, test, device):.3f}", flush=True)
+    print(f"{name}: {step} steps, final loss {loss.item():.4f}, saved to {d}", flush=True)
+    return model
+
+
+def save_model(model, d, tok_dir, ids):
+    from transformers import GenerationConfig
+    model.to("cpu").save_pretrained(d, safe_serialization=True)
+
     GenerationConfig(bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
                      pad_token_id=ids["<|endoftext|>"], do_sample=False).save_pretrained(d)
     for fn in ("tokenizer.json", "tokenizer_config.json"):
-        with open(os.path.join(out, fn)) as src, open(os.path.join(d, fn), "w") as dst:
+        with open(os.path.join(tok_dir, fn)) as src, open(os.path.join(d, fn), "w") as dst:
             dst.write(src.read())
-    print(f"{name}: {step} steps, final loss {loss.item():.4f}, saved to {d}", flush=True)
-    return model
+
+
+def accuracy(model, tok, ids, test, device, max_new_tokens=96):
+    """Greedy accuracy on test records with the SPEC evaluation prompt: a
+    quick estimate for choosing snapshots; `lightreasoner eval` is the
+    measurement that counts."""
+    import torch
+    pad, end = ids["<|endoftext|>"], ids["<|im_end|>"]
+    correct = 0
+    for i in range(0, len(test), 256):
+        part = test[i:i + 256]
+        enc = [tok.encode(chatml(SYS_EVAL, r["question"]), add_special_tokens=False).ids for r in part]
+        L = max(len(e) for e in enc)
+        x = torch.full((len(enc), L), pad, dtype=torch.long)
+        m = torch.zeros((len(enc), L), dtype=torch.long)
+        for j, e in enumerate(enc):  # left padding
+            x[j, L - len(e):] = torch.tensor(e)
+            m[j, L - len(e):] = 1
+        with torch.no_grad():
+            y = model.generate(input_ids=x.to(device), attention_mask=m.to(device), max_new_tokens=max_new_tokens,
+                               do_sample=False, eos_token_id=[end, pad], pad_token_id=pad)
+        for j, r in enumerate(part):
+            text = tok.decode(y[j, L:].tolist(), skip_special_tokens=True)
+            k = text.rfind("\\boxed{")
+            got = text[k + 7:].split("}")[0].strip() if k >= 0 else None
+            correct += got == r["answer"].split("####")[-1].strip()
+    return correct / len(test)
 
 
 def main():
@@ -174,15 +239,20 @@ def main():
     ap.add_argument("--seconds-expert", type=float, default=600)
     ap.add_argument("--seconds-amateur", type=float, default=90)
     ap.add_argument("--vocab", type=int, default=600)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the committed models were trained on one GPU)")
+    ap.add_argument("--batch", type=int, default=16, help="SFT batch size")
+    ap.add_argument("--lr-expert", type=float, default=3e-3)
+    ap.add_argument("--lr-amateur", type=float, default=3e-3)
+    ap.add_argument("--snapshots-expert", default="", help="comma-separated seconds: also save expert-<s>s/ then")
+    ap.add_argument("--snapshots-amateur", default="", help="likewise for the amateur")
     ap.add_argument("--only-data", action="store_true")
-    ap.add_argument("--continue-expert", metavar="DIR",
-                    help="only continue SFT of the expert in DIR (same data and tokenizer) for --seconds-expert; "
-                         "used for the committed expert: 420 s from scratch, then 300 s continued "
-                         "(the shared 2-core machine made single long runs impractical)")
-    ap.add_argument("--continue-seed", type=int, default=8, help="RNG seed of the continued SFT stream")
+    ap.add_argument("--keep-tokenizer", metavar="DIR",
+                    help="reuse the tokenizer of the model directory DIR (and keep train/test.jsonl) instead of "
+                         "training a new one; only the two models are trained")
     a = ap.parse_args()
     import torch
-    torch.set_num_threads(2)
+    if a.device == "cpu":
+        torch.set_num_threads(2)
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
 
@@ -195,30 +265,31 @@ def main():
                 f.write(json.dumps(gsm8k_record(rng)) + "\n")
     if a.only_data:
         return
-    if a.continue_expert:
+    with open(os.path.join(out, "test.jsonl")) as f:
+        test = [json.loads(line) for line in f]
+    if a.keep_tokenizer:
         from tokenizers import Tokenizer
-        src = os.path.abspath(a.continue_expert)
+        src = os.path.abspath(a.keep_tokenizer)
         tok = Tokenizer.from_file(os.path.join(src, "tokenizer.json"))
         ids = {s: tok.token_to_id(s) for s in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")}
         for fn in ("tokenizer.json", "tokenizer_config.json"):
             with open(os.path.join(src, fn)) as f_in, open(os.path.join(out, fn), "w") as f_out:
                 f_out.write(f_in.read())
-        train_model("expert", out, tok, ids, hidden=128, layers=3, heads=4, inter=256,
-                    seconds=a.seconds_expert, seed=a.continue_seed, lr=1.5e-3, init=src)
-        os.remove(os.path.join(out, "tokenizer.json"))
-        os.remove(os.path.join(out, "tokenizer_config.json"))
-        return
-    rng = random.Random(3)
-    corpus = []
-    for _ in range(4000):
-        q, steps, v = story(rng)
-        corpus.append(chatml(rng.choice([SYS_EVAL, SYS_SAMPLE]), q) + completion(steps, v))
-    tok, ids = build_tokenizer(out, corpus, a.vocab)
+    else:
+        rng = random.Random(3)
+        corpus = []
+        for _ in range(4000):
+            q, steps, v = story(rng)
+            corpus.append(chatml(rng.choice([SYS_EVAL, SYS_SAMPLE]), q) + completion(steps, v))
+        tok, ids = build_tokenizer(out, corpus, a.vocab)
     print(f"tokenizer: {tok.get_vocab_size()} tokens, specials {ids}", flush=True)
-    train_model("amateur", out, tok, ids, hidden=64, layers=2, heads=4, inter=128,
-                seconds=a.seconds_amateur, seed=11, lr=3e-3)
-    train_model("expert", out, tok, ids, hidden=128, layers=3, heads=4, inter=256,
-                seconds=a.seconds_expert, seed=7, lr=3e-3)
+    snaps = lambda text: [float(x) for x in text.split(",") if x]
+    train_model("amateur", out, tok, ids, hidden=64, layers=2, heads=4, inter=128, seconds=a.seconds_amateur,
+                seed=11, lr=a.lr_amateur, device=a.device, batch_size=a.batch, snapshots=snaps(a.snapshots_amateur),
+                test=test)
+    train_model("expert", out, tok, ids, hidden=128, layers=3, heads=4, inter=256, seconds=a.seconds_expert,
+                seed=7, lr=a.lr_expert, device=a.device, batch_size=a.batch, snapshots=snaps(a.snapshots_expert),
+                test=test)
     os.remove(os.path.join(out, "tokenizer.json"))
     os.remove(os.path.join(out, "tokenizer_config.json"))
 

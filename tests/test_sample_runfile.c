@@ -136,7 +136,7 @@ int main(void) {
     EXPECT(run_state_prepare(out, dir, key2, 1, 0, &st) != 0 && strstr(lr_error_msg(), "'expert' was \"e\" there"),
            "config mismatch named: %s", lr_error_msg());
 
-    lr_run_meta meta = {"{}", key, "lightreasoner sample ...", "E", "A", probs, 60, 64, 0.01, 0.2, 0.5, 0};
+    lr_run_meta meta = {"{}", key, "lightreasoner sample ...", "E", "A", probs, 60, 64, 0.01, 0.2, 0.5, 0, NULL};
     EXPECT(runfile_join(out, dir, &ps, 3, &meta) != 0 && strstr(lr_error_msg(), "chunk 1 was not completed"),
            "join refuses a missing chunk: %s", lr_error_msg());
     EXPECT(!lr_file_exists(out), "no run file after a failed join");

@@ -30,6 +30,7 @@ static int launched_by_mpi(void) {
 void mpi_env_init(lr_mpi_env *e, int *argc, char ***argv) {
     memset(e, 0, sizeof *e);
     e->size = 1;
+    e->comm = MPI_COMM_WORLD;
     if (!launched_by_mpi()) return;
     int provided = 0;
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
@@ -38,6 +39,20 @@ void mpi_env_init(lr_mpi_env *e, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &e->rank));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &e->size));
+}
+
+void mpi_env_split(const lr_mpi_env *e, int color, lr_mpi_env *sub) {
+    *sub = *e;
+    if (!e->use_mpi) return;
+    MPI_CHECK(MPI_Comm_split(e->comm, color, e->rank, &sub->comm));
+    MPI_CHECK(MPI_Comm_set_errhandler(sub->comm, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(sub->comm, &sub->rank));
+    MPI_CHECK(MPI_Comm_size(sub->comm, &sub->size));
+}
+
+void mpi_env_free_sub(lr_mpi_env *sub) {
+    if (sub->use_mpi && sub->comm != MPI_COMM_WORLD && sub->comm != MPI_COMM_NULL) MPI_Comm_free(&sub->comm);
+    sub->comm = MPI_COMM_NULL;
 }
 
 void mpi_env_finalize(lr_mpi_env *e) {
@@ -58,9 +73,9 @@ int mpi_env_agree(const lr_mpi_env *e, int rc) {
         return rc;
     }
     int worst = 0, first = INT_MAX, mine = rc ? e->rank : INT_MAX;
-    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, e->comm));
     if (!worst) return 0;
-    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, e->comm));
     if (e->rank == first) print_status(rc);
     return worst;
 }

@@ -5,10 +5,13 @@
 #ifndef LR_MPI_ENV_H
 #define LR_MPI_ENV_H
 
+#include <mpi.h>
+
 typedef struct {
     int use_mpi; /* MPI_Init was called (mpirun/srun, or LR_MPI=1) */
     int rank;
     int size;
+    MPI_Comm comm; /* the ranks this env spans: MPI_COMM_WORLD, or a role's part of it (`run`) */
 } lr_mpi_env;
 
 /* MPI_Init_thread(FUNNELED) when a launcher's variables are present
@@ -16,6 +19,11 @@ typedef struct {
  * process. Sets MPI_ERRORS_RETURN on MPI_COMM_WORLD. */
 void mpi_env_init(lr_mpi_env *e, int *argc, char ***argv);
 void mpi_env_finalize(lr_mpi_env *e);
+
+/* A sub-environment of e: the ranks with the same color, ranked in e's
+ * order (collective over e; free with mpi_env_free_sub). Without MPI, a copy. */
+void mpi_env_split(const lr_mpi_env *e, int color, lr_mpi_env *sub);
+void mpi_env_free_sub(lr_mpi_env *sub);
 
 /* Collective: every rank passes its status (0 ok, else an exit code with
  * lr_error set). Returns the largest code; the lowest failing rank prints

@@ -52,7 +52,7 @@ typedef struct {
 static int agree(eval_ctx *c, int rc) { return mpi_env_agree(c->env, rc); }
 
 static void bcast(eval_ctx *c, void *buf, int count, MPI_Datatype t) {
-    if (c->env->use_mpi) MPI_CHECK(MPI_Bcast(buf, count, t, 0, MPI_COMM_WORLD));
+    if (c->env->use_mpi) MPI_CHECK(MPI_Bcast(buf, count, t, 0, c->env->comm));
 }
 
 /* A failure in the middle of generation on one rank: the others may be
@@ -60,7 +60,7 @@ static void bcast(eval_ctx *c, void *buf, int count, MPI_Datatype t) {
 static _Noreturn void abort_job(eval_ctx *c, int code) {
     fprintf(stderr, "lightreasoner: %s: %s (rank %d)\n", code == LR_EXIT_INPUT ? "error" : "internal error",
             lr_error_msg(), c->rank);
-    if (c->env->use_mpi) MPI_Abort(MPI_COMM_WORLD, code);
+    if (c->env->use_mpi) MPI_Abort(c->env->comm, code);
     exit(code);
 }
 
@@ -514,7 +514,7 @@ int eval_run(const eval_opts *o, const lr_mpi_env *env) {
     /* Rank 0 keeps reporting while the others finish. */
     if (env->use_mpi) {
         MPI_Request req;
-        MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &req));
+        MPI_CHECK(MPI_Ibarrier(env->comm, &req));
         for (int flag = 0;;) {
             MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
             if (flag) break;

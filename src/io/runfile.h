@@ -84,6 +84,7 @@ typedef struct {
     int vocab_expert, vocab_amateur;
     double store_alpha, alpha, beta;
     long n_bad_lines;
+    const char *train_from; /* NULL, or a file whose /train group the join copies in (`run`) */
 } lr_run_meta;
 
 /* Joins every chunk [0, n_chunks) of dir into out_path (temporary name +

@@ -212,6 +212,19 @@ static void root_attrs(hid_t f, const lr_run_meta *m) {
     h5u_attr_i64(f, "n_bad_lines", m->n_bad_lines);
 }
 
+/* /train of another run file (the trainer ranks' state file of `run`). */
+static int copy_train(hid_t dst, const char *path) {
+    hid_t src = (hid_t)runfile_open_read(path);
+    if (src < 0) return -1;
+    int rc = 0;
+    if (H5Lexists(src, "train", H5P_DEFAULT) <= 0 || H5Ocopy(src, "train", dst, "train", H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        lr_error_set(path, "cannot copy its /train group into the run file");
+        rc = -1;
+    }
+    H5Fclose(src);
+    return rc;
+}
+
 int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps, int64_t n_chunks,
                  const lr_run_meta *meta) {
     h5u_quiet();
@@ -275,6 +288,7 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
         lr_error_set(dir, "shards cover %lld of %d problems", (long long)next_problem, ps->n);
         rc = -1;
     }
+    if (rc == 0 && meta->train_from) rc = copy_train(j.file, meta->train_from);
     /* closing offsets */
     h5u_app_write(&j.t_tok_off, &j.n_tokens, 1);
     h5u_app_write(&j.t_step_off, &j.n_steps, 1);

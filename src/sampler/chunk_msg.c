@@ -19,7 +19,7 @@ static size_t meta_size(const lr_gen_chunk *g, int64_t ntok, int64_t text_bytes)
 
 static int n_pieces(int64_t floats) { return (int)((floats + PIECE_FLOATS - 1) / PIECE_FLOATS); }
 
-void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest) {
+void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest, MPI_Comm comm) {
     memset(cs, 0, sizeof *cs);
     const int nt = g->n_traces;
     int64_t ntok = g->token_offsets[nt], text_bytes = 0;
@@ -40,14 +40,14 @@ void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest) {
     int nreq = 2;
     for (int i = 0; i < nt; i++) nreq += n_pieces((int64_t)g->n_generated[i] * g->vocab_expert);
     cs->req = xmalloc((size_t)nreq * sizeof *cs->req);
-    MPI_CHECK(MPI_Issend(cs->hdr, 8, MPI_INT64_T, dest, TAG_CHUNK_HDR, MPI_COMM_WORLD, &cs->req[cs->n_req++]));
-    MPI_CHECK(MPI_Isend(cs->meta, (int)ms, MPI_BYTE, dest, TAG_CHUNK_META, MPI_COMM_WORLD, &cs->req[cs->n_req++]));
+    MPI_CHECK(MPI_Issend(cs->hdr, 8, MPI_INT64_T, dest, TAG_CHUNK_HDR, comm, &cs->req[cs->n_req++]));
+    MPI_CHECK(MPI_Isend(cs->meta, (int)ms, MPI_BYTE, dest, TAG_CHUNK_META, comm, &cs->req[cs->n_req++]));
     cs->bytes = (int64_t)sizeof cs->hdr + (int64_t)ms;
     for (int i = 0; i < nt; i++) {
         int64_t total = (int64_t)g->n_generated[i] * g->vocab_expert;
         for (int64_t o = 0; o < total; o += PIECE_FLOATS) {
             int64_t k = total - o < PIECE_FLOATS ? total - o : PIECE_FLOATS;
-            MPI_CHECK(MPI_Isend(g->logits[i] + o, (int)k, MPI_FLOAT, dest, TAG_CHUNK_LOGITS, MPI_COMM_WORLD,
+            MPI_CHECK(MPI_Isend(g->logits[i] + o, (int)k, MPI_FLOAT, dest, TAG_CHUNK_LOGITS, comm,
                                 &cs->req[cs->n_req++]));
         }
         cs->bytes += total * 4;
@@ -76,10 +76,10 @@ void chunk_send_wait(lr_chunk_send *cs) {
     send_release(cs);
 }
 
-int64_t chunk_recv(int src, lr_gen_chunk *g) {
+int64_t chunk_recv(int src, MPI_Comm comm, lr_gen_chunk *g) {
     memset(g, 0, sizeof *g);
     int64_t h[8];
-    MPI_CHECK(MPI_Recv(h, 8, MPI_INT64_T, src, TAG_CHUNK_HDR, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    MPI_CHECK(MPI_Recv(h, 8, MPI_INT64_T, src, TAG_CHUNK_HDR, comm, MPI_STATUS_IGNORE));
     g->chunk = h[0];
     g->first_problem = h[1];
     g->n_problems = (int)h[2];
@@ -87,7 +87,7 @@ int64_t chunk_recv(int src, lr_gen_chunk *g) {
     g->vocab_expert = (int)h[4];
     int64_t ntok = h[5], ms = h[6];
     char *meta = xmalloc((size_t)(ms ? ms : 1));
-    MPI_CHECK(MPI_Recv(meta, (int)ms, MPI_BYTE, src, TAG_CHUNK_META, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    MPI_CHECK(MPI_Recv(meta, (int)ms, MPI_BYTE, src, TAG_CHUNK_META, comm, MPI_STATUS_IGNORE));
     const char *p = meta;
     size_t ntz = (size_t)(nt ? nt : 1);
     g->problem_status = xmalloc((size_t)(g->n_problems ? g->n_problems : 1));
@@ -118,7 +118,7 @@ int64_t chunk_recv(int src, lr_gen_chunk *g) {
         g->logits[i] = xmalloc((size_t)(total ? total : 1) * sizeof(float));
         for (int64_t o = 0; o < total; o += PIECE_FLOATS) {
             int64_t k = total - o < PIECE_FLOATS ? total - o : PIECE_FLOATS;
-            MPI_CHECK(MPI_Recv(g->logits[i] + o, (int)k, MPI_FLOAT, src, TAG_CHUNK_LOGITS, MPI_COMM_WORLD,
+            MPI_CHECK(MPI_Recv(g->logits[i] + o, (int)k, MPI_FLOAT, src, TAG_CHUNK_LOGITS, comm,
                                MPI_STATUS_IGNORE));
         }
         bytes += total * 4;

@@ -25,7 +25,7 @@ int pipeline_role(const lr_mpi_env *e, const lr_pipeline *p) {
 static _Noreturn void fail(const lr_mpi_env *e, const char *what) {
     fprintf(stderr, "lightreasoner: error: %s%s%s\n", what, lr_error_msg()[0] ? ": " : "", lr_error_msg());
     fflush(stderr);
-    if (e->use_mpi && e->size > 1) MPI_Abort(MPI_COMM_WORLD, LR_EXIT_INTERNAL);
+    if (e->use_mpi && e->size > 1) MPI_Abort(e->comm, LR_EXIT_INTERNAL);
     exit(LR_EXIT_INTERNAL);
 }
 
@@ -125,8 +125,8 @@ static void sampler_poll(void *vctx) {
 static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *sa, lr_pipeline_stats *st) {
     int64_t dummy = 0, cur = -1, next = -1;
     MPI_Request next_req = MPI_REQUEST_NULL;
-    MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, MPI_COMM_WORLD));
-    MPI_CHECK(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, e->comm));
+    MPI_CHECK(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_WORK, e->comm, MPI_STATUS_IGNORE));
     lr_chunk_send inflight = {0};
     lr_gen_chunk held = {0};
     poll_state pst = {&inflight, &next_req};
@@ -134,14 +134,14 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
     sa->poll_ctx = &pst;
     while (cur >= 0) {
         /* prefetch the next assignment while this chunk is generated */
-        MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, MPI_COMM_WORLD));
-        MPI_CHECK(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, &next_req));
+        MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, e->comm));
+        MPI_CHECK(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_WORK, e->comm, &next_req));
         lr_gen_chunk g;
         if (sampler_run_chunk(sa, cur, &g) != 0) fail(e, "generation failed");
         chunk_send_wait(&inflight); /* back-pressure: the scorer took the previous chunk */
         gen_chunk_free(&held);
         held = g;
-        chunk_send_start(&inflight, &held, (int)(held.chunk % p->n_scorers));
+        chunk_send_start(&inflight, &held, (int)(held.chunk % p->n_scorers), e->comm);
         st->bytes_sent += inflight.bytes;
         st->traces += held.n_traces;
         MPI_CHECK(MPI_Wait(&next_req, MPI_STATUS_IGNORE));
@@ -151,7 +151,7 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
     gen_chunk_free(&held);
     sa->poll = NULL;
     for (int r = 0; r < p->n_scorers; r++)
-        MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, r, TAG_SAMPLER_DONE, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, r, TAG_SAMPLER_DONE, e->comm));
 }
 
 /* ---- scorer rank (rank 0 also coordinates) */
@@ -162,7 +162,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
     for (;;) {
         int flag = 0;
         MPI_Status st;
-        MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
+        MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, e->comm, &flag, &st));
         if (!flag) {
             if (samplers_done == p->n_samplers && (!coord || scorers_done == p->n_scorers - 1)) break;
             if (coord) progress_tick(ps, 0);
@@ -173,32 +173,32 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
         switch (st.MPI_TAG) {
         case TAG_WORK_REQ: {
             LR_CHECK(coord, "work request sent to rank %d", e->rank);
-            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK_REQ, e->comm, MPI_STATUS_IGNORE));
             int64_t c = next_chunk < p->n_pending ? p->pending[next_chunk++] : -1;
-            MPI_CHECK(MPI_Send(&c, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK, MPI_COMM_WORLD));
+            MPI_CHECK(MPI_Send(&c, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK, e->comm));
             break;
         }
         case TAG_CHUNK_HDR: {
             lr_gen_chunk g;
-            chunk_recv(st.MPI_SOURCE, &g);
+            chunk_recv(st.MPI_SOURCE, e->comm, &g);
             score_and_store(e, p, sc, &g, msg);
             if (coord) progress_add(ps, msg, 0);
-            else MPI_CHECK(MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_STATS, MPI_COMM_WORLD));
+            else MPI_CHECK(MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_STATS, e->comm));
             break;
         }
         case TAG_SAMPLER_DONE:
-            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_SAMPLER_DONE, MPI_COMM_WORLD,
+            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_SAMPLER_DONE, e->comm,
                                MPI_STATUS_IGNORE));
             samplers_done++;
             break;
         case TAG_STATS:
             LR_CHECK(coord, "stats sent to rank %d", e->rank);
-            MPI_CHECK(MPI_Recv(msg, 6, MPI_INT64_T, st.MPI_SOURCE, TAG_STATS, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+            MPI_CHECK(MPI_Recv(msg, 6, MPI_INT64_T, st.MPI_SOURCE, TAG_STATS, e->comm, MPI_STATUS_IGNORE));
             progress_add(ps, msg, 0);
             break;
         case TAG_SCORER_DONE:
             LR_CHECK(coord, "scorer-done sent to rank %d", e->rank);
-            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_SCORER_DONE, MPI_COMM_WORLD,
+            MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_SCORER_DONE, e->comm,
                                MPI_STATUS_IGNORE));
             scorers_done++;
             break;
@@ -209,7 +209,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
     }
     if (!coord) {
         int64_t one = 1;
-        MPI_CHECK(MPI_Send(&one, 1, MPI_INT64_T, 0, TAG_SCORER_DONE, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Send(&one, 1, MPI_INT64_T, 0, TAG_SCORER_DONE, e->comm));
     }
 }
 
@@ -233,7 +233,7 @@ void pipeline_run(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *sampler
     stats->seconds = progress_elapsed(&ps.prog) - t0;
     if (e->use_mpi && e->size > 1) {
         int64_t b = mine.bytes_sent, total = 0;
-        MPI_CHECK(MPI_Reduce(&b, &total, 1, MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Reduce(&b, &total, 1, MPI_INT64_T, MPI_SUM, 0, e->comm));
         stats->bytes_sent = total;
     }
 }

@@ -1,0 +1,76 @@
+/* The sampling stage as a reusable piece: what `sample` runs on every rank
+ * and what the sampler/scorer ranks of `run` run (SPEC §2-4).
+ *
+ * Order of events, on every rank of env:
+ *   1. setup: rank 0 checks the inputs (problems, model configs, tokenizers,
+ *      the output's state for --resume) and broadcasts what others need;
+ *      each rank loads the model of its role. Errors are agreed on over env
+ *      (one message, exit code 2);
+ *   2. run: the pipeline writes one shard per chunk (pipeline.h);
+ *   3. join (rank 0): the shards become the run file, optionally with a
+ *      /train group copied in (`run`). */
+#ifndef LR_SAMPLE_STAGE_H
+#define LR_SAMPLE_STAGE_H
+
+#include <stdint.h>
+
+#include "common/mpi_env.h"
+#include "io/problems.h"
+#include "io/runfile.h"
+#include "model/model.h"
+#include "sampler/pipeline.h"
+#include "sampler/run_state.h"
+#include "sampler/sampler.h"
+#include "scorer/scorer.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    const char *expert, *amateur, *problems, *question_field, *answer_field, *id_field, *system, *chat_template, *out;
+    long max_problems, max_new_tokens, seed, batch, samplers, scorers, threads, score_rows;
+    double alpha, beta, store_alpha, temperature, top_p;
+    int skip_bad_lines, resume, overwrite, quiet;
+} sample_opts;
+
+/* The defaults of every flag (SPEC §2). */
+sample_opts sample_opts_default(void);
+
+typedef struct {
+    const sample_opts *o;
+    const lr_mpi_env *env;
+    const char *args_json, *command_line;
+    char *shard_dir;
+    char *key;            /* resume-relevant configuration (JSON), all ranks after setup */
+    lr_run_kind kind;     /* all ranks after setup */
+    int n_problems;       /* all ranks after setup */
+    int64_t n_chunks;     /* all ranks after setup */
+    int vocab_expert, vocab_amateur, ctx_limit;
+    char **questions;     /* (n_problems) */
+    lr_problem_set ps;    /* rank 0 */
+    lr_run_state st;      /* rank 0 */
+    lr_pipeline pl;
+    lr_model *expert, *amateur;
+    lr_tokenizer *tok;
+    lr_sampler sa;
+    lr_scorer sc;
+    lr_pipeline_stats stats;
+} sample_stage;
+
+/* Step 1 (collective over env). Returns the agreed exit code. With
+ * kind == RUN_COMPLETE the run file is already complete: no model is
+ * loaded and run/join must be skipped. */
+int sample_stage_setup(sample_stage *s, const sample_opts *o, const char *args_json, const char *command_line,
+                       const lr_mpi_env *env);
+/* Step 2 (collective over env): every pending chunk's shard is on disk. */
+void sample_stage_run(sample_stage *s);
+/* Frees the models (the trainer of a one-process `run` needs the memory). */
+void sample_stage_free_models(sample_stage *s);
+/* Step 3, rank 0 only: joins the shards into o->out (with /train of
+ * train_from when not NULL), removes the shards and prints the summary.
+ * 0 or -1 + lr_error. */
+int sample_stage_join(sample_stage *s, const char *train_from);
+/* For RUN_COMPLETE: brings /samples of the complete file to this alpha and
+ * beta (rank 0). 0 or -1 + lr_error. */
+int sample_stage_reselect(sample_stage *s);
+void sample_stage_free(sample_stage *s);
+
+#endif

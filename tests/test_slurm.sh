@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The job scripts on a real Slurm: a single-node cluster from Debian's
 # slurmctld/slurmd/munge on loopback (tests/slurm_cluster.sh) runs
-#   1. jobs/lightreasoner.sbatch (the demo, 2 tasks, srun --mpi=pmix stages),
+#   1. jobs/lightreasoner.sbatch (the demo as one srun --mpi=pmix step of 3
+#      tasks: 1 scorer, 1 sampler and 1 trainer at once, then 3 eval ranks),
 #   2. jobs/sweep.sbatch as a 3-task array over beta reusing that run file,
 #   3. jobs/pipeline.sh (sample -> train -> eval chained with afterok),
 # each with `sbatch --wait`; exit codes and run files are checked.
@@ -28,11 +29,12 @@ cd "$work"
 small="--max-problems 8 --max-new-tokens 40 --eval-limit 8 --eval-max-new-tokens 40 --max-steps 3"
 jobs=$LR_SOURCE_DIR/jobs
 
-# 1. the demo job: 2 tasks = 1 sampler + 1 scorer, then 2 trainers, 2 eval ranks
-sbatch --wait --ntasks-per-node=2 -o "$work/demo.out" \
+# 1. the demo job: 3 tasks = 1 scorer + 1 sampler + 1 trainer at once, 3 eval ranks
+sbatch --wait --ntasks-per-node=3 -o "$work/demo.out" \
   --export=ALL,LR_BIN="$LR_BIN",OUT="$work/demo.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",RUN_ARGS="$small" \
   "$jobs/lightreasoner.sbatch" || fail "lightreasoner.sbatch: exit $?"
 grep -q "expert accuracy after" "$work/demo.out" || fail "demo job printed no accuracy"
+grep -q "3 ranks: \[0, 2) sample (1 scorer, 1 sampler), \[2, 3) train" "$work/demo.out" || fail "demo job: roles"
 "$LR_BIN" inspect "$work/demo.h5" >demo.txt || fail "inspect demo.h5"
 for want in "problems   8 (8 sampled" "train      complete: 3 of 3" "eval before" "eval after"; do
   grep -qF "$want" demo.txt || fail "demo.h5 lacks '$want'"

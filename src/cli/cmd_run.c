@@ -9,26 +9,18 @@
 
 #include "cli/args.h"
 #include "common/error.h"
-#include "pipeline/run_chain.h"
-
-/* Started by mpirun/srun with several ranks? `run` is the orchestrator: it
- * must run once and hand the ranks to its stages through --launcher. */
-static int launched_world(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && atoi(v) > 1) return atoi(v);
-    }
-    return 1;
-}
+#include "common/fileio.h"
+#include "common/mpi_env.h"
+#include "pipeline/run_job.h"
 
 int cmd_run(int argc, char **argv) {
-    run_chain_opts o = {0};
+    run_opts o = {0};
     const char *expert = NULL, *amateur = NULL, *problems = NULL, *benchmark = NULL, *out = NULL, *workdir = NULL,
-               *launcher = "", *targets = "q_proj,v_proj";
+               *targets = "q_proj,v_proj";
     long max_problems = -1, eval_limit = 0, max_new = -1, eval_max_new = -1, batch = 0, threads = 0;
     long samplers = 0, scorers = 0, trainers = 0;
-    long max_steps = -1, micro = 8, accum = 2, r = 8, seed = 42, save_every = 100;
+    long max_steps = -1, micro = 8, accum = 2, r = 8, seed = 42, save_every = 100, shuffle_buffer = 256,
+         start_after = 64;
     double alpha = 0.2, beta = 0.4, lr = -1;
     int no_eval = 0, resume = 0, overwrite = 0, quiet = 0;
     const arg_def defs[] = {
@@ -40,11 +32,9 @@ int cmd_run(int argc, char **argv) {
          0, 0, 0},
         {"out", ARG_STR, &out, "FILE", "run file (default: run.h5; demo: demo-run.h5)", 0, 0, 0},
         {"workdir", ARG_STR, &workdir, "DIR", "adapter and merged model (default: <out>.d)", 0, 0, 0},
-        {"launcher", ARG_STR, &launcher, "CMD",
-         "prefix of every stage, e.g. 'srun' or 'mpirun -np 8' (default: none = one process per stage)", 0, 0, 0},
-        {"samplers", ARG_INT, &samplers, "N", "sampler ranks of the sample stage (0 = its default split)", 0, 1e6, 0},
-        {"scorers", ARG_INT, &scorers, "N", "scorer ranks of the sample stage (0 = its default split)", 0, 1e6, 0},
-        {"trainers", ARG_INT, &trainers, "N", "trainer ranks: the train stage runs as '<launcher> -n N' (0 = all)", 0,
+        {"samplers", ARG_INT, &samplers, "N", "expert-generation ranks (0 = default split)", 0, 1e6, 0},
+        {"scorers", ARG_INT, &scorers, "N", "amateur-scoring ranks (0 = default split)", 0, 1e6, 0},
+        {"trainers", ARG_INT, &trainers, "N", "LoRA trainer ranks, the last N (0 = a third of the world, >= 1)", 0,
          1e6, 0},
         {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all; demo: 400)", -1, 1e12, 0},
         {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace (default 128; demo 96)", -1, 1e9, 0},
@@ -57,6 +47,11 @@ int cmd_run(int argc, char **argv) {
         {"lora-r", ARG_INT, &r, "R", "LoRA rank (lora_alpha = 2R)", 1, 4096, 0},
         {"target-modules", ARG_STR, &targets, "LIST", "LoRA target modules", 0, 0, 0},
         {"seed", ARG_INT, &seed, "S", "training seed (LoRA init, data order, dropout)", 0, 1e15, 0},
+        {"shuffle-buffer", ARG_INT, &shuffle_buffer, "M",
+         "trainers draw the first epoch through a buffer of M samples (0 = wait for every sample: the same result as "
+         "`sample` then `train`)", 0, 1e12, 0},
+        {"start-after", ARG_INT, &start_after, "S", "samples in the buffer before the first training step (<= M)", 0,
+         1e12, 0},
         {"save-every", ARG_INT, &save_every, "N", "checkpoint every N training steps", 0, 1e12, 0},
         {"no-eval", ARG_FLAG, &no_eval, NULL, "skip the evaluations before and after training", 0, 0, 0},
         {"eval-limit", ARG_INT, &eval_limit, "N", "evaluate the first N benchmark problems (0 = all)", 0, 1e12, 0},
@@ -70,25 +65,19 @@ int cmd_run(int argc, char **argv) {
     };
     const arg_spec spec = {
         "run",
-        "The whole LightReasoner pipeline in one job: sample (expert traces + amateur contrast) -> eval before -> "
-        "LoRA train -> merge -> eval after, all results in one run file. Without flags: the bundled demo "
-        "(data/demo), printing the expert's accuracy before and after. Start it once (not under mpirun/srun); "
-        "--launcher gives each stage the job's ranks.",
+        "The whole LightReasoner pipeline as one MPI job: sampler ranks (expert traces), scorer ranks (amateur "
+        "contrast) and trainer ranks (LoRA on the samples as they arrive, through a shuffle buffer) at once, then the "
+        "expert's accuracy before and after, all in one run file. Without flags: the bundled demo (data/demo). Run "
+        "it as one process or under mpirun/srun.",
         NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
     args_parse(&spec, argc, argv, NULL);
 
-    int world = launched_world();
-    if (world > 1)
-        lr_die_input(NULL,
-                     "run: started as %d MPI ranks; start `run` once (outside mpirun/srun) and pass "
-                     "--launcher 'srun' (or 'mpirun -np N') so each stage gets the ranks",
-                     world);
     if (resume && overwrite) lr_die_input(NULL, "run: --resume and --overwrite exclude each other");
 
     int demo = !expert && !amateur && !problems;
     char *demo_dir = NULL, buf[4][PATH_MAX];
     if (demo) {
-        demo_dir = run_chain_demo_dir();
+        demo_dir = run_demo_dir();
         if (!demo_dir) lr_die_input("data/demo", "run: the bundled demo was not found (set LR_DATA_DIR to data/)");
         snprintf(buf[0], PATH_MAX, "%s/expert", demo_dir);
         snprintf(buf[1], PATH_MAX, "%s/amateur", demo_dir);
@@ -114,29 +103,44 @@ int cmd_run(int argc, char **argv) {
     if (eval_max_new < 0) eval_max_new = 1024;
     if (lr < 0) lr = 5e-5;
     if (max_steps < 0) max_steps = 1000;
-    if (!resume && !overwrite && !demo) {
-        FILE *f = fopen(out, "rb");
-        if (f) {
-            fclose(f);
-            lr_die_input(out, "run: the run file exists (--resume continues it, --overwrite replaces it)");
-        }
-    }
     char wd[PATH_MAX];
     if (!workdir) {
         snprintf(wd, sizeof wd, "%s.d", out);
         workdir = wd;
     }
     o.expert = expert, o.amateur = amateur, o.problems = problems, o.benchmark = benchmark, o.out = out;
-    o.workdir = workdir, o.launcher = launcher;
+    o.workdir = workdir;
     o.max_problems = max_problems, o.eval_limit = eval_limit, o.max_new_tokens = max_new;
     o.eval_max_new_tokens = eval_max_new, o.batch = batch, o.threads = threads;
     o.alpha = alpha, o.beta = beta, o.lr = lr, o.max_steps = max_steps, o.micro_batch = micro;
     o.grad_accum = accum, o.lora_r = r, o.seed = seed, o.save_every = save_every, o.target_modules = targets;
+    o.shuffle_buffer = shuffle_buffer, o.start_after = start_after;
     o.samplers = samplers, o.scorers = scorers, o.trainers = trainers;
     o.no_eval = no_eval, o.resume = resume, o.overwrite = overwrite, o.quiet = quiet;
-    if (!quiet && demo)
+    if (shuffle_buffer == 0) o.start_after = 0;
+    else if (start_after > shuffle_buffer)
+        lr_die_input(NULL, "run: --start-after %ld exceeds --shuffle-buffer %ld", start_after, shuffle_buffer);
+    lr_mpi_env env;
+    mpi_env_init(&env, &argc, &argv);
+    int rc = 0;
+    if (env.rank == 0 && !resume && !overwrite && !demo && lr_file_exists(out)) {
+        lr_error_set(out, "run: the run file exists (--resume continues it, --overwrite replaces it)");
+        rc = LR_EXIT_INPUT;
+    }
+    if ((rc = mpi_env_agree(&env, rc))) {
+        free(demo_dir);
+        mpi_env_finalize(&env);
+        return rc;
+    }
+    char *cfg = args_to_json(&spec);
+    char *cmdline = args_command_line(argc, argv);
+    o.config_json = cfg, o.command_line = cmdline;
+    if (!quiet && demo && env.rank == 0)
         fprintf(stderr, "run: the bundled demo (%s): expert %s, amateur %s\n", demo_dir, expert, amateur);
-    int rc = run_chain(&o);
+    rc = run_job(&o, &env);
+    free(cfg);
+    free(cmdline);
     free(demo_dir);
+    mpi_env_finalize(&env);
     return rc;
 }

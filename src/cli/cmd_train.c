@@ -10,24 +10,7 @@
 #include "trainer/trainer.h"
 
 int cmd_train(int argc, char **argv) {
-    train_opts o = {.targets = "q_proj,v_proj",
-                    .r = 8,
-                    .alpha = 16,
-                    .dropout = 0.05,
-                    .lr = 5e-5,
-                    .beta1 = 0.9,
-                    .beta2 = 0.999,
-                    .eps = 1e-8,
-                    .weight_decay = 0.0,
-                    .max_grad_norm = 1.0,
-                    .micro_batch = 8,
-                    .grad_accum = 2,
-                    .max_steps = 1000,
-                    .seed = 42,
-                    .max_length = 512,
-                    .save_every = 100,
-                    .max_bad_steps = 10,
-                    .shuffle = 1};
+    train_opts o = train_opts_default();
     long shuffle = 1;
     const arg_def defs[] = {
         {"run", ARG_STR, &o.run_path, "FILE", "run file with /samples (written by `sample`); /train is added to it", 0,
@@ -55,6 +38,11 @@ int cmd_train(int argc, char **argv) {
         {"max-steps", ARG_INT, &o.max_steps, "N", "optimizer steps", 1, 1e12, 0},
         {"seed", ARG_INT, &o.seed, "S", "seed of the LoRA init, data order and dropout masks", 0, 1e18, 0},
         {"shuffle", ARG_INT, &shuffle, "0|1", "shuffle the samples each epoch", 0, 1, 0},
+        {"shuffle-buffer", ARG_INT, &o.shuffle_buffer, "M",
+         "draw the first epoch through a shuffle buffer of M samples, as the trainer ranks of `run` do (0 = a full "
+         "permutation)", 0, 1e12, 0},
+        {"start-after", ARG_INT, &o.start_after, "S", "with --shuffle-buffer: samples in the buffer before the first "
+         "step (0 = M)", 0, 1e12, 0},
         {"max-length", ARG_INT, &o.max_length, "N", "samples with longer inputs are skipped (counted)", 1, 1 << 24, 0},
         {"save-every", ARG_INT, &o.save_every, "N", "checkpoint every N steps (and at the end; 0 = only at the end)",
          0, 1e12, 0},

@@ -55,6 +55,18 @@ void mpi_env_free_sub(lr_mpi_env *sub) {
     sub->comm = MPI_COMM_NULL;
 }
 
+void mpi_env_wait_all(const lr_mpi_env *e) {
+    if (!e->use_mpi || e->size == 1) return;
+    MPI_Request req;
+    MPI_CHECK(MPI_Ibarrier(e->comm, &req));
+    for (int done = 0;;) {
+        MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) return;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void mpi_env_finalize(lr_mpi_env *e) {
     if (e->use_mpi) MPI_Finalize();
     e->use_mpi = 0;

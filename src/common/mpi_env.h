@@ -36,6 +36,10 @@ int mpi_env_agree(const lr_mpi_env *e, int rc);
  * role the rest. 0 ok; -1 + lr_error for impossible counts. */
 int mpi_env_split_two(int world, long *n_first, long *n_second);
 
+/* A barrier over e that sleeps while it waits (Open MPI's blocking
+ * collectives spin, which would steal the cores of ranks still working). */
+void mpi_env_wait_all(const lr_mpi_env *e);
+
 /* Seconds on a monotonic clock. */
 double lr_now(void);
 

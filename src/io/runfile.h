@@ -59,6 +59,8 @@ void chunk_result_free(lr_chunk_result *c);
 /* ---- shards */
 /* "<out>.shards" (malloc'd). */
 char *runfile_shard_dir(const char *out_path);
+/* "<dir>/chunk-<id>.h5" (malloc'd). */
+char *runfile_shard_path(const char *dir, int64_t chunk);
 /* Writes <dir>/chunk-<id>.h5 atomically. store_alpha and the writer rank
  * are recorded as attributes. Failures are internal (exit 1). */
 void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store_alpha, int writer_rank);

@@ -260,9 +260,7 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
     int rc = 0;
     int64_t next_problem = 0;
     for (int64_t id = 0; id < n_chunks && rc == 0; id++) {
-        char name[64];
-        snprintf(name, sizeof name, "chunk-%08lld.h5", (long long)id);
-        char *path = lr_path_join(dir, name);
+        char *path = runfile_shard_path(dir, id);
         lr_chunk_result c;
         if (!lr_file_exists(path)) {
             lr_error_set(path, "shard missing: chunk %lld was not completed (run again with --resume)",

@@ -38,14 +38,14 @@ char *runfile_shard_dir(const char *out_path) {
     return d;
 }
 
-static char *shard_path(const char *dir, int64_t chunk) {
+char *runfile_shard_path(const char *dir, int64_t chunk) {
     char name[64];
     snprintf(name, sizeof name, "chunk-%08" PRId64 ".h5", chunk);
     return lr_path_join(dir, name);
 }
 
 void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store_alpha, int writer_rank) {
-    char *path = shard_path(dir, c->chunk);
+    char *path = runfile_shard_path(dir, c->chunk);
     size_t tn = strlen(path) + 32;
     char *tmp = xmalloc(tn);
     snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());

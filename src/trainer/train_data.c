@@ -9,11 +9,12 @@
 #include "common/error.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
+#include "scorer/contrast.h"
 #include "trainer/rng.h"
 
 void tr_data_free(tr_data *d) {
     free(d->tokens), free(d->in_off), free(d->in_len), free(d->row), free(d->lab_off), free(d->lab_ids);
-    free(d->lab_w), free(d->perm);
+    free(d->lab_w), free(d->perm), free(d->order0), free(d->buf);
     memset(d, 0, sizeof *d);
 }
 
@@ -144,6 +145,8 @@ int tr_data_load(const char *path, int vocab, int64_t max_length, tr_data *d) {
         goto out;
     }
     d->perm = xmalloc((size_t)n * sizeof *d->perm);
+    d->complete = 1;
+    d->n_tokens = n_tok;
     tr_data_set_order(d, 0, 0);
     rc = 0;
 out:
@@ -161,12 +164,136 @@ void tr_data_set_order(tr_data *d, uint64_t seed, int shuffle) {
     d->perm_epoch = -1;
 }
 
+void tr_data_set_buffer(tr_data *d, int64_t capacity, int64_t start) {
+    d->buf_cap = capacity > 0 ? capacity : 0;
+    d->buf_start = start < 1 || start > d->buf_cap ? d->buf_cap : start; /* 0: start when full */
+    free(d->buf);
+    d->buf = d->buf_cap ? xmalloc((size_t)d->buf_cap * sizeof *d->buf) : NULL;
+    d->buf_n = d->admitted = d->n_order0 = 0;
+}
+
+/* Feeds until at least `want` samples are in or the stream has ended. */
+static int ensure_loaded(tr_data *d, int64_t want) {
+    while (!d->complete && d->n < want) {
+        int r = d->feed ? d->feed(d->feed_ctx, d) : 1;
+        if (r < 0) return -1;
+        if (r == 1) d->complete = 1;
+    }
+    if (d->complete && d->n == 0) {
+        lr_error_set("train", "no samples to train on: no generated step reached the KL threshold beta (or every "
+                              "sample is longer than --max-length)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Draw n_order0 of the first epoch through the buffer (train_data.h).
+ * 0 drawn, 1 the first epoch is over, -1 error. */
+static int draw_first_epoch(tr_data *d) {
+    const int64_t k = d->n_order0;
+    int64_t target = d->buf_cap + k < d->buf_start + 2 * k ? d->buf_cap + k : d->buf_start + 2 * k;
+    if (ensure_loaded(d, target) != 0) return -1;
+    if (target > d->n) target = d->n; /* the stream has ended */
+    while (d->admitted < target) d->buf[d->buf_n++] = d->admitted++;
+    if (d->buf_n == 0) return 1;
+    if (d->n_order0 == d->cap_order0) {
+        d->cap_order0 = d->cap_order0 ? 2 * d->cap_order0 : 1024;
+        d->order0 = xrealloc(d->order0, (size_t)d->cap_order0 * sizeof *d->order0);
+    }
+    const int64_t j = (int64_t)(rng_key(rng_key(d->seed, RNG_TAG_BUFFER), (uint64_t)k) % (uint64_t)d->buf_n);
+    d->order0[d->n_order0++] = d->buf[j];
+    d->buf[j] = d->buf[--d->buf_n];
+    return 0;
+}
+
 int64_t tr_data_at(tr_data *d, int64_t pos) {
-    const int64_t e = pos / d->n, i = pos % d->n;
+    int64_t p = pos, first_epoch = 0;
+    if (d->shuffle && d->buf_cap > 0) {
+        while (pos >= d->n_order0) {
+            int r = draw_first_epoch(d);
+            if (r < 0) return -1;
+            if (r == 1) break;
+        }
+        if (pos < d->n_order0) return d->order0[pos];
+        p = pos - d->n, first_epoch = 1; /* later epochs: permutations as below */
+    } else if (ensure_loaded(d, d->shuffle ? INT64_MAX : pos + 1) != 0) {
+        return -1;
+    }
+    if (!d->shuffle && pos < d->n) return pos;
+    if (ensure_loaded(d, INT64_MAX) != 0) return -1;
+    const int64_t e = p / d->n + first_epoch, i = p % d->n;
     if (!d->shuffle) return i;
     if (e != d->perm_epoch) {
+        d->perm = xrealloc(d->perm, (size_t)d->n * sizeof *d->perm);
         rng_permutation(rng_key(rng_key(d->seed, RNG_TAG_SHUFFLE), (uint64_t)e), d->n, d->perm);
         d->perm_epoch = e;
     }
     return d->perm[i];
+}
+
+void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn feed, void *ctx) {
+    memset(d, 0, sizeof *d);
+    d->perm_epoch = -1;
+    d->vocab = vocab;
+    d->max_length = max_length;
+    d->feed = feed;
+    d->feed_ctx = ctx;
+    d->lab_off = xmalloc(sizeof *d->lab_off);
+    d->lab_off[0] = 0;
+}
+
+#define GROW(ptr, cap, need)                                                   \
+    do {                                                                       \
+        if ((need) > (cap)) {                                                  \
+            (cap) = (need) > 2 * (cap) ? (need) : 2 * (cap);                   \
+            (ptr) = xrealloc((ptr), (size_t)(cap) * sizeof *(ptr));            \
+        }                                                                      \
+    } while (0)
+
+int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, double beta) {
+    const int64_t nt = c->token_offsets[c->n_traces];
+    for (int64_t k = 0; k < nt; k++)
+        if (c->tokens[k] < 0 || c->tokens[k] >= d->vocab) {
+            lr_error_set("train", "chunk %lld: token id %d is outside the model's vocabulary [0, %d)",
+                         (long long)c->chunk, (int)c->tokens[k], d->vocab);
+            return -1;
+        }
+    GROW(d->tokens, d->cap_tokens, d->n_tokens + nt);
+    memcpy(d->tokens + d->n_tokens, c->tokens, (size_t)nt * sizeof *d->tokens);
+    int64_t row = 0; /* chunk-local step row, as in the join */
+    for (int i = 0; i < c->n_traces; i++) {
+        const int64_t toff = d->n_tokens + c->token_offsets[i];
+        for (int32_t s = 0; s < c->n_generated[i]; s++, row++) {
+            const int64_t global_row = d->n_steps++;
+            if (!contrast_selected(c->div[row].kl, beta)) continue;
+            d->n_file++;
+            const int64_t len = (int64_t)c->prompt_len[i] + s;
+            if (len > d->max_length) {
+                d->n_skipped_long++;
+                continue;
+            }
+            const int64_t a = c->cand_offsets[row], m = c->cand_offsets[row + 1] - a;
+            const int64_t cap_n = d->cap_n;
+            GROW(d->in_off, d->cap_n, d->n + 1);
+            if (d->cap_n != cap_n) {
+                d->in_len = xrealloc(d->in_len, (size_t)d->cap_n * sizeof *d->in_len);
+                d->row = xrealloc(d->row, (size_t)d->cap_n * sizeof *d->row);
+                d->lab_off = xrealloc(d->lab_off, (size_t)(d->cap_n + 1) * sizeof *d->lab_off);
+            }
+            const int64_t nl = d->lab_off[d->n];
+            const int64_t cap_lab = d->cap_lab;
+            GROW(d->lab_ids, d->cap_lab, nl + m);
+            if (d->cap_lab != cap_lab) d->lab_w = xrealloc(d->lab_w, (size_t)d->cap_lab * sizeof *d->lab_w);
+            const int k = contrast_label(c->cand.ids + a, c->cand.logp_expert + a, c->cand.logp_amateur + a, (int)m,
+                                         alpha, d->lab_ids + nl, d->lab_w + nl);
+            d->in_off[d->n] = toff;
+            d->in_len[d->n] = (int32_t)len;
+            d->row[d->n] = global_row;
+            d->lab_off[d->n + 1] = nl + k;
+            d->n++;
+            if (len > d->max_len) d->max_len = len;
+        }
+    }
+    d->n_tokens += nt;
+    return 0;
 }

@@ -151,6 +151,29 @@ static char *tmp_name(const char *run_path) {
     return t;
 }
 
+int train_h5_create_state(const char *path) {
+    h5u_quiet();
+    char *tmp = tmp_name(path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        lr_error_set(tmp, "cannot create");
+        free(tmp);
+        return -1;
+    }
+    h5u_attr_str(f, "schema", LR_RUN_SCHEMA);
+    h5u_attr_i64(f, "schema_version", LR_RUN_SCHEMA_VERSION);
+    h5u_attr_str(f, "content", "the /train state of a `lightreasoner run` in progress (joined into its run file at "
+                               "the end)");
+    h5u_attr_i64(f, "complete", 1);
+    int rc = H5Fclose(f) < 0 || h5u_fsync_path(tmp) != 0 || rename(tmp, path) != 0 ? -1 : 0;
+    if (rc != 0) {
+        lr_error_set(path, "cannot write: %s", strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
 void train_h5_clean_tmp(const char *run_path) {
     char *dir = xstrdup(run_path), *slash = strrchr(dir, '/');
     const char *base = slash ? slash + 1 : run_path;

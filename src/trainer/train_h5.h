@@ -72,6 +72,12 @@ int train_h5_load_state(const char *run_path, const char *resume_key, lr_lora *a
  * (malloc'd) filled. NULL + lr_error when there is none. */
 lr_lora *train_h5_load_checkpoint(const char *run_path, int64_t step, int64_t *step_out, char **base_model);
 
+/* Creates (atomically) an empty run file at path that holds nothing but
+ * the schema attributes: the trainer ranks of `run` save /train there
+ * while the samples are still arriving; the join copies it into the run
+ * file. 0 or -1 + lr_error. */
+int train_h5_create_state(const char *path);
+
 /* Removes "<run>.train.tmp.*" files a killed save left behind. */
 void train_h5_clean_tmp(const char *run_path);
 

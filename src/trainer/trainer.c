@@ -47,7 +47,10 @@ typedef struct {
     int32_t *lab_ids;
     float *lab_w;
     double *loss;
+    int64_t cap_lab;
 } trainer;
+
+static const char *state_path(const train_opts *o) { return o->state_path ? o->state_path : o->run_path; }
 
 /* Every rank passes its status; the lowest failing rank prints the error
  * once. Returns the largest code. */
@@ -79,6 +82,10 @@ static int check_opts(const train_opts *o) {
                               "max-grad-norm > 0, weight-decay >= 0)");
         return -1;
     }
+    if (o->shuffle_buffer < 0 || o->start_after < 0 || (o->shuffle_buffer > 0 && o->start_after > o->shuffle_buffer)) {
+        lr_error_set("train", "--start-after %ld must be <= --shuffle-buffer %ld", o->start_after, o->shuffle_buffer);
+        return -1;
+    }
     if (o->resume && o->overwrite) {
         lr_error_set("train", "--resume and --overwrite exclude each other");
         return -1;
@@ -105,6 +112,10 @@ static int resolve_model(trainer *t) {
 
 static void make_resume_key(trainer *t) {
     const train_opts *o = t->o;
+    /* the data: a loaded file by its samples; a stream by the sampling configuration */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = o->data_key ? o->data_key : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    const uint64_t digest = o->feed ? h : t->data.digest;
     const lr_model_config *mc = model_config(t->m);
     char tg[128];
     lora_targets_str(t->a->cfg.targets, tg, sizeof tg);
@@ -112,13 +123,13 @@ static void make_resume_key(trainer *t) {
              "{\"model\":[%d,%d,%d,%d,%d,%d,%d],\"lora\":{\"r\":%d,\"alpha\":%.17g,\"rslora\":%d,\"targets\":\"%s\","
              "\"dropout\":%.17g},\"init_adapter\":%d,\"lr\":%.17g,\"betas\":[%.17g,%.17g],\"eps\":%.17g,"
              "\"weight_decay\":%.17g,\"max_grad_norm\":%.17g,\"micro_batch\":%ld,\"grad_accum\":%ld,"
-             "\"max_steps\":%ld,\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"n_samples\":%lld,"
-             "\"data_digest\":\"%016llx\"}",
+             "\"max_steps\":%ld,\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"shuffle_buffer\":[%ld,%ld],"
+             "\"n_samples\":%lld,\"data_digest\":\"%016llx\"}",
              mc->n_layers, mc->hidden_size, mc->n_heads, mc->n_kv_heads, mc->head_dim, mc->intermediate_size,
              mc->vocab_size, t->a->cfg.r, t->a->cfg.alpha, t->a->cfg.use_rslora, tg, t->a->cfg.dropout,
              o->init_adapter != NULL, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->max_grad_norm,
-             o->micro_batch, o->grad_accum, o->max_steps, o->seed, o->max_length, o->shuffle,
-             (long long)t->data.n, (unsigned long long)t->data.digest);
+             o->micro_batch, o->grad_accum, o->max_steps, o->seed, o->max_length, o->shuffle, o->shuffle_buffer,
+             o->start_after, (long long)(o->feed ? -1 : t->data.n), (unsigned long long)digest);
 }
 
 /* Loads model, data and adapter on every rank; decides fresh / resume. */
@@ -132,13 +143,15 @@ static int setup(trainer *t, int *already_done) {
     const lr_model_config *mc = model_config(t->m);
     int64_t max_len = o->max_length;
     if (max_len > mc->max_position_embeddings) {
-        if (t->tc->rank == 0)
+        if (t->tc->rank == 0 && !o->feed) /* `run` keeps the default quietly */
             lr_warn("--max-length %ld exceeds the model's context (%d): samples longer than %d are skipped", o->max_length,
                     mc->max_position_embeddings, mc->max_position_embeddings);
         max_len = mc->max_position_embeddings;
     }
-    if (tr_data_load(o->run_path, model_vocab_size(t->m), max_len, &t->data) != 0) return LR_EXIT_INPUT;
+    if (o->feed) tr_data_stream_init(&t->data, model_vocab_size(t->m), max_len, o->feed, o->feed_ctx);
+    else if (tr_data_load(o->run_path, model_vocab_size(t->m), max_len, &t->data) != 0) return LR_EXIT_INPUT;
     tr_data_set_order(&t->data, (uint64_t)o->seed, o->shuffle);
+    tr_data_set_buffer(&t->data, o->shuffle_buffer, o->start_after);
     if (o->init_adapter) {
         t->a = peft_adapter_load(o->init_adapter, mc, t->model_dir);
         if (!t->a) return LR_EXIT_INPUT;
@@ -156,15 +169,15 @@ static int setup(trainer *t, int *already_done) {
     /* existing /train? */
     int has = 0, complete = 0;
     int64_t done = 0;
-    if (train_h5_probe(o->run_path, &has, &complete, &done) != 0) return LR_EXIT_INPUT;
+    if (train_h5_probe(state_path(o), &has, &complete, &done) != 0) return LR_EXIT_INPUT;
     *already_done = 0;
     if (has && !o->resume && !o->overwrite) {
-        lr_error_set(o->run_path, "already holds /train (%lld steps%s): pass --resume to continue it or --overwrite "
+        lr_error_set(state_path(o), "already holds /train (%lld steps%s): pass --resume to continue it or --overwrite "
                                   "to start over", (long long)done, complete ? ", complete" : "");
         return LR_EXIT_INPUT;
     }
     if (has && o->resume) {
-        if (train_h5_load_state(o->run_path, t->resume_key, t->a, &t->opt, &t->c, &t->log) != 0) return LR_EXIT_INPUT;
+        if (train_h5_load_state(state_path(o), t->resume_key, t->a, &t->opt, &t->c, &t->log) != 0) return LR_EXIT_INPUT;
         if (t->c.step >= o->max_steps) *already_done = 1;
     }
     const lr_model_config *c = mc;
@@ -191,17 +204,22 @@ static int setup(trainer *t, int *already_done) {
 
 static void alloc_batch(trainer *t) {
     const size_t mb = (size_t)t->o->micro_batch;
-    t->tok = xmalloc(mb * (size_t)t->data.max_len * sizeof *t->tok);
+    /* a stream's longest input is not known yet: room for the longest allowed */
+    const size_t L = (size_t)(t->o->feed ? t->meta.max_length : t->data.max_len);
+    t->tok = xmalloc(mb * L * sizeof *t->tok);
     t->lens = xmalloc(mb * sizeof *t->lens);
     t->keys = xmalloc(mb * sizeof *t->keys);
     t->lab_off = xmalloc((mb + 1) * sizeof *t->lab_off);
-    int64_t max_lab = 1;
-    for (int64_t i = 0; i < t->data.n; i++)
-        if (t->data.lab_off[i + 1] - t->data.lab_off[i] > max_lab) max_lab = t->data.lab_off[i + 1] - t->data.lab_off[i];
-    t->lab_ids = xmalloc(mb * (size_t)max_lab * sizeof *t->lab_ids);
-    t->lab_w = xmalloc(mb * (size_t)max_lab * sizeof *t->lab_w);
     t->loss = xmalloc(mb * sizeof *t->loss);
     t->grad = xcalloc(t->a->n_params ? t->a->n_params : 1, sizeof *t->grad);
+}
+
+/* Label room for a micro-batch (grows as longer labels arrive). */
+static void reserve_labels(trainer *t, int64_t n) {
+    if (n <= t->cap_lab) return;
+    t->cap_lab = n > 2 * t->cap_lab ? n : 2 * t->cap_lab;
+    t->lab_ids = xrealloc(t->lab_ids, (size_t)t->cap_lab * sizeof *t->lab_ids);
+    t->lab_w = xrealloc(t->lab_w, (size_t)t->cap_lab * sizeof *t->lab_w);
 }
 
 /* Forward + backward of this rank's share of global batch `step` into
@@ -218,11 +236,13 @@ static int run_share(trainer *t, int64_t step, double stats[3]) {
         t->lab_off[0] = 0;
         for (int i = 0; i < ns; i++) {
             const int64_t k = tr_data_at(d, step * B + j0 + i);
+            if (k < 0) return -1;
             memcpy(t->tok + nt, d->tokens + d->in_off[k], (size_t)d->in_len[k] * sizeof *t->tok);
             nt += d->in_len[k];
             t->lens[i] = d->in_len[k];
             t->keys[i] = j0 + i; /* its place in the global batch keys its dropout masks */
             const int64_t nk = d->lab_off[k + 1] - d->lab_off[k];
+            reserve_labels(t, nl + nk);
             memcpy(t->lab_ids + nl, d->lab_ids + d->lab_off[k], (size_t)nk * sizeof *t->lab_ids);
             memcpy(t->lab_w + nl, d->lab_w + d->lab_off[k], (size_t)nk * sizeof *t->lab_w);
             nl += nk;
@@ -249,7 +269,10 @@ static void maybe_die_after_step(int64_t step) {
 
 static int save(trainer *t, int checkpoint, int complete) {
     if (t->tc->rank != 0) return 0;
-    if (train_h5_save(t->o->run_path, &t->meta, t->a, &t->opt, &t->c, &t->log, checkpoint, complete) != 0) {
+    t->meta.n_samples = t->data.n; /* a stream grows */
+    t->meta.n_samples_file = t->data.n_file;
+    t->meta.n_skipped_long = t->data.n_skipped_long;
+    if (train_h5_save(state_path(t->o), &t->meta, t->a, &t->opt, &t->c, &t->log, checkpoint, complete) != 0) {
         fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
         return -1;
     }
@@ -326,17 +349,38 @@ static void summary(const trainer *t, double secs) {
             t->tc->size, t->tc->size == 1 ? "" : "s", secs);
 }
 
+train_opts train_opts_default(void) {
+    return (train_opts){.targets = "q_proj,v_proj",
+                        .r = 8,
+                        .alpha = 16,
+                        .dropout = 0.05,
+                        .lr = 5e-5,
+                        .beta1 = 0.9,
+                        .beta2 = 0.999,
+                        .eps = 1e-8,
+                        .weight_decay = 0.0,
+                        .max_grad_norm = 1.0,
+                        .micro_batch = 8,
+                        .grad_accum = 2,
+                        .max_steps = 1000,
+                        .seed = 42,
+                        .max_length = 512,
+                        .save_every = 100,
+                        .max_bad_steps = 10,
+                        .shuffle = 1};
+}
+
 int trainer_run(const train_opts *o, const train_comm *tc) {
     trainer t;
     memset(&t, 0, sizeof t);
     t.o = o;
     t.tc = tc;
     const double t0 = lr_now();
-    if (tc->rank == 0) train_h5_clean_tmp(o->run_path);
+    if (tc->rank == 0) train_h5_clean_tmp(state_path(o));
     int done = 0;
     int rc = agree(&t, setup(&t, &done));
     if (rc == 0 && done && tc->rank == 0 && !o->quiet)
-        fprintf(stderr, "train: %s: already complete (%lld steps); nothing to do\n", o->run_path, (long long)t.c.step);
+        fprintf(stderr, "train: %s: already complete (%lld steps); nothing to do\n", state_path(o), (long long)t.c.step);
     if (rc == 0 && !done) {
         t.net = tr_net_new(t.m, t.a, o->recompute);
         alloc_batch(&t);

@@ -15,6 +15,8 @@
 
 #include <mpi.h>
 
+#include "trainer/train_data.h"
+
 typedef struct {
     const char *run_path;
     const char *model_dir;    /* NULL: the run file's expert */
@@ -28,6 +30,11 @@ typedef struct {
     long micro_batch, grad_accum, max_steps, seed, max_length, save_every, max_bad_steps, threads;
     int resume, overwrite, recompute, shuffle, quiet;
     const char *config_json, *command_line;
+    long shuffle_buffer, start_after; /* first epoch through a shuffle buffer (train_data.h); 0 = none */
+    const char *state_path;   /* where /train is saved and resumed from; NULL = run_path */
+    tr_feed_fn feed;          /* streaming samples (`run`); NULL = read /samples of run_path */
+    void *feed_ctx;
+    const char *data_key;     /* streaming: what identifies the data for --resume (the sampling configuration) */
 } train_opts;
 
 typedef struct {
@@ -35,6 +42,9 @@ typedef struct {
     MPI_Comm comm; /* the trainer ranks */
     int rank, size;
 } train_comm;
+
+/* SPEC §2's defaults for every option. */
+train_opts train_opts_default(void);
 
 /* Runs (or resumes) training. Returns the exit code: 0 ok, 2 bad input
  * (the message is printed once), 1 training stopped on non-finite steps. */

@@ -1,0 +1,290 @@
+/* The pipeline job (run_job.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "pipeline/run_job.h"
+
+#include <cjson/cJSON.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "eval/eval_run.h"
+#include "inspect/h5peek.h"
+#include "pipeline/run_feed.h"
+#include "sampler/sample_stage.h"
+#include "trainer/train_h5.h"
+#include "trainer/trainer.h"
+
+char *run_demo_dir(void) {
+    char cand[4][PATH_MAX + 64];
+    int n = 0;
+    const char *env = getenv("LR_DATA_DIR");
+    if (env && *env) snprintf(cand[n++], sizeof cand[0], "%s/demo", env);
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        /* build tree <src>/build/lightreasoner; installed <prefix>/bin */
+        snprintf(cand[n++], sizeof cand[0], "%s/../data/demo", exe);
+        snprintf(cand[n++], sizeof cand[0], "%s/../share/lightreasoner/data/demo", exe);
+    }
+    snprintf(cand[n++], sizeof cand[0], "data/demo");
+    for (int i = 0; i < n; i++) {
+        char probe[sizeof cand[0] + 16];
+        snprintf(probe, sizeof probe, "%.4100s/expert", cand[i]);
+        if (lr_is_dir(probe)) {
+            char *r = realpath(cand[i], NULL);
+            return r ? r : strdup(cand[i]);
+        }
+    }
+    return NULL;
+}
+
+/* "before  41.5% [34.9%, 48.4%] (83/200)" from /eval/<name>. */
+static int eval_line(hid_t f, const char *name, double *acc) {
+    char g[128];
+    snprintf(g, sizeof g, "/eval/%s", name);
+    double lo = 0, hi = 0, n = 0, k = 0;
+    if (h5peek_attr_double(f, g, "accuracy", acc) != 0) return -1;
+    h5peek_attr_double(f, g, "accuracy_ci95_low", &lo);
+    h5peek_attr_double(f, g, "accuracy_ci95_high", &hi);
+    h5peek_attr_double(f, g, "n_problems", &n);
+    h5peek_attr_double(f, g, "n_correct", &k);
+    printf("expert accuracy %-6s %5.1f%%  95%% CI [%.1f%%, %.1f%%]  (%g/%g)\n", name, 100 * *acc, 100 * lo, 100 * hi, k,
+           n);
+    return 0;
+}
+
+static void summary(const run_opts *o) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(o->out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    double ns = 0, nd = 0, loss0 = 0, loss1 = 0, before = 0, after = 0;
+    h5peek_attr_double(f, "/samples", "n_samples", &ns);
+    h5peek_attr_double(f, "/samples", "n_steps", &nd);
+    int64_t n = 0;
+    double *loss = h5peek_doubles(f, "/train/log/loss", &n);
+    printf("\nrun file %s\n", o->out);
+    printf("samples  %g of %g generated steps selected (KL >= %g)\n", ns, nd, o->beta);
+    if (loss && n > 0) {
+        int64_t w = n >= 10 ? n / 10 : 1;
+        for (int64_t i = 0; i < w; i++) loss0 += loss[i] / (double)w, loss1 += loss[n - 1 - i] / (double)w;
+        printf("train    %lld steps, loss %.4f -> %.4f (mean of first/last %lld)\n", (long long)n, loss0, loss1,
+               (long long)w);
+    }
+    free(loss);
+    int hb = eval_line(f, "before", &before) == 0;
+    int ha = eval_line(f, "after", &after) == 0;
+    if (hb && ha) printf("change   %+.1f points (one run; see docs/pipeline.md for the spread over seeds)\n",
+                         100 * (after - before));
+    H5Fclose(f);
+}
+
+int run_split_roles(int world, long *samplers, long *scorers, long *trainers) {
+    if (world == 1) {
+        if (*samplers > 1 || *scorers > 1 || *trainers > 1) {
+            lr_error_set("run", "one process plays every role: --samplers, --scorers and --trainers can be at most 1");
+            return -1;
+        }
+        *samplers = *scorers = 0, *trainers = 1;
+        return 1;
+    }
+    long t = *trainers;
+    if (t == 0) t = *samplers + *scorers > 0 ? world - *samplers - *scorers : (world / 3 > 0 ? world / 3 : 1);
+    if (t < 1 || t >= world) {
+        lr_error_set("run", "%d ranks cannot hold %ld trainer rank(s) and at least one sampling rank (--samplers %ld, "
+                            "--scorers %ld, --trainers %ld)", world, t, *samplers, *scorers, *trainers);
+        return -1;
+    }
+    *trainers = t;
+    long s = world - t;
+    if (*samplers + *scorers != 0 && *samplers + *scorers != s && !(*samplers == 0 || *scorers == 0)) {
+        lr_error_set("run", "--samplers %ld + --scorers %ld + --trainers %ld must add up to the %d ranks", *samplers,
+                     *scorers, t, world);
+        return -1;
+    }
+    if (mpi_env_split_two((int)s, samplers, scorers) != 0) return -1;
+    return (int)s;
+}
+
+/* Every rank learns the worst code (the failing rank already printed). */
+static int agree_silent(const lr_mpi_env *e, int rc) {
+    if (!e->use_mpi || e->size == 1) return rc;
+    int worst = 0;
+    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, e->comm));
+    return worst;
+}
+
+/* What the sampling data depends on (the sampling stage's resume key and
+ * the trainers' data key): the resolved sampling configuration. */
+static char *sampling_json(const sample_opts *so) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "expert", so->expert);
+    cJSON_AddStringToObject(j, "amateur", so->amateur);
+    cJSON_AddStringToObject(j, "problems", so->problems);
+    cJSON_AddNumberToObject(j, "max-problems", (double)so->max_problems);
+    cJSON_AddNumberToObject(j, "max-new-tokens", (double)so->max_new_tokens);
+    cJSON_AddNumberToObject(j, "batch", (double)so->batch);
+    cJSON_AddStringToObject(j, "system", so->system);
+    cJSON_AddStringToObject(j, "chat-template", so->chat_template);
+    cJSON_AddNumberToObject(j, "store-alpha", so->store_alpha);
+    cJSON_AddNumberToObject(j, "alpha", so->alpha);
+    cJSON_AddNumberToObject(j, "beta", so->beta);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+typedef struct {
+    char state[PATH_MAX], adapter[PATH_MAX];
+} run_paths;
+
+/* Phase 2 on a trainer rank: LoRA training on the samples as they arrive. */
+static int train_part(const run_opts *o, const lr_mpi_env *grp, const run_paths *p, run_feed *feed,
+                      const char *data_key) {
+    train_opts to = train_opts_default();
+    to.run_path = o->out;
+    to.model_dir = o->expert;
+    to.state_path = p->state;
+    to.export_dir = p->adapter;
+    to.targets = o->target_modules;
+    to.r = o->lora_r;
+    to.alpha = 2.0 * (double)o->lora_r;
+    to.lr = o->lr;
+    to.max_steps = o->max_steps;
+    to.micro_batch = o->micro_batch;
+    to.grad_accum = o->grad_accum;
+    to.seed = o->seed;
+    to.save_every = o->save_every;
+    to.threads = o->threads;
+    to.resume = o->resume;
+    to.overwrite = !o->resume;
+    to.quiet = o->quiet;
+    to.config_json = o->config_json;
+    to.command_line = o->command_line;
+    to.shuffle_buffer = o->shuffle_buffer;
+    to.start_after = o->start_after;
+    to.feed = run_feed_next;
+    to.feed_ctx = feed;
+    to.data_key = data_key;
+    train_comm tc = {.use_mpi = grp->use_mpi, .comm = grp->comm, .rank = grp->rank, .size = grp->size};
+    const double t0 = lr_now();
+    int rc = trainer_run(&to, &tc);
+    if (rc == 0 && grp->rank == 0 && !o->quiet)
+        fprintf(stderr, "run: training took %.1f s, %.1f s of it waiting for the scorers' samples\n", lr_now() - t0,
+                feed->waited);
+    return rc;
+}
+
+/* Phase 3: one evaluation on every rank. */
+static int eval_part(const run_opts *o, const lr_mpi_env *world, const char *name, const char *adapter) {
+    eval_opts eo = {.model_dir = o->expert,
+                    .adapter = adapter,
+                    .benchmark = o->benchmark,
+                    .compare = "auto",
+                    .system_prompt = EVAL_SYSTEM_PROMPT,
+                    .chat_template = "auto",
+                    .name = name,
+                    .out = o->out,
+                    .limit = o->eval_limit,
+                    .max_new_tokens = o->eval_max_new_tokens,
+                    .batch = o->batch > 0 ? o->batch : 8,
+                    .threads = o->threads,
+                    .resume = o->resume,
+                    .overwrite = !o->resume,
+                    .quiet = o->quiet,
+                    .config_json = o->config_json,
+                    .command_line = o->command_line};
+    if (!o->quiet && world->rank == 0) fprintf(stderr, "run: == eval %s ==\n", name);
+    return eval_run(&eo, world);
+}
+
+int run_job(const run_opts *o, const lr_mpi_env *world) {
+    long samplers = o->samplers, scorers = o->scorers, trainers = o->trainers;
+    const int n_sampling = run_split_roles(world->size, &samplers, &scorers, &trainers);
+    int rc = mpi_env_agree(world, n_sampling < 0 ? LR_EXIT_INPUT : 0);
+    if (rc) return rc;
+    const int alone = world->size == 1;
+    const int sampling = world->rank < n_sampling, training = alone || !sampling;
+    if (!o->quiet && world->rank == 0) {
+        if (alone) fprintf(stderr, "run: 1 process: it samples, then trains, then evaluates\n");
+        else if (n_sampling == 1)
+            fprintf(stderr, "run: %d ranks: [0, 1) samples (sampler and scorer in one), [1, %d) train, all evaluate\n",
+                    world->size, world->size);
+        else
+            fprintf(stderr, "run: %d ranks: [0, %d) sample (%ld scorer%s, %ld sampler%s), [%d, %d) train, all evaluate\n",
+                    world->size, n_sampling, scorers, scorers == 1 ? "" : "s", samplers, samplers == 1 ? "" : "s",
+                    n_sampling, world->size);
+    }
+
+    run_paths p;
+    snprintf(p.state, sizeof p.state, "%s/train.h5", o->workdir);
+    snprintf(p.adapter, sizeof p.adapter, "%s/adapter", o->workdir);
+    if (world->rank == 0 && lr_mkdir_p(o->workdir) != 0 && !lr_is_dir(o->workdir)) {
+        lr_error_set(o->workdir, "cannot create the work directory");
+        rc = LR_EXIT_INPUT;
+    }
+    if ((rc = mpi_env_agree(world, rc))) return rc;
+
+    /* phase 1: the sampling group checks its inputs and loads its models */
+    lr_mpi_env grp;
+    mpi_env_split(world, sampling ? 0 : 1, &grp);
+    sample_opts so = sample_opts_default();
+    so.expert = o->expert, so.amateur = o->amateur, so.problems = o->problems, so.out = o->out;
+    so.max_problems = o->max_problems, so.max_new_tokens = o->max_new_tokens;
+    if (o->batch > 0) so.batch = o->batch;
+    so.alpha = o->alpha, so.beta = o->beta, so.samplers = samplers, so.scorers = scorers, so.threads = o->threads;
+    so.resume = o->resume, so.overwrite = !o->resume, so.quiet = o->quiet;
+    char *key_json = sampling_json(&so);
+    sample_stage s;
+    memset(&s, 0, sizeof s);
+    if (sampling) rc = sample_stage_setup(&s, &so, key_json, o->command_line, &grp);
+    rc = agree_silent(world, rc);
+    int64_t info[2] = {s.kind, s.n_chunks};
+    if (rc == 0 && world->use_mpi) MPI_CHECK(MPI_Bcast(info, 2, MPI_INT64_T, 0, world->comm));
+    const int complete = info[0] == RUN_COMPLETE;
+    if (rc == 0 && world->rank == 0 && !complete) {
+        /* the trainers' /train lives in the work directory until the join */
+        if (!o->resume) remove(p.state);
+        if (!lr_file_exists(p.state) && train_h5_create_state(p.state) != 0) rc = LR_EXIT_INPUT;
+    }
+    if (rc == 0) rc = mpi_env_agree(world, rc);
+
+    /* phase 2: sample and train at once (one process: one after the other) */
+    if (rc == 0 && !complete) {
+        char *shard_dir = runfile_shard_dir(o->out);
+        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .alpha = o->alpha, .beta = o->beta};
+        int prc = 0;
+        if (sampling) {
+            sample_stage_run(&s);
+            sample_stage_free_models(&s); /* the trainer of a lone process needs the memory */
+        }
+        if (training) prc = train_part(o, alone ? world : &grp, &p, &feed, key_json);
+        mpi_env_wait_all(world); /* sleeping: trainers may still be at work */
+        rc = agree_silent(world, prc);
+        if (rc == 0 && world->rank == 0) {
+            if (sample_stage_join(&s, p.state) != 0) rc = LR_EXIT_INPUT;
+            else remove(p.state);
+        }
+        rc = mpi_env_agree(world, rc);
+        free(shard_dir);
+    } else if (rc == 0 && complete && world->rank == 0 && !o->quiet) {
+        fprintf(stderr, "run: %s already holds the sampled and trained run; continuing with the evaluation\n", o->out);
+    }
+    sample_stage_free(&s);
+    mpi_env_free_sub(&grp);
+    free(key_json);
+
+    /* phase 3: every rank evaluates */
+    if (rc == 0 && !o->no_eval) rc = eval_part(o, world, "before", NULL);
+    if (rc == 0 && !o->no_eval) rc = eval_part(o, world, "after", p.adapter);
+    if (rc == 0 && world->rank == 0) summary(o);
+    return rc;
+}

@@ -2,6 +2,8 @@
 #include "common/fileio.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,4 +190,28 @@ void lr_lines_close(lr_line_reader *r) {
     if (r->f && r->f != stdin) fclose(r->f);
     free(r->buf);
     memset(r, 0, sizeof *r);
+}
+
+/* Candidate data directories (fresh strings), in order: explicit, then
+ * $LR_DATA_DIR, then next to the executable (build tree:
+ * <build>/lightreasoner -> <src>/data; installed: <prefix>/bin ->
+ * <prefix>/share/lightreasoner/data). */
+int lr_data_dir_candidates(const char *explicit_dir, char **out, int max) {
+    int n = 0;
+    if (explicit_dir && *explicit_dir) {
+        out[n++] = xstrdup(explicit_dir);
+        return n; /* an explicit choice is not second-guessed */
+    }
+    const char *env = getenv("LR_DATA_DIR");
+    if (env && *env) out[n++] = xstrdup(env);
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *const rel[] = {"../data", "../share/lightreasoner/data", "data", "../../data"};
+        for (size_t i = 0; i < sizeof rel / sizeof *rel && n < max; i++) out[n++] = lr_path_join(exe, rel[i]);
+    }
+    return n;
 }

@@ -60,33 +60,9 @@ int eval_utf8_valid(const char *s) {
     return 1;
 }
 
-/* Candidate data directories (fresh strings), in order: explicit, then
- * $LR_DATA_DIR, then next to the executable (build tree:
- * <build>/lightreasoner -> <src>/data; installed: <prefix>/bin ->
- * <prefix>/share/lightreasoner/data). */
-static int data_dir_candidates(const char *explicit_dir, char **out, int max) {
-    int n = 0;
-    if (explicit_dir && *explicit_dir) {
-        out[n++] = xstrdup(explicit_dir);
-        return n; /* an explicit choice is not second-guessed */
-    }
-    const char *env = getenv("LR_DATA_DIR");
-    if (env && *env) out[n++] = xstrdup(env);
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        static const char *const rel[] = {"../data", "../share/lightreasoner/data", "data", "../../data"};
-        for (size_t i = 0; i < sizeof rel / sizeof *rel && n < max; i++) out[n++] = lr_path_join(exe, rel[i]);
-    }
-    return n;
-}
-
 char *benchmark_bundled_path(const char *name, const char *data_dir) {
     char *cands[8];
-    int n = data_dir_candidates(data_dir, cands, 8);
+    int n = lr_data_dir_candidates(data_dir, cands, 8);
     char *found = NULL;
     size_t tl = 1;
     for (int i = 0; i < n; i++) tl += strlen(cands[i]) + 2;

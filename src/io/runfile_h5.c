@@ -322,3 +322,58 @@ int h5u_fsync_path(const char *path) {
     close(fd);
     return rc;
 }
+
+static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, void *dst_p) {
+    (void)info;
+    const hid_t dst = *(const hid_t *)dst_p;
+    hid_t at = H5Aopen(loc, name, H5P_DEFAULT);
+    if (at < 0) return -1;
+    hid_t ft = H5Aget_type(at), sp = H5Aget_space(at);
+    hid_t mt = H5Tget_native_type(ft, H5T_DIR_DEFAULT);
+    const hssize_t n = H5Sget_simple_extent_npoints(sp);
+    const size_t sz = H5Tget_size(mt);
+    void *buf = xcalloc(n > 0 ? (size_t)n : 1, sz ? sz : 1);
+    herr_t rc = H5Aread(at, mt, buf);
+    if (rc >= 0) {
+        if (H5Aexists(dst, name) > 0) H5Adelete(dst, name);
+        hid_t na = H5Acreate2(dst, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT);
+        rc = na < 0 ? -1 : H5Awrite(na, mt, buf);
+        if (na >= 0) H5Aclose(na);
+        if (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tis_variable_str(mt) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    H5Tclose(mt), H5Tclose(ft), H5Sclose(sp), H5Aclose(at);
+    return rc < 0 ? -1 : 0;
+}
+
+typedef struct {
+    hid_t dst;
+    const char *skip;
+} copy_ctx;
+
+static herr_t copy_link_except(hid_t loc, const char *name, const H5L_info_t *info, void *ctx_p) {
+    (void)info;
+    const copy_ctx *c = ctx_p;
+    if (!strcmp(name, c->skip)) return 0;
+    return H5Ocopy(loc, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+}
+
+hid_t h5u_copy_except(hid_t src, const char *src_path, const char *tmp, const char *skip) {
+    hid_t dst = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (dst < 0) {
+        lr_error_set(tmp, "cannot create");
+        return -1;
+    }
+    copy_ctx c = {dst, skip};
+    hsize_t idx = 0;
+    int rc = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0 ? -1 : 0;
+    idx = 0;
+    if (rc == 0 && H5Literate(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link_except, &c) < 0) rc = -1;
+    if (rc != 0) {
+        lr_error_set(src_path, "cannot copy the run file's contents (damaged file?)");
+        H5Fclose(dst);
+        remove(tmp);
+        return -1;
+    }
+    return dst;
+}

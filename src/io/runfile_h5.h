@@ -64,4 +64,10 @@ void *h5u_read_all(hid_t loc, const char *name, const char *file, hid_t mem_type
 /* fsync a closed file's bytes to disk (for temp-then-rename). 0 ok. */
 int h5u_fsync_path(const char *path);
 
+/* The start of a crash-safe rewrite: creates tmp with src's root
+ * attributes and every top-level object except `skip` (the one the caller
+ * rebuilds). Returns the new file, or -1 + lr_error(src_path) with tmp
+ * removed. */
+hid_t h5u_copy_except(hid_t src, const char *src_path, const char *tmp, const char *skip);
+
 #endif

@@ -84,38 +84,6 @@ void samples_writer_close(lr_samples_writer *s) {
 
 /* ---- select */
 
-static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, void *dst_p) {
-    (void)info;
-    hid_t dst = *(hid_t *)dst_p;
-    hid_t at = H5Aopen(loc, name, H5P_DEFAULT);
-    if (at < 0) return -1;
-    hid_t t = H5Aget_type(at), sp = H5Aget_space(at);
-    hssize_t np = H5Sget_simple_extent_npoints(sp);
-    int vstr = H5Tis_variable_str(t) > 0;
-    hid_t mt = vstr ? h5u_str_type() : t;
-    size_t esz = vstr ? sizeof(char *) : H5Tget_size(t);
-    void *buf = xcalloc((size_t)(np > 0 ? np : 1), esz);
-    herr_t rc = H5Aread(at, mt, buf);
-    if (rc >= 0) {
-        if (H5Aexists(dst, name) > 0) H5Adelete(dst, name);
-        hid_t na = H5Acreate2(dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-        rc = na < 0 ? -1 : H5Awrite(na, mt, buf);
-        if (na >= 0) H5Aclose(na);
-        if (vstr) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
-    }
-    free(buf);
-    H5Tclose(t);
-    H5Sclose(sp);
-    H5Aclose(at);
-    return rc < 0 ? -1 : 0;
-}
-
-static herr_t copy_link(hid_t loc, const char *name, const H5L_info_t *info, void *dst_p) {
-    (void)info;
-    if (!strcmp(name, "samples")) return 0;
-    return H5Ocopy(loc, name, *(hid_t *)dst_p, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-}
-
 /* Streams /divergence of src into the samples writer (blocks of steps,
  * bounded number of candidates per block). */
 static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
@@ -210,22 +178,13 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
     size_t tn = strlen(path) + 32;
     char *tmp = xmalloc(tn);
     snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    hid_t dst = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dst = h5u_copy_except(src, path, tmp, "samples");
     if (dst < 0) {
-        lr_error_set(tmp, "cannot create");
         free(tmp);
         H5Fclose(src);
         return -1;
     }
-    hsize_t idx = 0;
     rc = 0;
-    if (H5Aiterate2(src, H5_INDEX_CRT_ORDER, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0) {
-        idx = 0; /* creation order not tracked: fall back to names */
-        if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0) rc = -1;
-    }
-    idx = 0;
-    if (rc == 0 && H5Literate(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link, &dst) < 0) rc = -1;
-    if (rc != 0) lr_error_set(path, "cannot copy the run file's contents (damaged file?)");
     lr_samples_writer sw;
     if (rc == 0) {
         samples_writer_open(&sw, dst, alpha, beta);

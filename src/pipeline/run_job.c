@@ -21,30 +21,20 @@
 #include "trainer/trainer.h"
 
 char *run_demo_dir(void) {
-    char cand[4][PATH_MAX + 64];
-    int n = 0;
-    const char *env = getenv("LR_DATA_DIR");
-    if (env && *env) snprintf(cand[n++], sizeof cand[0], "%s/demo", env);
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        /* build tree <src>/build/lightreasoner; installed <prefix>/bin */
-        snprintf(cand[n++], sizeof cand[0], "%s/../data/demo", exe);
-        snprintf(cand[n++], sizeof cand[0], "%s/../share/lightreasoner/data/demo", exe);
-    }
-    snprintf(cand[n++], sizeof cand[0], "data/demo");
+    char *cands[8], *found = NULL;
+    int n = lr_data_dir_candidates(NULL, cands, 7);
+    cands[n++] = xstrdup("data"); /* the repository root as working directory */
     for (int i = 0; i < n; i++) {
-        char probe[sizeof cand[0] + 16];
-        snprintf(probe, sizeof probe, "%.4100s/expert", cand[i]);
-        if (lr_is_dir(probe)) {
-            char *r = realpath(cand[i], NULL);
-            return r ? r : strdup(cand[i]);
+        char *demo = lr_path_join(cands[i], "demo"), *expert = lr_path_join(demo, "expert");
+        if (!found && lr_is_dir(expert)) {
+            found = realpath(demo, NULL);
+            if (!found) found = xstrdup(demo);
         }
+        free(expert);
+        free(demo);
+        free(cands[i]);
     }
-    return NULL;
+    return found;
 }
 
 /* "before  41.5% [34.9%, 48.4%] (83/200)" from /eval/<name>. */

@@ -55,35 +55,6 @@ void tr_log_free(tr_log *l) {
 
 /* ---------------------------------------------------------------- helpers */
 
-static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, void *dst_p) {
-    (void)info;
-    const hid_t dst = *(const hid_t *)dst_p;
-    hid_t at = H5Aopen(loc, name, H5P_DEFAULT);
-    if (at < 0) return -1;
-    hid_t ft = H5Aget_type(at), sp = H5Aget_space(at);
-    hid_t mt = H5Tget_native_type(ft, H5T_DIR_DEFAULT);
-    const hssize_t n = H5Sget_simple_extent_npoints(sp);
-    const size_t sz = H5Tget_size(mt);
-    void *buf = xcalloc(n > 0 ? (size_t)n : 1, sz ? sz : 1);
-    herr_t rc = H5Aread(at, mt, buf);
-    if (rc >= 0) {
-        if (H5Aexists(dst, name) > 0) H5Adelete(dst, name);
-        hid_t na = H5Acreate2(dst, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT);
-        rc = na < 0 ? -1 : H5Awrite(na, mt, buf);
-        if (na >= 0) H5Aclose(na);
-        if (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tis_variable_str(mt) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
-    }
-    free(buf);
-    H5Tclose(mt), H5Tclose(ft), H5Sclose(sp), H5Aclose(at);
-    return rc < 0 ? -1 : 0;
-}
-
-static herr_t copy_link_except_train(hid_t loc, const char *name, const H5L_info_t *info, void *dst_p) {
-    (void)info;
-    if (!strcmp(name, "train")) return 0;
-    return H5Ocopy(loc, name, *(hid_t *)dst_p, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-}
-
 static void write_f32_2d(hid_t loc, const char *name, const float *data, hsize_t rows, hsize_t cols) {
     hsize_t dims[2] = {rows, cols};
     hid_t sp = H5Screate_simple(2, dims, NULL);
@@ -299,20 +270,15 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
     hid_t src = (hid_t)runfile_open_read(run_path);
     if (src < 0) return -1;
     char *tmp = tmp_name(run_path);
-    hid_t dst = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dst = h5u_copy_except(src, run_path, tmp, "train");
     if (dst < 0) {
-        lr_error_set(tmp, "cannot create");
         free(tmp);
         H5Fclose(src);
         return -1;
     }
     int rc = 0;
     hsize_t idx = 0;
-    if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0) rc = -1;
-    idx = 0;
-    if (rc == 0 && H5Literate(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link_except_train, &dst) < 0) rc = -1;
-    if (rc != 0) lr_error_set(run_path, "cannot copy the run file's contents (damaged file?)");
-    if (rc == 0) {
+    {
         hid_t g = H5Gcreate2(dst, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         H5_CHECK(g);
         write_log(g, log);

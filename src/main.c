@@ -59,6 +59,11 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("lightreasoner %s (git %s)\n", LR_VERSION, LR_GIT_COMMIT);
+#ifdef LR_HAVE_CUDA
+        printf("CUDA: compiled in (GPU discovery); compute: CPU (OpenBLAS + OpenMP)\n");
+#else
+        printf("CUDA: not compiled in; compute: CPU (OpenBLAS + OpenMP)\n");
+#endif
         return 0;
     }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {

@@ -101,7 +101,7 @@ int cmd_generate(int argc, char **argv) {
     if ((prompt_text != NULL) + (prompt_ids != NULL) + (prompts_path != NULL) != 1)
         lr_die_input("generate", "give exactly one of --prompt, --prompt-ids, --prompts");
 
-    lr_model_opts mo = {.n_threads = (int)threads};
+    lr_model_opts mo = {.n_threads = (int)threads, .quiet = quiet};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
     if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */

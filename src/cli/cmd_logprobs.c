@@ -143,7 +143,7 @@ int cmd_logprobs(int argc, char **argv) {
                            NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
     args_parse(&spec, argc, argv, NULL);
 
-    lr_model_opts mo = {.n_threads = (int)threads};
+    lr_model_opts mo = {.n_threads = (int)threads, .quiet = quiet};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
     if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */

@@ -161,7 +161,7 @@ static int load_model(eval_ctx *c) {
     }
     c->tok = tokenizer_load(o->model_dir);
     if (!c->tok) return 2;
-    lr_model_opts mo = {.n_threads = (int)o->threads};
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
     c->model = model_load(o->model_dir, &mo);
     if (!c->model) return 2;
     /* --adapter: W += s·B·A into the loaded fp32 weights (trainer/lora_merge.h) */

@@ -42,6 +42,7 @@ lr_model *model_load(const char *dir, const lr_model_opts *opts) {
     free(cfg_path);
     if (rc != 0) goto fail;
     model_set_chunk_tokens(m, 0);
+    model_announce_device(opts ? opts->quiet : 0);
     m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
     if (model_load_weights(m) != 0) goto fail;
     return m;

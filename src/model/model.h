@@ -18,6 +18,7 @@ typedef struct lr_kv_cache lr_kv_cache;
 
 typedef struct {
     int n_threads; /* 0 = OMP_NUM_THREADS or all cores */
+    int quiet;     /* no note on stderr about the device used */
 } lr_model_opts;
 
 /* A model (and its caches) serves one call at a time: calls on the same
@@ -28,6 +29,11 @@ typedef struct {
  * a model directory (bf16/f16/f32 on disk; fp32 in memory). NULL + lr_error
  * on a missing/misshapen tensor, unsupported model_type/rope type, etc. */
 lr_model *model_load(const char *dir, const lr_model_opts *opts);
+/* Once per process, on the job's first rank unless quiet: which device
+ * computes. A CUDA build says when it finds no GPU at run time (and uses
+ * the CPU path); the compute kernels are CPU-only in this version, so a
+ * found GPU is named and the CPU path is used as well. */
+void model_announce_device(int quiet);
 void model_free(lr_model *m);
 /* A model with random weights (uniform, standard deviation std; norms 1)
  * for the shapes of config c, deterministic in seed; no files. For

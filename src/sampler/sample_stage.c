@@ -184,7 +184,7 @@ static void list_pending(sample_stage *s) {
 /* Each rank loads the model(s) of its role. 0 or an exit code. */
 static int load_models(sample_stage *s, int role) {
     const sample_opts *o = s->o;
-    lr_model_opts mo = {(int)o->threads};
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
     if (o->threads > 0) omp_set_num_threads((int)o->threads);
     if (role & 1) {
         s->expert = model_load(o->expert, &mo);

@@ -137,7 +137,7 @@ static int setup(trainer *t, int *already_done) {
     const train_opts *o = t->o;
     if (check_opts(o) != 0) return LR_EXIT_INPUT;
     if (resolve_model(t) != 0) return LR_EXIT_INPUT;
-    lr_model_opts mo = {.n_threads = (int)o->threads};
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
     t->m = model_load(t->model_dir, &mo);
     if (!t->m) return LR_EXIT_INPUT;
     const lr_model_config *mc = model_config(t->m);

@@ -21,7 +21,11 @@ int cmd_run(int argc, char **argv) {
     long samplers = 0, scorers = 0, trainers = 0;
     long max_steps = -1, micro = 8, accum = 2, r = 8, seed = 42, save_every = 100, shuffle_buffer = 256,
          start_after = 64;
-    double alpha = 0.2, beta = 0.4, lr = -1;
+    double alpha = 0.2, beta = 0.4, lr = -1, temperature = 0, top_p = 1, store_alpha = 0.01, lora_alpha = 0,
+           dropout = 0.05;
+    const char *system = NULL, *chat_template = NULL, *question_field = NULL;
+    long sample_seed = 0, score_rows = 1024, max_length = 512;
+    int skip_bad_lines = 0, recompute = 0;
     int no_eval = 0, resume = 0, overwrite = 0, quiet = 0;
     const arg_def defs[] = {
         {"expert", ARG_STR, &expert, "DIR", "expert model directory (default: the bundled demo expert)", 0, 0, 0},
@@ -31,20 +35,38 @@ int cmd_run(int argc, char **argv) {
         {"benchmark", ARG_STR, &benchmark, "NAME|FILE", "evaluation benchmark (default: demo test; gsm8k with --expert)",
          0, 0, 0},
         {"out", ARG_STR, &out, "FILE", "run file (default: run.h5; demo: demo-run.h5)", 0, 0, 0},
-        {"workdir", ARG_STR, &workdir, "DIR", "adapter and merged model (default: <out>.d)", 0, 0, 0},
+        {"workdir", ARG_STR, &workdir, "DIR", "the adapter, and the trainers' state while running (default: <out>.d)", 0,
+         0, 0},
         {"samplers", ARG_INT, &samplers, "N", "expert-generation ranks (0 = default split)", 0, 1e6, 0},
         {"scorers", ARG_INT, &scorers, "N", "amateur-scoring ranks (0 = default split)", 0, 1e6, 0},
         {"trainers", ARG_INT, &trainers, "N", "LoRA trainer ranks, the last N (0 = a third of the world, >= 1)", 0,
          1e6, 0},
         {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all; demo: 400)", -1, 1e12, 0},
         {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace (default 128; demo 96)", -1, 1e9, 0},
+        {"question-field", ARG_STR, &question_field, "F", "jsonl field of the training problems' question", 0, 0, 0},
+        {"skip-bad-lines", ARG_FLAG, &skip_bad_lines, NULL, "skip and count bad jsonl lines instead of failing", 0, 0,
+         0},
+        {"system", ARG_STR, &system, "S", "system prompt of the sampled traces (default 'Please reason step by step.')",
+         0, 0, 0},
+        {"chat-template", ARG_STR, &chat_template, "NAME", "auto (tokenizer_config.json), chatml or plain", 0, 0, 0},
+        {"temperature", ARG_FLOAT, &temperature, "T", "expert sampling temperature (0 = greedy)", 0, 1e4, 0},
+        {"top-p", ARG_FLOAT, &top_p, "P", "nucleus sampling (with --temperature > 0)", 1e-9, 1, 0},
+        {"sample-seed", ARG_INT, &sample_seed, "N", "seed of the expert's sampling", 0, 9e18, 0},
+        {"store-alpha", ARG_FLOAT, &store_alpha, "A", "candidates kept per step for a later `select` (<= --alpha)",
+         1e-12, 1, 0},
+        {"score-rows", ARG_INT, &score_rows, "N", "amateur positions per forward (memory: N x vocab x 4 bytes)", 1, 1e9,
+         0},
         {"alpha", ARG_FLOAT, &alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
         {"lr", ARG_FLOAT, &lr, "LR", "peak learning rate (default 5e-5; demo 1e-4)", -1, 10, 0},
         {"max-steps", ARG_INT, &max_steps, "N", "optimizer steps (default 1000; demo 150)", -1, 1e12, 0},
         {"micro-batch", ARG_INT, &micro, "M", "samples per forward/backward per trainer rank", 1, 1e6, 0},
         {"grad-accum", ARG_INT, &accum, "G", "micro-batches per optimizer step", 1, 1e6, 0},
-        {"lora-r", ARG_INT, &r, "R", "LoRA rank (lora_alpha = 2R)", 1, 4096, 0},
+        {"lora-r", ARG_INT, &r, "R", "LoRA rank", 1, 4096, 0},
+        {"lora-alpha", ARG_FLOAT, &lora_alpha, "A", "LoRA alpha (0 = 2 x rank)", 0, 1e9, 0},
+        {"dropout", ARG_FLOAT, &dropout, "P", "dropout on the LoRA input", 0, 0.999, 0},
+        {"max-length", ARG_INT, &max_length, "N", "samples with longer inputs are skipped (counted)", 1, 1 << 24, 0},
+        {"recompute", ARG_FLAG, &recompute, NULL, "recompute layers in the backward (less memory)", 0, 0, 0},
         {"target-modules", ARG_STR, &targets, "LIST", "LoRA target modules", 0, 0, 0},
         {"seed", ARG_INT, &seed, "S", "training seed (LoRA init, data order, dropout)", 0, 1e15, 0},
         {"shuffle-buffer", ARG_INT, &shuffle_buffer, "M",
@@ -115,6 +137,11 @@ int cmd_run(int argc, char **argv) {
     o.alpha = alpha, o.beta = beta, o.lr = lr, o.max_steps = max_steps, o.micro_batch = micro;
     o.grad_accum = accum, o.lora_r = r, o.seed = seed, o.save_every = save_every, o.target_modules = targets;
     o.shuffle_buffer = shuffle_buffer, o.start_after = start_after;
+    o.system = system, o.chat_template = chat_template, o.question_field = question_field;
+    o.temperature = temperature, o.top_p = top_p, o.store_alpha = store_alpha, o.sample_seed = sample_seed;
+    o.score_rows = score_rows, o.skip_bad_lines = skip_bad_lines;
+    o.lora_alpha = lora_alpha, o.dropout = dropout, o.max_length = max_length, o.recompute = recompute;
+    if (alpha < store_alpha) lr_die_input(NULL, "run: --alpha %g is below --store-alpha %g", alpha, store_alpha);
     o.samplers = samplers, o.scorers = scorers, o.trainers = trainers;
     o.no_eval = no_eval, o.resume = resume, o.overwrite = overwrite, o.quiet = quiet;
     if (shuffle_buffer == 0) o.start_after = 0;

@@ -125,6 +125,11 @@ static char *sampling_json(const sample_opts *so) {
     cJSON_AddStringToObject(j, "system", so->system);
     cJSON_AddStringToObject(j, "chat-template", so->chat_template);
     cJSON_AddNumberToObject(j, "store-alpha", so->store_alpha);
+    cJSON_AddStringToObject(j, "question-field", so->question_field);
+    cJSON_AddNumberToObject(j, "temperature", so->temperature);
+    cJSON_AddNumberToObject(j, "top-p", so->top_p);
+    cJSON_AddNumberToObject(j, "seed", (double)so->seed);
+    cJSON_AddBoolToObject(j, "skip-bad-lines", so->skip_bad_lines);
     cJSON_AddNumberToObject(j, "alpha", so->alpha);
     cJSON_AddNumberToObject(j, "beta", so->beta);
     char *s = cJSON_PrintUnformatted(j);
@@ -146,7 +151,10 @@ static int train_part(const run_opts *o, const lr_mpi_env *grp, const run_paths 
     to.export_dir = p->adapter;
     to.targets = o->target_modules;
     to.r = o->lora_r;
-    to.alpha = 2.0 * (double)o->lora_r;
+    to.alpha = o->lora_alpha > 0 ? o->lora_alpha : 2.0 * (double)o->lora_r;
+    to.dropout = o->dropout;
+    to.max_length = o->max_length;
+    to.recompute = o->recompute;
     to.lr = o->lr;
     to.max_steps = o->max_steps;
     to.micro_batch = o->micro_batch;
@@ -232,6 +240,11 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     if (o->batch > 0) so.batch = o->batch;
     so.alpha = o->alpha, so.beta = o->beta, so.samplers = samplers, so.scorers = scorers, so.threads = o->threads;
     so.resume = o->resume, so.overwrite = !o->resume, so.quiet = o->quiet;
+    if (o->system) so.system = o->system;
+    if (o->chat_template) so.chat_template = o->chat_template;
+    if (o->question_field) so.question_field = o->question_field;
+    so.temperature = o->temperature, so.top_p = o->top_p, so.seed = o->sample_seed;
+    so.store_alpha = o->store_alpha, so.score_rows = o->score_rows, so.skip_bad_lines = o->skip_bad_lines;
     char *key_json = sampling_json(&so);
     sample_stage s;
     memset(&s, 0, sizeof s);

@@ -25,6 +25,15 @@ typedef struct {
     long max_steps, micro_batch, grad_accum, lora_r, seed, save_every;
     long shuffle_buffer, start_after;
     const char *target_modules;
+    /* sampling (sample_stage.h) */
+    const char *system, *chat_template, *question_field;
+    double temperature, top_p, store_alpha;
+    long sample_seed, score_rows;
+    int skip_bad_lines;
+    /* training (trainer.h) */
+    double lora_alpha, dropout;
+    long max_length;
+    int recompute;
     int no_eval, resume, overwrite, quiet;
     const char *config_json, *command_line;
 } run_opts;

@@ -90,6 +90,8 @@ if command -v mpirun >/dev/null; then
 fi
 rc=0; "$LR_BIN" run --expert "$S/expert" --out x.h5 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "--expert without --amateur/--problems: exit $rc"
+rc=0; "$LR_BIN" run "${args[@]}" --out z.h5 --benchmark no-such-benchmark 2>z.err || rc=$?
+[ "$rc" = 2 ] && grep -q "unknown benchmark" z.err && [ ! -e z.h5 ] || fail "a bad benchmark must stop run before sampling"
 rc=0; "$LR_BIN" run "${args[@]}" --out y.h5 --shuffle-buffer 4 --start-after 8 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "--start-after above --shuffle-buffer: exit $rc"
 echo "test_pipeline_run: ok"

@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "eval/benchmark.h"
 #include "eval/eval_run.h"
 #include "inspect/h5peek.h"
 #include "pipeline/run_feed.h"
@@ -228,6 +229,13 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     if (world->rank == 0 && lr_mkdir_p(o->workdir) != 0 && !lr_is_dir(o->workdir)) {
         lr_error_set(o->workdir, "cannot create the work directory");
         rc = LR_EXIT_INPUT;
+    }
+    if (rc == 0 && world->rank == 0 && !o->no_eval) {
+        /* a bad benchmark must not surface only after sampling and training */
+        eval_benchmark b;
+        eval_benchmark_opts bo = {.benchmark = o->benchmark, .compare = "auto", .limit = o->eval_limit};
+        if (benchmark_load(&b, &bo) != 0) rc = LR_EXIT_INPUT;
+        else benchmark_free(&b);
     }
     if ((rc = mpi_env_agree(world, rc))) return rc;
 

@@ -231,6 +231,8 @@ int64_t tr_data_at(tr_data *d, int64_t pos) {
     return d->perm[i];
 }
 
+int tr_data_finish(tr_data *d) { return ensure_loaded(d, INT64_MAX); }
+
 void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn feed, void *ctx) {
     memset(d, 0, sizeof *d);
     d->perm_epoch = -1;

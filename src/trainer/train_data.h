@@ -85,6 +85,9 @@ void tr_data_set_buffer(tr_data *d, int64_t capacity, int64_t start);
  * failed or the stream ended without a sample. */
 int64_t tr_data_at(tr_data *d, int64_t pos);
 
+/* Feeds until the stream has ended (a no-op for a loaded file). 0 or -1. */
+int tr_data_finish(tr_data *d);
+
 /* An empty streaming data set fed by feed(ctx, d). */
 void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn feed, void *ctx);
 /* Appends one scored chunk: its traces' ids and the samples SPEC §2 makes

@@ -269,6 +269,10 @@ static void maybe_die_after_step(int64_t step) {
 
 static int save(trainer *t, int checkpoint, int complete) {
     if (t->tc->rank != 0) return 0;
+    if (complete && tr_data_finish(&t->data) != 0) { /* a stream: record every sample's count */
+        fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
+        return -1;
+    }
     t->meta.n_samples = t->data.n; /* a stream grows */
     t->meta.n_samples_file = t->data.n_file;
     t->meta.n_skipped_long = t->data.n_skipped_long;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The pipeline as three chained Slurm jobs (docs/slurm.md): sample, then
-# train when it succeeded, then merge + eval when training succeeded
+# train when it succeeded, then eval (before, and after with the adapter) when training succeeded
 # (--dependency=afterok). Each stage gets the resources it needs (e.g. many
 # sampler/scorer tasks, then fewer trainer tasks).
 #   bash jobs/pipeline.sh                      # the bundled demo
@@ -31,9 +31,8 @@ j2=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-train --dependency=afterok
 # shellcheck disable=SC2086
 j3=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-eval --dependency=afterok:"$j2" --kill-on-invalid-dep=yes \
   --nodes="$NODES" --ntasks="$EVAL_TASKS" --output="$OUT.eval-%j.out" \
-  --wrap "$env $LR_BIN merge --model $EXPERT --adapter $OUT.adapter --out $OUT.merged --quiet && \
-$srun $LR_BIN eval --model $EXPERT --benchmark $BENCHMARK --out $OUT --name before $EVAL_ARGS && \
-$srun $LR_BIN eval --model $OUT.merged --benchmark $BENCHMARK --out $OUT --name after $EVAL_ARGS && \
+  --wrap "$env $srun $LR_BIN eval --model $EXPERT --benchmark $BENCHMARK --out $OUT --name before $EVAL_ARGS && \
+$srun $LR_BIN eval --model $EXPERT --adapter $OUT.adapter --benchmark $BENCHMARK --out $OUT --name after $EVAL_ARGS && \
 $LR_BIN inspect $OUT")
 echo "$j1 $j2 $j3"
 echo "sample $j1 -> train $j2 -> eval $j3; run file $OUT" >&2

@@ -130,6 +130,14 @@ static void section_train(hid_t f) {
     printf("\ntrain      %s: %g of %g steps, %g samples (%g skipped as too long), global batch %g, %g rank(s)\n",
            status ? status : "?", steps_done, max_steps, nsamp, nlong, gb, ranks);
     free(status);
+    double buf = 0, start = 0, streamed = 0;
+    h5peek_attr_double(f, "/train", "shuffle_buffer", &buf);
+    h5peek_attr_double(f, "/train", "start_after", &start);
+    h5peek_attr_double(f, "/train", "streamed", &streamed);
+    if (buf > 0 || streamed > 0)
+        printf("order      %s%s", streamed > 0 ? "samples streamed to the trainers while they were scored; " : "",
+               buf > 0 ? "" : "first epoch a full permutation\n");
+    if (buf > 0) printf("first epoch through a shuffle buffer of %g samples, starting after %g\n", buf, start);
     int64_t n = 0, m = 0;
     double *loss = h5peek_doubles(f, "/train/log/loss", &n);
     double *lr = h5peek_doubles(f, "/train/log/lr", &m);

@@ -50,6 +50,8 @@ typedef struct {
     const char *config_json, *command_line, *resume_key, *base_model;
     int64_t n_samples, n_samples_file, n_skipped_long, max_length;
     int64_t global_batch, micro_batch, grad_accum, max_steps, world;
+    int64_t shuffle_buffer, start_after; /* first-epoch buffer (train_data.h); 0 = none */
+    int streamed;                        /* samples arrived while training ran (`run`) */
     int n_layers, d, q_dim, kv_dim, inter; /* model dimensions (checkpoints are read without the model) */
 } tr_meta;
 

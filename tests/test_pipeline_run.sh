@@ -24,7 +24,8 @@ grep -q "expert accuracy after" one.txt || fail "no 'after' accuracy in the summ
 [ ! -e one.h5.d/train.h5 ] || fail "the trainers' state file was not folded into the run file"
 [ ! -e one.h5.shards ] || fail "shards left behind"
 "$LR_BIN" inspect one.h5 >inspect.txt || fail "inspect of the run file failed"
-for want in "traces     10," "train      complete: 6 of 6" "eval before" "eval after"; do
+for want in "traces     10," "train      complete: 6 of 6" "eval before" "eval after" \
+            "samples streamed to the trainers" "shuffle buffer of 16 samples, starting after 8"; do
   grep -qF "$want" inspect.txt || fail "run file lacks '$want'"
 done
 [ "$(losses one.h5 | wc -l)" -ge 6 ] || fail "no training log"

@@ -79,13 +79,20 @@ static void print_status(int rc) {
         fprintf(stderr, "lightreasoner: internal error: %s\n", lr_error_msg()[0] ? lr_error_msg() : "unknown");
 }
 
+int mpi_env_worst(const lr_mpi_env *e, int rc) {
+    if (!e->use_mpi || e->size == 1) return rc;
+    int worst = 0;
+    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, e->comm));
+    return worst;
+}
+
 int mpi_env_agree(const lr_mpi_env *e, int rc) {
     if (!e->use_mpi) {
         if (rc) print_status(rc);
         return rc;
     }
-    int worst = 0, first = INT_MAX, mine = rc ? e->rank : INT_MAX;
-    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, e->comm));
+    int first = INT_MAX, mine = rc ? e->rank : INT_MAX;
+    const int worst = mpi_env_worst(e, rc);
     if (!worst) return 0;
     MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, e->comm));
     if (e->rank == first) print_status(rc);

@@ -30,6 +30,10 @@ void mpi_env_free_sub(lr_mpi_env *sub);
  * "lightreasoner: error: <msg>" (exit code 2) or an internal-error line. */
 int mpi_env_agree(const lr_mpi_env *e, int rc);
 
+/* Collective: the largest code of all ranks, printing nothing (for a code
+ * whose message the failing rank already printed). */
+int mpi_env_worst(const lr_mpi_env *e, int rc);
+
 /* Splits a world for two roles (samplers, scorers). Zero means "default":
  * world 1 -> one process plays both; world W >= 2 -> W/2 scorers and the
  * rest samplers (1+1, 2+2, ...); a given count takes its share and the other

@@ -203,17 +203,21 @@ int h5u_read_attr_f64(hid_t obj, const char *name, const char *file, double *val
     return rc < 0 ? -1 : 0;
 }
 
-/* Opens a 1-D dataset whose class matches mem_type's; -1 + lr_error. */
-static hid_t ds_open(hid_t loc, const char *name, const char *file, hid_t mem_type, hsize_t *n) {
+/* Opens dataset `name`; -1 + lr_error when it is missing or unreadable. */
+static hid_t ds_open_any(hid_t loc, const char *name, const char *file) {
     if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) {
         lr_error_set(file, "dataset '%s' is missing", name);
         return -1;
     }
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) {
-        lr_error_set(file, "cannot open dataset '%s'", name);
-        return -1;
-    }
+    if (ds < 0) lr_error_set(file, "cannot open dataset '%s'", name);
+    return ds;
+}
+
+/* Opens a 1-D dataset whose class matches mem_type's; -1 + lr_error. */
+static hid_t ds_open(hid_t loc, const char *name, const char *file, hid_t mem_type, hsize_t *n) {
+    hid_t ds = ds_open_any(loc, name, file);
+    if (ds < 0) return -1;
     hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
     int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(t) == H5Tget_class(mem_type);
     if (ok && H5Tget_class(t) == H5T_STRING) ok = H5Tis_variable_str(t) > 0;
@@ -230,16 +234,8 @@ static hid_t ds_open(hid_t loc, const char *name, const char *file, hid_t mem_ty
 
 int h5u_len(hid_t loc, const char *name, const char *file, int64_t *n) {
     hsize_t dim = 0;
-    /* any class: probe with the dataset's own class */
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) {
-        lr_error_set(file, "dataset '%s' is missing", name);
-        return -1;
-    }
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) {
-        lr_error_set(file, "cannot open dataset '%s'", name);
-        return -1;
-    }
+    hid_t ds = ds_open_any(loc, name, file); /* any class */
+    if (ds < 0) return -1;
     hid_t sp = H5Dget_space(ds);
     int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1;
     if (ok) H5Sget_simple_extent_dims(sp, &dim, NULL);

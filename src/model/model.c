@@ -14,6 +14,23 @@
 /* Largest head_dim the CPU rope keeps its cos/sin on the stack for. */
 #define MAX_HEAD_DIM 1024
 
+int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts) {
+    const lr_model_config *c = &m->cfg;
+    m->d = c->hidden_size;
+    m->head_dim = c->head_dim;
+    m->q_dim = c->n_heads * c->head_dim;
+    m->kv_dim = c->n_kv_heads * c->head_dim;
+    m->qkv_dim = m->q_dim + 2 * m->kv_dim;
+    m->inter = c->intermediate_size;
+    m->vocab = c->vocab_size;
+    m->attn_scale = (float)(1.0 / sqrt((double)c->head_dim));
+    m->inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
+    if (rope_inv_freq(c, where, m->inv_freq) != 0) return -1;
+    model_set_chunk_tokens(m, 0);
+    m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
+    return 0;
+}
+
 lr_model *model_load(const char *dir, const lr_model_opts *opts) {
     if (!lr_is_dir(dir)) {
         lr_error_set(dir, "not a model directory (expected config.json and *.safetensors)");
@@ -29,21 +46,10 @@ lr_model *model_load(const char *dir, const lr_model_opts *opts) {
         free(cfg_path);
         goto fail;
     }
-    m->d = c->hidden_size;
-    m->head_dim = c->head_dim;
-    m->q_dim = c->n_heads * c->head_dim;
-    m->kv_dim = c->n_kv_heads * c->head_dim;
-    m->qkv_dim = m->q_dim + 2 * m->kv_dim;
-    m->inter = c->intermediate_size;
-    m->vocab = c->vocab_size;
-    m->attn_scale = (float)(1.0 / sqrt((double)c->head_dim));
-    m->inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
-    int rc = rope_inv_freq(c, cfg_path, m->inv_freq);
+    int rc = model_init_runtime(m, cfg_path, opts);
     free(cfg_path);
     if (rc != 0) goto fail;
-    model_set_chunk_tokens(m, 0);
     model_announce_device(opts ? opts->quiet : 0);
-    m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
     if (model_load_weights(m) != 0) goto fail;
     return m;
 fail:

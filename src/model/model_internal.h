@@ -75,6 +75,10 @@ struct lr_kv_cache {
     unsigned char *mark; /* (n_slots) host scratch: duplicate-slot check in model_extend */
 };
 
+/* The derived dimensions, RoPE frequencies (errors name `where`) and the
+ * CPU backend of m from m->cfg (model.c). 0 or -1 + lr_error. */
+int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts);
+
 /* Loads and checks every tensor of the model into m (weights.c). 0 or -1 + lr_error. */
 int model_load_weights(lr_model *m);
 void model_free_weights(lr_model *m);

@@ -50,23 +50,10 @@ lr_model *model_new_random(const lr_model_config *c, uint64_t seed, float std, c
     m->gen.bos_token_id = m->gen.pad_token_id = -1;
     m->gen.max_new_tokens = -1;
     m->dir = xstrdup("(random model)");
-    m->d = c->hidden_size;
-    m->head_dim = c->head_dim;
-    m->q_dim = c->n_heads * c->head_dim;
-    m->kv_dim = c->n_kv_heads * c->head_dim;
-    m->qkv_dim = m->q_dim + 2 * m->kv_dim;
-    m->inter = c->intermediate_size;
-    m->vocab = c->vocab_size;
-    m->attn_scale = (float)(1.0 / sqrt((double)c->head_dim));
-    m->inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
-    if (rope_inv_freq(c, m->dir, m->inv_freq) != 0) {
-        free(m->inv_freq);
-        free(m->dir);
-        free(m);
+    if (model_init_runtime(m, m->dir, opts) != 0) {
+        model_free(m);
         return NULL;
     }
-    model_set_chunk_tokens(m, 0);
-    m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
     const float a = std * sqrtf(3.0f);
     uint64_t st = seed;
     const size_t d = (size_t)m->d, I = (size_t)m->inter;

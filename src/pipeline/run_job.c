@@ -105,14 +105,6 @@ int run_split_roles(int world, long *samplers, long *scorers, long *trainers) {
     return (int)s;
 }
 
-/* Every rank learns the worst code (the failing rank already printed). */
-static int agree_silent(const lr_mpi_env *e, int rc) {
-    if (!e->use_mpi || e->size == 1) return rc;
-    int worst = 0;
-    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, e->comm));
-    return worst;
-}
-
 /* What the sampling data depends on (the sampling stage's resume key and
  * the trainers' data key): the resolved sampling configuration. */
 static char *sampling_json(const sample_opts *so) {
@@ -257,7 +249,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     sample_stage s;
     memset(&s, 0, sizeof s);
     if (sampling) rc = sample_stage_setup(&s, &so, key_json, o->command_line, &grp);
-    rc = agree_silent(world, rc);
+    rc = mpi_env_worst(world, rc);
     int64_t info[2] = {s.kind, s.n_chunks};
     if (rc == 0 && world->use_mpi) MPI_CHECK(MPI_Bcast(info, 2, MPI_INT64_T, 0, world->comm));
     const int complete = info[0] == RUN_COMPLETE;
@@ -279,7 +271,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
         }
         if (training) prc = train_part(o, alone ? world : &grp, &p, &feed, key_json);
         mpi_env_wait_all(world); /* sleeping: trainers may still be at work */
-        rc = agree_silent(world, prc);
+        rc = mpi_env_worst(world, prc);
         if (rc == 0 && world->rank == 0) {
             if (sample_stage_join(&s, p.state) != 0) rc = LR_EXIT_INPUT;
             else remove(p.state);

@@ -16,18 +16,8 @@ import resource
 import sys
 import time
 
-MASK = (1 << 64) - 1
-
-
-def splitmix64(x):
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-    return x ^ (x >> 31)
-
-
-def bench_token(seed, i, vocab):
-    return splitmix64((seed * 1000003 + i) & MASK) % vocab
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_bench import bench_token  # noqa: E402  (the same splitmix64 token stream as bench_util.c)
 
 
 def main():

@@ -13,7 +13,7 @@ static void expect_refused(const char *what, const char *want, const char *fmt, 
     char args[4096];
     snprintf(args, sizeof args, fmt, a1);
     char *out = NULL;
-    int rc = eval_sh(&out, "%s eval %s", test_bin(), args);
+    int rc = test_sh(&out, "%s eval %s", test_bin(), args);
     EXPECT(rc == 2, "%s: rc %d: %s", what, rc, out);
     EXPECT(out && strstr(out, "lightreasoner: error: "), "%s: error line: %s", what, out);
     EXPECT(out && strstr(out, want), "%s: [%s] not in: %s", what, want, out);
@@ -34,11 +34,11 @@ int main(void) {
 
     /* a valid run file to protect */
     char *out = NULL;
-    int rc = eval_sh(&out, "%s eval --model %s --benchmark %s --max-new-tokens 8 --quiet --out %s", test_bin(), model,
+    int rc = test_sh(&out, "%s eval --model %s --benchmark %s --max-new-tokens 8 --quiet --out %s", test_bin(), model,
                      test_data_path("eval/mixed.jsonl"), run);
     EXPECT(rc == 0, "setup eval rc %d: %s", rc, out);
     free(out);
-    eval_sh(NULL, "cp %s %s", run, copy);
+    test_sh(NULL, "cp %s %s", run, copy);
 
     /* a question longer than the tiny model's 512-token context */
     FILE *f = fopen(longq, "w");
@@ -79,12 +79,12 @@ int main(void) {
     /* an output path that is not an HDF5 file is refused and left alone */
     char text[600];
     snprintf(text, sizeof text, "%s/notes.txt", g_dir);
-    eval_sh(NULL, "printf 'my notes\\n' > %s", text);
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --quiet --out %s", test_bin(), model,
+    test_sh(NULL, "printf 'my notes\\n' > %s", text);
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --quiet --out %s", test_bin(), model,
                  test_data_path("eval/mixed.jsonl"), text);
     EXPECT(rc == 2 && out && strstr(out, "not an HDF5 file"), "foreign output rc %d: %s", rc, out);
     free(out);
-    eval_sh(&out, "cat %s", text);
+    test_sh(&out, "cat %s", text);
     EXPECT(out && !strcmp(out, "my notes\n"), "foreign file untouched: %s", out);
     free(out);
     return test_finish("test_eval_cli");

@@ -44,7 +44,7 @@ int main(void) {
     char *out = NULL;
 
     /* pass 1: the model's own answers on GSM8K problems */
-    int rc = eval_sh(&out, "%s eval --model %s --benchmark gsm8k --data-dir %s --limit %d " COMMON " --out %s", bin,
+    int rc = test_sh(&out, "%s eval --model %s --benchmark gsm8k --data-dir %s --limit %d " COMMON " --out %s", bin,
                      model, test_repo_data_dir(), POOL, p1);
     EXPECT(rc == 0, "pass 1 rc %d: %s", rc, out);
     EXPECT(strstr(out, "accuracy") != NULL, "summary printed: %s", out);
@@ -96,7 +96,7 @@ int main(void) {
 
     /* pass 2 into a run file that already holds another stage's group */
     add_foreign_group(run);
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s", bin, model, jsonl, run);
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s", bin, model, jsonl, run);
     EXPECT(rc == 0, "pass 2 rc %d: %s", rc, out);
     free(out);
     long nc = 0, nu = 0, nl = 0, no2 = 0, nid = 0;
@@ -138,7 +138,7 @@ int main(void) {
     free_strings(outs2, no2);
 
     /* a second eval in the same file coexists with the first */
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --name other --limit 4 " COMMON " --out %s", bin, model,
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --name other --limit 4 " COMMON " --out %s", bin, model,
                  jsonl, run);
     EXPECT(rc == 0, "second eval rc %d: %s", rc, out);
     free(out);
@@ -148,19 +148,19 @@ int main(void) {
 
     /* an existing group is not replaced without --overwrite: file untouched */
     snprintf(p2, sizeof p2, "%s/run_copy.h5", dir);
-    eval_sh(NULL, "cp %s %s", run, p2);
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s", bin, model, jsonl, run);
+    test_sh(NULL, "cp %s %s", run, p2);
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s", bin, model, jsonl, run);
     EXPECT(rc == 2 && strstr(out, "--overwrite") && strstr(out, "lightreasoner: error: "), "rc %d: %s", rc, out);
     free(out);
     EXPECT(files_identical(run, p2), "refused eval left the run file byte-identical");
     /* --resume on a complete eval: nothing to do */
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s --resume", bin, model, jsonl,
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s --resume", bin, model, jsonl,
                  run);
     EXPECT(rc == 0 && strstr(out, "already complete"), "resume of a complete eval rc %d: %s", rc, out);
     free(out);
     EXPECT(files_identical(run, p2), "resume of a complete eval left the file as it was");
     /* --overwrite replaces it, with identical content (deterministic) */
-    rc = eval_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s --overwrite", bin, model,
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --name base " COMMON " --out %s --overwrite", bin, model,
                  jsonl, run);
     EXPECT(rc == 0, "overwrite rc %d: %s", rc, out);
     free(out);

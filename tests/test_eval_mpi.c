@@ -14,12 +14,12 @@ int main(void) {
     char *out = NULL, why[512] = "";
     char f0[600], f[4][600];
     snprintf(f0, sizeof f0, "%s/plain.h5", dir);
-    int rc = eval_sh(&out, "%s eval --model %s --data-dir %s " ARGS " --out %s", bin, model, data, f0);
+    int rc = test_sh(&out, "%s eval --model %s --data-dir %s " ARGS " --out %s", bin, model, data, f0);
     EXPECT(rc == 0, "no launcher: rc %d: %s", rc, out);
     free(out);
     for (int np = 1; np <= 3; np++) {
         snprintf(f[np], sizeof f[np], "%s/np%d.h5", dir, np);
-        rc = eval_sh(&out, "%s %s eval --model %s --data-dir %s " ARGS " --out %s", eval_mpirun(np), bin, model, data,
+        rc = test_sh(&out, "%s %s eval --model %s --data-dir %s " ARGS " --out %s", eval_mpirun(np), bin, model, data,
                      f[np]);
         EXPECT(rc == 0, "%d ranks: rc %d: %s", np, rc, out);
         free(out);
@@ -35,7 +35,7 @@ int main(void) {
     free(line);
 
     /* bad input under MPI: exit 2, the message printed once */
-    rc = eval_sh(&out, "%s %s eval --model %s --benchmark %s --out %s/bad.h5", eval_mpirun(2), bin, model,
+    rc = test_sh(&out, "%s %s eval --model %s --benchmark %s --out %s/bad.h5", eval_mpirun(2), bin, model,
                  test_data_path("eval/bad_json.jsonl"), dir);
     EXPECT(rc == 2, "bad input under mpirun: rc %d: %s", rc, out);
     const char *m = out ? strstr(out, "bad_json.jsonl:2: not a JSON object") : NULL;

@@ -45,7 +45,7 @@ static void check_complete(const char *file, const char *ref, const char *what) 
 }
 
 static int run_eval(const char *prefix, const char *file, const char *extra, char **out) {
-    return eval_sh(out, "%s %s eval %s --out %s %s", prefix, test_bin(), g_args, file, extra);
+    return test_sh(out, "%s %s eval %s --out %s %s", prefix, test_bin(), g_args, file, extra);
 }
 
 /* Starts the eval as a child, SIGKILLs it as soon as `after` chunk files
@@ -98,8 +98,8 @@ int main(void) {
     EXPECT(count_chunks(parts) == 3, "3 chunks persisted, found %d", count_chunks(parts));
     EXPECT(!h5_has(a, "/eval/gsm8k"), "no result group before completion");
     /* a stale temporary and a damaged chunk must not be trusted */
-    eval_sh(NULL, "printf '{\"chunk\":' > %s/chunk-000009.json.tmp.4242", parts);
-    eval_sh(NULL, "printf '{\"chunk\": 1, \"lo\": 1' > %s/chunk-000001.json", parts);
+    test_sh(NULL, "printf '{\"chunk\":' > %s/chunk-000009.json.tmp.4242", parts);
+    test_sh(NULL, "printf '{\"chunk\": 1, \"lo\": 1' > %s/chunk-000001.json", parts);
     rc = run_eval("", a, "", &out);
     EXPECT(rc == 2 && out && strstr(out, "--resume"), "rerun without --resume refused: rc %d: %s", rc, out);
     free(out);

@@ -2,7 +2,6 @@
 #include "test_eval_util.h"
 
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +32,6 @@ const char *eval_scratch(const char *name) {
     return buf;
 }
 
-int eval_sh(char **out, const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char *o = NULL;
-    int rc = test_run(cmd, &o);
-    if (getenv("LR_TEST_VERBOSE")) fprintf(stderr, "$ %s\n[rc %d]\n%s", cmd, rc, o ? o : "");
-    if (out) *out = o;
-    else free(o);
-    return rc;
-}
 
 static hid_t open_ro(const char *file) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

@@ -12,10 +12,6 @@ const char *eval_mpirun(int n);
 /* A fresh scratch directory under the test's working directory. */
 const char *eval_scratch(const char *name);
 
-/* Runs a printf-formatted command; returns the exit status; output (stdout
- * and stderr) in *out when out != NULL. */
-int eval_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 char **h5_strings(const char *file, const char *dset, long *n); /* NULL when absent */
 long *h5_longs(const char *file, const char *dset, long *n);
 int h5_attr_num(const char *file, const char *obj, const char *attr, double *v); /* 0 ok */

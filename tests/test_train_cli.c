@@ -81,20 +81,6 @@ static void make_run_p(const char *path, int with_samples, int bad_label, int po
     test_write_runfile(path, &d);
 }
 
-static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static int sh(char **out, const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char *o = NULL;
-    int rc = test_run(cmd, &o);
-    if (out) *out = o;
-    else free(o);
-    return rc;
-}
 
 static double *losses(const char *run, long *n) {
     double *v = NULL;
@@ -122,7 +108,7 @@ static double *train_fresh(const char *dir, const char *tag, int np, long *n) {
     snprintf(run, sizeof run, "%s/%s.h5", dir, tag);
     make_run(run, 1, 0);
     char *out = NULL;
-    int rc = sh(&out, "%s %s train --run %s " COMMON, mpirun(np), test_bin(), run);
+    int rc = test_sh(&out, "%s %s train --run %s " COMMON, mpirun(np), test_bin(), run);
     EXPECT(rc == 0, "train (%s, %d ranks): exit %d: %s", tag, np, rc, out);
     free(out);
     return losses(run, n);
@@ -159,12 +145,12 @@ static void check_resume(const char *dir, const char *hook, int np, const double
         if (*p == ':') *p = '_';
     make_run(run, 1, 0);
     char *out = NULL;
-    int rc = sh(&out, "LR_TEST_DIE_AT=%s %s %s train --run %s " COMMON, hook, mpirun(np), test_bin(), run);
+    int rc = test_sh(&out, "LR_TEST_DIE_AT=%s %s %s train --run %s " COMMON, hook, mpirun(np), test_bin(), run);
     EXPECT(rc != 0, "the test hook %s did not kill the run", hook);
     free(out);
     long n0 = 0;
     double *part = losses(run, &n0);
-    rc = sh(&out, "%s %s train --run %s --resume " COMMON, mpirun(np), test_bin(), run);
+    rc = test_sh(&out, "%s %s train --run %s --resume " COMMON, mpirun(np), test_bin(), run);
     EXPECT(rc == 0, "resume after %s: exit %d: %s", hook, rc, out);
     free(out);
     long n = 0;
@@ -175,7 +161,7 @@ static void check_resume(const char *dir, const char *hook, int np, const double
            np > 1 ? "s" : "", n0 > 0 ? n0 : 0, same ? "identical" : "DIFFERENT");
     EXPECT(same, "resumed losses differ from the uninterrupted run (%s)", hook);
     EXPECT(train_attr(run, "steps_done") == 6, "steps_done after resume");
-    rc = sh(&out, "ls %s | grep -c train.tmp", dir);
+    rc = test_sh(&out, "ls %s | grep -c train.tmp", dir);
     EXPECT(out && atoi(out) == 0, "temporary files left behind: %s", out);
     free(out);
     free(part), free(got);
@@ -187,7 +173,7 @@ static void check_learning(const char *dir) {
     snprintf(run, sizeof run, "%s/learn.h5", dir);
     make_run(run, 1, 0);
     char *out = NULL;
-    int rc = sh(&out, "%s %s train --run %s --micro-batch 11 --grad-accum 3 --max-steps 6 --lr 1e-2 --max-length 20 "
+    int rc = test_sh(&out, "%s %s train --run %s --micro-batch 11 --grad-accum 3 --max-steps 6 --lr 1e-2 --max-length 20 "
                       "--dropout 0 --shuffle 0 --save-every 0 --quiet",
                 mpirun(0), test_bin(), run);
     EXPECT(rc == 0, "full-batch run: exit %d: %s", rc, out);
@@ -206,7 +192,7 @@ static void make_poisoned_model(const char *dst) {
     const char *src = test_data_path("sample/expert");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && cp %s/*.json %s/", dst, dst, src, dst);
-    EXPECT(sh(NULL, "%s", cmd) == 0, "copy model files");
+    EXPECT(test_sh(NULL, "%s", cmd) == 0, "copy model files");
     st_set s;
     char p[1024];
     snprintf(p, sizeof p, "%s/model.safetensors", src);
@@ -241,7 +227,7 @@ static void check_nan(const char *dir) {
     make_poisoned_model(model);
     make_run_p(run, 1, 0, 1);
     char *out = NULL;
-    int rc = sh(&out, "%s %s train --run %s --model %s --micro-batch 2 --grad-accum 1 --max-steps 30 --shuffle 0 "
+    int rc = test_sh(&out, "%s %s train --run %s --model %s --micro-batch 2 --grad-accum 1 --max-steps 30 --shuffle 0 "
                       "--max-bad-steps 3 --max-length 20 --quiet",
                 mpirun(0), test_bin(), run, model);
     EXPECT(rc == 1 && out && strstr(out, "training stopped") && strstr(out, "3 consecutive"),
@@ -260,7 +246,7 @@ static void check_nan(const char *dir) {
     EXPECT(train_attr(run, "n_bad_steps") == bad, "n_bad_steps attribute %lld vs %ld",
            (long long)train_attr(run, "n_bad_steps"), bad);
     /* the checkpoint written at the stop is finite (peft_adapter_load refuses NaN) */
-    rc = sh(&out, "%s export --run %s --out %s/nan_export --quiet && %s merge --model %s --adapter %s/nan_export "
+    rc = test_sh(&out, "%s export --run %s --out %s/nan_export --quiet && %s merge --model %s --adapter %s/nan_export "
                   "--out %s/nan_merged --quiet",
             test_bin(), run, dir, test_bin(), test_data_path("sample/expert"), dir, dir);
     EXPECT(rc == 0, "the checkpoint after NaN steps is usable: %s", out);
@@ -272,7 +258,7 @@ static void check_nan(const char *dir) {
 
 static void expect_input_error(const char *what, const char *cmd, const char *needle) {
     char *out = NULL;
-    int rc = sh(&out, "%s", cmd);
+    int rc = test_sh(&out, "%s", cmd);
     EXPECT(rc == 2 && out && strstr(out, "lightreasoner: error: ") && (!needle || strstr(out, needle)),
            "%s: exit %d: %s", what, rc, out);
     free(out);
@@ -322,7 +308,7 @@ static void check_bad_input(const char *dir) {
     /* existing /train: needs --resume or --overwrite; --resume with other flags is refused */
     snprintf(cmd, sizeof cmd, "LR_MPI=0 %s train --run %s --max-steps 2 --micro-batch 2 --grad-accum 1 --quiet", bin,
              run);
-    EXPECT(sh(NULL, "%s", cmd) == 0, "short training run");
+    EXPECT(test_sh(NULL, "%s", cmd) == 0, "short training run");
     expect_input_error("second run without --resume", cmd, "--resume");
     snprintf(cmd, sizeof cmd,
              "LR_MPI=0 %s train --run %s --max-steps 2 --micro-batch 2 --grad-accum 1 --lr 1 --resume --quiet", bin,
@@ -331,7 +317,7 @@ static void check_bad_input(const char *dir) {
     snprintf(cmd, sizeof cmd,
              "LR_MPI=0 %s train --run %s --max-steps 2 --micro-batch 2 --grad-accum 1 --lr 1 --overwrite --quiet", bin,
              run);
-    EXPECT(sh(NULL, "%s", cmd) == 0, "--overwrite");
+    EXPECT(test_sh(NULL, "%s", cmd) == 0, "--overwrite");
     snprintf(cmd, sizeof cmd, "LR_MPI=0 %s train --run %s --dropout 1.5 --quiet", bin, run);
     expect_input_error("impossible dropout", cmd, "dropout");
 }

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "test_util.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -58,4 +59,18 @@ int test_finish(const char *name) {
     }
     printf("%s: all %d checks passed\n", name, test_checks);
     return 0;
+}
+
+int test_sh(char **out, const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char *o = NULL;
+    int rc = test_run(cmd, &o);
+    if (getenv("LR_TEST_VERBOSE")) fprintf(stderr, "$ %s\n[rc %d]\n%s", cmd, rc, o ? o : "");
+    if (out) *out = o;
+    else free(o);
+    return rc;
 }

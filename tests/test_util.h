@@ -39,6 +39,9 @@ const char *test_bin(void);
 /* Runs a shell command; returns its exit status (-1 if it died of a
  * signal) and, if out != NULL, its stdout+stderr (malloc'd). */
 int test_run(const char *cmd, char **out);
+/* test_run on a printf-formatted command; the output (malloc'd) goes to
+ * *out when out != NULL. LR_TEST_VERBOSE=1 echoes command and output. */
+int test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int test_finish(const char *name);
 

@@ -48,16 +48,19 @@ static int is_int(const cJSON *it) {
            it->valuedouble >= INT_MIN && it->valuedouble <= INT_MAX;
 }
 
+/* A key that is not there: an error when required, else 0 (the default applies). */
+static int absent(const char *path, const char *key, int required) {
+    if (!required) return 0;
+    lr_error_set(path, "missing required key '%s'", key);
+    return -1;
+}
+
 /* Positive integer; `dflt` when absent unless required. */
 static int get_pos_int(const char *path, const cJSON *o, const char *key, int required, int dflt, int *out) {
     const cJSON *it = get(o, key);
     if (!it) {
-        if (required) {
-            lr_error_set(path, "missing required key '%s'", key);
-            return -1;
-        }
         *out = dflt;
-        return 0;
+        return absent(path, key, required);
     }
     if (!is_int(it) || it->valuedouble <= 0) return bad(path, key, it, "a positive integer");
     *out = (int)it->valuedouble;
@@ -69,12 +72,8 @@ static int get_pos_num(const char *path, const cJSON *o, const char *key, int re
                        double *out) {
     const cJSON *it = get(o, key);
     if (!it) {
-        if (required) {
-            lr_error_set(path, "missing required key '%s'", key);
-            return -1;
-        }
         *out = dflt;
-        return 0;
+        return absent(path, key, required);
     }
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0 ||
         (!allow_zero && it->valuedouble == 0))

@@ -41,6 +41,9 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_model_goldens import randomize  # noqa: E402  (the same non-trivial random weights)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "tests", "data", "sample")
@@ -109,20 +112,6 @@ def make_tokenizer(probs, dst):
         json.dump(tc, f, indent=2)
         f.write("\n")
     return ids
-
-
-def randomize(model, seed, std_emb, std_lin):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
-            elif name.endswith(".bias"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-            elif "embed_tokens" in name or "lm_head" in name:
-                p.copy_(std_emb * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(std_lin * torch.randn(p.shape, generator=g))
 
 
 def make_model(dst, tok_dir, ids, hidden, inter, heads, kv, vocab, tied, seed, std_emb, std_lin, eos_boost):

@@ -192,12 +192,23 @@ void lr_lines_close(lr_line_reader *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* The install layout relative to the executable and this build's source
+ * data/ (both set by cmake/install.cmake; defaults for other builds). */
+#ifndef LR_INSTALL_DATA_REL
+#define LR_INSTALL_DATA_REL "../share/lightreasoner/data"
+#endif
+#ifndef LR_SOURCE_DATA_DIR
+#define LR_SOURCE_DATA_DIR ""
+#endif
+
 /* Candidate data directories (fresh strings), in order: explicit, then
- * $LR_DATA_DIR, then next to the executable (build tree:
- * <build>/lightreasoner -> <src>/data; installed: <prefix>/bin ->
- * <prefix>/share/lightreasoner/data). */
+ * $LR_DATA_DIR, then next to the executable (installed: <prefix>/bin ->
+ * <prefix>/share/lightreasoner/data; build tree inside the source:
+ * <src>/build/lightreasoner -> <src>/data), then the source tree the binary
+ * was built from (a build directory anywhere else). */
 int lr_data_dir_candidates(const char *explicit_dir, char **out, int max) {
     int n = 0;
+    if (max <= 0) return 0;
     if (explicit_dir && *explicit_dir) {
         out[n++] = xstrdup(explicit_dir);
         return n; /* an explicit choice is not second-guessed */
@@ -210,8 +221,13 @@ int lr_data_dir_candidates(const char *explicit_dir, char **out, int max) {
         exe[len] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        static const char *const rel[] = {"../data", "../share/lightreasoner/data", "data", "../../data"};
-        for (size_t i = 0; i < sizeof rel / sizeof *rel && n < max; i++) out[n++] = lr_path_join(exe, rel[i]);
+        static const char *const rel[] = {LR_INSTALL_DATA_REL, "../data", "../share/lightreasoner/data", "data",
+                                          "../../data"};
+        for (size_t i = 0; i < sizeof rel / sizeof *rel && n < max; i++) {
+            if (i > 0 && strcmp(rel[i], rel[0]) == 0) continue;
+            out[n++] = lr_path_join(exe, rel[i]);
+        }
     }
+    if (n < max && LR_SOURCE_DATA_DIR[0]) out[n++] = xstrdup(LR_SOURCE_DATA_DIR);
     return n;
 }

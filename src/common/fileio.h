@@ -43,10 +43,11 @@ int lr_lines_open(lr_line_reader *r, const char *path); /* "-" = stdin */
 long lr_lines_next(lr_line_reader *r, char **line);
 void lr_lines_close(lr_line_reader *r);
 
-/* Where the bundled data/ may be (fresh strings, at most max), in order:
- * explicit_dir, $LR_DATA_DIR, then next to the executable (build tree
- * <src>/build/lightreasoner -> <src>/data; installed <prefix>/bin ->
- * <prefix>/share/lightreasoner/data). Returns the count. */
+/* Where the bundled data/ may be (fresh strings, at most max; 7 always
+ * suffice), in order: explicit_dir (alone), $LR_DATA_DIR, then next to the
+ * executable (installed <prefix>/bin -> <prefix>/share/lightreasoner/data;
+ * build tree <src>/build/lightreasoner -> <src>/data), then the source
+ * tree's data/ the binary was built from. Returns the count. */
 int lr_data_dir_candidates(const char *explicit_dir, char **out, int max);
 
 #endif

@@ -5,24 +5,6 @@
 #include "cli/commands.h"
 #include "version.h"
 
-/* Weak references: a stage that is not built yet leaves its entry NULL and
- * the dispatcher reports it, instead of the link failing. */
-#define DECL(fn) __attribute__((weak)) int fn(int argc, char **argv);
-DECL(cmd_tokenize)
-DECL(cmd_detokenize)
-DECL(cmd_tensors)
-DECL(cmd_generate)
-DECL(cmd_logprobs)
-DECL(cmd_sample)
-DECL(cmd_select)
-DECL(cmd_train)
-DECL(cmd_export)
-DECL(cmd_merge)
-DECL(cmd_eval)
-DECL(cmd_run)
-DECL(cmd_inspect)
-#undef DECL
-
 const command_entry lr_commands[] = {
     {"tokenize", cmd_tokenize, "text -> token ids (one line per input)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
@@ -46,7 +28,7 @@ static void usage(FILE *f) {
             "LightReasoner: a small amateur model shows a large expert model where its\n"
             "reasoning is distinctive; the expert is LoRA-tuned on just those steps.\n\ncommands:\n");
     for (int i = 0; i < lr_n_commands; i++)
-        if (lr_commands[i].fn) fprintf(f, "  %-12s %s\n", lr_commands[i].name, lr_commands[i].summary);
+        fprintf(f, "  %-12s %s\n", lr_commands[i].name, lr_commands[i].summary);
     fprintf(f, "\n'lightreasoner <command> --help' describes each command.\n"
                "'lightreasoner --version' prints the version and git commit.\n");
 }
@@ -72,10 +54,6 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < lr_n_commands; i++) {
         if (strcmp(lr_commands[i].name, cmd) != 0) continue;
-        if (!lr_commands[i].fn) {
-            fprintf(stderr, "lightreasoner: error: command '%s' is not part of this build yet\n", cmd);
-            return 2;
-        }
         return lr_commands[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "lightreasoner: error: unknown command '%s'\n\n", cmd);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/check.h"
 #include "common/error.h"
 #include "common/mpi_env.h"

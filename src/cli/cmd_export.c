@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/error.h"
 #include "trainer/peft_adapter.h"
 #include "trainer/train_h5.h"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/error.h"
 #include "eval/wilson.h"
 #include "inspect/h5peek.h"

@@ -33,6 +33,7 @@
 
 #include "cli/args.h"
 #include "cli/cli_ids.h"
+#include "cli/commands.h"
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"

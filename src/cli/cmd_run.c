@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/mpi_env.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/error.h"
 #include "io/runfile.h"
 

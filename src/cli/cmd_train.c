@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "common/error.h"
 #include "common/mpi_env.h"
 #include "trainer/trainer.h"

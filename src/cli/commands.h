@@ -11,7 +11,23 @@ typedef struct {
     const char *summary;
 } command_entry;
 
-/* The table in main.c; entries whose stage is not linked in have fn NULL. */
+/* The subcommands (src/cli/cmd_*.c). Declared here, not weak, so that a
+ * misspelt or missing entry point fails to link. */
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_tensors(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_logprobs(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_select(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* The table in main.c. */
 extern const command_entry lr_commands[];
 extern const int lr_n_commands;
 

@@ -2,6 +2,7 @@
 #include "common/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -104,8 +105,9 @@ int lr_copy_file(const char *src, const char *dst) {
     while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
         if (fwrite(buf, 1, n, af.f) != n) {
             fclose(in);
+            int err = errno;
             lr_atomic_abort(&af);
-            lr_error_set(dst, "write error");
+            lr_error_set(dst, "write error: %s", strerror(err));
             return -1;
         }
     }
@@ -158,6 +160,62 @@ void lr_atomic_abort(lr_atomic_file *af) {
     free(af->path);
     free(af->tmp_path);
     memset(af, 0, sizeof *af);
+}
+
+/* A short list: a process writes one or two temporaries at a time. */
+static struct {
+    char *tmp, *final;
+} g_tmps[16];
+
+void lr_tmp_track(const char *tmp, const char *final) {
+    for (size_t i = 0; i < sizeof g_tmps / sizeof g_tmps[0]; i++)
+        if (!g_tmps[i].tmp) {
+            g_tmps[i].tmp = xstrdup(tmp);
+            g_tmps[i].final = xstrdup(final ? final : tmp);
+            return;
+        }
+}
+
+void lr_tmp_untrack(const char *tmp) {
+    for (size_t i = 0; i < sizeof g_tmps / sizeof g_tmps[0]; i++)
+        if (g_tmps[i].tmp && !strcmp(g_tmps[i].tmp, tmp)) {
+            free(g_tmps[i].tmp);
+            free(g_tmps[i].final);
+            g_tmps[i].tmp = g_tmps[i].final = NULL;
+        }
+}
+
+const char *lr_tmp_final(const char *tmp) {
+    for (size_t i = 0; i < sizeof g_tmps / sizeof g_tmps[0]; i++)
+        if (g_tmps[i].tmp && !strcmp(g_tmps[i].tmp, tmp)) return g_tmps[i].final;
+    return NULL;
+}
+
+const char *lr_tmp_latest(void) {
+    for (size_t i = sizeof g_tmps / sizeof g_tmps[0]; i-- > 0;)
+        if (g_tmps[i].tmp) return g_tmps[i].tmp;
+    return NULL;
+}
+
+void lr_tmp_remove_all(void) {
+    for (size_t i = 0; i < sizeof g_tmps / sizeof g_tmps[0]; i++)
+        if (g_tmps[i].tmp) remove(g_tmps[i].tmp);
+}
+
+int lr_fsync_parent_dir(const char *path) {
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    free(dir);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
 }
 
 int lr_lines_open(lr_line_reader *r, const char *path) {

@@ -30,6 +30,21 @@ int lr_atomic_open(lr_atomic_file *af, const char *path);
 int lr_atomic_commit(lr_atomic_file *af); /* fsync + rename; 0 ok */
 void lr_atomic_abort(lr_atomic_file *af); /* removes the temporary */
 
+/* Temporaries of a write in progress: a process that dies of a write
+ * failure (disk full) removes them on its way out (lr_tmp_remove_all), so
+ * a failed write leaves the previous complete file and no debris. final is
+ * the path the temporary becomes (named in messages). */
+void lr_tmp_track(const char *tmp, const char *final);
+void lr_tmp_untrack(const char *tmp);
+/* The final path of a tracked temporary, or NULL. */
+const char *lr_tmp_final(const char *tmp);
+/* The most recently tracked temporary, or NULL. */
+const char *lr_tmp_latest(void);
+void lr_tmp_remove_all(void);
+/* fsync of the directory holding path (after a rename: the new name is
+ * durable). 0 ok, else -1 with errno set. */
+int lr_fsync_parent_dir(const char *path);
+
 /* Line reader for text inputs (jsonl, raw lines). Lines may be any length. */
 typedef struct {
     FILE *f;

@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/lock.h"
 #include "common/mpi_env.h"
 #include "common/progress.h"
 #include "eval/answer.h"
@@ -118,6 +119,8 @@ static void make_fingerprint(eval_ctx *c) {
 static int decide_state(eval_ctx *c, int *state) {
     const eval_opts *o = c->o;
     int group = 0;
+    /* one writer per run file, until this process ends (common/lock.h) */
+    if (lr_lock_writer(o->out, "eval") != 0) return 2;
     if (eval_store_probe(o->out, c->name, &group) != 0) return 2;
     int parts = lr_is_dir(c->parts_dir);
     *state = STATE_FRESH;

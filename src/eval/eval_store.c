@@ -14,6 +14,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "io/runfile_h5.h"
 #include "version.h"
 
 /* HDF5 prints its own error stack by default; we report errors ourselves
@@ -28,50 +29,24 @@ static void quiet_on(h5_quiet *q) {
 }
 static void quiet_off(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
 
-static hid_t utf8_vlen_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_CHECK(t);
-    H5_CHECK(H5Tset_size(t, H5T_VARIABLE));
-    H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8));
-    return t;
-}
+static hid_t utf8_vlen_type(void) { return h5u_str_type(); }
 
-static void attr_str(hid_t obj, const char *key, const char *val) {
-    hid_t t = utf8_vlen_type(), sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, key, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a);
-    const char *v = val ? val : "";
-    H5_CHECK(H5Awrite(a, t, &v));
-    H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-}
-
-static void attr_long(hid_t obj, const char *key, long val) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, key, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a);
-    int64_t v = val;
-    H5_CHECK(H5Awrite(a, H5T_NATIVE_INT64, &v));
-    H5Aclose(a);
-    H5Sclose(sp);
-}
-
-static void attr_double(hid_t obj, const char *key, double val) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, key, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a);
-    H5_CHECK(H5Awrite(a, H5T_NATIVE_DOUBLE, &val));
-    H5Aclose(a);
-    H5Sclose(sp);
-}
+/* Every write is checked: a failure (disk full) ends the process naming
+ * the file and the OS reason (h5u_die_write); the run file is untouched,
+ * since the group is added to a copy that replaces it only when whole. */
+static void attr_str(hid_t obj, const char *key, const char *val) { h5u_attr_str(obj, key, val ? val : ""); }
+static void attr_long(hid_t obj, const char *key, long val) { h5u_attr_i64(obj, key, val); }
+static void attr_double(hid_t obj, const char *key, double val) { h5u_attr_f64(obj, key, val); }
 
 /* A 1-D dataset of n elements, with a description (and units) attribute. */
 static hid_t make_dset(hid_t g, const char *name, hid_t file_type, long n, const char *desc, const char *units) {
+    char what[300];
+    snprintf(what, sizeof what, "dataset '%s'", name);
     hsize_t dims[1] = {(hsize_t)n};
     hid_t sp = H5Screate_simple(1, dims, NULL);
+    H5W(sp, g, what);
     hid_t d = H5Dcreate2(g, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(d);
+    H5W(d, g, what);
     H5Sclose(sp);
     attr_str(d, "description", desc);
     if (units) attr_str(d, "units", units);
@@ -81,28 +56,27 @@ static hid_t make_dset(hid_t g, const char *name, hid_t file_type, long n, const
 static void write_strings(hid_t g, const char *name, const eval_row *rows, long n, size_t field, const char *desc) {
     hid_t t = utf8_vlen_type();
     hid_t d = make_dset(g, name, t, n, desc, NULL);
-    const char **v = xmalloc((size_t)n * sizeof *v);
+    const char **v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
     for (long i = 0; i < n; i++) {
         const char *s = *(const char *const *)((const char *)&rows[i] + field);
         v[i] = s ? s : "";
     }
-    H5_CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    if (n) H5W(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), g, name);
     free(v);
-    H5Dclose(d);
-    H5Tclose(t);
+    H5W(H5Dclose(d), g, name);
 }
 
 static void write_ints(hid_t g, const char *name, hid_t file_type, const eval_row *rows, long n, size_t field,
                        int is_long, const char *desc, const char *units) {
     hid_t d = make_dset(g, name, file_type, n, desc, units);
-    int64_t *v = xmalloc((size_t)n * sizeof *v);
+    int64_t *v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
     for (long i = 0; i < n; i++) {
         const char *base = (const char *)&rows[i] + field;
         v[i] = is_long ? *(const long *)base : *(const int *)base;
     }
-    H5_CHECK(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    if (n) H5W(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), g, name);
     free(v);
-    H5Dclose(d);
+    H5W(H5Dclose(d), g, name);
 }
 
 static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
@@ -186,92 +160,61 @@ int eval_store_probe(const char *path, const char *name, int *exists) {
     return rc;
 }
 
-/* Adds the group to an open file. 0, or -1 + lr_error. */
+/* Adds the group to an open file (a temporary copy). 0, or -1 + lr_error. */
 static int add_group(hid_t f, const char *path, const eval_summary *s, const eval_row *rows, int overwrite) {
     if (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0) {
         hid_t e = H5Gcreate2(f, "/eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        H5_CHECK(e);
+        H5W(e, f, "group '/eval'");
         attr_str(e, "description", "evaluation results, one group per eval (lightreasoner eval --name)");
-        H5Gclose(e);
+        H5W(H5Gclose(e), f, "group '/eval'");
     }
-    char final_link[512], tmp_link[512];
+    char final_link[512], old_tmp_link[512];
     snprintf(final_link, sizeof final_link, "/eval/%s", s->name);
-    snprintf(tmp_link, sizeof tmp_link, "/eval/.%s.incomplete", s->name);
-    if (H5Lexists(f, tmp_link, H5P_DEFAULT) > 0) H5_CHECK(H5Ldelete(f, tmp_link, H5P_DEFAULT)); /* crash leftover */
-    if (H5Lexists(f, final_link, H5P_DEFAULT) > 0 && !overwrite) {
-        lr_error_set(path, "already holds %s (choose another --name, or --overwrite)", final_link);
-        return -1;
+    /* a leftover of the in-place writes of earlier versions */
+    snprintf(old_tmp_link, sizeof old_tmp_link, "/eval/.%s.incomplete", s->name);
+    if (H5Lexists(f, old_tmp_link, H5P_DEFAULT) > 0) H5W(H5Ldelete(f, old_tmp_link, H5P_DEFAULT), f, old_tmp_link);
+    if (H5Lexists(f, final_link, H5P_DEFAULT) > 0) {
+        if (!overwrite) {
+            lr_error_set(path, "already holds %s (choose another --name, or --overwrite)", final_link);
+            return -1;
+        }
+        H5W(H5Ldelete(f, final_link, H5P_DEFAULT), f, final_link);
     }
-    hid_t g = H5Gcreate2(f, tmp_link, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(g);
+    hid_t g = H5Gcreate2(f, final_link, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5W(g, f, final_link);
     write_group(g, s, rows);
-    H5Gclose(g);
-    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL));
-    if (H5Lexists(f, final_link, H5P_DEFAULT) > 0) H5_CHECK(H5Ldelete(f, final_link, H5P_DEFAULT));
-    H5_CHECK(H5Lmove(f, tmp_link, f, final_link, H5P_DEFAULT, H5P_DEFAULT));
-    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL));
+    H5W(H5Gclose(g), f, final_link);
     return 0;
-}
-
-/* A new run file: built under a temporary name and linked into place, so
- * it appears whole or not at all. 1 done, 0 lost a race (the file appeared
- * meanwhile: add to it instead), -1 + lr_error. */
-static int write_fresh(const char *path, const eval_summary *s, const eval_row *rows) {
-    size_t n = strlen(path) + 32;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = 1;
-    if (f < 0) {
-        lr_error_set(path, "cannot create the HDF5 file");
-        rc = -1;
-    } else {
-        if (add_group(f, path, s, rows, 0) != 0) rc = -1;
-        if (H5Fclose(f) < 0 && rc == 1) {
-            lr_error_set(tmp, "error closing the HDF5 file");
-            rc = -1;
-        }
-        /* link(), unlike rename(), never replaces a file another eval
-         * created in the meantime */
-        if (rc == 1 && link(tmp, path) != 0) {
-            if (errno == EEXIST) rc = 0;
-            else {
-                lr_error_set(path, "cannot create: %s", strerror(errno));
-                rc = -1;
-            }
-        }
-    }
-    remove(tmp);
-    free(tmp);
-    return rc;
 }
 
 int eval_store_write(const char *path, const eval_summary *s, const eval_row *rows, int overwrite) {
     h5_quiet q;
     quiet_on(&q);
-    int rc = access(path, F_OK) != 0 ? write_fresh(path, s, rows) : 0;
-    if (rc == 0) {
-        /* Another process may hold the file (HDF5 locks it while writing):
-         * wait a little before giving up; the parts stay for --resume. */
-        hid_t f = -1;
-        for (int attempt = 0; attempt < 20 && f < 0; attempt++) {
-            if (attempt) usleep(500000);
-            f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-        }
-        if (f < 0) {
-            lr_error_set(path, "cannot open for writing as HDF5 (not an HDF5 file, damaged, or in use by another "
-                               "process); the results are kept for --resume");
-            rc = -1;
-        } else {
-            rc = add_group(f, path, s, rows, overwrite);
-            if (H5Fclose(f) < 0 && rc == 0) {
-                lr_error_set(path, "error closing the HDF5 file");
-                rc = -1;
-            }
-        }
+    /* Never modified in place: the group is added to a copy (or a new file)
+     * that is flushed, fsynced and renamed over the run file, so a failure
+     * at any point (disk full, kill) leaves the previous complete file. One
+     * writer at a time is the caller's lock (cmd_eval). */
+    char *tmp = h5u_tmp_name(path, "tmp");
+    hid_t f = -1;
+    int rc = 0;
+    if (access(path, F_OK) != 0) {
+        f = h5u_create(tmp, path);
+    } else if (h5u_copy_bytes(path, tmp, path) != 0) {
+        rc = -1;
+    } else if ((f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) {
+        if (h5u_fail_is_os()) h5u_die_write(-1, "(open of the copy)");
+        lr_error_set(path, "cannot open as HDF5 (not an HDF5 file, or damaged); the results are kept for --resume");
+        h5u_abandon(-1, tmp);
+        rc = -1;
     }
+    if (rc == 0) {
+        rc = add_group(f, path, s, rows, overwrite);
+        if (rc == 0) h5u_commit(f, tmp, path);
+        else h5u_abandon(f, tmp);
+    }
+    free(tmp);
     quiet_off(&q);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 static int read_attr(hid_t g, const char *key, hid_t mem_type, void *out) {

@@ -1,15 +1,181 @@
 #define _POSIX_C_SOURCE 200809L
 #include "io/runfile_h5.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/fs.h>
+#endif
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/fileio.h"
 
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* ---- write failures */
+
+typedef struct {
+    int os_errno;     /* "errno = N" of the file driver, 0 when none */
+    char inner[256];  /* innermost message */
+} fail_info;
+
+static herr_t walk_fail(unsigned n, const H5E_error2_t *e, void *p) {
+    fail_info *fi = p;
+    const char *d = e->desc ? e->desc : "";
+    if (n == 0) snprintf(fi->inner, sizeof fi->inner, "%s", d);
+    const char *s = strstr(d, "errno = ");
+    if (s && !fi->os_errno) fi->os_errno = atoi(s + 8);
+    return 0;
+}
+
+static fail_info fail_now(void) {
+    fail_info fi = {0, ""};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_fail, &fi);
+    return fi;
+}
+
+void h5u_fail_reason(char *buf, size_t n) {
+    fail_info fi = fail_now();
+    if (fi.os_errno > 0) snprintf(buf, n, "%s", strerror(fi.os_errno));
+    else if (fi.inner[0]) snprintf(buf, n, "HDF5: %s", fi.inner);
+    else if (n) buf[0] = 0;
+}
+
+int h5u_fail_is_os(void) { return fail_now().os_errno > 0; }
+
+/* Prints the message, removes the temporaries, leaves without running
+ * HDF5's exit handler. reason: the OS or HDF5 cause. */
+static _Noreturn void die_write_msg(const char *file, const char *what, const char *reason) {
+    const char *final = file ? lr_tmp_final(file) : NULL;
+    if (final && strcmp(final, file) != 0)
+        fprintf(stderr, "lightreasoner: error: %s: cannot write %s (%s): %s\n", final, what, file, reason);
+    else
+        fprintf(stderr, "lightreasoner: error: %s: cannot write %s: %s\n", file ? file : "?", what, reason);
+    fprintf(stderr, "lightreasoner: the previous complete file is unchanged; free space, then run the command "
+                    "again (with --resume where it has one)\n");
+    lr_tmp_remove_all();
+    fflush(NULL);
+    _exit(LR_EXIT_INTERNAL);
+}
+
+_Noreturn void h5u_die_write(hid_t obj, const char *what) {
+    char reason[300];
+    int err = errno;
+    h5u_fail_reason(reason, sizeof reason);
+    if (!reason[0]) snprintf(reason, sizeof reason, "%s", err ? strerror(err) : "HDF5 call failed");
+    char name[4096] = "";
+    if (obj >= 0 && H5Iis_valid(obj) > 0 && H5Fget_name(obj, name, sizeof name) <= 0) name[0] = 0;
+    const char *file = name[0] ? name : lr_tmp_latest();
+    die_write_msg(file, what, reason);
+}
+
+char *h5u_tmp_name(const char *path, const char *tag) {
+    size_t n = strlen(path) + strlen(tag) + 32;
+    char *t = xmalloc(n);
+    snprintf(t, n, "%s.%s.%ld", path, tag, (long)getpid());
+    return t;
+}
+
+hid_t h5u_create(const char *tmp, const char *final) {
+    h5u_quiet();
+    lr_tmp_track(tmp, final);
+    errno = 0;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        char reason[300];
+        int err = errno;
+        h5u_fail_reason(reason, sizeof reason);
+        if (!strncmp(reason, "HDF5:", 5) && err) snprintf(reason, sizeof reason, "%s", strerror(err));
+        die_write_msg(tmp, "(create)", reason[0] ? reason : "cannot create");
+    }
+    return f;
+}
+
+void h5u_commit(hid_t f, const char *tmp, const char *final) {
+    H5W(H5Fflush(f, H5F_SCOPE_GLOBAL), f, "(flush)");
+    errno = 0;
+    if (H5Fclose(f) < 0) h5u_die_write(-1, "(close)");
+    if (h5u_fsync_path(tmp) != 0) die_write_msg(tmp, "(fsync)", strerror(errno));
+    if (rename(tmp, final) != 0) die_write_msg(tmp, "(rename)", strerror(errno));
+    lr_tmp_untrack(tmp);
+    /* the new name is durable too; a failure here loses nothing complete */
+    (void)lr_fsync_parent_dir(final);
+}
+
+void h5u_abandon(hid_t f, const char *tmp) {
+    if (f >= 0) H5Fclose(f);
+    remove(tmp);
+    lr_tmp_untrack(tmp);
+}
+
+uint64_t h5u_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int h5u_copy_bytes(const char *src, const char *dst, const char *final) {
+    int in = open(src, O_RDONLY);
+    if (in < 0) {
+        lr_error_set(src, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    lr_tmp_track(dst, final);
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (out < 0) {
+        int err = errno;
+        close(in);
+        die_write_msg(dst, "(create)", strerror(err));
+    }
+#ifdef FICLONE
+    if (ioctl(out, FICLONE, in) == 0) { /* copy-on-write clone: no bytes copied */
+        close(in);
+        if (close(out) != 0) die_write_msg(dst, "(close)", strerror(errno));
+        return 0;
+    }
+#endif
+    enum { BUF = 1 << 20 };
+    char *buf = xmalloc(BUF);
+    for (;;) {
+        ssize_t n = read(in, buf, BUF);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            free(buf);
+            close(in);
+            close(out);
+            lr_error_set(src, "read error: %s", strerror(err));
+            remove(dst);
+            lr_tmp_untrack(dst);
+            return -1;
+        }
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int err = w < 0 ? errno : ENOSPC;
+                close(in);
+                close(out);
+                die_write_msg(dst, "(copy)", strerror(err));
+            }
+            off += w;
+        }
+    }
+    free(buf);
+    close(in);
+    if (close(out) != 0) die_write_msg(dst, "(close)", strerror(errno));
+    return 0;
+}
 
 hid_t h5u_str_type(void) {
     static hid_t t = -1;
@@ -32,6 +198,13 @@ static hid_t file_type(hid_t mem) {
     return mem;
 }
 
+/* The dataset's name for messages ("dataset '/x/y'"). */
+static void ds_what(hid_t obj, const char *name, char *buf, size_t n) {
+    char path[512] = "";
+    if (H5Iget_name(obj, path, sizeof path) <= 0) path[0] = 0;
+    snprintf(buf, n, "'%s%s%s'", path, path[0] && strcmp(path, "/") ? "/" : "", name ? name : "");
+}
+
 static void describe(hid_t ds, const char *description, const char *units) {
     if (description) h5u_attr_str(ds, "description", description);
     if (units) h5u_attr_str(ds, "units", units);
@@ -45,13 +218,15 @@ void h5u_app_create(h5u_app *a, hid_t loc, const char *name, hid_t mem_type, con
     hsize_t dim = 0, maxdim = H5S_UNLIMITED;
     hsize_t chunk = (hsize_t)(1u << 18) / (is_str ? 16 : a->esz); /* ~256 KiB chunks */
     if (chunk < 1024) chunk = 1024;
+    char what[600];
+    ds_what(loc, name, what, sizeof what);
     hid_t sp = H5Screate_simple(1, &dim, &maxdim);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_CHECK(sp);
-    H5_CHECK(dcpl);
-    H5_CHECK(H5Pset_chunk(dcpl, 1, &chunk));
+    H5W(sp, loc, what);
+    H5W(dcpl, loc, what);
+    H5W(H5Pset_chunk(dcpl, 1, &chunk), loc, what);
     a->ds = H5Dcreate2(loc, name, file_type(mem_type), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5_CHECK(a->ds);
+    H5W(a->ds, loc, what);
     H5Pclose(dcpl);
     H5Sclose(sp);
     a->mem_type = mem_type;
@@ -65,12 +240,17 @@ void h5u_app_create(h5u_app *a, hid_t loc, const char *name, hid_t mem_type, con
 static void app_write_direct(h5u_app *a, const void *data, size_t n) {
     if (n == 0) return;
     hsize_t newn = a->n + n, start = a->n, count = n;
-    H5_CHECK(H5Dset_extent(a->ds, &newn));
+    H5W(H5Dset_extent(a->ds, &newn), a->ds, "(extend)");
     hid_t fs = H5Dget_space(a->ds);
-    H5_CHECK(fs);
-    H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL));
+    H5W(fs, a->ds, "(dataspace)");
+    H5W(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), a->ds, "(select)");
     hid_t ms = H5Screate_simple(1, &count, NULL);
-    H5_CHECK(H5Dwrite(a->ds, a->mem_type, ms, fs, H5P_DEFAULT, data));
+    H5W(ms, a->ds, "(dataspace)");
+    if (H5Dwrite(a->ds, a->mem_type, ms, fs, H5P_DEFAULT, data) < 0) {
+        char what[600];
+        ds_what(a->ds, NULL, what, sizeof what);
+        h5u_die_write(a->ds, what);
+    }
     H5Sclose(ms);
     H5Sclose(fs);
     a->n = newn;
@@ -98,7 +278,7 @@ void h5u_app_write(h5u_app *a, const void *data, size_t n) {
 void h5u_app_close(h5u_app *a) {
     if (a->ds >= 0) {
         h5u_app_flush(a);
-        H5Dclose(a->ds);
+        H5W(H5Dclose(a->ds), a->ds, "(close a dataset)");
     }
     free(a->buf);
     a->buf = NULL;
@@ -106,42 +286,47 @@ void h5u_app_close(h5u_app *a) {
 }
 
 void h5u_write_1d(hid_t loc, const char *name, hid_t mem_type, const void *data, size_t n) {
+    char what[600];
+    ds_what(loc, name, what, sizeof what);
     hsize_t dim = n;
     hid_t sp = H5Screate_simple(1, &dim, NULL);
-    H5_CHECK(sp);
+    H5W(sp, loc, what);
     hid_t ds = H5Dcreate2(loc, name, file_type(mem_type), sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(ds);
-    if (n) H5_CHECK(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-    H5Dclose(ds);
+    H5W(ds, loc, what);
+    if (n) H5W(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, what);
+    /* the close writes what HDF5 still buffers (the sieve buffer): checked */
+    H5W(H5Dclose(ds), loc, what);
     H5Sclose(sp);
 }
 
-static hid_t attr_create(hid_t obj, const char *name, hid_t type) {
-    if (H5Aexists(obj, name) > 0) H5_CHECK(H5Adelete(obj, name));
+static hid_t attr_create(hid_t obj, const char *name, hid_t type, const char *what) {
+    if (H5Aexists(obj, name) > 0) H5W(H5Adelete(obj, name), obj, what);
     hid_t sp = H5Screate(H5S_SCALAR);
-    H5_CHECK(sp);
+    H5W(sp, obj, what);
     hid_t at = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(at);
+    H5W(at, obj, what);
     H5Sclose(sp);
     return at;
 }
 
+static void attr_write(hid_t obj, const char *name, hid_t file_t, hid_t mem_t, const void *value) {
+    char what[600];
+    snprintf(what, sizeof what, "attribute '%s'", name);
+    hid_t at = attr_create(obj, name, file_t, what);
+    H5W(H5Awrite(at, mem_t, value), obj, what);
+    H5W(H5Aclose(at), obj, what);
+}
+
 void h5u_attr_str(hid_t obj, const char *name, const char *value) {
-    hid_t at = attr_create(obj, name, h5u_str_type());
-    H5_CHECK(H5Awrite(at, h5u_str_type(), &value));
-    H5Aclose(at);
+    attr_write(obj, name, h5u_str_type(), h5u_str_type(), &value);
 }
 
 void h5u_attr_i64(hid_t obj, const char *name, int64_t value) {
-    hid_t at = attr_create(obj, name, H5T_STD_I64LE);
-    H5_CHECK(H5Awrite(at, H5T_NATIVE_INT64, &value));
-    H5Aclose(at);
+    attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
 }
 
 void h5u_attr_f64(hid_t obj, const char *name, double value) {
-    hid_t at = attr_create(obj, name, H5T_IEEE_F64LE);
-    H5_CHECK(H5Awrite(at, H5T_NATIVE_DOUBLE, &value));
-    H5Aclose(at);
+    attr_write(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 int h5u_has_attr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0; }
@@ -331,10 +516,13 @@ static herr_t copy_attr(hid_t loc, const char *name, const H5A_info_t *info, voi
     void *buf = xcalloc(n > 0 ? (size_t)n : 1, sz ? sz : 1);
     herr_t rc = H5Aread(at, mt, buf);
     if (rc >= 0) {
-        if (H5Aexists(dst, name) > 0) H5Adelete(dst, name);
+        char what[600];
+        snprintf(what, sizeof what, "attribute '%s'", name);
+        if (H5Aexists(dst, name) > 0) H5W(H5Adelete(dst, name), dst, what);
         hid_t na = H5Acreate2(dst, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT);
-        rc = na < 0 ? -1 : H5Awrite(na, mt, buf);
-        if (na >= 0) H5Aclose(na);
+        H5W(na, dst, what); /* writes to our temporary: a failure is the storage's */
+        H5W(H5Awrite(na, mt, buf), dst, what);
+        H5W(H5Aclose(na), dst, what);
         if (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tis_variable_str(mt) > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
     }
     free(buf);
@@ -355,20 +543,17 @@ static herr_t copy_link_except(hid_t loc, const char *name, const H5L_info_t *in
 }
 
 hid_t h5u_copy_except(hid_t src, const char *src_path, const char *tmp, const char *skip) {
-    hid_t dst = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (dst < 0) {
-        lr_error_set(tmp, "cannot create");
-        return -1;
-    }
+    hid_t dst = h5u_create(tmp, src_path);
     copy_ctx c = {dst, skip};
     hsize_t idx = 0;
     int rc = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_attr, &dst) < 0 ? -1 : 0;
     idx = 0;
     if (rc == 0 && H5Literate(src, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link_except, &c) < 0) rc = -1;
     if (rc != 0) {
+        /* the storage failed (errno on the stack): a write failure; else src is damaged */
+        if (h5u_fail_is_os()) h5u_die_write(dst, "(copy of the run file's contents)");
         lr_error_set(src_path, "cannot copy the run file's contents (damaged file?)");
-        H5Fclose(dst);
-        remove(tmp);
+        h5u_abandon(dst, tmp);
         return -1;
     }
     return dst;

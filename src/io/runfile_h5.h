@@ -2,9 +2,14 @@
  * grow by appending (chunked), scalar attributes, UTF-8 variable-length
  * strings, and checked reads that report a bad file as bad input.
  *
- * Writes go to files this program creates: a failure there is internal
- * (H5_CHECK, exit 1). Reads may meet a user's damaged file: they return -1
- * with lr_error "<file>: <what>" set. */
+ * Writes go to temporaries this program creates (h5u_create), renamed into
+ * place by h5u_commit only after a successful flush, close and fsync. Every
+ * HDF5 call of a write is checked: a failure (disk full, quota, I/O error)
+ * ends the process through h5u_die_write with "lightreasoner: error:
+ * <file>: cannot write ...: No space left on device" (the OS reason from
+ * HDF5's error stack), exit 1, its temporaries removed, the previous
+ * complete file untouched. Reads may meet a user's damaged file: they
+ * return -1 with lr_error "<file>: <what>" set. */
 #ifndef LR_RUNFILE_H5_H
 #define LR_RUNFILE_H5_H
 
@@ -14,6 +19,38 @@
 
 /* Silences HDF5's automatic error-stack printing (we report our own). */
 void h5u_quiet(void);
+
+/* The OS reason of the HDF5 call that just failed ("No space left on
+ * device"), from the errno HDF5's file driver records on its error stack;
+ * else the stack's innermost message. Empty when there is neither. */
+void h5u_fail_reason(char *buf, size_t n);
+/* 1 when the failed call's error stack carries an OS errno (the storage
+ * failed, not the file's contents). */
+int h5u_fail_is_os(void);
+
+/* A failed write to a file this program writes: prints "lightreasoner:
+ * error: <final file>: cannot write <what> (<temporary>): <reason>",
+ * removes the tracked temporaries and _exits 1 (HDF5's exit handler would
+ * flush the failed file again and can crash). obj: any id in the file, or
+ * -1 for the latest tracked temporary. */
+_Noreturn void h5u_die_write(hid_t obj, const char *what);
+/* Checks one call of a write. */
+#define H5W(call, obj, what)                                       \
+    do {                                                           \
+        if ((long long)(call) < 0) h5u_die_write((obj), (what));   \
+    } while (0)
+
+/* Creates the temporary tmp that will become final (tracked: removed when
+ * the process dies of a write failure). Dies (h5u_die_write) when it cannot. */
+hid_t h5u_create(const char *tmp, const char *final);
+/* Flush, close, fsync, rename tmp -> final, fsync of the directory: after
+ * it returns, final is complete and durable. Dies on any failure (tmp
+ * removed, final untouched). */
+void h5u_commit(hid_t f, const char *tmp, const char *final);
+/* Abandons a temporary (closes f when >= 0, removes tmp, untracks it). */
+void h5u_abandon(hid_t f, const char *tmp);
+/* "<path>.<tag>.<pid>" (malloc'd): the temporary name of a rewrite. */
+char *h5u_tmp_name(const char *path, const char *tag);
 
 /* Types: H5T_NATIVE_* for memory; files use the same little-endian types.
  * The string type is a variable-length UTF-8 C string (h5py: str). */
@@ -64,10 +101,20 @@ void *h5u_read_all(hid_t loc, const char *name, const char *file, hid_t mem_type
 /* fsync a closed file's bytes to disk (for temp-then-rename). 0 ok. */
 int h5u_fsync_path(const char *path);
 
-/* The start of a crash-safe rewrite: creates tmp with src's root
- * attributes and every top-level object except `skip` (the one the caller
- * rebuilds). Returns the new file, or -1 + lr_error(src_path) with tmp
- * removed. */
+/* Byte copy of src into dst (created/truncated; a reflink where the file
+ * system has them). Failures to read src: -1 + lr_error(src); failures to
+ * write dst: h5u_die_write. */
+int h5u_copy_bytes(const char *src, const char *dst, const char *final);
+
+/* FNV-1a 64-bit hash, continued from h (start with H5U_FNV_INIT). */
+#define H5U_FNV_INIT 0xcbf29ce484222325ULL
+uint64_t h5u_fnv1a(uint64_t h, const void *data, size_t n);
+
+/* The start of a crash-safe rewrite: creates tmp (h5u_create, to become
+ * src_path) with src's root attributes and every top-level object except
+ * `skip` (the one the caller rebuilds). Returns the new file, or -1 +
+ * lr_error(src_path) with tmp removed when src cannot be read; dies
+ * (h5u_die_write) when tmp cannot be written. */
 hid_t h5u_copy_except(hid_t src, const char *src_path, const char *tmp, const char *skip);
 
 #endif

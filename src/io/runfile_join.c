@@ -62,6 +62,7 @@ typedef struct {
         d_cand_lpa;
     lr_samples_writer sw;
     int64_t n_problems, n_traces, n_tokens, n_steps, n_cands, n_skipped;
+    int64_t n_nonfinite_steps, n_nonfinite_traces; /* NaN/Inf logits (contrast.h) */
 } join_state;
 
 static void open_datasets(join_state *j) {
@@ -188,7 +189,9 @@ static int append_chunk(join_state *j, const lr_chunk_result *c, const lr_proble
                                 c->cand.logp_expert + a, c->cand.logp_amateur + a, (int)n);
             j->n_cands += n;
             j->n_steps++;
+            if (contrast_nonfinite(d->kl)) j->n_nonfinite_steps++;
         }
+        if (c->finish[i] == TRACE_NONFINITE) j->n_nonfinite_traces++;
         j->n_traces++;
     }
     j->n_problems += c->n_problems;
@@ -218,6 +221,7 @@ static int copy_train(hid_t dst, const char *path) {
     if (src < 0) return -1;
     int rc = 0;
     if (H5Lexists(src, "train", H5P_DEFAULT) <= 0 || H5Ocopy(src, "train", dst, "train", H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        if (h5u_fail_is_os()) h5u_die_write(dst, "group '/train'");
         lr_error_set(path, "cannot copy its /train group into the run file");
         rc = -1;
     }
@@ -228,24 +232,17 @@ static int copy_train(hid_t dst, const char *path) {
 int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps, int64_t n_chunks,
                  const lr_run_meta *meta) {
     h5u_quiet();
-    size_t tn = strlen(out_path) + 32;
-    char *tmp = xmalloc(tn);
-    snprintf(tmp, tn, "%s.tmp.%ld", out_path, (long)getpid());
+    char *tmp = h5u_tmp_name(out_path, "tmp");
     join_state j;
     memset(&j, 0, sizeof j);
-    j.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (j.file < 0) {
-        lr_error_set(tmp, "cannot create the run file");
-        free(tmp);
-        return -1;
-    }
+    j.file = h5u_create(tmp, out_path);
     root_attrs(j.file, meta);
     j.gp = H5Gcreate2(j.file, "problems", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5W(j.gp, j.file, "group '/problems'");
     j.gt = H5Gcreate2(j.file, "traces", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5W(j.gt, j.file, "group '/traces'");
     j.gd = H5Gcreate2(j.file, "divergence", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(j.gp);
-    H5_CHECK(j.gt);
-    H5_CHECK(j.gd);
+    H5W(j.gd, j.file, "group '/divergence'");
     h5u_attr_str(j.gp, "description", "the input problems, in file order (skipped bad lines excluded)");
     h5u_attr_str(j.gt, "description", "one expert trace per sampled problem: x (chat-templated prompt) || y");
     h5u_attr_str(j.gd, "description",
@@ -267,6 +264,15 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
                          (long long)id);
             rc = -1;
         } else if (runfile_shard_read(path, &c) != 0) {
+            /* damaged since it was written (checksum, unreadable): set aside, redone by --resume */
+            char *bad = xmalloc(strlen(path) + 8);
+            sprintf(bad, "%s.bad", path);
+            char msg[2048];
+            snprintf(msg, sizeof msg, "%s", lr_error_msg());
+            if (rename(path, bad) == 0)
+                lr_error_set(NULL, "%s\n(set aside as %s: run the same command with --resume to redo chunk %lld)",
+                             msg, bad, (long long)id);
+            free(bad);
             rc = -1;
         } else {
             if (c.chunk != id || c.first_problem != next_problem || c.first_problem + c.n_problems > ps->n) {
@@ -297,23 +303,26 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
     h5u_attr_i64(j.file, "n_traces", j.n_traces);
     h5u_attr_i64(j.file, "n_steps", j.n_steps);
     h5u_attr_i64(j.file, "n_skipped_context", j.n_skipped);
+    h5u_attr_i64(j.file, "n_nonfinite_steps", j.n_nonfinite_steps);
+    h5u_attr_i64(j.file, "n_nonfinite_traces", j.n_nonfinite_traces);
     if (rc == 0) h5u_attr_i64(j.file, "complete", 1);
-    H5Gclose(j.gp);
-    H5Gclose(j.gt);
-    H5Gclose(j.gd);
-    H5_CHECK(H5Fclose(j.file));
+    H5W(H5Gclose(j.gp), j.file, "group '/problems'");
+    H5W(H5Gclose(j.gt), j.file, "group '/traces'");
+    H5W(H5Gclose(j.gd), j.file, "group '/divergence'");
+    if (rc != 0) {
+        h5u_abandon(j.file, tmp);
+        free(tmp);
+        return rc;
+    }
     const char *die = getenv("LR_TEST_DIE_AT");
-    if (rc == 0 && die && !strcmp(die, "join")) {
+    if (die && !strcmp(die, "join")) {
         /* test hook: a crash after the temporary is written, before the rename */
+        H5W(H5Fflush(j.file, H5F_SCOPE_GLOBAL), j.file, "(flush)");
         fprintf(stderr, "lightreasoner: test hook: dying in the join\n");
         fflush(stderr);
         raise(SIGKILL);
     }
-    if (rc == 0 && (h5u_fsync_path(tmp) != 0 || rename(tmp, out_path) != 0)) {
-        lr_error_set(out_path, "cannot write: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc != 0) remove(tmp);
+    h5u_commit(j.file, tmp, out_path); /* flush, close, fsync, rename: checked */
     free(tmp);
     return rc;
 }

@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/lock.h"
 #include "io/runfile.h"
 #include "scorer/contrast.h"
 
@@ -20,7 +21,7 @@ void samples_writer_open(lr_samples_writer *s, hid_t file, double alpha, double 
     s->alpha = alpha;
     s->beta = beta;
     s->group = H5Gcreate2(file, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(s->group);
+    H5W(s->group, file, "group '/samples'");
     h5u_attr_str(s->group, "description",
                  "training samples: generated steps with KL >= beta; label = softmax over the plausible set "
                  "{v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)");
@@ -75,7 +76,7 @@ void samples_writer_close(lr_samples_writer *s) {
     h5u_app_close(&s->label_offsets);
     h5u_app_close(&s->label_ids);
     h5u_app_close(&s->label_weights);
-    H5Gclose(s->group);
+    H5W(H5Gclose(s->group), s->group, "group '/samples'");
     free(s->ids);
     free(s->w);
     s->ids = NULL;
@@ -156,6 +157,8 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
         lr_error_set("select", "--alpha must be in (0, 1], got %g", alpha);
         return -1;
     }
+    /* one writer per run file, until this process ends (common/lock.h) */
+    if (lr_lock_writer(path, "select") != 0) return -1;
     hid_t src = (hid_t)runfile_open_read(path);
     if (src < 0) return -1;
     double store_alpha = 0;
@@ -175,32 +178,23 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
         H5Fclose(src);
         return -1;
     }
-    size_t tn = strlen(path) + 32;
-    char *tmp = xmalloc(tn);
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    char *tmp = h5u_tmp_name(path, "tmp");
     hid_t dst = h5u_copy_except(src, path, tmp, "samples");
     if (dst < 0) {
         free(tmp);
         H5Fclose(src);
         return -1;
     }
-    rc = 0;
     lr_samples_writer sw;
-    if (rc == 0) {
-        samples_writer_open(&sw, dst, alpha, beta);
-        rc = rebuild_samples(src, path, &sw);
-        if (command_line) h5u_attr_str(sw.group, "select_command_line", command_line);
-        samples_writer_close(&sw);
-        if (n_samples) *n_samples = sw.n_samples;
-        if (n_steps) *n_steps = sw.n_steps;
-    }
+    samples_writer_open(&sw, dst, alpha, beta);
+    rc = rebuild_samples(src, path, &sw);
+    if (command_line) h5u_attr_str(sw.group, "select_command_line", command_line);
+    samples_writer_close(&sw);
+    if (n_samples) *n_samples = sw.n_samples;
+    if (n_steps) *n_steps = sw.n_steps;
     H5Fclose(src);
-    H5Fclose(dst);
-    if (rc == 0 && (h5u_fsync_path(tmp) != 0 || rename(tmp, path) != 0)) {
-        lr_error_set(path, "cannot replace: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc != 0) remove(tmp);
+    if (rc == 0) h5u_commit(dst, tmp, path); /* flush, close, fsync, rename: checked */
+    else h5u_abandon(dst, tmp);
     free(tmp);
     return rc;
 }

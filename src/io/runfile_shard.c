@@ -44,14 +44,50 @@ char *runfile_shard_path(const char *dir, int64_t chunk) {
     return lr_path_join(dir, name);
 }
 
+/* FNV-1a 64 over every array of a chunk, in a fixed order, as the host's
+ * (little-endian) bytes of the stored types; strings with their NUL. The
+ * writer stores it as attribute `checksum`; every read recomputes it, so
+ * bytes damaged after the shard was committed (a disk, a copy, a stray
+ * write) are caught at resume and at the join instead of being merged. */
+static uint64_t chunk_checksum(const lr_chunk_result *c) {
+    uint64_t h = H5U_FNV_INIT;
+    const size_t np = (size_t)c->n_problems, nt = (size_t)c->n_traces, ns = (size_t)c->n_steps;
+    h = h5u_fnv1a(h, &c->chunk, sizeof c->chunk);
+    h = h5u_fnv1a(h, &c->first_problem, sizeof c->first_problem);
+    h = h5u_fnv1a(h, c->problem_status, np);
+    h = h5u_fnv1a(h, c->trace_problem, nt * sizeof *c->trace_problem);
+    h = h5u_fnv1a(h, c->prompt_len, nt * sizeof *c->prompt_len);
+    h = h5u_fnv1a(h, c->n_generated, nt * sizeof *c->n_generated);
+    h = h5u_fnv1a(h, c->finish, nt);
+    h = h5u_fnv1a(h, c->token_offsets, (nt + 1) * sizeof *c->token_offsets);
+    h = h5u_fnv1a(h, c->tokens, (size_t)c->token_offsets[nt] * sizeof *c->tokens);
+    for (size_t i = 0; i < nt; i++) h = h5u_fnv1a(h, c->text[i], strlen(c->text[i]) + 1);
+    for (size_t k = 0; k < ns; k++) {
+        const lr_step_div *d = &c->div[k];
+        h = h5u_fnv1a(h, &d->kl, sizeof d->kl);
+        h = h5u_fnv1a(h, &d->entropy_expert, sizeof d->entropy_expert);
+        h = h5u_fnv1a(h, &d->entropy_amateur, sizeof d->entropy_amateur);
+        h = h5u_fnv1a(h, &d->logp_expert, sizeof d->logp_expert);
+        h = h5u_fnv1a(h, &d->logp_amateur, sizeof d->logp_amateur);
+        h = h5u_fnv1a(h, &d->top1_expert, sizeof d->top1_expert);
+        h = h5u_fnv1a(h, &d->top1_amateur, sizeof d->top1_amateur);
+    }
+    h = h5u_fnv1a(h, c->cand_offsets, (ns + 1) * sizeof *c->cand_offsets);
+    const size_t nc = (size_t)c->cand_offsets[ns];
+    h = h5u_fnv1a(h, c->cand.ids, nc * sizeof *c->cand.ids);
+    h = h5u_fnv1a(h, c->cand.logp_expert, nc * sizeof *c->cand.logp_expert);
+    h = h5u_fnv1a(h, c->cand.logp_amateur, nc * sizeof *c->cand.logp_amateur);
+    return h;
+}
+
+static void checksum_str(uint64_t h, char out[32]) { snprintf(out, 32, "fnv1a64:%016" PRIx64, h); }
+
 void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store_alpha, int writer_rank) {
     char *path = runfile_shard_path(dir, c->chunk);
-    size_t tn = strlen(path) + 32;
-    char *tmp = xmalloc(tn);
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    h5u_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) lr_die_internal(__FILE__, __LINE__, "%s: cannot create shard file", tmp);
+    char *tmp = h5u_tmp_name(path, "tmp");
+    hid_t f = h5u_create(tmp, path);
+    char sum[32];
+    checksum_str(chunk_checksum(c), sum);
     h5u_attr_str(f, "schema", LR_SHARD_SCHEMA);
     h5u_attr_i64(f, "schema_version", LR_RUN_SCHEMA_VERSION);
     h5u_attr_i64(f, "chunk", c->chunk);
@@ -59,6 +95,7 @@ void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store
     h5u_attr_i64(f, "n_problems", c->n_problems);
     h5u_attr_i64(f, "writer_rank", writer_rank);
     h5u_attr_f64(f, "store_alpha", store_alpha);
+    h5u_attr_str(f, "checksum", sum);
 
     h5u_write_1d(f, "problem_status", H5T_NATIVE_INT8, c->problem_status, (size_t)c->n_problems);
     size_t nt = (size_t)c->n_traces;
@@ -96,9 +133,7 @@ void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store
     h5u_write_1d(f, "cand_logp_expert", H5T_NATIVE_FLOAT, c->cand.logp_expert, nc);
     h5u_write_1d(f, "cand_logp_amateur", H5T_NATIVE_FLOAT, c->cand.logp_amateur, nc);
     h5u_attr_i64(f, "complete", 1); /* last: a shard without it is never trusted */
-    H5_CHECK(H5Fclose(f));
-    if (h5u_fsync_path(tmp) != 0 || rename(tmp, path) != 0)
-        lr_die_internal(__FILE__, __LINE__, "%s: cannot commit shard: %s", path, strerror(errno));
+    h5u_commit(f, tmp, path);          /* flush, close, fsync, rename: checked */
     free(tmp);
     free(path);
 }
@@ -120,7 +155,7 @@ int runfile_shard_read(const char *path, lr_chunk_result *c) {
         return -1;
     }
     int64_t complete = 0, n_prob = 0;
-    char *schema = NULL;
+    char *schema = NULL, *stored_sum = NULL;
     int rc = -1;
     if (h5u_read_attr_str(f, "schema", path, &schema) != 0) goto out;
     if (strcmp(schema, LR_SHARD_SCHEMA) != 0) {
@@ -200,9 +235,18 @@ int runfile_shard_read(const char *path, lr_chunk_result *c) {
             lr_error_set(path, "step %lld has no candidates", (long long)k);
             goto out;
         }
+    if (h5u_read_attr_str(f, "checksum", path, &stored_sum) != 0) goto out;
+    char sum[32];
+    checksum_str(chunk_checksum(c), sum);
+    if (strcmp(sum, stored_sum) != 0) {
+        lr_error_set(path, "checksum mismatch (stored %s, data %s): the shard's bytes were damaged after it was "
+                           "written", stored_sum, sum);
+        goto out;
+    }
     rc = 0;
 out:
     free(schema);
+    free(stored_sum);
     H5Fclose(f);
     if (rc != 0) chunk_result_free(c);
     return rc;
@@ -213,13 +257,14 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Cheap validity check of a shard: opens and reads the complete mark. */
-static int shard_complete(const char *path) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return 0;
-    int64_t complete = 0;
-    int ok = h5u_read_attr_i64(f, "complete", path, &complete) == 0 && complete == 1;
-    H5Fclose(f);
+/* A shard is kept when it reads back whole and its checksum matches; the
+ * id in its name must be the chunk it holds. */
+static int shard_ok(const char *path, long long id) {
+    lr_chunk_result c;
+    if (runfile_shard_read(path, &c) != 0) return 0;
+    int ok = c.chunk == id;
+    if (!ok) lr_error_set(path, "holds chunk %lld", (long long)c.chunk);
+    chunk_result_free(&c);
     return ok;
 }
 
@@ -243,7 +288,7 @@ int runfile_shard_scan(const char *dir, int64_t **ids, int *n) {
         if (strstr(name, ".tmp.")) {
             remove(full); /* a writer died before its rename */
         } else if (sscanf(name, "chunk-%lld.h5%n", &id, &len) == 1 && name[len] == 0 && id >= 0) {
-            if (shard_complete(full)) {
+            if (shard_ok(full, id)) {
                 if (*n == cap) {
                     cap = cap ? 2 * cap : 64;
                     *ids = xrealloc(*ids, (size_t)cap * sizeof **ids);
@@ -252,7 +297,7 @@ int runfile_shard_scan(const char *dir, int64_t **ids, int *n) {
             } else {
                 char *bad = xmalloc(strlen(full) + 8);
                 sprintf(bad, "%s.bad", full);
-                lr_warn("%s: damaged shard set aside as %s; its chunk is redone", full, bad);
+                lr_warn("%s; set aside as %s, its chunk is redone", lr_error_msg(), bad);
                 rename(full, bad);
                 free(bad);
             }

@@ -14,6 +14,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/lock.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
 
@@ -160,6 +161,8 @@ static int create_shard_dir(const char *shard_dir, const char *key) {
 int run_state_prepare(const char *out, const char *shard_dir, const char *key, int resume, int overwrite,
                       lr_run_state *st) {
     memset(st, 0, sizeof *st);
+    /* one writer per run file, until this process ends (common/lock.h) */
+    if (lr_lock_writer(out, "sample") != 0) return -1;
     if (lr_is_dir(out)) {
         lr_error_set(out, "is a directory");
         return -1;

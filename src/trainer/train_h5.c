@@ -55,21 +55,36 @@ void tr_log_free(tr_log *l) {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Every call of a save is checked: a failure (disk full) ends the process
+ * with the file and the OS reason (h5u_die_write), the run file untouched. */
 static void write_f32_2d(hid_t loc, const char *name, const float *data, hsize_t rows, hsize_t cols) {
+    char what[300];
+    snprintf(what, sizeof what, "dataset '%s'", name);
     hsize_t dims[2] = {rows, cols};
     hid_t sp = H5Screate_simple(2, dims, NULL);
-    H5_CHECK(sp);
+    H5W(sp, loc, what);
     hid_t ds = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(ds);
-    H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-    H5Dclose(ds);
+    H5W(ds, loc, what);
+    H5W(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, what);
+    H5W(H5Dclose(ds), loc, what);
     H5Sclose(sp);
 }
 
+static hid_t group_create(hid_t loc, const char *name) {
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        char what[300];
+        snprintf(what, sizeof what, "group '%s'", name);
+        h5u_die_write(loc, what);
+    }
+    return g;
+}
+
+static void group_close(hid_t g) { H5W(H5Gclose(g), g, "(close a group)"); }
+
 /* One dataset per PEFT key, values from buf (a's flat layout). */
 static void write_named(hid_t parent, const char *group, const lr_lora *a, const float *buf, const char *desc) {
-    hid_t g = H5Gcreate2(parent, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(g);
+    hid_t g = group_create(parent, group);
     if (desc) h5u_attr_str(g, "description", desc);
     char nm[256];
     for (int s = 0; s < a->n_slots; s++) {
@@ -79,7 +94,7 @@ static void write_named(hid_t parent, const char *group, const lr_lora *a, const
         lora_peft_name(a, s, 1, nm, sizeof nm);
         write_f32_2d(g, nm, buf + sl->b, (hsize_t)sl->out, (hsize_t)a->cfg.r);
     }
-    H5Gclose(g);
+    group_close(g);
 }
 
 static int read_named(hid_t parent, const char *group, const char *file, const lr_lora *a, float *buf) {
@@ -115,34 +130,20 @@ static int read_named(hid_t parent, const char *group, const char *file, const l
     return rc;
 }
 
-static char *tmp_name(const char *run_path) {
-    size_t n = strlen(run_path) + 48;
-    char *t = xmalloc(n);
-    snprintf(t, n, "%s.train.tmp.%ld", run_path, (long)getpid());
-    return t;
-}
+static char *tmp_name(const char *run_path) { return h5u_tmp_name(run_path, "train.tmp"); }
 
 int train_h5_create_state(const char *path) {
     h5u_quiet();
     char *tmp = tmp_name(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) {
-        lr_error_set(tmp, "cannot create");
-        free(tmp);
-        return -1;
-    }
+    hid_t f = h5u_create(tmp, path);
     h5u_attr_str(f, "schema", LR_RUN_SCHEMA);
     h5u_attr_i64(f, "schema_version", LR_RUN_SCHEMA_VERSION);
     h5u_attr_str(f, "content", "the /train state of a `lightreasoner run` in progress (joined into its run file at "
                                "the end)");
     h5u_attr_i64(f, "complete", 1);
-    int rc = H5Fclose(f) < 0 || h5u_fsync_path(tmp) != 0 || rename(tmp, path) != 0 ? -1 : 0;
-    if (rc != 0) {
-        lr_error_set(path, "cannot write: %s", strerror(errno));
-        remove(tmp);
-    }
+    h5u_commit(f, tmp, path);
     free(tmp);
-    return rc;
+    return 0;
 }
 
 void train_h5_clean_tmp(const char *run_path) {
@@ -199,6 +200,7 @@ static void write_meta(hid_t g, const tr_meta *m, const lr_lora *a, const tr_cou
     h5u_attr_i64(g, "micro_batch", m->micro_batch);
     h5u_attr_i64(g, "grad_accum", m->grad_accum);
     h5u_attr_i64(g, "max_steps", m->max_steps);
+    if (m->lr_schedule) h5u_attr_str(g, "lr_schedule", m->lr_schedule);
     h5u_attr_i64(g, "trainer_ranks", m->world);
     h5u_attr_i64(g, "shuffle_buffer", m->shuffle_buffer);
     h5u_attr_i64(g, "start_after", m->start_after);
@@ -221,8 +223,7 @@ static void write_meta(hid_t g, const tr_meta *m, const lr_lora *a, const tr_cou
 }
 
 static void write_log(hid_t g, const tr_log *l) {
-    hid_t lg = H5Gcreate2(g, "log", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(lg);
+    hid_t lg = group_create(g, "log");
     h5u_attr_str(lg, "description", "one entry per optimizer step (rank 0's view of the global batch)");
     const size_t n = (size_t)l->n;
     struct {
@@ -246,11 +247,12 @@ static void write_log(hid_t g, const tr_log *l) {
         static const char dummy[8];
         h5u_write_1d(lg, cols[i].name, cols[i].t, n ? cols[i].p : dummy, n);
         hid_t ds = H5Dopen2(lg, cols[i].name, H5P_DEFAULT);
+        H5W(ds, lg, "group '/train/log'");
         h5u_attr_str(ds, "description", cols[i].desc);
         if (cols[i].units) h5u_attr_str(ds, "units", cols[i].units);
-        H5Dclose(ds);
+        H5W(H5Dclose(ds), lg, "group '/train/log'");
     }
-    H5Gclose(lg);
+    group_close(lg);
 }
 
 typedef struct {
@@ -265,7 +267,11 @@ static herr_t copy_ckpt(hid_t loc, const char *name, const H5L_info_t *info, voi
     long long s = -1;
     if (sscanf(name, "step_%lld", &s) != 1 || s > c->max_step) return 0; /* a later, abandoned future: dropped */
     if (s > c->latest) c->latest = s;
-    return H5Ocopy(loc, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+    if (H5Ocopy(loc, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        if (h5u_fail_is_os()) h5u_die_write(c->dst, "group '/train/checkpoints'"); /* the storage, not the source */
+        return -1;
+    }
+    return 0;
 }
 
 int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, const adamw_state *opt,
@@ -282,11 +288,9 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
     int rc = 0;
     hsize_t idx = 0;
     {
-        hid_t g = H5Gcreate2(dst, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        H5_CHECK(g);
+        hid_t g = group_create(dst, "train");
         write_log(g, log);
-        hid_t ck = H5Gcreate2(g, "checkpoints", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        H5_CHECK(ck);
+        hid_t ck = group_create(g, "checkpoints");
         h5u_attr_str(ck, "description", "step_<N>: the adapter after optimizer step N (PEFT keys, fp32); "
                                         "`lightreasoner export --step N` writes it as a PEFT directory");
         ckpt_copy cc = {ck, c->step, -1};
@@ -302,21 +306,21 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
         if (checkpoint && rc == 0) {
             char nm[64];
             snprintf(nm, sizeof nm, "step_%08lld", (long long)c->step);
-            if (H5Lexists(ck, nm, H5P_DEFAULT) > 0) H5Ldelete(ck, nm, H5P_DEFAULT);
+            if (H5Lexists(ck, nm, H5P_DEFAULT) > 0) H5W(H5Ldelete(ck, nm, H5P_DEFAULT), ck, "group '/train/checkpoints'");
             write_named(ck, nm, a, a->w, NULL);
             hid_t sg = H5Gopen2(ck, nm, H5P_DEFAULT);
+            H5W(sg, ck, "group '/train/checkpoints'");
             h5u_attr_i64(sg, "step", c->step);
             h5u_attr_i64(sg, "cursor", c->cursor);
             h5u_attr_i64(sg, "adam_step", opt->t);
             h5u_attr_i64(sg, "rng_seed", (int64_t)c->seed);
             h5u_attr_i64(sg, "rng_step", c->step);
             if (log->n > 0) h5u_attr_f64(sg, "loss", log->loss[log->n - 1]);
-            H5Gclose(sg);
+            group_close(sg);
             cc.latest = c->step;
         }
-        H5Gclose(ck);
-        hid_t st = H5Gcreate2(g, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        H5_CHECK(st);
+        group_close(ck);
+        hid_t st = group_create(g, "state");
         h5u_attr_str(st, "description",
                      "what --resume continues from: the adapter, AdamW moments (PEFT keys), step counters, RNG "
                      "state and data cursor after `step` optimizer steps");
@@ -332,18 +336,18 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
         write_named(st, "lora", a, a->w, "adapter tensors");
         write_named(st, "exp_avg", a, opt->m, "AdamW first moments");
         write_named(st, "exp_avg_sq", a, opt->v, "AdamW second moments");
-        H5Gclose(st);
+        group_close(st);
         write_meta(g, meta, a, c, complete, cc.latest);
-        H5Gclose(g);
+        group_close(g);
     }
     H5Fclose(src);
-    H5_CHECK(H5Fclose(dst));
-    if (rc == 0) maybe_die_in_save(c->step);
-    if (rc == 0 && (h5u_fsync_path(tmp) != 0 || rename(tmp, run_path) != 0)) {
-        lr_error_set(run_path, "cannot replace: %s", strerror(errno));
-        rc = -1;
+    if (rc == 0) {
+        H5W(H5Fflush(dst, H5F_SCOPE_GLOBAL), dst, "(flush)");
+        maybe_die_in_save(c->step);
+        h5u_commit(dst, tmp, run_path); /* close, fsync, rename: checked */
+    } else {
+        h5u_abandon(dst, tmp);
     }
-    if (rc != 0) remove(tmp);
     free(tmp);
     return rc;
 }

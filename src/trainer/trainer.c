@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/lock.h"
 #include "common/mpi_env.h"
 #include "common/progress.h"
 #include "io/runfile.h"
@@ -383,9 +384,12 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
     t.o = o;
     t.tc = tc;
     const double t0 = lr_now();
-    if (tc->rank == 0) train_h5_clean_tmp(state_path(o));
+    /* one writer per run file, until this process ends (common/lock.h) */
+    int rc = tc->rank == 0 && lr_lock_writer(state_path(o), "train") != 0 ? LR_EXIT_INPUT : 0;
+    if (rc == 0 && tc->rank == 0) train_h5_clean_tmp(state_path(o));
     int done = 0;
-    int rc = agree(&t, setup(&t, &done));
+    rc = agree(&t, rc);
+    if (rc == 0) rc = agree(&t, setup(&t, &done));
     if (rc == 0 && done && tc->rank == 0 && !o->quiet)
         fprintf(stderr, "train: %s: already complete (%lld steps); nothing to do\n", state_path(o), (long long)t.c.step);
     if (rc == 0 && !done) {

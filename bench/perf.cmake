@@ -24,3 +24,7 @@ target_link_libraries(bench_runtime PRIVATE lrbench_util lrcore)
 add_executable(bench_opprof EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/bench_runtime.c ${CMAKE_CURRENT_LIST_DIR}/opprof.c)
 target_compile_definitions(bench_opprof PRIVATE LR_BENCH_OPPROF=1)
 target_link_libraries(bench_opprof PRIVATE lrbench_util lrcore)
+
+# the CPU backend's batch-invariant matmul vs OpenBLAS (one ISA path per run: LR_CPU_ISA)
+add_executable(bench_gemm ${CMAKE_CURRENT_LIST_DIR}/bench_gemm.c)
+target_link_libraries(bench_gemm PRIVATE lrbench_util lrcore)

@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/signals.h"
+#include "common/signals.h"
+#include "model/backend.h"
 #include "version.h"
 
 const command_entry lr_commands[] = {
@@ -42,16 +45,20 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("lightreasoner %s (git %s)\n", LR_VERSION, LR_GIT_COMMIT);
 #ifdef LR_HAVE_CUDA
-        printf("CUDA: compiled in (GPU discovery); compute: CPU (OpenBLAS + OpenMP)\n");
+        printf("CUDA: compiled in (GPU discovery); compute: CPU (%s kernels + OpenMP)\n", lr_cpu_isa_name());
 #else
-        printf("CUDA: not compiled in; compute: CPU (OpenBLAS + OpenMP)\n");
+        printf("CUDA: not compiled in; compute: CPU (%s kernels + OpenMP)\n", lr_cpu_isa_name());
 #endif
+        printf("CPU kernels: %s (chosen at run time; LR_CPU_ISA=avx512|avx2|generic forces one)\n",
+               lr_cpu_isa_name());
         return 0;
     }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
+    lr_signals_install(); /* SIGTERM/SIGUSR1: checkpoint and exit 3 (common/signals.h) */
+    lr_signals_install(); /* SIGTERM/SIGUSR1: checkpoint and exit 3 (common/signals.h) */
     for (int i = 0; i < lr_n_commands; i++) {
         if (strcmp(lr_commands[i].name, cmd) != 0) continue;
         return lr_commands[i].fn(argc - 1, argv + 1);

@@ -92,10 +92,17 @@ struct lr_backend {
     void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
 };
 
-/* The CPU backend: OpenBLAS sgemm/sgemv for matmul, OpenMP for the other
- * ops. n_threads <= 0 means omp_get_max_threads() (OMP_NUM_THREADS or all
- * cores). See backend_cpu.c for how GEMM threads are arranged. */
+/* The CPU backend: batch-invariant kernels of our own (src/model/cpu/),
+ * OpenMP threads. n_threads <= 0 means omp_get_max_threads()
+ * (OMP_NUM_THREADS or all cores). See backend_cpu.c. */
 lr_backend *lr_backend_cpu_new(int n_threads);
+
+/* The instruction set the CPU kernels use in this process: "avx512",
+ * "avx2" or "generic" (cpuid, or LR_CPU_ISA; an unknown or unsupported
+ * LR_CPU_ISA is an input error, exit 2). */
+const char *lr_cpu_isa_name(void);
+/* 1 when this CPU can run the named kernels. */
+int lr_cpu_isa_available(const char *name);
 
 /* Frees a backend made by any constructor. */
 static inline void lr_backend_destroy(lr_backend *be) {

@@ -1,18 +1,17 @@
-/* The CPU backend: memory, threads and the op table; the ops are in
- * cpu_gemm.c (matmul), cpu_ops.c and cpu_attention.c.
+/* The CPU backend: memory, threads, the choice of instruction set and the
+ * op table; the kernels are in src/model/cpu/ (compiled once per ISA).
  *
- * Threads. Both kinds of work use the same n_threads cores:
- *   - default ("omp" GEMM threading): OpenBLAS is set to one thread and each
- *     matmul is split over OpenMP threads by output columns (weight rows),
- *     every thread calling single-threaded sgemm/sgemv on its slice. One
- *     thread pool for everything, so OpenBLAS's and libgomp's spinning
- *     workers never compete for the same cores between ops (on 2 cores that
- *     competition costs more than it saves in decode, where ops are short).
- *   - LR_GEMM_THREADS=blas: OpenBLAS gets n_threads and runs whole GEMMs
- *     itself; OpenMP runs the other ops. Kept for benchmarking.
- * Per-element summation order does not depend on the split, so results do
- * not change with the thread count.
- * openblas_set_num_threads() is process-wide: the model runtime owns it. */
+ * Threads: one OpenMP pool for everything. OpenBLAS (used only inside
+ * attention blocks, per thread) runs single-threaded, so its spinning
+ * workers never compete with OpenMP's for the same cores. Every kernel's
+ * per-element summation order is independent of the thread split, so
+ * results do not change with the thread count.
+ *
+ * Instruction set: chosen once per process from cpuid (AVX-512F+BW+VL,
+ * else AVX2+FMA, else portable C), or forced with LR_CPU_ISA=avx512|avx2|
+ * generic. One binary runs on any x86-64; results are bit-identical for
+ * any batch/thread/rank split within one ISA path, and differ in the last
+ * bits between paths (16- vs 8-lane reductions). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
@@ -81,7 +80,7 @@ static void cpu_set_threads(lr_backend *be, int n) {
     if (n < 1) n = 1;
     be->n_threads = n;
     lr_cpu_ctx *cx = be->ctx;
-    openblas_set_num_threads(cx->gemm_omp ? 1 : n);
+    openblas_set_num_threads(1);
     free(cx->scratch); /* per-thread scratch is sized by the thread count */
     cx->scratch = NULL;
     cx->scratch_per_thread = 0;
@@ -91,18 +90,60 @@ static void cpu_destroy(lr_backend *be) {
     lr_cpu_ctx *cx = be->ctx;
     free(cx->scratch);
     free(cx->row_seq);
-    free(cx->xt);
     free(cx);
     free(be);
+}
+
+/* ---- instruction set */
+static int isa_supported(const lr_cpu_isa *isa) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (isa == &lr_cpu_isa_avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    if (isa == &lr_cpu_isa_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return isa == &lr_cpu_isa_generic;
+}
+
+static const lr_cpu_isa *isa_by_name(const char *name) {
+    if (!strcmp(name, "generic")) return &lr_cpu_isa_generic;
+#if defined(__x86_64__)
+    if (!strcmp(name, "avx2")) return &lr_cpu_isa_avx2;
+    if (!strcmp(name, "avx512")) return &lr_cpu_isa_avx512;
+#endif
+    return NULL;
+}
+
+static const lr_cpu_isa *cpu_isa(void) {
+    static const lr_cpu_isa *chosen;
+    if (chosen) return chosen;
+    const char *env = getenv("LR_CPU_ISA");
+    if (env && *env && strcmp(env, "auto")) {
+        const lr_cpu_isa *isa = isa_by_name(env);
+        if (!isa) lr_die_input("LR_CPU_ISA", "unknown instruction set '%s' (avx512, avx2, generic or auto)", env);
+        if (!isa_supported(isa)) lr_die_input("LR_CPU_ISA", "this CPU cannot run the '%s' kernels", env);
+        return chosen = isa;
+    }
+    const char *order[] = {"avx512", "avx2", "generic"};
+    for (int i = 0; i < 3; i++) {
+        const lr_cpu_isa *isa = isa_by_name(order[i]);
+        if (isa && isa_supported(isa)) return chosen = isa;
+    }
+    return chosen = &lr_cpu_isa_generic;
+}
+
+const char *lr_cpu_isa_name(void) { return cpu_isa()->name; }
+
+int lr_cpu_isa_available(const char *name) {
+    const lr_cpu_isa *isa = isa_by_name(name);
+    return isa && isa_supported(isa);
 }
 
 lr_backend *lr_backend_cpu_new(int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
-    const char *mode = getenv("LR_GEMM_THREADS");
-    cx->gemm_omp = !(mode && !strcmp(mode, "blas"));
-    const char *sk = getenv("LR_SKINNY");
-    cx->skinny_t = !(sk && !strcmp(sk, "4x4"));
+    const lr_cpu_isa *isa = cpu_isa();
     be->name = "cpu";
     be->host_memory = 1;
     be->ctx = cx;
@@ -112,16 +153,16 @@ lr_backend *lr_backend_cpu_new(int n_threads) {
     be->download = cpu_copy;
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
-    be->embed = cpu_embed;
-    be->matmul = cpu_matmul;
-    be->rmsnorm = cpu_rmsnorm;
-    be->rope = cpu_rope;
-    be->swiglu = cpu_swiglu;
-    be->add = cpu_add;
-    be->gather_rows = cpu_gather_rows;
-    be->kv_store = cpu_kv_store;
-    be->attention = cpu_attention;
-    be->log_softmax = cpu_log_softmax;
+    be->embed = isa->embed;
+    be->matmul = isa->matmul;
+    be->rmsnorm = isa->rmsnorm;
+    be->rope = isa->rope;
+    be->swiglu = isa->swiglu;
+    be->add = isa->add;
+    be->gather_rows = isa->gather_rows;
+    be->kv_store = isa->kv_store;
+    be->attention = isa->attention;
+    be->log_softmax = isa->log_softmax;
     cpu_set_threads(be, n_threads);
     return be;
 }

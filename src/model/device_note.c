@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "model/backend.h"
 #include "model/cuda/cuda_device.h"
 #include "model/model.h"
 
@@ -23,11 +24,13 @@ void model_announce_device(int quiet) {
     const int n = lr_cuda_device_count();
     if (quiet || !first_rank()) return;
     if (n == 0) {
-        fprintf(stderr, "lightreasoner: no CUDA GPU at run time: computing on the CPU\n");
+        fprintf(stderr, "lightreasoner: no CUDA GPU at run time: computing on the CPU (%s kernels)\n",
+                lr_cpu_isa_name());
     } else {
         char name[256] = "?";
         lr_cuda_device_name(0, name, sizeof name);
-        fprintf(stderr, "lightreasoner: CUDA GPU %s found (%d in all); this version computes on the CPU\n", name, n);
+        fprintf(stderr, "lightreasoner: CUDA GPU %s found (%d in all); this version computes on the CPU (%s kernels)\n",
+                name, n, lr_cpu_isa_name());
     }
 #else
     (void)quiet;

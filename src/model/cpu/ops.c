@@ -1,12 +1,18 @@
 /* CPU element-wise and row ops: embedding, RMSNorm, RoPE, SwiGLU, residual
- * add, row gather, KV-cache store, log-softmax. OpenMP over rows; the inner
- * loops are written so that GCC vectorises them (omp simd for reductions).
- * Numerics follow Hugging Face's fp32 modules (see backend.h). */
-#include <math.h>
-#include <string.h>
+ * add, row gather, KV-cache store, log-softmax. OpenMP over rows; every
+ * reduction is a fixed-order sum (simd.h), so a row's result never depends
+ * on the other rows, the thread count or the data's alignment. Numerics
+ * follow Hugging Face's fp32 modules (see backend.h). Part of kernels.c. */
 
-#include "model/cpu_ops.h"
-#include "model/fast_exp.h"
+/* Σ x² in double, 8 fixed partial sums. */
+static double sumsq_f64(const float *x, int n) {
+    double p[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) p[l] += (double)x[i + l] * x[i + l];
+    for (int l = 0; i + l < n; l++) p[l] += (double)x[i + l] * x[i + l];
+    return dsum8_tree(p);
+}
 
 /* Rows per thread below which a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 65536
@@ -15,19 +21,17 @@ static int threads_for(const lr_backend *be, long work) {
     return work >= PAR_MIN_WORK ? be->n_threads : 1;
 }
 
-void cpu_embed(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out) {
+static void cpu_embed(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out) {
 #pragma omp parallel for num_threads(threads_for(be, (long)M * d)) schedule(static)
     for (int r = 0; r < M; r++) memcpy(out + (size_t)r * d, table + (size_t)ids[r] * d, (size_t)d * sizeof(float));
 }
 
-void cpu_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
+static void cpu_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
 #pragma omp parallel for num_threads(threads_for(be, (long)M * d)) schedule(static)
     for (int r = 0; r < M; r++) {
         const float *xr = x + (size_t)r * d; /* (d) */
         float *yr = y + (size_t)r * d;       /* (d) */
-        double ss = 0.0;
-#pragma omp simd reduction(+ : ss)
-        for (int i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        const double ss = sumsq_f64(xr, d);
         /* HF: variance in fp32, then rsqrt(variance + eps) in fp32. */
         float var = (float)(ss / d);
         float inv = 1.0f / sqrtf(var + eps);
@@ -36,7 +40,7 @@ void cpu_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M
     }
 }
 
-void cpu_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+static void cpu_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
               const float *inv_freq) {
     const int half = head_dim / 2;
 #pragma omp parallel for num_threads(threads_for(be, (long)M * n_heads * head_dim)) schedule(static)
@@ -61,7 +65,7 @@ void cpu_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim
     }
 }
 
-void cpu_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
+static void cpu_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
 #pragma omp parallel for num_threads(threads_for(be, (long)M * inter * 4)) schedule(static)
     for (int r = 0; r < M; r++) {
         const float *g = gu + (size_t)r * 2 * inter; /* (inter) gate */
@@ -72,18 +76,18 @@ void cpu_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
     }
 }
 
-void cpu_add(lr_backend *be, float *y, const float *x, int M, int d) {
+static void cpu_add(lr_backend *be, float *y, const float *x, int M, int d) {
     const size_t n = (size_t)M * d;
 #pragma omp parallel for simd num_threads(threads_for(be, (long)n)) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void cpu_gather_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
+static void cpu_gather_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
     (void)be;
     for (int r = 0; r < n; r++) memcpy(dst + (size_t)r * d, src + (size_t)rows[r] * d, (size_t)d * sizeof(float));
 }
 
-void cpu_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+static void cpu_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
                   const float *v_src, int ld_src, int M, int width) {
     (void)be;
     const size_t bytes = (size_t)width * sizeof(float);
@@ -93,7 +97,7 @@ void cpu_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst
     }
 }
 
-void cpu_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
+static void cpu_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
 #pragma omp parallel for num_threads(threads_for(be, (long)M * N)) schedule(static)
     for (int r = 0; r < M; r++) {
         const float *xr = x + (size_t)r * N; /* (N) */
@@ -101,9 +105,9 @@ void cpu_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
         for (int i = 0; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
-        double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-        for (int i = 0; i < N; i++) sum += exp((double)(xr[i] - mx));
+        double p[8] = {0};
+        for (int i = 0; i < N; i++) p[i & 7] += exp((double)(xr[i] - mx));
+        const double sum = dsum8_tree(p);
         const float lse = mx + (float)log(sum);
 #pragma omp simd
         for (int i = 0; i < N; i++) yr[i] = xr[i] - lse;

@@ -12,14 +12,8 @@
  * rows have different lengths). Scores live in a per-thread scratch owned
  * by the backend (grown outside the parallel region, never per token).
  * Softmax in fp32 with the max subtracted, as HF eager attention. */
-#include <cblas.h>
-#include <math.h>
-#include <omp.h>
-#include <string.h>
-
-#include "common/check.h"
-#include "model/cpu_ops.h"
-#include "model/fast_exp.h"
+/* Part of kernels.c. Every sum is fixed-order (simd.h): a query row's
+ * output depends only on its own queries and keys. */
 
 #define ATT_GEMM_MIN 16 /* new tokens of a sequence from which the GEMM path pays */
 #define BQ 64           /* query rows per GEMM block */
@@ -28,13 +22,12 @@
 static void softmax_row(float *s, int lim, int n) {
     float mx = -INFINITY;
     for (int j = 0; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
+    float p[8] = {0};
     for (int j = 0; j < lim; j++) {
         s[j] = lr_expf(s[j] - mx);
-        sum += s[j];
+        p[j & 7] += s[j];
     }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / fsum8_tree(p);
 #pragma omp simd
     for (int j = 0; j < lim; j++) s[j] *= inv;
     for (int j = lim; j < n; j++) s[j] = 0.0f;
@@ -76,24 +69,19 @@ static void attend_group(const float *q, /* (n_rep * hd) the group's query heads
     for (int j = 0; j < n_keys; j++) {
         const float *kj = k + (size_t)j * ldkv; /* (hd) */
         for (int r = 0; r < n_rep; r++) {
-            const float *qr = q + (size_t)r * hd;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int i = 0; i < hd; i++) dot += qr[i] * kj[i];
-            sc[(size_t)r * n_keys + j] = dot * scale;
+            sc[(size_t)r * n_keys + j] = dot_f32(q + (size_t)r * hd, kj, hd) * scale;
         }
     }
     for (int r = 0; r < n_rep; r++) {
         float *s = sc + (size_t)r * n_keys;
         float mx = -INFINITY;
         for (int j = 0; j < n_keys; j++) mx = s[j] > mx ? s[j] : mx;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
+        float p[8] = {0};
         for (int j = 0; j < n_keys; j++) {
             s[j] = lr_expf(s[j] - mx);
-            sum += s[j];
+            p[j & 7] += s[j];
         }
-        const float inv = 1.0f / sum;
+        const float inv = 1.0f / fsum8_tree(p);
         for (int j = 0; j < n_keys; j++) s[j] *= inv;
         memset(out + (size_t)r * hd, 0, (size_t)hd * sizeof(float));
     }
@@ -108,7 +96,7 @@ static void attend_group(const float *q, /* (n_rep * hd) the group's query heads
     }
 }
 
-void cpu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
                    int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     const int T = b->q_off[b->n_seq];
     if (T == 0) return;

@@ -1,0 +1,142 @@
+/* Batch-invariant CPU matmul y (+)= x · wᵀ + b (backend.h), compiled once
+ * per ISA (simd.h).
+ *
+ * Every output element y[m][n] is the same function of row m of x and row
+ * n of w whatever M, N, the blocking, the thread count or the thread split:
+ *     s = tree( lane chains of fma over k )      (simd.h)
+ *     t = s + b[n]                               (when there is a bias)
+ *     y = t, or y_old + t                        (accumulate)
+ * so a token's logits do not depend on which other tokens share its
+ * forward pass (scoring one trace or 64 at once, a decode batch of 1 or 16,
+ * one rank or four), nor on OMP_NUM_THREADS. One register-blocked kernel
+ * serves every M: MR token rows × NR weight rows, vectorised along k, so
+ * weights are read in their (N, K) layout with no packing (decode streams
+ * them once) and the per-element reduction needs no horizontal work until
+ * the end.
+ *
+ * Blocking: an m-block of MB token rows (~256 KiB of x, in L2) is swept
+ * against every group of NR weight rows; each weight group is read from
+ * memory once per m-block and reused from L1 by the MB/MR micro-tiles.
+ * Threads split the weight rows (N) when there are enough, else the token
+ * rows (M). */
+#include <omp.h>
+#include <stddef.h>
+
+#define NR 4 /* weight rows per micro-tile (one vf_hsum4) */
+#if LR_ISA == 2
+#define MRMAX 4 /* 16 accumulators + 4 weight vectors + 1 x vector of 32 zmm */
+#elif LR_ISA == 1
+#define MRMAX 3 /* 12 accumulators + 4 weight vectors of 16 ymm (x from memory) */
+#else
+#define MRMAX 4
+#endif
+#define X_BLOCK_BYTES (256 * 1024)
+
+/* out (MR, 4) = x (MR rows, ldx) · w (NRR rows, ldw)ᵀ over k < K, lane sums
+ * reduced by the fixed tree; columns >= NRR of out are don't-care. */
+#define GEMM_KERN(MR, NRR)                                                                                     \
+    static void kern_##MR##x##NRR(const float *x, size_t ldx, const float *w, size_t ldw, int K, float *out) { \
+        vf a[MR][NRR];                                                                                         \
+        for (int j = 0; j < MR; j++)                                                                           \
+            for (int r = 0; r < NRR; r++) a[j][r] = vf_zero();                                                 \
+        int k = 0;                                                                                             \
+        for (; k + LANES <= K; k += LANES) {                                                                   \
+            vf wv[NRR];                                                                                        \
+            for (int r = 0; r < NRR; r++) wv[r] = vf_load(w + (size_t)r * ldw + k);                            \
+            for (int j = 0; j < MR; j++) {                                                                     \
+                const vf xv = vf_load(x + (size_t)j * ldx + k);                                                \
+                for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
+            }                                                                                                  \
+        }                                                                                                      \
+        if (k < K) {                                                                                           \
+            const int n = K - k;                                                                               \
+            vf wv[NRR];                                                                                        \
+            for (int r = 0; r < NRR; r++) wv[r] = vf_load_n(w + (size_t)r * ldw + k, n);                       \
+            for (int j = 0; j < MR; j++) {                                                                     \
+                const vf xv = vf_load_n(x + (size_t)j * ldx + k, n);                                           \
+                for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int j = 0; j < MR; j++)                                                                           \
+            vf_hsum4(a[j][0], a[j][NRR > 1 ? 1 : 0], a[j][NRR > 2 ? 2 : 0], a[j][NRR > 3 ? 3 : 0], out + 4 * j); \
+    }
+
+#define GEMM_KERN_ROW(MR) GEMM_KERN(MR, 1) GEMM_KERN(MR, 2) GEMM_KERN(MR, 3) GEMM_KERN(MR, 4)
+GEMM_KERN_ROW(1) GEMM_KERN_ROW(2) GEMM_KERN_ROW(3)
+#if MRMAX >= 4
+GEMM_KERN_ROW(4)
+#endif
+
+typedef void (*gemm_kern)(const float *, size_t, const float *, size_t, int, float *);
+#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3, kern_##MR##x4}
+static const gemm_kern gemm_kerns[MRMAX][NR] = {
+    KROW(1), KROW(2), KROW(3),
+#if MRMAX >= 4
+    KROW(4),
+#endif
+};
+
+/* Rows [m0, m1) × weight rows [n0, n1) of y. */
+static void gemm_range(const float *x, int ldx, const float *w, const float *bias, float *y, int ldy, int K, int acc,
+                       int m0, int m1, int n0, int n1) {
+    int mb_rows = (int)(X_BLOCK_BYTES / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
+    if (mb_rows < MRMAX) mb_rows = MRMAX;
+    float out[MRMAX * 4];
+    for (int mb = m0; mb < m1; mb += mb_rows) {
+        const int me = mb + mb_rows < m1 ? mb + mb_rows : m1;
+        for (int n = n0; n < n1; n += NR) {
+            const int nr = n1 - n < NR ? n1 - n : NR;
+            const float *wn = w + (size_t)n * K; /* (nr, K) */
+            for (int m = mb; m < me; m += MRMAX) {
+                const int mr = me - m < MRMAX ? me - m : MRMAX;
+                gemm_kerns[mr - 1][nr - 1](x + (size_t)m * ldx, (size_t)ldx, wn, (size_t)K, K, out);
+                for (int j = 0; j < mr; j++) {
+                    float *yr = y + (size_t)(m + j) * ldy + n; /* (nr) */
+                    for (int r = 0; r < nr; r++) {
+                        float t = out[4 * j + r];
+                        if (bias) t += bias[n + r];
+                        yr[r] = acc ? yr[r] + t : t;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void cpu_matmul(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+                       int M, int N, int K, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* an empty product: y (+)= bias or 0 */
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                const float t = bias ? bias[n] + 0.0f : 0.0f;
+                float *o = y + (size_t)m * ldy + n;
+                *o = accumulate ? *o + t : t;
+            }
+        return;
+    }
+    const double flops = 2.0 * M * N * (double)K;
+    int nt = be->n_threads;
+    if (nt < 1 || flops < 2e5) nt = 1;
+    if (nt == 1) {
+        gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, 0, N);
+        return;
+    }
+    /* Split the weight rows when each thread gets at least 16 of them (in
+     * groups of NR), else the token rows. Either way each element is
+     * computed by exactly one call with the same inputs. */
+    const int by_n = N >= 16 * nt;
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        if (by_n) {
+            const int groups = (N + NR - 1) / NR;
+            const int g0 = (int)((long)groups * t / T), g1 = (int)((long)groups * (t + 1) / T);
+            const int n0 = g0 * NR, n1 = g1 * NR < N ? g1 * NR : N;
+            if (n0 < n1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, n0, n1);
+        } else {
+            const int m0 = (int)((long)M * t / T), m1 = (int)((long)M * (t + 1) / T);
+            if (m0 < m1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, m0, m1, 0, N);
+        }
+    }
+}

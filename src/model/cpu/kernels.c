@@ -1,0 +1,37 @@
+/* The CPU backend's compute kernels as one translation unit, compiled once
+ * per instruction set (cpu.cmake: generic, avx2, avx512) with LR_ISA and
+ * LR_ISA_TABLE set; backend_cpu.c picks a table at run time (cpuid, or
+ * LR_CPU_ISA). Everything but the table is static, so the three copies
+ * never clash. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "model/cpu_ops.h"
+#include "model/fast_exp.h"
+#include "model/cpu/simd.h"
+
+#include "model/cpu/gemm.c"
+#include "model/cpu/ops.c"
+#include "model/cpu/attention.c"
+
+#define LR_STR2(x) #x
+#define LR_STR(x) LR_STR2(x)
+
+const lr_cpu_isa LR_ISA_TABLE = {
+    .name = LR_STR(LR_ISA_NAME),
+    .lanes = LANES,
+    .embed = cpu_embed,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+    .gather_rows = cpu_gather_rows,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .log_softmax = cpu_log_softmax,
+};

@@ -53,7 +53,7 @@ static int32_t *encode(lr_tokenizer *t, lr_chat_template tpl, int chat, const ch
 }
 
 static const char *finish_name(lr_finish_reason f) {
-    return f == FINISH_EOS ? "eos" : f == FINISH_LENGTH ? "length" : "context";
+    return f == FINISH_EOS ? "eos" : f == FINISH_LENGTH ? "length" : f == FINISH_CONTEXT ? "context" : "nonfinite";
 }
 
 typedef struct {
@@ -111,7 +111,7 @@ int cmd_generate(int argc, char **argv) {
     lr_tokenizer *tok = NULL;
     if (lr_file_exists(tj) || lr_file_exists(vj)) {
         tok = tokenizer_load(dir);
-        if (!tok) lr_die_last();
+        if (!tok || tokenizer_check_vocab(tok, model_vocab_size(m), dir) != 0) lr_die_last();
     }
     free(tj);
     free(vj);
@@ -185,9 +185,16 @@ int cmd_generate(int argc, char **argv) {
     if (model_generate(m, pp, pl, n, &gp, on_step, &gc, outs, ol, fin) != 0) lr_die_last();
     progress_end(&pg);
 
+    int n_nonfinite = 0;
     for (int i = 0; i < n; i++) {
         char *text = NULL;
         size_t tl = 0;
+        if (fin[i] == FINISH_NONFINITE) { /* its last token came from a NaN/Inf row: not text */
+            ol[i]--;
+            n_nonfinite++;
+            lr_warn("%s: sequence %d stopped after %d tokens: the model's logits are not finite (NaN/Inf; "
+                    "`lightreasoner tensors %s` counts NaN/Inf per tensor)", ps[i].where, i, ol[i], dir);
+        }
         if (tok) {
             text = tokenizer_decode(tok, outs[i], (size_t)ol[i], 1, &tl);
             if (!text) lr_die_input(ps[i].where, "%s", lr_error_msg());
@@ -228,6 +235,7 @@ int cmd_generate(int argc, char **argv) {
     free(pp), free(pl), free(ol), free(outs), free(fin), free(ps);
     tokenizer_free(tok);
     model_free(m);
+    if (n_nonfinite) lr_die_input(dir, "%d of %d sequences stopped at non-finite logits (NaN/Inf)", n_nonfinite, n);
     if (fflush(stdout) != 0) lr_die_input("<stdout>", "write error: %s", strerror(errno));
     return 0;
 }

@@ -18,6 +18,8 @@ int cmd_run(int argc, char **argv) {
     run_opts o = {0};
     const char *expert = NULL, *amateur = NULL, *problems = NULL, *benchmark = NULL, *out = NULL, *workdir = NULL,
                *targets = "q_proj,v_proj";
+    /* -1: unset (the demo and the full run differ); outside every flag's
+     * range, so an explicit negative value is refused, never a default */
     long max_problems = -1, eval_limit = 0, max_new = -1, eval_max_new = -1, batch = 0, threads = 0;
     long samplers = 0, scorers = 0, trainers = 0;
     long max_steps = -1, micro = 8, accum = 2, r = 8, seed = 42, save_every = 100, shuffle_buffer = 256,
@@ -42,8 +44,8 @@ int cmd_run(int argc, char **argv) {
         {"scorers", ARG_INT, &scorers, "N", "amateur-scoring ranks (0 = default split)", 0, 1e6, 0},
         {"trainers", ARG_INT, &trainers, "N", "LoRA trainer ranks, the last N (0 = a third of the world, >= 1)", 0,
          1e6, 0},
-        {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all; demo: 400)", -1, 1e12, 0},
-        {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace (default 128; demo 96)", -1, 1e9, 0},
+        {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all; demo: 400)", 0, 1e12, 0},
+        {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace (default 128; demo 96)", 1, 1e9, 0},
         {"question-field", ARG_STR, &question_field, "F", "jsonl field of the training problems' question", 0, 0, 0},
         {"skip-bad-lines", ARG_FLAG, &skip_bad_lines, NULL, "skip and count bad jsonl lines instead of failing", 0, 0,
          0},
@@ -59,8 +61,8 @@ int cmd_run(int argc, char **argv) {
          0},
         {"alpha", ARG_FLOAT, &alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
-        {"lr", ARG_FLOAT, &lr, "LR", "peak learning rate (default 5e-5; demo 1e-4)", -1, 10, 0},
-        {"max-steps", ARG_INT, &max_steps, "N", "optimizer steps (default 1000; demo 150)", -1, 1e12, 0},
+        {"lr", ARG_FLOAT, &lr, "LR", "peak learning rate (default 5e-5; demo 1e-4)", 0, 10, 0},
+        {"max-steps", ARG_INT, &max_steps, "N", "optimizer steps (default 1000; demo 150)", 1, 1e12, 0},
         {"micro-batch", ARG_INT, &micro, "M", "samples per forward/backward per trainer rank", 1, 1e6, 0},
         {"grad-accum", ARG_INT, &accum, "G", "micro-batches per optimizer step", 1, 1e6, 0},
         {"lora-r", ARG_INT, &r, "R", "LoRA rank", 1, 4096, 0},
@@ -78,7 +80,7 @@ int cmd_run(int argc, char **argv) {
         {"save-every", ARG_INT, &save_every, "N", "checkpoint every N training steps", 0, 1e12, 0},
         {"no-eval", ARG_FLAG, &no_eval, NULL, "skip the evaluations before and after training", 0, 0, 0},
         {"eval-limit", ARG_INT, &eval_limit, "N", "evaluate the first N benchmark problems (0 = all)", 0, 1e12, 0},
-        {"eval-max-new-tokens", ARG_INT, &eval_max_new, "N", "generation budget in eval (default 1024; demo 96)", -1,
+        {"eval-max-new-tokens", ARG_INT, &eval_max_new, "N", "generation budget in eval (default 1024; demo 96)", 1,
          1e9, 0},
         {"batch", ARG_INT, &batch, "B", "sequences decoded together (0 = each stage's default)", 0, 1e6, 0},
         {"threads", ARG_INT, &threads, "N", "CPU threads per rank (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},

@@ -80,18 +80,27 @@ int cmd_tensors(int argc, char **argv) {
     printf("# %s: %d tensors in %d file%s, %" PRIu64 " bytes of data\n", path, s.n_tensors, s.n_files,
            s.n_files == 1 ? "" : "s", total);
     for (int i = 0; i < s.n_meta; i++) printf("# metadata %s = %s\n", s.meta_keys[i], s.meta_values[i]);
-    printf("%-*s  %-5s  %-24s  %14s%s\n", wname, "name", "dtype", "shape", "bytes", s.n_files > 1 ? "  file" : "");
+    printf("%-*s  %-5s  %-24s  %14s  %10s  %10s%s\n", wname, "name", "dtype", "shape", "bytes", "nan", "inf",
+           s.n_files > 1 ? "  file" : "");
+    uint64_t bad_tensors = 0, bad_values = 0;
     for (int i = 0; i < s.n_tensors; i++) {
         const st_tensor *t = &s.tensors[i];
         char sh[256];
         print_shape(sh, sizeof sh, t);
         printf("%-*s  %-5s  %-24s  %14zu", wname, t->name, st_dtype_name(t->dtype), sh, t->nbytes);
+        uint64_t n_nan = 0, n_inf = 0;
+        if (st_count_nonfinite(t, &n_nan, &n_inf) == 0) printf("  %10" PRIu64 "  %10" PRIu64, n_nan, n_inf);
+        else printf("  %10s  %10s", "-", "-"); /* integer dtypes have no NaN/Inf */
+        if (n_nan || n_inf) bad_tensors++, bad_values += n_nan + n_inf;
         if (s.n_files > 1) {
             const char *f = strrchr(s.paths[t->file_index], '/');
             printf("  %s", f ? f + 1 : s.paths[t->file_index]);
         }
         putchar('\n');
     }
+    if (bad_tensors)
+        printf("# non-finite: %" PRIu64 " NaN/Inf values in %" PRIu64 " tensor%s (broken weights)\n", bad_values,
+               bad_tensors, bad_tensors == 1 ? "" : "s");
     if (check_config) {
         printf("# config: %s/config.json\n", dir);
         model_config_print(stdout, &c, &g);

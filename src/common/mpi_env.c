@@ -102,12 +102,14 @@ int mpi_env_agree(const lr_mpi_env *e, int rc) {
 int mpi_env_split_two(int world, long *n_first, long *n_second) {
     long a = *n_first, b = *n_second;
     if (a < 0 || b < 0) {
-        lr_error_set("roles", "role counts must be >= 0");
+        lr_error_set(a < 0 ? "--samplers" : "--scorers", "role counts must be >= 0");
         return -1;
     }
     if (world == 1) {
         if (a > 1 || b > 1) {
-            lr_error_set("roles", "one process can only play one sampler and one scorer (start more ranks with mpirun)");
+            lr_error_set(a > 1 ? "--samplers" : "--scorers",
+                         "--samplers %ld / --scorers %ld: one process can only play one sampler and one scorer (start "
+                         "more ranks with mpirun)", a, b);
             return -1;
         }
         *n_first = *n_second = 1;
@@ -122,8 +124,9 @@ int mpi_env_split_two(int world, long *n_first, long *n_second) {
         b = world - a;
     }
     if (a < 1 || b < 1 || a + b > world) {
-        lr_error_set("roles", "%ld sampler(s) + %ld scorer(s) do not fit a world of %d ranks (each role needs >= 1)",
-                     a, b, world);
+        lr_error_set("--samplers/--scorers",
+                     "%ld sampler(s) + %ld scorer(s) do not fit a world of %d ranks (each role needs >= 1)", a, b,
+                     world);
         return -1;
     }
     *n_first = a;

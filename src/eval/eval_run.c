@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/signals.h"
 #include "common/fileio.h"
 #include "common/lock.h"
 #include "common/mpi_env.h"
@@ -179,7 +180,7 @@ static int load_model(eval_ctx *c) {
     for (int i = 0; i < mc->n_eos; i++) add_eos(c, mc->eos_token_ids[i]);
     for (int i = 0; i < gc->n_eos; i++) add_eos(c, gc->eos_token_ids[i]);
     add_eos(c, tokenizer_eos_id(c->tok));
-    if (c->tpl == CHAT_CHATML) add_eos(c, tokenizer_token_id(c->tok, "<|im_end|>"));
+    if (c->tpl != CHAT_PLAIN) add_eos(c, tokenizer_token_id(c->tok, "<|im_end|>"));
     if (c->n_eos == 0) {
         lr_error_set(o->model_dir, "the model names no EOS token (config.json / generation_config.json)");
         return 2;

@@ -77,6 +77,22 @@ static void free_problem(lr_problem *p) {
     free(p->answer);
 }
 
+/* A NUL would cut the C string cJSON hands back, silently shortening the
+ * question: refuse a raw NUL byte and a \u0000 escape (a backslash run of
+ * odd length before "u0000"). NULL when clean, else what was found. */
+static const char *nul_in_line(const char *line, long len) {
+    if (memchr(line, 0, (size_t)len)) return "a raw NUL byte";
+    for (long i = 0; i < len; i++) {
+        if (line[i] != '\\') continue;
+        long j = i;
+        while (j < len && line[j] == '\\') j++;
+        if ((j - i) % 2 == 1 && j + 5 <= len && line[j] == 'u' && !memcmp(line + j + 1, "0000", 4))
+            return "a \\u0000 (NUL) escape";
+        i = j - 1;
+    }
+    return NULL;
+}
+
 /* Parses one line into *p. 0 ok; -1 with lr_error "<path>:<line>: ..." set. */
 static int parse_line(const char *path, long line_no, const char *line, long len, const lr_problem_opts *o,
                       int index, lr_problem *p) {
@@ -84,6 +100,11 @@ static int parse_line(const char *path, long line_no, const char *line, long len
     snprintf(where, sizeof where, "%s:%ld", path, line_no);
     memset(p, 0, sizeof *p);
     p->line = line_no;
+    const char *nul = nul_in_line(line, len);
+    if (nul) {
+        lr_error_set(where, "line holds %s (a string would be cut short there)", nul);
+        return -1;
+    }
     cJSON *obj = cJSON_ParseWithLength(line, (size_t)len);
     if (!obj || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
@@ -132,6 +153,10 @@ static int is_blank(const char *s, long n) {
 
 int problems_load(const char *path, const lr_problem_opts *o, lr_problem_set *out) {
     memset(out, 0, sizeof *out);
+    if (lr_is_dir(path)) {
+        lr_error_set(path, "is a directory, not a jsonl file");
+        return -1;
+    }
     lr_line_reader r;
     if (lr_lines_open(&r, path) != 0) return -1;
     int cap = 0;

@@ -25,8 +25,8 @@
 
 /* /problems/status */
 enum { PROBLEM_SAMPLED = 0, PROBLEM_SKIPPED_CONTEXT = 1 };
-/* /traces/finish_reason (0..2 = lr_finish_reason of the model runtime) */
-enum { TRACE_EOS = 0, TRACE_LENGTH = 1, TRACE_CONTEXT = 2, TRACE_AMATEUR_VOCAB = 3 };
+/* /traces/finish_reason (0..2 and 4 = lr_finish_reason of the model runtime) */
+enum { TRACE_EOS = 0, TRACE_LENGTH = 1, TRACE_CONTEXT = 2, TRACE_AMATEUR_VOCAB = 3, TRACE_NONFINITE = 4 };
 
 /* One scored chunk (what a scorer writes as a shard). Steps are stored
  * trace-major: trace i owns rows [sum_{j<i} n_generated[j], ... + n_generated[i]). */
@@ -52,6 +52,7 @@ typedef struct {
 
     /* statistics for progress (not stored) */
     int64_t n_selected;     /* steps with KL >= beta */
+    int64_t n_nonfinite;    /* steps recorded as non-finite (KL NaN: NaN/Inf logits) */
 } lr_chunk_result;
 
 void chunk_result_free(lr_chunk_result *c);

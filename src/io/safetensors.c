@@ -613,6 +613,55 @@ int st_to_f32(const st_tensor *t, float *dst) {
     }
 }
 
+/* Exponent all ones: NaN when the mantissa is nonzero, else an infinity. */
+#define ST_CLASSIFY(bits, emask, mmask)                                        \
+    do {                                                                       \
+        if (((bits) & (emask)) == (emask)) {                                   \
+            if ((bits) & (mmask)) nan_n++;                                     \
+            else inf_n++;                                                      \
+        }                                                                      \
+    } while (0)
+
+int st_count_nonfinite(const st_tensor *t, uint64_t *n_nan, uint64_t *n_inf) {
+    const unsigned char *src = t->data;
+    const int64_t n = t->numel;
+    uint64_t nan_n = 0, inf_n = 0;
+    switch (t->dtype) {
+    case ST_F32:
+#pragma omp parallel for if (n > (1 << 20)) schedule(static) reduction(+ : nan_n, inf_n)
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, src + 4 * i, 4);
+            ST_CLASSIFY(u, 0x7F800000u, 0x007FFFFFu);
+        }
+        break;
+    case ST_BF16:
+    case ST_F16: {
+        const uint16_t em = t->dtype == ST_BF16 ? 0x7F80u : 0x7C00u, mm = t->dtype == ST_BF16 ? 0x007Fu : 0x03FFu;
+#pragma omp parallel for if (n > (1 << 20)) schedule(static) reduction(+ : nan_n, inf_n)
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            ST_CLASSIFY(h, em, mm);
+        }
+        break;
+    }
+    case ST_F64:
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t u;
+            memcpy(&u, src + 8 * i, 8);
+            ST_CLASSIFY(u, 0x7FF0000000000000ull, 0x000FFFFFFFFFFFFFull);
+        }
+        break;
+    default:
+        *n_nan = *n_inf = 0;
+        return -1;
+    }
+    *n_nan = nan_n, *n_inf = inf_n;
+    return 0;
+}
+#undef ST_CLASSIFY
+
 /* Where to point a user for set-level problems: the file, or the model
  * directory for a sharded set. */
 static void set_where(const st_set *s, char *buf, size_t cap) {

@@ -70,6 +70,11 @@ const st_tensor *st_find(const st_set *s, const char *name);
  * floats). -1 with lr_error set for non-float dtypes. */
 int st_to_f32(const st_tensor *t, float *dst);
 
+/* NaN and infinity counts of a float tensor, read in its own dtype (F64
+ * values that would overflow fp32 are not counted here). -1 (counts 0) for
+ * non-float dtypes. */
+int st_count_nonfinite(const st_tensor *t, uint64_t *n_nan, uint64_t *n_inf);
+
 /* Looks up `name`, checks its shape equals `shape[0..ndim)` and converts to
  * a fresh fp32 array. NULL with lr_error ("<file>: tensor 'x' has shape
  * [..], expected [..]" / "missing tensor 'x'") on failure. */

@@ -3,8 +3,8 @@
  * p->batch KV-cache slots run concurrently. Every step makes ONE
  * model_extend call that decodes the last token of every running sequence
  * and, in the same packed batch, prefills the prompts of newly started
- * sequences in slots freed by sequences that finished (EOS, length or
- * context). Tokens are chosen per sequence from its own RNG stream
+ * sequences in slots freed by sequences that finished (EOS, length,
+ * context or a non-finite logits row). Tokens are chosen per sequence from its own RNG stream
  * (sampling.h), so results do not depend on the batch size. A sequence
  * never holds more than max_position_embeddings tokens (prompt + output). */
 #include <stdlib.h>
@@ -113,11 +113,16 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
             const int s = e_slot[e], q = slot_seq[s];
             seq_state *sq = &st[q];
             const float *row = logits + (size_t)e * V; /* (V) */
-            const int32_t t = lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch);
+            /* NaN/Inf logits (broken weights, overflow): nothing sensible
+             * can follow, so the sequence stops here and says why */
+            const int finite = lr_row_finite(row, V);
+            const int32_t t = finite ? lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch)
+                                     : lr_argmax(row, V);
             if (on_step) on_step(ctx, q, sq->len, t, row);
             sq->out[sq->len++] = t;
             int done = 1;
-            if (is_eos(p, t)) finish[q] = FINISH_EOS;
+            if (!finite) finish[q] = FINISH_NONFINITE;
+            else if (is_eos(p, t)) finish[q] = FINISH_EOS;
             else if (sq->len >= max_new) finish[q] = FINISH_LENGTH;
             else if (prompt_lens[q] + sq->len >= max_pos) finish[q] = FINISH_CONTEXT;
             else done = 0;

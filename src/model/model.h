@@ -80,7 +80,11 @@ int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *t
                  float *last_logits, float *all_logits);
 
 /* ---- generation */
-typedef enum { FINISH_EOS = 0, FINISH_LENGTH = 1, FINISH_CONTEXT = 2 } lr_finish_reason;
+/* FINISH_NONFINITE: the last logits row held a NaN or an infinity (broken
+ * weights or an overflow); the sequence stopped there and its last token
+ * (lr_argmax of that row) is not meaningful. 3 is left to the sampler's
+ * TRACE_AMATEUR_VOCAB (io/runfile.h), which extends these codes. */
+typedef enum { FINISH_EOS = 0, FINISH_LENGTH = 1, FINISH_CONTEXT = 2, FINISH_NONFINITE = 4 } lr_finish_reason;
 
 typedef struct {
     int max_new_tokens;   /* default 128 */
@@ -100,7 +104,10 @@ typedef void (*lr_step_fn)(void *ctx, int seq, int step, int32_t token, const fl
  * EOS included when hit), out_lens[i], finish[i]. 0 ok, -1 + lr_error (then
  * no arrays are left for the caller). A sequence never exceeds the context:
  * prompt + output <= max_position_embeddings (FINISH_CONTEXT when it hits
- * that); a prompt that leaves no room is an error. */
+ * that); a prompt that leaves no room is an error. A sequence whose logits
+ * row is not finite stops at once with FINISH_NONFINITE: that row's token
+ * (lr_argmax, NaN ignored) is still passed to on_step and appended, so every
+ * sequence has >= 1 token, and callers drop it as text. */
 int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt_lens, int n, const lr_gen_params *p,
                    lr_step_fn on_step, void *ctx, int32_t **out_tokens, int *out_lens, lr_finish_reason *finish);
 

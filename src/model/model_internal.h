@@ -61,6 +61,7 @@ struct lr_model {
     float *lm_head;   /* (V, d); == embed when tied */
     lr_layer *layers; /* (n_layers) */
     float *inv_freq;  /* (head_dim / 2) host */
+    size_t n_nonfinite_weights; /* NaN + Inf values found at load (warned) */
     lr_workspace ws;
 };
 

@@ -46,6 +46,12 @@ int32_t lr_argmax(const float *x, int n) {
     return best;
 }
 
+int lr_row_finite(const float *x, int n) {
+    int ok = 1; /* no early exit: the loop vectorises */
+    for (int i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
 void lr_sampler_scratch_free(lr_sampler_scratch *s) {
     free(s->c);
     s->c = NULL;

@@ -22,6 +22,9 @@ double lr_rng_uniform(lr_rng *r);
  * never chosen unless the row is all NaN (then 0). */
 int32_t lr_argmax(const float *x, int n);
 
+/* 1 when every value of x (n) is finite (no NaN, no infinity). */
+int lr_row_finite(const float *x, int n);
+
 /* Scratch for lr_sample (grown as needed; one per thread of sampling). */
 typedef struct {
     double p;

@@ -13,6 +13,7 @@
  * into one (2*I, d) matrix so that each sub-block needs one big GEMM.
  * Mapped file pages are dropped after each tensor is converted so that a
  * 16-bit checkpoint's mapping does not add to the peak resident size. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,8 @@ typedef struct {
     st_set st;
     float *host_tmp; /* conversion buffer for device backends */
     size_t host_cap;
+    int check_only;  /* pass 1: presence and shapes only, nothing allocated */
+    long n_bad_tensors; /* tensors holding NaN/Inf (warned once each) */
 } loader;
 
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
@@ -43,8 +46,19 @@ static void drop_pages(const st_tensor *t) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* NaN and infinity counts of a converted fp32 tensor (one fast pass). */
+static void count_nonfinite(const float *x, size_t n, size_t *n_nan, size_t *n_inf) {
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        a += isnan(x[i]) != 0;
+        b += isinf(x[i]) != 0;
+    }
+    *n_nan = a, *n_inf = b;
+}
+
 /* Converts tensor `name` of shape [rows, cols] (cols = 0: 1-D [rows]) into
- * dst (backend memory, rows*max(cols,1) floats). */
+ * dst (backend memory, rows*max(cols,1) floats). In the check-only pass
+ * (dst NULL) it only verifies presence and shape. */
 static int load_into(loader *L, const char *name, int64_t rows, int64_t cols, float *dst) {
     const st_tensor *t = st_find(&L->st, name);
     if (!t) {
@@ -61,6 +75,7 @@ static int load_into(loader *L, const char *name, int64_t rows, int64_t cols, fl
         lr_error_set(L->st.paths[t->file_index], "tensor '%s' has shape %s, expected %s", name, got, want_s);
         return -1;
     }
+    if (L->check_only) return 0;
     const size_t n = (size_t)t->numel;
     lr_backend *be = L->m->be;
     float *conv = dst;
@@ -77,12 +92,24 @@ static int load_into(loader *L, const char *name, int64_t rows, int64_t cols, fl
                      st_dtype_name(t->dtype));
         return -1;
     }
+    size_t n_nan, n_inf;
+    count_nonfinite(conv, n, &n_nan, &n_inf);
+    if (n_nan || n_inf) {
+        /* warned, not refused: sampling and generation record and stop on
+         * non-finite logits (docs/model.md); `tensors` lists every count */
+        L->n_bad_tensors++;
+        L->m->n_nonfinite_weights += n_nan + n_inf;
+        lr_warn("%s: tensor '%s' holds %zu NaN and %zu Inf of %zu values (broken weights: outputs will not be finite)",
+                L->st.paths[t->file_index], name, n_nan, n_inf, n);
+    }
     if (!be->host_memory) be->upload(be, dst, conv, n * sizeof(float));
     drop_pages(t);
     return 0;
 }
 
-static float *alloc_f32(lr_model *m, size_t n) { return m->be->alloc(m->be, n * sizeof(float)); }
+static float *alloc_f32(const loader *L, size_t n) {
+    return L->check_only ? NULL : L->m->be->alloc(L->m->be, n * sizeof(float));
+}
 
 static int load_layer(loader *L, int i, lr_layer *ly) {
     lr_model *m = L->m;
@@ -90,12 +117,12 @@ static int load_layer(loader *L, int i, lr_layer *ly) {
     const int d = m->d, I = m->inter;
     char nm[160];
 #define NAME(fmt) (snprintf(nm, sizeof nm, "model.layers.%d." fmt, i), nm)
-    ly->attn_norm = alloc_f32(m, (size_t)d);
-    ly->mlp_norm = alloc_f32(m, (size_t)d);
-    ly->wqkv = alloc_f32(m, (size_t)m->qkv_dim * d);
-    ly->wo = alloc_f32(m, (size_t)d * m->q_dim);
-    ly->wgu = alloc_f32(m, (size_t)2 * I * d);
-    ly->wdown = alloc_f32(m, (size_t)d * I);
+    ly->attn_norm = alloc_f32(L, (size_t)d);
+    ly->mlp_norm = alloc_f32(L, (size_t)d);
+    ly->wqkv = alloc_f32(L, (size_t)m->qkv_dim * d);
+    ly->wo = alloc_f32(L, (size_t)d * m->q_dim);
+    ly->wgu = alloc_f32(L, (size_t)2 * I * d);
+    ly->wdown = alloc_f32(L, (size_t)d * I);
     if (load_into(L, NAME("input_layernorm.weight"), d, 0, ly->attn_norm) ||
         load_into(L, NAME("post_attention_layernorm.weight"), d, 0, ly->mlp_norm) ||
         load_into(L, NAME("self_attn.q_proj.weight"), m->q_dim, d, ly->wqkv) ||
@@ -107,19 +134,19 @@ static int load_layer(loader *L, int i, lr_layer *ly) {
         load_into(L, NAME("mlp.down_proj.weight"), d, I, ly->wdown))
         return -1;
     if (c->attention_bias) {
-        ly->bqkv = alloc_f32(m, (size_t)m->qkv_dim);
+        ly->bqkv = alloc_f32(L, (size_t)m->qkv_dim);
         if (load_into(L, NAME("self_attn.q_proj.bias"), m->q_dim, 0, ly->bqkv) ||
             load_into(L, NAME("self_attn.k_proj.bias"), m->kv_dim, 0, ly->bqkv + m->q_dim) ||
             load_into(L, NAME("self_attn.v_proj.bias"), m->kv_dim, 0, ly->bqkv + m->q_dim + m->kv_dim))
             return -1;
     }
     if (c->o_proj_bias) {
-        ly->bo = alloc_f32(m, (size_t)d);
+        ly->bo = alloc_f32(L, (size_t)d);
         if (load_into(L, NAME("self_attn.o_proj.bias"), d, 0, ly->bo)) return -1;
     }
     if (c->mlp_bias) {
-        ly->bgu = alloc_f32(m, (size_t)2 * I);
-        ly->bdown = alloc_f32(m, (size_t)d);
+        ly->bgu = alloc_f32(L, (size_t)2 * I);
+        ly->bdown = alloc_f32(L, (size_t)d);
         if (load_into(L, NAME("mlp.gate_proj.bias"), I, 0, ly->bgu) ||
             load_into(L, NAME("mlp.up_proj.bias"), I, 0, ly->bgu + I) ||
             load_into(L, NAME("mlp.down_proj.bias"), d, 0, ly->bdown))
@@ -129,25 +156,40 @@ static int load_layer(loader *L, int i, lr_layer *ly) {
     return 0;
 }
 
-int model_load_weights(lr_model *m) {
-    loader L = {.m = m};
-    if (st_open_dir(&L.st, m->dir) != 0) return -1;
+/* Both passes walk the same tensors: pass 1 (check_only) checks every name
+ * and shape against config.json before anything sized from the config is
+ * allocated, so a config that lies (vocab_size 2^30, 10^9 layers) is an
+ * input error naming the tensor, not an out-of-memory failure. */
+static int load_all(loader *L) {
+    lr_model *m = L->m;
     const int d = m->d, V = m->vocab;
-    int rc = -1;
-    m->layers = xcalloc((size_t)m->cfg.n_layers, sizeof *m->layers);
-    m->embed = alloc_f32(m, (size_t)V * d);
-    m->final_norm = alloc_f32(m, (size_t)d);
-    if (load_into(&L, "model.embed_tokens.weight", V, d, m->embed) ||
-        load_into(&L, "model.norm.weight", d, 0, m->final_norm))
-        goto out;
+    lr_layer scratch_layer;
+    m->embed = alloc_f32(L, (size_t)V * d);
+    m->final_norm = alloc_f32(L, (size_t)d);
+    if (load_into(L, "model.embed_tokens.weight", V, d, m->embed) ||
+        load_into(L, "model.norm.weight", d, 0, m->final_norm))
+        return -1;
     if (m->cfg.tie_word_embeddings) {
         m->lm_head = m->embed; /* HF ties even when the file also carries lm_head.weight */
     } else {
-        m->lm_head = alloc_f32(m, (size_t)V * d);
-        if (load_into(&L, "lm_head.weight", V, d, m->lm_head)) goto out;
+        m->lm_head = alloc_f32(L, (size_t)V * d);
+        if (load_into(L, "lm_head.weight", V, d, m->lm_head)) return -1;
     }
-    for (int i = 0; i < m->cfg.n_layers; i++)
-        if (load_layer(&L, i, &m->layers[i]) != 0) goto out;
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        memset(&scratch_layer, 0, sizeof scratch_layer);
+        if (load_layer(L, i, L->check_only ? &scratch_layer : &m->layers[i]) != 0) return -1;
+    }
+    return 0;
+}
+
+int model_load_weights(lr_model *m) {
+    loader L = {.m = m, .check_only = 1};
+    if (st_open_dir(&L.st, m->dir) != 0) return -1;
+    int rc = -1;
+    if (load_all(&L) != 0) goto out;
+    L.check_only = 0;
+    m->layers = xcalloc((size_t)m->cfg.n_layers, sizeof *m->layers);
+    if (load_all(&L) != 0) goto out;
     rc = 0;
 out:
     free(L.host_tmp);

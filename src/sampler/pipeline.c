@@ -48,6 +48,9 @@ static void sleep_ms(int ms) {
 }
 
 /* ---- progress (rank 0) */
+/* per-chunk statistics message: problems, traces, generated tokens, steps,
+ * selected steps, chunk id, non-finite steps */
+#define LR_NSTATS 7
 typedef struct {
     lr_progress prog;
     lr_pipeline_stats st;
@@ -57,22 +60,25 @@ typedef struct {
 static void progress_tick(progress_state *ps, int force) {
     double el = progress_elapsed(&ps->prog);
     if (el <= 0) el = 1e-9;
-    progress_update(&ps->prog, ps->done, force, "%.2f traces/s | %.1f gen tok/s | %.1f%% of steps selected",
+    char nf[64] = "";
+    if (ps->st.nonfinite) snprintf(nf, sizeof nf, " | %lld non-finite steps", (long long)ps->st.nonfinite);
+    progress_update(&ps->prog, ps->done, force, "%.2f traces/s | %.1f gen tok/s | %.1f%% of steps selected%s",
                     (double)ps->st.traces / el, (double)ps->st.gen_tokens / el,
-                    ps->st.steps ? 100.0 * (double)ps->st.selected / (double)ps->st.steps : 0.0);
+                    ps->st.steps ? 100.0 * (double)ps->st.selected / (double)ps->st.steps : 0.0, nf);
 }
 
-static void progress_add(progress_state *ps, const int64_t s[6], int force) {
+static void progress_add(progress_state *ps, const int64_t s[LR_NSTATS], int force) {
     ps->done += s[0];
     ps->st.problems += s[0];
     ps->st.traces += s[1];
     ps->st.gen_tokens += s[2];
     ps->st.steps += s[3];
     ps->st.selected += s[4];
+    ps->st.nonfinite += s[6];
     progress_tick(ps, force);
 }
 
-static void chunk_stats(const lr_chunk_result *r, int64_t s[6]) {
+static void chunk_stats(const lr_chunk_result *r, int64_t s[LR_NSTATS]) {
     s[0] = r->n_problems;
     s[1] = r->n_traces;
     s[2] = 0;
@@ -80,11 +86,12 @@ static void chunk_stats(const lr_chunk_result *r, int64_t s[6]) {
     s[3] = r->n_steps;
     s[4] = r->n_selected;
     s[5] = r->chunk;
+    s[6] = r->n_nonfinite;
 }
 
 /* Scores a generated chunk and writes its shard; fills the stats. */
 static void score_and_store(const lr_mpi_env *e, const lr_pipeline *p, const lr_scorer *sc, lr_gen_chunk *g,
-                            int64_t s[6]) {
+                            int64_t s[LR_NSTATS]) {
     lr_chunk_result r;
     if (scorer_score_chunk(sc, g, &r) != 0) fail(e, "scoring failed");
     gen_chunk_free(g);
@@ -100,7 +107,7 @@ static void run_single(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *sa
     for (int64_t k = 0; k < p->n_pending; k++) {
         lr_gen_chunk g;
         if (sampler_run_chunk(sa, p->pending[k], &g) != 0) fail(e, "generation failed");
-        int64_t s[6];
+        int64_t s[LR_NSTATS];
         score_and_store(e, p, sc, &g, s);
         progress_add(ps, s, 0);
     }
@@ -169,7 +176,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
             sleep_ms(1);
             continue;
         }
-        int64_t msg[6];
+        int64_t msg[LR_NSTATS];
         switch (st.MPI_TAG) {
         case TAG_WORK_REQ: {
             LR_CHECK(coord, "work request sent to rank %d", e->rank);
@@ -183,7 +190,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
             chunk_recv(st.MPI_SOURCE, e->comm, &g);
             score_and_store(e, p, sc, &g, msg);
             if (coord) progress_add(ps, msg, 0);
-            else MPI_CHECK(MPI_Send(msg, 6, MPI_INT64_T, 0, TAG_STATS, e->comm));
+            else MPI_CHECK(MPI_Send(msg, LR_NSTATS, MPI_INT64_T, 0, TAG_STATS, e->comm));
             break;
         }
         case TAG_SAMPLER_DONE:
@@ -193,7 +200,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
             break;
         case TAG_STATS:
             LR_CHECK(coord, "stats sent to rank %d", e->rank);
-            MPI_CHECK(MPI_Recv(msg, 6, MPI_INT64_T, st.MPI_SOURCE, TAG_STATS, e->comm, MPI_STATUS_IGNORE));
+            MPI_CHECK(MPI_Recv(msg, LR_NSTATS, MPI_INT64_T, st.MPI_SOURCE, TAG_STATS, e->comm, MPI_STATUS_IGNORE));
             progress_add(ps, msg, 0);
             break;
         case TAG_SCORER_DONE:

@@ -30,6 +30,7 @@ typedef struct {
 
 typedef struct {
     int64_t problems, traces, gen_tokens, steps, selected;
+    int64_t nonfinite;    /* steps with NaN/Inf logits (recorded, never selected) */
     int64_t bytes_sent;   /* sampler -> scorer traffic (MPI only) */
     double seconds;
 } lr_pipeline_stats;

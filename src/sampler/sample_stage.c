@@ -28,10 +28,16 @@ sample_opts sample_opts_default(void) {
                          .top_p = 1.0};
 }
 
-/* Checks that the two tokenizers agree on the shared ids [0, V). */
-static int check_tokenizers(const char *edir, const char *adir, int V, const char *template_name) {
+/* Checks that each tokenizer fits its model's vocab_size and that the two
+ * agree on the shared ids [0, V). */
+static int check_tokenizers(const char *edir, const char *adir, int ve, int va, const char *template_name) {
+    const int V = ve < va ? ve : va;
     lr_tokenizer *te = tokenizer_load(edir);
     if (!te) return -1;
+    if (tokenizer_check_vocab(te, ve, edir) != 0) {
+        tokenizer_free(te);
+        return -1;
+    }
     lr_chat_template tpl;
     if (chat_template_from_name(template_name, te, &tpl) != 0) {
         char msg[512];
@@ -41,8 +47,9 @@ static int check_tokenizers(const char *edir, const char *adir, int V, const cha
         return -1;
     }
     lr_tokenizer *ta = tokenizer_load(adir);
-    if (!ta) {
+    if (!ta || tokenizer_check_vocab(ta, va, adir) != 0) {
         tokenizer_free(te);
+        tokenizer_free(ta);
         return -1;
     }
     int rc = 0;
@@ -79,8 +86,8 @@ static int check_inputs(sample_stage *s) {
     s->vocab_amateur = ca.vocab_size;
     s->ctx_limit = ce.max_position_embeddings < ca.max_position_embeddings ? ce.max_position_embeddings
                                                                                : ca.max_position_embeddings;
-    int V = ce.vocab_size < ca.vocab_size ? ce.vocab_size : ca.vocab_size;
-    if (check_tokenizers(o->expert, o->amateur, V, o->chat_template) != 0) return LR_EXIT_INPUT;
+    if (check_tokenizers(o->expert, o->amateur, ce.vocab_size, ca.vocab_size, o->chat_template) != 0)
+        return LR_EXIT_INPUT;
     s->key = run_resume_key(s->args_json, ps->digest, ps->n);
     if (run_state_prepare(o->out, s->shard_dir, s->key, o->resume, o->overwrite, &s->st) != 0) return LR_EXIT_INPUT;
     s->n_problems = ps->n;
@@ -134,12 +141,14 @@ static void share_info(sample_stage *s) {
 
 /* The closing line: this session's rates, the file's totals. */
 static void print_summary(const char *out, const lr_pipeline_stats *st, long bad_lines) {
-    int64_t np = 0, nt = 0, nsk = 0, nsa = 0, nst = 0;
+    int64_t np = 0, nt = 0, nsk = 0, nsa = 0, nst = 0, nnf = 0, nnft = 0;
     hid_t f = (hid_t)runfile_open_read(out);
     if (f >= 0) {
         h5u_read_attr_i64(f, "n_problems", out, &np);
         h5u_read_attr_i64(f, "n_traces", out, &nt);
         h5u_read_attr_i64(f, "n_skipped_context", out, &nsk);
+        if (H5Aexists(f, "n_nonfinite_steps") > 0) h5u_read_attr_i64(f, "n_nonfinite_steps", out, &nnf);
+        if (H5Aexists(f, "n_nonfinite_traces") > 0) h5u_read_attr_i64(f, "n_nonfinite_traces", out, &nnft);
         hid_t g = H5Gopen2(f, "samples", H5P_DEFAULT);
         if (g >= 0) {
             h5u_read_attr_i64(g, "n_samples", out, &nsa);
@@ -152,6 +161,10 @@ static void print_summary(const char *out, const lr_pipeline_stats *st, long bad
             (long long)np, (long long)nt, (long long)nsa, (long long)nst, nst ? 100.0 * (double)nsa / (double)nst : 0.0);
     if (nsk) fprintf(stderr, ", %lld skipped (prompt over the context)", (long long)nsk);
     if (bad_lines) fprintf(stderr, ", %ld bad lines skipped", bad_lines);
+    if (nnf)
+        fprintf(stderr, ", %lld steps non-finite (NaN/Inf logits: recorded with KL NaN, never selected; %lld traces "
+                        "stopped at a non-finite expert row)",
+                (long long)nnf, (long long)nnft);
     fprintf(stderr, "; this session: %.2f s, %.2f traces/s, %.1f generated tok/s", st->seconds,
             st->seconds > 0 ? (double)st->traces / st->seconds : 0.0,
             st->seconds > 0 ? (double)st->gen_tokens / st->seconds : 0.0);
@@ -266,6 +279,20 @@ int sample_stage_join(sample_stage *s, const char *train_from) {
     if (runfile_join(o->out, s->shard_dir, &s->ps, s->n_chunks, &meta) != 0) return -1;
     run_state_cleanup(s->shard_dir);
     if (!o->quiet) print_summary(o->out, &s->stats, s->ps.n_bad_lines);
+    /* a run without a single trace is bad input (as in eval): every prompt
+     * was over the context; the file stays as the record of the skips */
+    int64_t nt = -1, nsk = 0;
+    hid_t f = (hid_t)runfile_open_read(o->out);
+    if (f >= 0) {
+        h5u_read_attr_i64(f, "n_traces", o->out, &nt);
+        h5u_read_attr_i64(f, "n_skipped_context", o->out, &nsk);
+        H5Fclose(f);
+    }
+    if (nt == 0 && nsk > 0) {
+        lr_error_set(o->problems, "all %lld problems were skipped: every prompt is at least the context limit of %d "
+                                  "tokens (see /problems/status in %s)", (long long)nsk, s->ctx_limit, o->out);
+        return -1;
+    }
     return 0;
 }
 

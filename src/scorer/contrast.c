@@ -27,15 +27,24 @@ size_t contrast_scratch_size(int ve, int va) { return 2 * ((size_t)ve + (size_t)
 
 /* For one raw logits row x (n): lp = x - logsumexp(x) in fp32 (the
  * normaliser in fp64), e = exp(x - max) (so p = e / sum_e), the entropy
- * -sum p lp in fp64 and the first argmax. Returns sum_e. */
+ * -sum p lp in fp64 and the first argmax. Returns sum_e, or NAN when the
+ * row holds a NaN or an infinity (then lp/e/entropy are not filled). */
 static double log_softmax_row(const float *x, int n, float *lp, float *e, double *entropy, int32_t *top1) {
     float mx = x[0];
     int32_t arg = 0;
-    for (int i = 1; i < n; i++)
+    int finite = 1;
+    for (int i = 0; i < n; i++) {
+        finite &= isfinite(x[i]);
         if (x[i] > mx) {
             mx = x[i];
             arg = i;
         }
+    }
+    *top1 = arg;
+    if (!finite) {
+        *entropy = NAN;
+        return NAN;
+    }
     double s = 0.0;
     for (int i = 0; i < n; i++) {
         e[i] = expf(x[i] - mx);
@@ -48,8 +57,23 @@ static double log_softmax_row(const float *x, int n, float *lp, float *e, double
         if (e[i] > 0.0f) h -= (double)e[i] * (double)lp[i]; /* 0 log 0 = 0 */
     }
     *entropy = h / s;
-    *top1 = arg;
     return s;
+}
+
+/* A step whose rows (or KL) are not finite: KL = NaN marks it (never
+ * selected, counted by the caller) and its one candidate is the generated
+ * token (id 0 when that is not a shared id < min(ve, va)), so every stored
+ * step keeps >= 1 candidate. */
+static int nonfinite_step(int32_t token, int ve, int va, lr_step_div *out, lr_cand_buf *cand) {
+    out->kl = NAN;
+    out->logp_expert = NAN;
+    out->logp_amateur = token < va ? NAN : -INFINITY;
+    cand_buf_reserve(cand, 1);
+    cand->ids[cand->n] = token < ve && token < va ? token : 0;
+    cand->logp_expert[cand->n] = NAN;
+    cand->logp_amateur[cand->n] = NAN;
+    cand->n++;
+    return 1;
 }
 
 int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, int32_t token, double store_alpha,
@@ -61,7 +85,8 @@ int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, 
     float *lpa = ee + ve;                /* (va) log p_A */
     float *ea = lpa + va;                /* (va) */
     double se = log_softmax_row(logits_e, ve, lpe, ee, &out->entropy_expert, &out->top1_expert);
-    log_softmax_row(logits_a, va, lpa, ea, &out->entropy_amateur, &out->top1_amateur);
+    double sa = log_softmax_row(logits_a, va, lpa, ea, &out->entropy_amateur, &out->top1_amateur);
+    if (isnan(se) || isnan(sa)) return nonfinite_step(token, ve, va, out, cand);
     int v = ve < va ? ve : va;
 
     double kl = 0.0;
@@ -70,17 +95,19 @@ int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, 
         if (ee[i] > 0.0f) kl += (double)ee[i] * ((double)lpe[i] - (double)lpa[i]);
         if (lpe[i] > max_lpe) max_lpe = lpe[i];
     }
+    if (!isfinite(kl / se)) return nonfinite_step(token, ve, va, out, cand);
     out->kl = kl / se;
     out->logp_expert = lpe[token];
     out->logp_amateur = token < va ? lpa[token] : -INFINITY;
 
+    /* one predicate for counting and filling (finite rows: lpe is finite) */
     double thr = log(store_alpha);
     int n = 0;
     for (int i = 0; i < v; i++)
         if ((double)lpe[i] - (double)max_lpe >= thr) n++;
     cand_buf_reserve(cand, (size_t)n);
     for (int i = 0; i < v; i++) {
-        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        if (!((double)lpe[i] - (double)max_lpe >= thr)) continue;
         cand->ids[cand->n] = i;
         cand->logp_expert[cand->n] = lpe[i];
         cand->logp_amateur[cand->n] = lpa[i];
@@ -98,28 +125,34 @@ static double label_term(double s, double smax) {
 int contrast_label(const int32_t *ids, const float *lpe, const float *lpa, int n, double alpha, int32_t *out_ids,
                    float *out_w) {
     if (n <= 0) return 0;
-    float max_lpe = lpe[0];
-    for (int i = 1; i < n; i++)
-        if (lpe[i] > max_lpe) max_lpe = lpe[i];
+    /* max over the finite log-probs; a candidate is plausible only when its
+     * log-probs are finite (a run file may hold a non-finite step's row) */
+    float max_lpe = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(lpe[i]) && lpe[i] > max_lpe) max_lpe = lpe[i];
+    if (!isfinite(max_lpe)) return 0;
     double thr = log(alpha);
+#define PLAUSIBLE(i) (isfinite(lpe[i]) && !isnan(lpa[i]) && (double)lpe[(i)] - (double)max_lpe >= thr)
     /* s = lpe - lpa over M; softmax in fp64 with the max subtracted. */
     double smax = -INFINITY;
     int m = 0;
     for (int i = 0; i < n; i++) {
-        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        if (!PLAUSIBLE(i)) continue;
         double s = (double)lpe[i] - (double)lpa[i];
         if (s > smax) smax = s;
         out_ids[m++] = ids[i];
     }
+    if (m == 0) return 0;
     double z = 0.0;
     for (int i = 0; i < n; i++) {
-        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        if (!PLAUSIBLE(i)) continue;
         z += label_term((double)lpe[i] - (double)lpa[i], smax);
     }
     int k = 0;
     for (int i = 0; i < n; i++) {
-        if ((double)lpe[i] - (double)max_lpe < thr) continue;
+        if (!PLAUSIBLE(i)) continue;
         out_w[k++] = (float)(label_term((double)lpe[i] - (double)lpa[i], smax) / z);
     }
+#undef PLAUSIBLE
     return m;
 }

@@ -20,6 +20,7 @@
 #ifndef LR_CONTRAST_H
 #define LR_CONTRAST_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,12 +50,18 @@ size_t contrast_scratch_size(int ve, int va);
 
 /* One step. logits_e (ve), logits_a (va): raw logits rows; token: the
  * generated id y_t (< ve). Appends the candidates to cand and returns their
- * number (>= 1). scratch: contrast_scratch_size() floats. */
+ * number (>= 1). scratch: contrast_scratch_size() floats. When either row
+ * holds a NaN or an infinity (or the KL is not finite) the step is recorded
+ * as non-finite: kl, both log-probs and the entropy of the bad row are NaN,
+ * and its single candidate is `token` with NaN log-probs. */
 int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, int32_t token, double store_alpha,
                   float *scratch, lr_step_div *out, lr_cand_buf *cand);
 
-/* Step selection: KL_t >= beta. */
-static inline int contrast_selected(double kl, double beta) { return kl >= beta; }
+/* Step selection: KL_t >= beta; a non-finite KL (a step whose logits held
+ * NaN/Inf, see contrast_step) is never selected. */
+static inline int contrast_selected(double kl, double beta) { return isfinite(kl) && kl >= beta; }
+/* A step recorded as non-finite (contrast_step stores KL = NaN). */
+static inline int contrast_nonfinite(double kl) { return !isfinite(kl); }
 
 /* Plausible set and soft label from a step's candidates (n of them, as
  * stored): M = { i : lpe[i] - max lpe >= log(alpha) }, weights

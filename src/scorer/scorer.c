@@ -112,6 +112,7 @@ int scorer_score_chunk(const lr_scorer *s, lr_gen_chunk *g, lr_chunk_result *out
             out->cand.n += c->n;
             out->cand_offsets[r + 1] = (int64_t)out->cand.n;
             if (contrast_selected(out->div[r].kl, s->beta)) out->n_selected++;
+            if (contrast_nonfinite(out->div[r].kl)) out->n_nonfinite++;
         }
     }
     for (int64_t r = 0; r < ns; r++) cand_buf_free(&steps_cand[r]);

@@ -147,9 +147,43 @@ static int load_template(lr_tokenizer *t, const char *dir, const cJSON *cfg) {
     return 0;
 }
 
+/* Field types HF would choke on are input errors, not silent defaults:
+ * special-token fields are null, a string or {"content": string}; the chat
+ * template is null, a string or a list of {"name", "template"} objects. */
+static int check_types(const char *dir, const cJSON *cfg) {
+    char *path = lr_path_join(dir, "tokenizer_config.json");
+    int rc = -1;
+    for (size_t i = 0; i < sizeof SPECIAL_FIELDS / sizeof *SPECIAL_FIELDS; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, SPECIAL_FIELDS[i]);
+        if (v && !cJSON_IsNull(v) && !token_text(v)) {
+            lr_error_set(path, "%s is not a string or {\"content\": string}", SPECIAL_FIELDS[i]);
+            goto out;
+        }
+    }
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    if (ct && !cJSON_IsNull(ct) && !cJSON_IsString(ct)) {
+        int ok = cJSON_IsArray(ct);
+        for (const cJSON *e = ok ? ct->child : NULL; e && ok; e = e->next)
+            ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "name")) &&
+                 cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "template"));
+        if (!ok) {
+            lr_error_set(path, "chat_template is not a string or a list of {\"name\", \"template\"} objects");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(path);
+    return rc;
+}
+
 int lr_load_tokenizer_config(lr_tokenizer *t, const char *dir, int add_tokens) {
     cJSON *cfg;
     if (read_json(dir, "tokenizer_config.json", &cfg) != 0) return -1;
+    if (cfg && check_types(dir, cfg) != 0) {
+        cJSON_Delete(cfg);
+        return -1;
+    }
     int rc = 0;
     if (add_tokens) rc = add_tokens_from(t, dir, cfg);
     if (rc == 0 && cfg) rc = load_template(t, dir, cfg);
@@ -161,6 +195,12 @@ int lr_load_tokenizer_config(lr_tokenizer *t, const char *dir, int add_tokens) {
     if (rc == 0 && cfg) {
         const char *eos = token_text(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
         if (eos) t->eos_id = tokenizer_token_id(t, eos);
+        if (eos && t->eos_id < 0) { /* generation would never stop on it */
+            char *path = lr_path_join(dir, "tokenizer_config.json");
+            lr_error_set(path, "eos_token '%.200s' is not a token of the tokenizer", eos);
+            free(path);
+            rc = -1;
+        }
     }
     cJSON_Delete(cfg);
     return rc;

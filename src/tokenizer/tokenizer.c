@@ -46,6 +46,15 @@ int lr_tokenizer_finish(lr_tokenizer *t) {
         if (vm->slots[i].len != UINT32_MAX && vm->slots[i].value >= n) n = vm->slots[i].value + 1;
     for (int i = 0; i < t->added.n; i++)
         if (t->added.v[i].id >= n) n = t->added.v[i].id + 1;
+    /* Every table below is sized by the largest id: a lying id (1e9) must
+     * not turn into gigabytes and seconds per line. Real vocabularies are
+     * dense; allow gaps up to the number of entries plus 1024. */
+    const size_t entries = vm->n + (size_t)t->added.n;
+    if ((size_t)n > 2 * entries + 1024) {
+        lr_error_set(t->dir, "token id %d is far beyond the %zu tokens the tokenizer defines (ids must be nearly "
+                             "dense: at most 2 x entries + 1024)", n - 1, entries);
+        return -1;
+    }
     t->n_tokens = n;
     t->tok_str = xcalloc((size_t)n + 1, sizeof *t->tok_str);
     t->special = xcalloc((size_t)n + 1, 1);
@@ -222,6 +231,17 @@ char *tokenizer_decode(const lr_tokenizer *t, const int32_t *ids, size_t n, int 
 /* ---- vocabulary queries */
 
 int tokenizer_n_tokens(const lr_tokenizer *t) { return t->n_tokens; }
+
+int tokenizer_check_vocab(const lr_tokenizer *t, int vocab_size, const char *model_dir) {
+    if (t->n_tokens <= vocab_size) return 0;
+    char *p = lr_path_join(model_dir, "config.json");
+    lr_error_set(p, "vocab_size %d is smaller than the tokenizer's %d ids (its token '%.100s' has id %d): the model "
+                    "cannot read every token",
+                 vocab_size, t->n_tokens, t->tok_str[t->n_tokens - 1] ? t->tok_str[t->n_tokens - 1] : "?",
+                 t->n_tokens - 1);
+    free(p);
+    return -1;
+}
 
 const char *tokenizer_token_string(const lr_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_tokens ? t->tok_str[id] : NULL;

@@ -38,6 +38,10 @@ char *tokenizer_decode_bytes(const lr_tokenizer *t, const int32_t *ids, size_t n
 
 /* Number of ids (vocabulary + added tokens), i.e. max id + 1. */
 int tokenizer_n_tokens(const lr_tokenizer *t);
+/* The tokenizer fits a model of vocab_size ids (every id < vocab_size; a
+ * model may pad past the tokenizer). 0 ok; -1 + lr_error naming
+ * model_dir/config.json otherwise. */
+int tokenizer_check_vocab(const lr_tokenizer *t, int vocab_size, const char *model_dir);
 /* The token's string as stored in the vocabulary (byte-level form, e.g.
  * "Ġthe"), or the added token's content; NULL for an unused id. */
 const char *tokenizer_token_string(const lr_tokenizer *t, int32_t id);

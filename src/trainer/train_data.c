@@ -76,6 +76,13 @@ int tr_data_load(const char *path, int vocab, int64_t max_length, tr_data *d) {
         lr_error_set(path, "/samples/label_offsets do not span label_ids");
         goto out;
     }
+    /* every row's label range must lie inside label_ids before any is copied */
+    for (int64_t i = 0; i < n_s; i++)
+        if (loff[i + 1] <= loff[i] || loff[i] < 0 || loff[i + 1] > n_lab) {
+            lr_error_set(path, "/samples/label_offsets are not strictly increasing at row %lld (%lld then %lld)",
+                         (long long)i, (long long)loff[i], (long long)loff[i + 1]);
+            goto out;
+        }
     for (int64_t k = 0; k < n_lab; k++)
         if (ids[k] < 0 || ids[k] >= vocab || !isfinite(w[k]) || w[k] < 0.0f) {
             lr_error_set(path, "/samples label entry %lld (id %d, weight %g) is outside the model's vocabulary "
@@ -99,8 +106,8 @@ int tr_data_load(const char *path, int vocab, int64_t max_length, tr_data *d) {
     d->lab_off[0] = 0;
     for (int64_t i = 0; i < n_s; i++) {
         const int64_t t = trace[i];
-        if (t < 0 || t >= n_tr || step[i] < 0 || loff[i + 1] < loff[i] || loff[i + 1] == loff[i]) {
-            lr_error_set(path, "/samples row %lld: trace %lld, step %d or its label offsets are invalid", (long long)i,
+        if (t < 0 || t >= n_tr || step[i] < 0) {
+            lr_error_set(path, "/samples row %lld: trace %lld or step %d is invalid", (long long)i,
                          (long long)t, (int)step[i]);
             goto out;
         }
@@ -167,8 +174,11 @@ void tr_data_set_order(tr_data *d, uint64_t seed, int shuffle) {
 void tr_data_set_buffer(tr_data *d, int64_t capacity, int64_t start) {
     d->buf_cap = capacity > 0 ? capacity : 0;
     d->buf_start = start < 1 || start > d->buf_cap ? d->buf_cap : start; /* 0: start when full */
+    /* grown as samples are admitted: M may exceed the data by far
+     * (--shuffle-buffer 1e12 means "the whole first epoch") */
     free(d->buf);
-    d->buf = d->buf_cap ? xmalloc((size_t)d->buf_cap * sizeof *d->buf) : NULL;
+    d->buf = NULL;
+    d->buf_alloc = 0;
     d->buf_n = d->admitted = d->n_order0 = 0;
 }
 
@@ -194,6 +204,11 @@ static int draw_first_epoch(tr_data *d) {
     int64_t target = d->buf_cap + k < d->buf_start + 2 * k ? d->buf_cap + k : d->buf_start + 2 * k;
     if (ensure_loaded(d, target) != 0) return -1;
     if (target > d->n) target = d->n; /* the stream has ended */
+    if (d->buf_n + (target - d->admitted) > d->buf_alloc) {
+        int64_t want = d->buf_n + (target - d->admitted);
+        d->buf_alloc = want > 2 * d->buf_alloc ? want : 2 * d->buf_alloc;
+        d->buf = xrealloc(d->buf, (size_t)d->buf_alloc * sizeof *d->buf);
+    }
     while (d->admitted < target) d->buf[d->buf_n++] = d->admitted++;
     if (d->buf_n == 0) return 1;
     if (d->n_order0 == d->cap_order0) {

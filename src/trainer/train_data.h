@@ -68,6 +68,7 @@ typedef struct tr_data {
     int64_t buf_cap, buf_start;         /* M, S; M = 0: none */
     int64_t *order0, n_order0, cap_order0; /* draws so far */
     int64_t *buf, buf_n, admitted;
+    int64_t buf_alloc;                  /* entries allocated in buf (grows to min(M, samples)) */
 } tr_data;
 
 /* Reads /samples and /traces of a complete run file. vocab: the model's

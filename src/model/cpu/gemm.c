@@ -22,8 +22,16 @@
 #include <omp.h>
 #include <stddef.h>
 
-#define NR 4 /* weight rows per micro-tile (one vf_hsum4) */
-#if LR_ISA == 2
+/* Register blocking MR token rows × NR weight rows; -DLR_GEMM_MR/-DLR_GEMM_NR
+ * override for tuning (results are the same bits for any choice). */
+#if defined(LR_GEMM_NR)
+#define NR LR_GEMM_NR
+#else
+#define NR 4 /* weight rows per micro-tile (3 or 4: one vf_hsum4 per token row) */
+#endif
+#if defined(LR_GEMM_MR)
+#define MRMAX LR_GEMM_MR
+#elif LR_ISA == 2
 #define MRMAX 4 /* 16 accumulators + 4 weight vectors + 1 x vector of 32 zmm */
 #elif LR_ISA == 1
 #define MRMAX 3 /* 12 accumulators + 4 weight vectors of 16 ymm (x from memory) */
@@ -61,25 +69,51 @@
             vf_hsum4(a[j][0], a[j][NRR > 1 ? 1 : 0], a[j][NRR > 2 ? 2 : 0], a[j][NRR > 3 ? 3 : 0], out + 4 * j); \
     }
 
+#if NR == 4
 #define GEMM_KERN_ROW(MR) GEMM_KERN(MR, 1) GEMM_KERN(MR, 2) GEMM_KERN(MR, 3) GEMM_KERN(MR, 4)
-GEMM_KERN_ROW(1) GEMM_KERN_ROW(2) GEMM_KERN_ROW(3)
+#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3, kern_##MR##x4}
+#elif NR == 3
+#define GEMM_KERN_ROW(MR) GEMM_KERN(MR, 1) GEMM_KERN(MR, 2) GEMM_KERN(MR, 3)
+#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3}
+#else
+#error "NR must be 3 or 4"
+#endif
+GEMM_KERN_ROW(1) GEMM_KERN_ROW(2)
+#if MRMAX >= 3
+GEMM_KERN_ROW(3)
+#endif
 #if MRMAX >= 4
 GEMM_KERN_ROW(4)
 #endif
+#if MRMAX >= 5
+GEMM_KERN_ROW(5)
+#endif
+#if MRMAX >= 6
+GEMM_KERN_ROW(6)
+#endif
 
 typedef void (*gemm_kern)(const float *, size_t, const float *, size_t, int, float *);
-#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3, kern_##MR##x4}
 static const gemm_kern gemm_kerns[MRMAX][NR] = {
-    KROW(1), KROW(2), KROW(3),
+    KROW(1), KROW(2),
+#if MRMAX >= 3
+    KROW(3),
+#endif
 #if MRMAX >= 4
     KROW(4),
+#endif
+#if MRMAX >= 5
+    KROW(5),
+#endif
+#if MRMAX >= 6
+    KROW(6),
 #endif
 };
 
 /* Rows [m0, m1) × weight rows [n0, n1) of y. */
 static void gemm_range(const float *x, int ldx, const float *w, const float *bias, float *y, int ldy, int K, int acc,
                        int m0, int m1, int n0, int n1) {
-    int mb_rows = (int)(X_BLOCK_BYTES / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
+    static long xb = -1; if (xb < 0) { const char *e = getenv("LR_XB"); xb = e ? atol(e) : X_BLOCK_BYTES; }
+    int mb_rows = (int)(xb / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
     if (mb_rows < MRMAX) mb_rows = MRMAX;
     float out[MRMAX * 4];
     for (int mb = m0; mb < m1; mb += mb_rows) {

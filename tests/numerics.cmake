@@ -1,2 +1,6 @@
 # Batch/thread/alignment invariance of the CPU kernels on every ISA path this CPU runs.
 lr_add_c_test(test_cpu_invariance test_cpu_invariance.c LABELS numerics)
+# Sampling on the demo models: threads, ranks, --score-rows and batch sizes give the same bits.
+add_test(NAME test_sample_invariance COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_invariance.sh)
+set_tests_properties(test_sample_invariance PROPERTIES LABELS numerics TIMEOUT 600
+  ENVIRONMENT "LR_BIN=$<TARGET_FILE:lightreasoner>;LR_TEST_DATA=${LR_TEST_DATA};LR_REPO_DATA=${LR_REPO_DATA}")

@@ -3,7 +3,9 @@
 /problems, /traces, /divergence and /samples must be identical (values,
 dtypes, shapes), and so must the attributes except provenance (command
 line, resolved flags — which include role counts — and select's command
-line). Usage: compare_runs.py A.h5 B.h5 [--only samples]. Exit 0 when equal."""
+line). Usage: compare_runs.py A.h5 B.h5 [--only samples] [--ignore-attr NAME]...
+(--ignore-attr: also leave out an attribute that legitimately differs, e.g.
+resume_key between two --batch sizes). Exit 0 when equal."""
 import sys
 
 import h5py
@@ -52,6 +54,10 @@ def compare(pa, pb, groups):
 def main():
     args = sys.argv[1:]
     groups = ["problems", "traces", "divergence", "samples"]
+    while "--ignore-attr" in args:
+        i = args.index("--ignore-attr")
+        PROVENANCE.add(args[i + 1])
+        del args[i:i + 2]
     if "--only" in args:
         i = args.index("--only")
         groups = [args[i + 1]]

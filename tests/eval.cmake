@@ -7,3 +7,5 @@ foreach(t e2e mpi resume cli)
   add_dependencies(test_eval_${t} lightreasoner)
   set_tests_properties(test_eval_${t} PROPERTIES TIMEOUT 300)
 endforeach()
+# Issue 20: the Qwen2.5-Math toolkit's protocol (goldens from its own code).
+lr_add_c_test(test_eval_toolkit test_eval_toolkit.c LABELS eval)

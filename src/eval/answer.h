@@ -22,7 +22,8 @@ typedef enum {
     ANSWER_LAST_NUMBER = 3, /* last number in the text */
 } answer_method;
 
-typedef enum { COMPARE_NUMERIC = 0, COMPARE_MATH = 1 } answer_mode;
+/* COMPARE_TOOLKIT: the Qwen2.5-Math toolkit's math_equal (eval/toolkit.h) */
+typedef enum { COMPARE_NUMERIC = 0, COMPARE_MATH = 1, COMPARE_TOOLKIT = 2 } answer_mode;
 
 /* The final answer of a model output as a fresh string ("" when none). */
 char *answer_extract(const char *text, answer_method *method);

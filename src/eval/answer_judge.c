@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "eval/answer.h"
+#include "eval/toolkit.h"
 
 /* Text answers ("Yes", "Mrs. Hilt", "\text{Evelyn}"): light normalisation,
  * case-folded, whitespace collapsed, trailing '.' dropped. */
@@ -79,5 +80,10 @@ static answer_verdict judge_math(const char *pred, const char *gold) {
 answer_verdict answer_judge(answer_mode mode, const char *pred, const char *gold) {
     if (!pred) pred = "";
     if (!gold) gold = "";
+    if (mode == COMPARE_TOOLKIT) {
+        /* the toolkit grades whatever it extracted, an empty gold included */
+        answer_verdict v = {tk_math_equal(pred, gold), *gold == 0};
+        return v;
+    }
     return mode == COMPARE_MATH ? judge_math(pred, gold) : judge_numeric(pred, gold);
 }

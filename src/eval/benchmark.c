@@ -14,21 +14,35 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "eval/tk_bench.h"
 
 typedef struct {
     const char *name;
     const char *question_fields;
     const char *answer_field;
     answer_mode mode;
+    tk_data tk;
+    int toolkit_only; /* read the toolkit's way whatever the prompt type */
+    int shots;        /* the toolkit's sh/eval.sh: --num_shots 5 for the multiple-choice sets */
 } bundled_info;
 
-/* Field names as they appear in the vendored files (data/benchmarks/). */
+/* Field names as they appear in the vendored files (data/benchmarks/).
+ * MATH-500 is read as the toolkit reads MATH (gold: the solution's last
+ * \boxed{}). */
 static const bundled_info k_bundled[] = {
-    {"gsm8k", "question", "answer", COMPARE_NUMERIC},
-    {"svamp", "Body,Question", "Answer", COMPARE_NUMERIC},
-    {"asdiv", "body,question", "answer", COMPARE_NUMERIC},
-    {"math500", "problem", "answer", COMPARE_MATH},
+    {"gsm8k", "question", "answer", COMPARE_NUMERIC, TK_GSM8K, 0, 0},
+    {"svamp", "Body,Question", "Answer", COMPARE_NUMERIC, TK_SVAMP, 0, 0},
+    {"asdiv", "body,question", "answer", COMPARE_NUMERIC, TK_ASDIV, 0, 0},
+    {"math500", "problem", "answer", COMPARE_MATH, TK_MATH, 0, 0},
+    {"minerva_math", "problem", "solution", COMPARE_TOOLKIT, TK_MINERVA, 1, 0},
+    {"olympiadbench", "question", "final_answer", COMPARE_TOOLKIT, TK_OLYMPIAD, 1, 0},
+    {"mmlu_stem", "question", "answer", COMPARE_TOOLKIT, TK_MMLU, 1, 5},
 };
+
+const char *const eval_paper_benchmarks[EVAL_PAPER_N] = {"gsm8k",        "math500",       "svamp",    "asdiv",
+                                                         "minerva_math", "olympiadbench", "mmlu_stem"};
+const char *const eval_paper_titles[EVAL_PAPER_N] = {"GSM8K",        "MATH",          "SVAMP",    "ASDiv",
+                                                     "Minerva Math", "OlympiadBench", "MMLU-STEM"};
 
 static const bundled_info *find_bundled(const char *name) {
     for (size_t i = 0; i < sizeof k_bundled / sizeof *k_bundled; i++)
@@ -183,6 +197,12 @@ static char *read_gold(cJSON *obj, const char *field, int hashes, const char *wh
 }
 
 void benchmark_free(eval_benchmark *b) {
+    for (int i = 0; i < b->n_demos; i++) {
+        free(b->demo_q[i]);
+        free(b->demo_a[i]);
+    }
+    free(b->demo_q);
+    free(b->demo_a);
     for (long i = 0; i < b->n; i++) {
         free(b->items[i].question);
         free(b->items[i].gold);
@@ -193,6 +213,51 @@ void benchmark_free(eval_benchmark *b) {
     free(b->question_fields);
     free(b->answer_field);
     memset(b, 0, sizeof *b);
+}
+
+/* The toolkit's few-shot demonstrations: fewshot.jsonl next to the
+ * benchmark file, {"question", "answer"} per line, the first n used. */
+static int load_demos(eval_benchmark *b, int n) {
+    const char *slash = strrchr(b->path, '/');
+    size_t dl = slash ? (size_t)(slash - b->path) : 1;
+    char *path = xmalloc(dl + 32);
+    snprintf(path, dl + 32, "%.*s/fewshot.jsonl", (int)dl, slash ? b->path : ".");
+    lr_line_reader r;
+    if (!lr_file_exists(path)) {
+        lr_error_set(path, "%d demonstrations asked for (--num-shots) but this benchmark has none", n);
+        free(path);
+        return -1;
+    }
+    if (lr_lines_open(&r, path) != 0) {
+        free(path);
+        return -1;
+    }
+    b->demo_q = xcalloc((size_t)n, sizeof *b->demo_q);
+    b->demo_a = xcalloc((size_t)n, sizeof *b->demo_a);
+    char *line;
+    long len;
+    int rc = 0;
+    while (b->n_demos < n && (len = lr_lines_next(&r, &line)) >= 0) {
+        if (len == 0) continue;
+        cJSON *obj = cJSON_ParseWithLength(line, (size_t)len);
+        cJSON *q = cJSON_GetObjectItemCaseSensitive(obj, "question"), *a = cJSON_GetObjectItemCaseSensitive(obj, "answer");
+        if (!cJSON_IsString(q) || !cJSON_IsString(a)) {
+            lr_error_set(path, "line %ld: expected {\"question\": ..., \"answer\": ...}", r.line_no);
+            cJSON_Delete(obj);
+            rc = -1;
+            break;
+        }
+        b->demo_q[b->n_demos] = xstrdup(q->valuestring);
+        b->demo_a[b->n_demos++] = xstrdup(a->valuestring);
+        cJSON_Delete(obj);
+    }
+    lr_lines_close(&r);
+    if (rc == 0 && b->n_demos < n) {
+        lr_error_set(path, "%d demonstrations asked for, the file has %d", n, b->n_demos);
+        rc = -1;
+    }
+    free(path);
+    return rc;
 }
 
 /* "dir/foo.jsonl" -> "foo" */
@@ -214,23 +279,30 @@ int benchmark_load(eval_benchmark *b, const eval_benchmark_opts *o) {
         if (!b->path) return -1;
         b->name = xstrdup(info->name);
         b->mode = info->mode;
+        b->tk = info->tk;
+        b->toolkit = o->toolkit || info->toolkit_only;
         hashes = !strcmp(info->name, "gsm8k");
     } else {
         if (!strchr(o->benchmark, '/') && !strstr(o->benchmark, ".json") && !lr_file_exists(o->benchmark)) {
-            lr_error_set(o->benchmark, "unknown benchmark (bundled: gsm8k, svamp, asdiv, math500; or a .jsonl file)");
+            lr_error_set(o->benchmark, "unknown benchmark (bundled: gsm8k, svamp, asdiv, math500, minerva_math, "
+                                       "olympiadbench, mmlu_stem, or 'paper' for all seven; or a .jsonl file)");
             return -1;
         }
         b->path = xstrdup(o->benchmark);
         b->name = file_stem(o->benchmark);
         b->mode = COMPARE_NUMERIC;
+        b->tk = TK_OTHER;
+        b->toolkit = o->toolkit;
     }
+    if (b->toolkit) b->mode = COMPARE_TOOLKIT;
     b->question_fields = xstrdup(o->question_field ? o->question_field : info ? info->question_fields : "question");
     b->answer_field = xstrdup(o->answer_field ? o->answer_field : info ? info->answer_field : "answer");
     if (o->compare && strcmp(o->compare, "auto") != 0) {
         if (!strcmp(o->compare, "numeric")) b->mode = COMPARE_NUMERIC;
         else if (!strcmp(o->compare, "math")) b->mode = COMPARE_MATH;
+        else if (!strcmp(o->compare, "toolkit")) b->mode = COMPARE_TOOLKIT;
         else {
-            lr_error_set("--compare", "expected auto, numeric or math, got '%s'", o->compare);
+            lr_error_set("--compare", "expected auto, numeric, math or toolkit, got '%s'", o->compare);
             benchmark_free(b);
             return -1;
         }
@@ -261,8 +333,19 @@ int benchmark_load(eval_benchmark *b, const eval_benchmark_opts *o) {
             lr_error_set(where, "not a JSON object");
             goto fail;
         }
-        char *q = read_question(obj, b->question_fields, where);
-        char *g = q ? read_gold(obj, b->answer_field, hashes, where) : NULL;
+        char *q, *g;
+        if (b->toolkit) {
+            /* parse_ground_truth first: the question may get " (Yes or No)" */
+            g = tk_gold(obj, b->tk, b->answer_field, where);
+            q = g ? tk_question(obj, b->tk, b->question_fields, g, where) : NULL;
+            if (!q) {
+                free(g);
+                g = NULL;
+            }
+        } else {
+            q = read_question(obj, b->question_fields, where);
+            g = q ? read_gold(obj, b->answer_field, hashes, where) : NULL;
+        }
         cJSON_Delete(obj);
         if (!g) {
             free(q);
@@ -281,6 +364,11 @@ int benchmark_load(eval_benchmark *b, const eval_benchmark_opts *o) {
     lr_lines_close(&r);
     if (b->n == 0) {
         lr_error_set(b->path, "no problems in the file");
+        benchmark_free(b);
+        return -1;
+    }
+    int shots = o->num_shots >= 0 ? o->num_shots : (b->toolkit && info ? info->shots : 0);
+    if (shots > 0 && load_demos(b, shots) != 0) {
         benchmark_free(b);
         return -1;
     }

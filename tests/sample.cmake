@@ -15,4 +15,6 @@ lr_sample_script(test_sample_ranks bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_
 lr_sample_script(test_sample_resume bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_resume.sh)
 lr_sample_script(test_sample_select bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_select.sh)
 lr_sample_script(test_sample_badinput bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_badinput.sh)
+lr_sample_script(test_sample_nonfinite bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_nonfinite.sh)
+lr_sample_script(test_input_limits bash ${CMAKE_CURRENT_SOURCE_DIR}/test_input_limits.sh)
 lr_sample_script(test_sample_h5py /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_h5py.py)

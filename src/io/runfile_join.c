@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
@@ -18,8 +19,13 @@
 
 int64_t runfile_open_read(const char *path) {
     h5u_quiet();
-    if (!lr_file_exists(path)) {
+    struct stat sb; /* a FIFO would block H5Fopen; a directory is no "missing file" */
+    if (stat(path, &sb) != 0) {
         lr_error_set(path, "no such file");
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        lr_error_set(path, "%s, not a run file", S_ISDIR(sb.st_mode) ? "is a directory" : "is not a regular file");
         return -1;
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -49,6 +49,7 @@ void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, int32
         s->w = xrealloc(s->w, s->cap * sizeof *s->w);
     }
     int m = contrast_label(ids, lpe, lpa, n, s->alpha, s->ids, s->w);
+    if (m == 0) return; /* no finite candidate (a damaged row): no label to train on */
     h5u_app_write(&s->trace, &trace, 1);
     h5u_app_write(&s->step, &step, 1);
     h5u_app_write(&s->problem, &problem, 1);
@@ -100,6 +101,8 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
         goto out;
     }
     if (h5u_len(dv, "kl", path, &ns) != 0) goto out;
+    int64_t vshared = 0;
+    if (h5u_read_attr_i64(src, "vocab_shared", path, &vshared) != 0) goto out;
     if (!(trace_problem = h5u_read_all(tr, "problem", path, H5T_NATIVE_INT64, -1, &nt))) goto out;
     const int64_t max_steps = 65536, max_cands = 1 << 22;
     off = xmalloc((size_t)(max_steps + 1) * sizeof *off);
@@ -132,6 +135,12 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
             h5u_read_range(dv, "cand_logp_expert", path, H5T_NATIVE_FLOAT, off[0], nc, lpe) ||
             h5u_read_range(dv, "cand_logp_amateur", path, H5T_NATIVE_FLOAT, off[0], nc, lpa))
             goto out;
+        for (int64_t c = 0; c < nc; c++)
+            if (ids[c] < 0 || ids[c] >= vshared) { /* the labels would name tokens the models do not share */
+                lr_error_set(path, "/divergence/cand_ids[%lld] = %d is outside the shared vocabulary [0, %lld)",
+                             (long long)(off[0] + c), (int)ids[c], (long long)vshared);
+                goto out;
+            }
         for (int64_t i = 0; i < k; i++) {
             if (trace[i] < 0 || trace[i] >= nt) {
                 lr_error_set(path, "/divergence/trace out of range at row %lld", (long long)(s0 + i));

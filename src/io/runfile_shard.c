@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
@@ -149,6 +150,11 @@ static int offsets_ok(const int64_t *off, int64_t n, int64_t total) {
 int runfile_shard_read(const char *path, lr_chunk_result *c) {
     memset(c, 0, sizeof *c);
     h5u_quiet();
+    struct stat sb; /* a FIFO would block H5Fopen */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        lr_error_set(path, "%s, not a shard", S_ISDIR(sb.st_mode) ? "is a directory" : "is not a regular file");
+        return -1;
+    }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
         lr_error_set(path, "not a readable HDF5 file (truncated or damaged shard)");

@@ -303,6 +303,7 @@ int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, dou
             if (d->cap_lab != cap_lab) d->lab_w = xrealloc(d->lab_w, (size_t)d->cap_lab * sizeof *d->lab_w);
             const int k = contrast_label(c->cand.ids + a, c->cand.logp_expert + a, c->cand.logp_amateur + a, (int)m,
                                          alpha, d->lab_ids + nl, d->lab_w + nl);
+            if (k == 0) continue; /* no finite candidate: no label (as samples_writer_step) */
             d->in_off[d->n] = toff;
             d->in_len[d->n] = (int32_t)len;
             d->row[d->n] = global_row;

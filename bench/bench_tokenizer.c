@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "tokenizer/tokenizer.h"
@@ -58,8 +59,8 @@ int main(int argc, char **argv) {
         if (cJSON_IsString(j)) {
             if (n == cap) {
                 cap *= 2;
-                texts = realloc(texts, cap * sizeof *texts);
-                lens = realloc(lens, cap * sizeof *lens);
+                texts = xrealloc(texts, cap * sizeof *texts);
+                lens = xrealloc(lens, cap * sizeof *lens);
             }
             texts[n] = strdup(j->valuestring);
             lens[n] = strlen(texts[n]);

@@ -71,7 +71,7 @@ static void test_generate_golden(void) {
                  "--max-new-tokens %ld --ids --quiet",
                  test_bin(), test_model_dir("qwen2_tied"), nc);
         char *out = run(cmd, &rc);
-        int32_t got[64];
+        int32_t got[64] = {0};
         int n = parse_ids_line(out, got, 64);
         EXPECT(rc == 0 && n == nc && !memcmp(got, cg, nc * 4), "chat greedy through the CLI differs (rc %d):\n%s", rc, out);
         free(out);
@@ -107,7 +107,7 @@ static void test_generate_golden(void) {
                 EXPECT(a != NULL, "%s: no ids in output line %ld", test_model_names[mi], i);
                 if (!a) break;
                 a += 7;
-                int32_t got[64];
+                int32_t got[64] = {0};
                 int n = 0;
                 while (*a && *a != ']' && n < 64) {
                     got[n++] = (int32_t)strtol(a, (char **)&a, 10);

@@ -23,7 +23,7 @@ int main(void) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
         lines++;
-        const char *p = tk_parse_ids(line, &ids), *e1, *e2;
+        const char *p = tk_parse_ids(line, &ids), *e1 = "", *e2 = "";
         size_t l1 = 0, l2 = 0;
         char *want[2] = {NULL, NULL};
         if (*p == '\t') want[0] = tk_parse_text(p + 1, &l1, &e1);

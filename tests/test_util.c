@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "common/check.h"
+
 int test_failures = 0;
 int test_checks = 0;
 
@@ -32,13 +34,16 @@ int test_run(const char *cmd, char **out) {
     snprintf(full, n, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
     free(full);
-    if (!p) return -1;
+    if (!p) {
+        if (out) *out = strdup(""); /* callers print *out in their messages */
+        return -1;
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     size_t got;
     while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
         len += got;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+        if (cap - len < 2) buf = xrealloc(buf, cap *= 2);
     }
     buf[len] = 0;
     int st = pclose(p);

@@ -114,7 +114,7 @@ void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store
     int32_t *ii = xmalloc((ns ? ns : 1) * sizeof *ii);
 #define COL(buf, field, name, type)                                      \
     do {                                                                 \
-        for (size_t k = 0; k < ns; k++) buf[k] = c->div[k].field;        \
+        for (size_t k = 0; k < ns; k++) (buf)[k] = c->div[k].field;      \
         h5u_write_1d(f, name, type, buf, ns);                            \
     } while (0)
     COL(d, kl, "kl", H5T_NATIVE_DOUBLE);

@@ -17,6 +17,7 @@ void logits_row_stats(const float *logits, int V, int32_t target, int top_k, dou
         sum += e;
         wsum += e > 0.0f ? (double)e * dx : 0.0;
     }
+    /* cppcheck-suppress invalidFunctionArg ; sum >= 1: the largest logit adds exp(0) = 1 */
     const double lse = mx + log(sum);
     if (lse_out) *lse_out = lse;
     if (target_lp) *target_lp = target >= 0 && target < V ? (float)((double)logits[target] - lse) : NAN;

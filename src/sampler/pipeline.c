@@ -138,6 +138,7 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
     lr_gen_chunk held = {0};
     poll_state pst = {&inflight, &next_req};
     sa->poll = sampler_poll;
+    /* cppcheck-suppress autoVariables ; reset to NULL before this function returns */
     sa->poll_ctx = &pst;
     while (cur >= 0) {
         /* prefetch the next assignment while this chunk is generated */
@@ -157,6 +158,7 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
     chunk_send_wait(&inflight);
     gen_chunk_free(&held);
     sa->poll = NULL;
+    sa->poll_ctx = NULL;
     for (int r = 0; r < p->n_scorers; r++)
         MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, r, TAG_SAMPLER_DONE, e->comm));
 }

@@ -50,6 +50,7 @@ static double log_softmax_row(const float *x, int n, float *lp, float *e, double
         e[i] = expf(x[i] - mx);
         s += (double)e[i];
     }
+    /* cppcheck-suppress invalidFunctionArg ; s >= 1: the largest logit adds exp(0) = 1 */
     double lse = (double)mx + log(s);
     double h = 0.0;
     for (int i = 0; i < n; i++) {

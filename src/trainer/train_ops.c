@@ -123,6 +123,7 @@ void tr_kl_loss(int nt, const float *z, int n, int V, const int64_t *lab_off, co
         double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++) sum += exp((double)(zr[v] - mx));
+        /* cppcheck-suppress invalidFunctionArg ; sum >= 1: the largest logit adds exp(0) = 1 */
         const float lse = mx + (float)log(sum); /* log_softmax(z)_v = z_v − lse */
         double kl = 0.0;
         for (int64_t k = lab_off[i]; k < lab_off[i + 1]; k++) {

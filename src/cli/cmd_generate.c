@@ -86,7 +86,7 @@ int cmd_generate(int argc, char **argv) {
         {"field", ARG_STR, &field, "NAME", "prompt field of --prompts lines", 0, 0, 0},
         {"chat", ARG_FLAG, &chat, NULL, "wrap text prompts as the user turn of the chat template (+ assistant header)", 0, 0, 0},
         {"system", ARG_STR, &system, "S", "system prompt for --chat (default: the template's own)", 0, 0, 0},
-        {"chat-template", ARG_STR, &tpl_name, "NAME", "auto (tokenizer_config.json), chatml or plain", 0, 0, 0},
+        {"chat-template", ARG_STR, &tpl_name, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"max-new-tokens", ARG_INT, &max_new, "N", "tokens to generate at most per prompt", 0, 1e9, 0},
         {"temperature", ARG_FLOAT, &temperature, "T", "0 = greedy; > 0 samples", 0, 1e6, 0},
         {"top-p", ARG_FLOAT, &top_p, "P", "nucleus sampling mass (1 = off)", 1e-9, 1, 0},
@@ -116,7 +116,7 @@ int cmd_generate(int argc, char **argv) {
     free(tj);
     free(vj);
     lr_chat_template tpl = CHAT_PLAIN;
-    if (tok && chat_template_from_name(tpl_name, tok, &tpl) != 0) lr_die_input("--chat-template", "%s", lr_error_msg());
+    if (chat && tok && chat_template_from_name(tpl_name, tok, &tpl) != 0) lr_die_last();
     if (chat && !tok) lr_die_input(dir, "--chat needs a tokenizer in the model directory");
 
     /* prompts */

@@ -51,7 +51,7 @@ int cmd_run(int argc, char **argv) {
          0},
         {"system", ARG_STR, &system, "S", "system prompt of the sampled traces (default 'Please reason step by step.')",
          0, 0, 0},
-        {"chat-template", ARG_STR, &chat_template, "NAME", "auto (tokenizer_config.json), chatml or plain", 0, 0, 0},
+        {"chat-template", ARG_STR, &chat_template, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"temperature", ARG_FLOAT, &temperature, "T", "expert sampling temperature (0 = greedy)", 0, 1e4, 0},
         {"top-p", ARG_FLOAT, &top_p, "P", "nucleus sampling (with --temperature > 0)", 1e-9, 1, 0},
         {"sample-seed", ARG_INT, &sample_seed, "N", "seed of the expert's sampling", 0, 9e18, 0},

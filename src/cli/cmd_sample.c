@@ -25,7 +25,7 @@ int cmd_sample(int argc, char **argv) {
         {"store-alpha", ARG_FLOAT, &o.store_alpha, "A", "candidates kept per step for `select` (alpha >= this)", 1e-12, 1, 0},
         {"max-new-tokens", ARG_INT, &o.max_new_tokens, "N", "expert tokens per trace", 1, 1e7, 0},
         {"system", ARG_STR, &o.system, "S", "system prompt", 0, 0, 0},
-        {"chat-template", ARG_STR, &o.chat_template, "NAME", "auto (tokenizer_config.json), chatml or plain", 0, 0, 0},
+        {"chat-template", ARG_STR, &o.chat_template, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"temperature", ARG_FLOAT, &o.temperature, "T", "0 = greedy", 0, 1e4, 0},
         {"top-p", ARG_FLOAT, &o.top_p, "P", "nucleus sampling (with --temperature > 0)", 1e-9, 1, 0},
         {"seed", ARG_INT, &o.seed, "N", "sampling seed (per chunk and sequence streams)", 0, 9e18, 0},

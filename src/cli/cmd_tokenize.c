@@ -35,7 +35,7 @@ int cmd_tokenize(int argc, char **argv) {
         {"jsonl", ARG_FLAG, &jsonl, NULL, "each input line is one JSON string (exact text, newlines included)", 0, 0, 0},
         {"chat", ARG_FLAG, &chat, NULL, "wrap each text as the user turn of the chat template, with the assistant header", 0, 0, 0},
         {"system", ARG_STR, &system, "S", "system prompt for --chat (default: the template's own)", 0, 0, 0},
-        {"chat-template", ARG_STR, &tpl_name, "NAME", "auto (from tokenizer_config.json), chatml or plain", 0, 0, 0},
+        {"chat-template", ARG_STR, &tpl_name, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"source", ARG_STR, &source, "FILE", "auto, tokenizer.json or vocab.json (vocab.json + merges.txt)", 0, 0, 0},
     };
     const arg_spec spec = {"tokenize",
@@ -45,8 +45,8 @@ int cmd_tokenize(int argc, char **argv) {
     char *pos[1];
     const char *in = args_parse(&spec, argc, argv, pos) ? pos[0] : "-";
     lr_tokenizer *t = load(dir, source);
-    lr_chat_template tpl;
-    if (chat_template_from_name(tpl_name, t, &tpl) != 0) die_with_last("tokenize");
+    lr_chat_template tpl = CHAT_PLAIN;
+    if (chat && chat_template_from_name(tpl_name, t, &tpl) != 0) die_with_last("tokenize");
 
     lr_line_reader r;
     if (lr_lines_open(&r, in) != 0) lr_die_last();

@@ -171,7 +171,7 @@ static int load_model(eval_ctx *c) {
     /* --adapter: W += s·B·A into the loaded fp32 weights (trainer/lora_merge.h) */
     if (o->adapter && lora_apply_to_model(c->model, o->adapter) != 0) return 2;
     if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
-    c->tpl_name = c->tpl == CHAT_CHATML ? "chatml" : "plain";
+    c->tpl_name = chat_template_name(c->tpl);
 
     /* Stop at every EOS the model directory names (SPEC §2), plus the
      * ChatML end-of-turn: instruct and base models alike end answers there. */
@@ -195,7 +195,7 @@ static int encode_prompts(eval_ctx *c) {
     c->prompts = xcalloc((size_t)n, sizeof *c->prompts);
     c->prompt_lens = xcalloc((size_t)n, sizeof *c->prompt_lens);
     for (long i = 0; i < n; i++) {
-        char *text = chat_template_render(c->tpl, sys, c->b.items[i].question, 1);
+        char *text = tokenizer_chat_render(c->tok, c->tpl, sys, c->b.items[i].question, 1);
         long len = tokenizer_encode(c->tok, text, strlen(text), &c->prompts[i]);
         free(text);
         if (len < 0) return 2;

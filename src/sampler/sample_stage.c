@@ -39,10 +39,7 @@ static int check_tokenizers(const char *edir, const char *adir, int ve, int va, 
         return -1;
     }
     lr_chat_template tpl;
-    if (chat_template_from_name(template_name, te, &tpl) != 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", lr_error_msg());
-        lr_error_set("--chat-template", "%s", msg);
+    if (chat_template_from_name(template_name, te, &tpl) != 0) { /* the error names --chat-template */
         tokenizer_free(te);
         return -1;
     }

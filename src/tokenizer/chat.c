@@ -1,29 +1,145 @@
-/* Chat templates. Jinja is not interpreted: a template is recognised as a
- * family the project renders natively (ChatML, marked by "<|im_start|>"),
- * and the default system prompt it hardcodes is lifted out of its source. */
+/* Chat templates. The model's own template (Jinja, from the tokenizer
+ * directory or a --chat-template file) is rendered by the Jinja subset in
+ * jinja*.c exactly as transformers' apply_chat_template does; ChatML and
+ * plain are also written out natively. A template outside the subset is an
+ * error naming --chat-template, never a silent fallback. The default system
+ * prompt a template hardcodes is still lifted out of its source for
+ * --chat-template chatml. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/fileio.h"
+#include "tokenizer/jinja.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/tok_internal.h"
 
 #define QWEN2_DEFAULT_SYSTEM "You are a helpful assistant."
+#define MAX_TEMPLATE_FILE (1u << 20)
 
 lr_chat_template tokenizer_chat_template(const lr_tokenizer *t) {
-    return t && t->chat_template && strstr(t->chat_template, "<|im_start|>") ? CHAT_CHATML : CHAT_PLAIN;
+    return t && t->chat_template ? CHAT_MODEL : CHAT_PLAIN;
 }
 
-int chat_template_from_name(const char *name, const lr_tokenizer *t, lr_chat_template *out) {
-    if (!strcmp(name, "auto")) *out = tokenizer_chat_template(t);
-    else if (!strcmp(name, "chatml")) *out = CHAT_CHATML;
-    else if (!strcmp(name, "plain")) *out = CHAT_PLAIN;
-    else {
-        lr_error_set(NULL, "unknown chat template '%s' (expected auto, chatml or plain)", name);
+const char *chat_template_name(lr_chat_template tpl) {
+    return tpl == CHAT_MODEL ? "model" : tpl == CHAT_CHATML ? "chatml" : "plain";
+}
+
+void lr_chat_free(lr_tokenizer *t) {
+    jinja_free(t->jinja);
+    t->jinja = NULL;
+    free(t->jinja_err);
+    t->jinja_err = NULL;
+    for (int i = 0; i < 4; i++) {
+        free(t->special_text[i]);
+        t->special_text[i] = NULL;
+    }
+}
+
+/* Compiles t->chat_template once; 0, or -1 with t->jinja_err. */
+static int compile(lr_tokenizer *t) {
+    if (t->jinja) return 0;
+    if (t->jinja_err) return -1;
+    t->jinja = jinja_compile(t->chat_template, &t->jinja_err);
+    return t->jinja ? 0 : -1;
+}
+
+char *tokenizer_chat_render_messages(const lr_tokenizer *t, const char *const *roles, const char *const *contents,
+                                     size_t n, int add_generation_prompt) {
+    if (!t->jinja) {
+        lr_error_set("--chat-template", "no compiled chat template");
+        return NULL;
+    }
+    lr_chat_msg *m = xcalloc(n ? n : 1, sizeof *m);
+    for (size_t i = 0; i < n; i++) m[i].role = roles[i], m[i].content = contents[i];
+    const char *vars[] = {"bos_token", t->special_text[0], "eos_token", t->special_text[1],
+                          "unk_token", t->special_text[2], "pad_token", t->special_text[3], NULL};
+    char *err = NULL;
+    char *out = jinja_render_chat(t->jinja, m, n, add_generation_prompt, vars, &err);
+    free(m);
+    if (!out) {
+        lr_error_set("--chat-template", "the chat template failed: %s", err);
+        free(err);
+    }
+    return out;
+}
+
+static char *render_model(const lr_tokenizer *t, const char *system, const char *user, int agp) {
+    const char *roles[2] = {"system", "user"}, *contents[2] = {system, user};
+    return system ? tokenizer_chat_render_messages(t, roles, contents, 2, agp)
+                  : tokenizer_chat_render_messages(t, roles + 1, contents + 1, 1, agp);
+}
+
+/* The template renders a question with and without a system prompt. */
+static int try_render(lr_tokenizer *t, const char *what) {
+    for (int with_system = 0; with_system < 2; with_system++) {
+        char *s = render_model(t, with_system ? "S" : NULL, "Q", 1);
+        if (!s) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", lr_error_msg());
+            lr_error_set("--chat-template", "%s cannot render a system/user prompt (%s); pass --chat-template "
+                         "chatml, plain or a Jinja file", what, msg);
+            return -1;
+        }
+        free(s);
+    }
+    return 0;
+}
+
+int chat_template_from_name(const char *name, lr_tokenizer *t, lr_chat_template *out) {
+    if (!strcmp(name, "chatml")) {
+        *out = CHAT_CHATML;
+        return 0;
+    }
+    if (!strcmp(name, "plain")) {
+        *out = CHAT_PLAIN;
+        return 0;
+    }
+    if (!strcmp(name, "auto")) {
+        if (!t->chat_template) {
+            lr_error_set("--chat-template", "auto: the tokenizer in %s has no chat template (tokenizer_config.json "
+                         "chat_template or chat_template.jinja); pass --chat-template plain, chatml or a Jinja file",
+                         t->dir ? t->dir : "(memory)");
+            return -1;
+        }
+        if (compile(t) != 0) {
+            lr_error_set("--chat-template", "auto: the chat template of %s uses Jinja this program does not "
+                         "support (%s); pass --chat-template chatml, plain or a Jinja file",
+                         t->dir ? t->dir : "(memory)", t->jinja_err);
+            return -1;
+        }
+        if (try_render(t, "the model's chat template") != 0) return -1;
+        *out = CHAT_MODEL;
+        return 0;
+    }
+    if (!lr_file_exists(name)) {
+        lr_error_set("--chat-template", "unknown chat template '%s' (expected auto, chatml, plain or the path of a "
+                     "Jinja template file)", name);
         return -1;
     }
+    size_t len;
+    char *src = lr_read_file(name, MAX_TEMPLATE_FILE, &len);
+    if (!src) return -1;
+    char *err = NULL;
+    lr_jinja *j = jinja_compile(src, &err);
+    if (!j) {
+        lr_error_set("--chat-template", "%s: uses Jinja this program does not support (%s)", name, err);
+        free(err);
+        free(src);
+        return -1;
+    }
+    jinja_free(t->jinja);
+    free(t->jinja_err);
+    t->jinja_err = NULL;
+    free(t->chat_template);
+    t->chat_template = src;
+    t->jinja = j;
+    free(t->default_system);
+    t->default_system = lr_chat_default_system(src);
+    if (try_render(t, name) != 0) return -1;
+    *out = CHAT_MODEL;
     return 0;
 }
 
@@ -95,10 +211,16 @@ static char *render(lr_chat_template tpl, const char *system, const char *user, 
 }
 
 char *chat_template_render(lr_chat_template tpl, const char *system, const char *user, int add_generation_prompt) {
+    LR_CHECK(tpl != CHAT_MODEL, "the model's chat template needs its tokenizer (tokenizer_chat_render)");
     return render(tpl, system ? system : QWEN2_DEFAULT_SYSTEM, user, add_generation_prompt);
 }
 
 char *tokenizer_chat_render(const lr_tokenizer *t, lr_chat_template tpl, const char *system, const char *user,
                             int add_generation_prompt) {
+    if (tpl == CHAT_MODEL) {
+        char *s = render_model(t, system, user, add_generation_prompt);
+        if (!s) lr_die_last();
+        return s;
+    }
     return render(tpl, system ? system : t->default_system, user, add_generation_prompt);
 }

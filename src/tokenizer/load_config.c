@@ -144,6 +144,12 @@ static int load_template(lr_tokenizer *t, const char *dir, const cJSON *cfg) {
         free(p);
     }
     if (t->chat_template) t->default_system = lr_chat_default_system(t->chat_template);
+    static const char *const names[4] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    for (int i = 0; i < 4; i++) {
+        const char *v = token_text(cJSON_GetObjectItemCaseSensitive(cfg, names[i]));
+        free(t->special_text[i]);
+        t->special_text[i] = v ? xstrdup(v) : NULL;
+    }
     return 0;
 }
 

@@ -28,6 +28,11 @@ struct lr_tokenizer {
     int32_t eos_id;
     char *chat_template;     /* the Jinja source, NULL when none */
     char *default_system;    /* hardcoded in the template, NULL when none */
+    struct lr_jinja *jinja;  /* the compiled template (chat.c), NULL until used */
+    char *jinja_err;         /* why the template did not compile */
+    /* bos_token, eos_token, unk_token, pad_token as tokenizer_config.json
+     * names them (NULL when unset): the template sees them as variables. */
+    char *special_text[4];
 };
 
 /* Loaders fill t->bpe (vocabulary + merges), t->added, t->pretok, t->nfc;
@@ -44,5 +49,7 @@ int32_t lr_added_next_id(const lr_tokenizer *t, const char *content);
 int lr_tokenizer_finish(lr_tokenizer *t);
 /* The system prompt a chat template hardcodes (fresh string), or NULL. */
 char *lr_chat_default_system(const char *jinja);
+/* Frees what chat.c caches in the tokenizer (compiled template, specials). */
+void lr_chat_free(lr_tokenizer *t);
 
 #endif

@@ -33,6 +33,7 @@ void tokenizer_free(lr_tokenizer *t) {
     free(t->special);
     free(t->chat_template);
     free(t->default_system);
+    lr_chat_free(t);
     free(t->dir);
     free(t);
 }

@@ -51,24 +51,43 @@ int tokenizer_is_special(const lr_tokenizer *t, int32_t id);
 /* The eos_token of tokenizer_config.json (or -1). */
 int32_t tokenizer_eos_id(const lr_tokenizer *t);
 
-/* ---- chat templates */
-typedef enum { CHAT_PLAIN = 0, CHAT_CHATML } lr_chat_template;
+/* ---- chat templates
+ * CHAT_MODEL renders the model's own Jinja template (tokenizer_config.json
+ * chat_template or chat_template.jinja, or a file given with
+ * --chat-template) as transformers' apply_chat_template does (jinja.h);
+ * CHAT_CHATML is Qwen's ChatML written out natively, CHAT_PLAIN the bare
+ * user text. */
+typedef enum { CHAT_PLAIN = 0, CHAT_CHATML, CHAT_MODEL } lr_chat_template;
 
-/* The template named by tokenizer_config.json's chat_template when it is
- * one the project knows (ChatML family), else CHAT_PLAIN. */
+/* CHAT_MODEL when the tokenizer directory ships a chat template, else
+ * CHAT_PLAIN (whether the template is supported is checked by
+ * chat_template_from_name). */
 lr_chat_template tokenizer_chat_template(const lr_tokenizer *t);
-/* "chatml" | "plain" | "auto" -> template; -1 + lr_error for unknown names. */
-int chat_template_from_name(const char *name, const lr_tokenizer *t, lr_chat_template *out);
+/* --chat-template: "auto" (the model's template; an error when it has none
+ * or it uses Jinja outside the supported subset), "chatml", "plain", or the
+ * path of a Jinja file, which becomes this tokenizer's template. -1 +
+ * lr_error (naming --chat-template) for anything else: never a silent
+ * fallback. */
+int chat_template_from_name(const char *name, lr_tokenizer *t, lr_chat_template *out);
+/* "model", "chatml" or "plain" (what run files and eval records store). */
+const char *chat_template_name(lr_chat_template tpl);
 /* Renders system + user (+ the assistant header when add_generation_prompt)
- * to a fresh string. system NULL = the template's default system prompt
- * ("You are a helpful assistant." for Qwen's ChatML); plain = user only. */
+ * to a fresh string without a tokenizer: CHAT_CHATML or CHAT_PLAIN only.
+ * system NULL = Qwen's "You are a helpful assistant.". */
 char *chat_template_render(lr_chat_template tpl, const char *system, const char *user, int add_generation_prompt);
 /* The system prompt this tokenizer's chat template uses when none is given
  * (e.g. Qwen2.5: "You are Qwen, created by Alibaba Cloud. ..."), NULL when
  * the template has none (then no system turn is rendered). */
 const char *tokenizer_default_system(const lr_tokenizer *t);
-/* chat_template_render with this tokenizer's default system prompt. */
+/* Renders with this tokenizer: system NULL = no system message (the model's
+ * template supplies its default; ChatML uses tokenizer_default_system).
+ * A template that fails at render time ends the program with exit code 2
+ * naming --chat-template (chat_template_from_name already rendered it once). */
 char *tokenizer_chat_render(const lr_tokenizer *t, lr_chat_template tpl, const char *system, const char *user,
                             int add_generation_prompt);
+/* A whole conversation (roles system/user/assistant) through the model's
+ * template; NULL + lr_error when the template fails. */
+char *tokenizer_chat_render_messages(const lr_tokenizer *t, const char *const *roles, const char *const *contents,
+                                     size_t n, int add_generation_prompt);
 
 #endif

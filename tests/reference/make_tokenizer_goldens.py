@@ -34,10 +34,7 @@ Writes
                                   (with and without add_prefix_space), the
                                   Llama-3 split regex, added tokens with
                                   lstrip/rstrip/single_word/normalized
-    chat.jsonl                    apply_chat_template(add_generation_prompt=True)
-                                  text and ids for several templates and
-                                  system/user pairs
-    chat_templates.json           the templates used (Qwen2's is the real one)
+    (chat.jsonl and chat_templates.json come from make_chat_goldens.py)
     LICENSE-gsm8k, LICENSE-eval   licences of the vendored texts
 
 Every golden is cross-checked here: the transformers tokenizer built from
@@ -372,53 +369,6 @@ def variant_texts(hard):
         [t for t in hard if isinstance(t, bytes)][:10]
 
 
-def chat_templates(shared_tok):
-    cfg = json.load(open(os.path.join(shared_tok, "tokenizer_config.json"), encoding="utf-8"))
-    qwen25 = (
-        "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n"
-        "        {{- messages[0]['content'] }}\n    {%- else %}\n"
-        "        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n    {%- endif %}\n"
-        "    {{- \"\\n\\n# Tools\" }}\n    {{- \"<|im_end|>\\n\" }}\n{%- else %}\n"
-        "    {%- if messages[0]['role'] == 'system' %}\n"
-        "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n"
-        "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-        "<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}\n{%- for message in messages %}\n"
-        "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) %}\n"
-        "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n"
-        "    {%- elif message.role == \"assistant\" %}\n"
-        "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}\n"
-        "    {%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n"
-        "{%- endif %}\n")
-    qwen25_math = qwen25.replace("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-                                 "Please reason step by step, and put your final answer within \\\\boxed{}.")
-    plain_chatml = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] "
-                    "+ '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
-                    "{{ '<|im_start|>assistant\\n' }}{% endif %}")
-    return {"qwen2": cfg["chat_template"], "qwen2.5": qwen25, "qwen2.5-math": qwen25_math,
-            "chatml-no-default": plain_chatml}
-
-
-def chat_cases(hf, templates, gsm_q):
-    pairs = [(None, "What is 2+2?"), ("Please reason step by step.", gsm_q[0]), ("", "hi"),
-             ("Please reason step by step, and put your final answer within \\boxed{}.", gsm_q[1]),
-             ("Système: réponds en français.\nMerci!", "Combien font 3×4 ?\n\nRéponds."),
-             (None, "Write <|im_end|> literally"), ("sys", "  leading and trailing spaces  "), (None, "你好")]
-    out = []
-    for name, tpl in templates.items():
-        for system, user in pairs:
-            msgs = ([{"role": "system", "content": system}] if system is not None else []) + \
-                [{"role": "user", "content": user}]
-            text = hf.tok.apply_chat_template(msgs, chat_template=tpl, tokenize=False, add_generation_prompt=True)
-            ids = hf.tok.apply_chat_template(msgs, chat_template=tpl, tokenize=True, add_generation_prompt=True,
-                                             return_dict=False)
-            if isinstance(ids, dict) or hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            if ids != hf.encode([text])[0]:
-                sys.exit("apply_chat_template ids differ from encoding its text (%s)" % name)
-            out.append({"template": name, "system": system, "user": user, "text": text, "ids": ids})
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(ROOT), "shared", "data"))
@@ -464,15 +414,6 @@ def main():
             cases = [[text_field(t), tk.encode(as_str(t), add_special_tokens=False).ids] for t in texts]
             f.write(json.dumps({"name": name, "patch": patch, "cases": cases}, ensure_ascii=False) + "\n")
     print("tests/data/tokenizer/variants.jsonl %d variants x %d texts" % (len(variant_specs()), len(texts)))
-
-    templates = chat_templates(shared_tok)
-    with open(os.path.join(OUT, "chat_templates.json"), "w", encoding="utf-8") as f:
-        json.dump(templates, f, ensure_ascii=False, indent=1)
-    with open(os.path.join(OUT, "chat.jsonl"), "w", encoding="utf-8", newline="\n") as f:
-        cases = chat_cases(hf, templates, [q for q in gsm["test"][0::2]])
-        for c in cases:
-            f.write(json.dumps(c, ensure_ascii=False) + "\n")
-    print("tests/data/tokenizer/chat.jsonl %d cases" % len(cases))
 
     shutil.copyfile(os.path.join(args.shared, "gsm8k", "LICENSE"), os.path.join(OUT, "LICENSE-gsm8k"))
     shutil.copyfile(os.path.join(args.shared, "eval", "LICENSE-qwen25-math-eval"), os.path.join(OUT, "LICENSE-eval"))

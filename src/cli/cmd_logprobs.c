@@ -38,6 +38,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/progress.h"
+#include "io/runfile_h5.h"
 #include "model/logits_stats.h"
 #include "model/model.h"
 #include "trainer/lora_merge.h" /* --adapter */
@@ -60,24 +61,31 @@ typedef struct {
     hsize_t rows; /* written so far */
 } h5_app;
 
+/* Every HDF5 call of the output is checked: a failure (disk full) ends the
+ * process naming the file and the OS reason, its temporary removed
+ * (io/runfile_h5.h). */
+#define H5_OUT(call) H5W((call), -1, "(logprobs output)")
+
 static void attr_str(hid_t obj, const char *name, const char *value) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5_CHECK(t);
-    H5_CHECK(H5Tset_size(t, strlen(value) + 1));
-    H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8));
+    H5_OUT(t);
+    H5_OUT(H5Tset_size(t, strlen(value) + 1));
+    H5_OUT(H5Tset_cset(t, H5T_CSET_UTF8));
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a);
-    H5_CHECK(H5Awrite(a, t, value));
-    H5Aclose(a), H5Sclose(sp), H5Tclose(t);
+    H5_OUT(a);
+    H5_OUT(H5Awrite(a, t, value));
+    H5_OUT(H5Aclose(a));
+    H5Sclose(sp), H5Tclose(t);
 }
 
 static void attr_i64(hid_t obj, const char *name, long long v) {
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a);
-    H5_CHECK(H5Awrite(a, H5T_NATIVE_LLONG, &v));
-    H5Aclose(a), H5Sclose(sp);
+    H5_OUT(a);
+    H5_OUT(H5Awrite(a, H5T_NATIVE_LLONG, &v));
+    H5_OUT(H5Aclose(a));
+    H5Sclose(sp);
 }
 
 static h5_app app_create(hid_t f, const char *name, hid_t file_type, hid_t mem_type, hsize_t cols, const char *desc,
@@ -87,9 +95,9 @@ static h5_app app_create(hid_t f, const char *name, hid_t file_type, hid_t mem_t
     hsize_t chunk[2] = {cols ? (cols >= 65536 ? 4 : (65536 + cols - 1) / cols) : 65536, cols};
     hid_t sp = H5Screate_simple(a.ndim, dims, maxd);
     hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_CHECK(H5Pset_chunk(pl, a.ndim, chunk));
+    H5_OUT(H5Pset_chunk(pl, a.ndim, chunk));
     a.ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
-    H5_CHECK(a.ds);
+    H5_OUT(a.ds);
     H5Pclose(pl), H5Sclose(sp);
     attr_str(a.ds, "description", desc);
     if (units) attr_str(a.ds, "units", units);
@@ -99,12 +107,12 @@ static h5_app app_create(hid_t f, const char *name, hid_t file_type, hid_t mem_t
 static void app_write(h5_app *a, const void *data, hsize_t rows) {
     if (!rows) return;
     hsize_t nd[2] = {a->rows + rows, a->cols};
-    H5_CHECK(H5Dset_extent(a->ds, nd));
+    H5_OUT(H5Dset_extent(a->ds, nd));
     hid_t fs = H5Dget_space(a->ds);
     hsize_t start[2] = {a->rows, 0}, count[2] = {rows, a->cols};
-    H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+    H5_OUT(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
     hid_t ms = H5Screate_simple(a->ndim, count, NULL);
-    H5_CHECK(H5Dwrite(a->ds, a->type, ms, fs, H5P_DEFAULT, data));
+    H5_OUT(H5Dwrite(a->ds, a->type, ms, fs, H5P_DEFAULT, data));
     H5Sclose(ms), H5Sclose(fs);
     a->rows += rows;
 }
@@ -114,10 +122,11 @@ static void write_1d(hid_t f, const char *name, hid_t file_type, hid_t mem_type,
     hsize_t d[1] = {n};
     hid_t sp = H5Screate_simple(1, d, NULL);
     hid_t ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(ds);
-    if (n) H5_CHECK(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    H5_OUT(ds);
+    if (n) H5_OUT(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
     attr_str(ds, "description", desc);
-    H5Dclose(ds), H5Sclose(sp);
+    H5_OUT(H5Dclose(ds));
+    H5Sclose(sp);
 }
 
 int cmd_logprobs(int argc, char **argv) {
@@ -197,8 +206,7 @@ int cmd_logprobs(int argc, char **argv) {
     char *tmp = xmalloc(tl);
     snprintf(tmp, tl, "%s.tmp.%ld", out_path, (long)getpid());
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) lr_die_input(out_path, "cannot create %s", tmp);
+    hid_t f = h5u_create(tmp, out_path);
     attr_str(f, "schema", "lightreasoner.logprobs");
     attr_i64(f, "schema_version", 1);
     attr_str(f, "version", LR_VERSION);
@@ -296,19 +304,15 @@ int cmd_logprobs(int argc, char **argv) {
         s0 = s1;
     }
     progress_end(&pg);
-    H5Dclose(d_lp.ds), H5Dclose(d_ent.ds);
-    if (top_k) H5Dclose(d_tki.ds), H5Dclose(d_tkl.ds);
-    if (full) H5Dclose(d_full.ds);
+    H5_OUT(H5Dclose(d_lp.ds));
+    H5_OUT(H5Dclose(d_ent.ds));
+    if (top_k) {
+        H5_OUT(H5Dclose(d_tki.ds));
+        H5_OUT(H5Dclose(d_tkl.ds));
+    }
+    if (full) H5_OUT(H5Dclose(d_full.ds));
     attr_i64(f, "complete", 1);
-    if (H5Fclose(f) < 0) {
-        unlink(tmp);
-        lr_die_input(out_path, "writing the HDF5 file failed");
-    }
-    if (rename(tmp, out_path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        lr_die_input(out_path, "cannot rename %s into place: %s", tmp, strerror(e));
-    }
+    h5u_commit(f, tmp, out_path); /* flush, close, fsync, rename: checked */
     if (!quiet)
         fprintf(stderr, "logprobs: %d sequences, %ld tokens, %ld positions in %.1f s -> %s\n", n, total, n_pos,
                 progress_elapsed(&pg), out_path);

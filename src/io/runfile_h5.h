@@ -106,15 +106,20 @@ int h5u_fsync_path(const char *path);
  * write dst: h5u_die_write. */
 int h5u_copy_bytes(const char *src, const char *dst, const char *final);
 
+/* Dies (h5u_die_write, "No space left on device") unless the file system
+ * of tmp has `bytes` free: a check before an H5Ocopy, inside which HDF5
+ * 1.10 crashes when a write fails. */
+void h5u_need_space(hid_t f, const char *tmp, uint64_t bytes, const char *what);
+
 /* FNV-1a 64-bit hash, continued from h (start with H5U_FNV_INIT). */
 #define H5U_FNV_INIT 0xcbf29ce484222325ULL
 uint64_t h5u_fnv1a(uint64_t h, const void *data, size_t n);
 
-/* The start of a crash-safe rewrite: creates tmp (h5u_create, to become
- * src_path) with src's root attributes and every top-level object except
- * `skip` (the one the caller rebuilds). Returns the new file, or -1 +
- * lr_error(src_path) with tmp removed when src cannot be read; dies
- * (h5u_die_write) when tmp cannot be written. */
+/* The start of a crash-safe rewrite: tmp (tracked, to become src_path) =
+ * a byte copy of src_path, opened read-write, with the top-level object
+ * `skip` (the one the caller rebuilds; NULL: none) unlinked. Returns the
+ * new file, or -1 + lr_error(src_path) with tmp removed when src cannot be
+ * read; dies (h5u_die_write) when tmp cannot be written. */
 hid_t h5u_copy_except(hid_t src, const char *src_path, const char *tmp, const char *skip);
 
 #endif

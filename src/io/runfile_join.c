@@ -222,9 +222,12 @@ static void root_attrs(hid_t f, const lr_run_meta *m) {
 }
 
 /* /train of another run file (the trainer ranks' state file of `run`). */
-static int copy_train(hid_t dst, const char *path) {
+static int copy_train(hid_t dst, const char *tmp, const char *path) {
     hid_t src = (hid_t)runfile_open_read(path);
     if (src < 0) return -1;
+    struct stat st;
+    /* HDF5 1.10 crashes inside H5Ocopy when a write fails: room first (twice the state: ample) */
+    if (stat(path, &st) == 0) h5u_need_space(dst, tmp, 2 * (uint64_t)st.st_size + (1u << 20), "group '/train'");
     int rc = 0;
     if (H5Lexists(src, "train", H5P_DEFAULT) <= 0 || H5Ocopy(src, "train", dst, "train", H5P_DEFAULT, H5P_DEFAULT) < 0) {
         if (h5u_fail_is_os()) h5u_die_write(dst, "group '/train'");
@@ -298,7 +301,7 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
         lr_error_set(dir, "shards cover %lld of %d problems", (long long)next_problem, ps->n);
         rc = -1;
     }
-    if (rc == 0 && meta->train_from) rc = copy_train(j.file, meta->train_from);
+    if (rc == 0 && meta->train_from) rc = copy_train(j.file, tmp, meta->train_from);
     /* closing offsets */
     h5u_app_write(&j.t_tok_off, &j.n_tokens, 1);
     h5u_app_write(&j.t_step_off, &j.n_steps, 1);

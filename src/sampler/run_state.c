@@ -161,17 +161,17 @@ static int create_shard_dir(const char *shard_dir, const char *key) {
 int run_state_prepare(const char *out, const char *shard_dir, const char *key, int resume, int overwrite,
                       lr_run_state *st) {
     memset(st, 0, sizeof *st);
-    /* one writer per run file, until this process ends (common/lock.h) */
-    if (lr_lock_writer(out, "sample") != 0) return -1;
     if (lr_is_dir(out)) {
         lr_error_set(out, "is a directory");
         return -1;
     }
+    if (lr_file_exists(out) && !overwrite && !resume) {
+        lr_error_set(out, "already exists (use --resume to continue or finish it, --overwrite to replace it)");
+        return -1;
+    }
+    /* one writer per run file, until this process ends (common/lock.h) */
+    if (lr_lock_writer(out, "sample") != 0) return -1;
     if (lr_file_exists(out) && !overwrite) {
-        if (!resume) {
-            lr_error_set(out, "already exists (use --resume to continue or finish it, --overwrite to replace it)");
-            return -1;
-        }
         if (check_complete_file(out, key) != 0) return -1;
         st->kind = RUN_COMPLETE;
         return 0;

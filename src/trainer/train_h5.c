@@ -255,21 +255,23 @@ static void write_log(hid_t g, const tr_log *l) {
     group_close(lg);
 }
 
+/* Checkpoints of a later, abandoned future (step > max_step) are dropped. */
 typedef struct {
-    hid_t dst;
-    int64_t max_step;
-    int64_t latest;
-} ckpt_copy;
+    int64_t max_step, latest;
+    char **drop;
+    int n_drop;
+} ckpt_scan;
 
-static herr_t copy_ckpt(hid_t loc, const char *name, const H5L_info_t *info, void *p) {
-    (void)info;
-    ckpt_copy *c = p;
+static herr_t scan_ckpt(hid_t loc, const char *name, const H5L_info_t *info, void *p) {
+    (void)loc, (void)info;
+    ckpt_scan *c = p;
     long long s = -1;
-    if (sscanf(name, "step_%lld", &s) != 1 || s > c->max_step) return 0; /* a later, abandoned future: dropped */
-    if (s > c->latest) c->latest = s;
-    if (H5Ocopy(loc, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
-        if (h5u_fail_is_os()) h5u_die_write(c->dst, "group '/train/checkpoints'"); /* the storage, not the source */
-        return -1;
+    if (sscanf(name, "step_%lld", &s) != 1) return 0;
+    if (s > c->max_step) {
+        c->drop = xrealloc(c->drop, (size_t)(c->n_drop + 1) * sizeof *c->drop);
+        c->drop[c->n_drop++] = xstrdup(name);
+    } else if (s > c->latest) {
+        c->latest = s;
     }
     return 0;
 }
@@ -279,30 +281,48 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
     hid_t src = (hid_t)runfile_open_read(run_path);
     if (src < 0) return -1;
     char *tmp = tmp_name(run_path);
-    hid_t dst = h5u_copy_except(src, run_path, tmp, "train");
+    /* a byte copy of the whole file; /train is rebuilt in it below */
+    hid_t dst = h5u_copy_except(src, run_path, tmp, NULL);
+    H5Fclose(src);
     if (dst < 0) {
         free(tmp);
-        H5Fclose(src);
         return -1;
     }
     int rc = 0;
     hsize_t idx = 0;
     {
+        /* the earlier checkpoints stay where they are (no data copied): moved
+         * aside, /train rebuilt, moved back */
+        const int had_train = H5Lexists(dst, "train", H5P_DEFAULT) > 0;
+        const int had_ckpt = had_train && H5Lexists(dst, "train/checkpoints", H5P_DEFAULT) > 0;
+        if (had_ckpt)
+            H5W(H5Lmove(dst, "train/checkpoints", dst, ".train_checkpoints", H5P_DEFAULT, H5P_DEFAULT), dst,
+                "group '/train/checkpoints'");
+        if (had_train) H5W(H5Ldelete(dst, "train", H5P_DEFAULT), dst, "group '/train'");
         hid_t g = group_create(dst, "train");
         write_log(g, log);
-        hid_t ck = group_create(g, "checkpoints");
+        hid_t ck = -1;
+        if (had_ckpt) {
+            H5W(H5Lmove(dst, ".train_checkpoints", g, "checkpoints", H5P_DEFAULT, H5P_DEFAULT), dst,
+                "group '/train/checkpoints'");
+            ck = H5Gopen2(g, "checkpoints", H5P_DEFAULT);
+            H5W(ck, g, "group '/train/checkpoints'");
+        } else {
+            ck = group_create(g, "checkpoints");
+        }
         h5u_attr_str(ck, "description", "step_<N>: the adapter after optimizer step N (PEFT keys, fp32); "
                                         "`lightreasoner export --step N` writes it as a PEFT directory");
-        ckpt_copy cc = {ck, c->step, -1};
-        if (H5Lexists(src, "train", H5P_DEFAULT) > 0 && H5Lexists(src, "train/checkpoints", H5P_DEFAULT) > 0) {
-            hid_t sck = H5Gopen2(src, "train/checkpoints", H5P_DEFAULT);
-            idx = 0;
-            if (sck < 0 || H5Literate(sck, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_ckpt, &cc) < 0) {
-                lr_error_set(run_path, "cannot copy /train/checkpoints (damaged file?)");
-                rc = -1;
-            }
-            if (sck >= 0) H5Gclose(sck);
+        ckpt_scan cc = {c->step, -1, NULL, 0};
+        idx = 0;
+        if (H5Literate(ck, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, scan_ckpt, &cc) < 0) {
+            lr_error_set(run_path, "cannot list /train/checkpoints (damaged file?)");
+            rc = -1;
         }
+        for (int i = 0; i < cc.n_drop; i++) {
+            if (rc == 0) H5W(H5Ldelete(ck, cc.drop[i], H5P_DEFAULT), ck, "group '/train/checkpoints'");
+            free(cc.drop[i]);
+        }
+        free(cc.drop);
         if (checkpoint && rc == 0) {
             char nm[64];
             snprintf(nm, sizeof nm, "step_%08lld", (long long)c->step);
@@ -340,7 +360,6 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
         write_meta(g, meta, a, c, complete, cc.latest);
         group_close(g);
     }
-    H5Fclose(src);
     if (rc == 0) {
         H5W(H5Fflush(dst, H5F_SCOPE_GLOBAL), dst, "(flush)");
         maybe_die_in_save(c->step);

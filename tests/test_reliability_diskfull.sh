@@ -42,6 +42,20 @@ for size in 100k 200k 400k; do
     expect "sample on $size: resumed == uninterrupted" same_runs "$WORK/ref.h5" "$FS/run.h5"
 done
 
+# ---- under mpirun: a scorer rank's full disk ends the job cleanly; resume with another world size
+if command -v mpirun >/dev/null; then
+    fresh 200k
+    out=$($MPIRUN -np 3 "$BIN" sample "${COMMON[@]}" --out "$FS/run.h5" 2>&1); rc=$?
+    grep -q "No space left on device" <<<"$out"; expect "mpirun -np 3: says 'No space left on device' (rc $rc)" [ $? -eq 0 ]
+    expect "mpirun -np 3: the job failed, no signal (rc $rc)" [ $rc -ge 1 -a $rc -le 2 ]
+    expect "mpirun -np 3: no run file" [ ! -e "$FS/run.h5" ]
+    grow
+    $MPIRUN -np 2 "$BIN" sample "${COMMON[@]}" --out "$FS/run.h5" --resume; expect "mpirun: --resume with -np 2" [ $? -eq 0 ]
+    expect "mpirun: resumed == uninterrupted" same_runs "$WORK/ref.h5" "$FS/run.h5"
+else
+    echo "skipped: mpirun not installed (MPI full-disk case)"
+fi
+
 # ---- logprobs: a new output that does not fit; the previous one stays (0.5 MB, with --full 2.6 MB)
 fresh 1500k
 "$BIN" logprobs --model "$DATA/expert" --input "$DATA/problems.jsonl" --field question --out "$FS/lp.h5" --quiet

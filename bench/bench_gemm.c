@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
             double best_ours = 1e30, best_blas = 1e30;
             for (int r = 0; r < repeats; r++) {
                 double t0 = bench_now();
-                be->matmul(be, x, K, w, NULL, y, N, M, N, K, 0);
+                be->matmul(be, x, K, lr_weight_f32(w), NULL, y, N, M, N, K, 0);
                 double t1 = bench_now();
                 if (t1 - t0 < best_ours) best_ours = t1 - t0;
                 openblas_set_num_threads(nt);

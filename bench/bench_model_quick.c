@@ -30,7 +30,7 @@ static double sgemm_peak(lr_backend *be) {
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         double t = now();
-        be->matmul(be, a, n, b, NULL, c, n, n, n, n, 0);
+        be->matmul(be, a, n, lr_weight_f32(b), NULL, c, n, n, n, n, 0);
         t = now() - t;
         if (t < best) best = t;
     }

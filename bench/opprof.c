@@ -53,7 +53,7 @@ static void w_embed(lr_backend *be, const float *table, const int32_t *ids, int 
     orig.embed(be, table, ids, M, d, out);
     add("embed", bucket(M), d, 0, bench_now() - t, 0);
 }
-static void w_matmul(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+static void w_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                      int M, int N, int K, int acc) {
     double t = bench_now();
     orig.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, acc);

@@ -31,7 +31,7 @@ static void test_matmul(lr_backend *be) {
                 float *x = rnd(M * ldx, &s), *w = rnd(N * K, &s), *b = rnd(N, &s), *y = rnd(M * ldy, &s);
                 float *y0 = malloc((size_t)M * ldy * sizeof(float));
                 memcpy(y0, y, (size_t)M * ldy * sizeof(float));
-                be->matmul(be, x, ldx, w, hb ? b : NULL, y, ldy, M, N, K, acc);
+                be->matmul(be, x, ldx, lr_weight_f32(w), hb ? b : NULL, y, ldy, M, N, K, acc);
                 double worst = 0;
                 int untouched = 1;
                 for (int r = 0; r < M; r++) {

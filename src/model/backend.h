@@ -20,6 +20,28 @@
 
 typedef struct lr_backend lr_backend;
 
+/* Element types of weights in backend memory. Weights keep the dtype
+ * they have on disk where the kernels can read it (bf16; f16 and f64
+ * checkpoints are widened to fp32 at load); activations are fp32. */
+typedef enum { LR_F32 = 0, LR_BF16 = 1 } lr_dtype;
+
+/* A weight tensor in backend memory: data in `dtype`, row-major. */
+typedef struct {
+    const void *data;
+    lr_dtype dtype;
+} lr_weight;
+
+static inline lr_weight lr_weight_f32(const float *p) {
+    lr_weight w = {p, LR_F32};
+    return w;
+}
+static inline size_t lr_dtype_size(lr_dtype t) { return t == LR_BF16 ? 2 : 4; }
+/* The weight `elems` elements further on (a row block of a fused matrix). */
+static inline lr_weight lr_weight_at(lr_weight w, size_t elems) {
+    w.data = (const char *)w.data + elems * lr_dtype_size(w.dtype);
+    return w;
+}
+
 /* A ragged batch for attention. Sequence s owns the packed query rows
  * [q_off[s], q_off[s+1]); its first query has position n_past[s]; its keys
  * and values for positions 0 .. n_past[s] + n_new - 1 are the rows
@@ -46,13 +68,14 @@ struct lr_backend {
     void (*set_threads)(lr_backend *be, int n_threads);
     void (*destroy)(lr_backend *be);
 
-    /* out (M, d) = table (V, d) rows ids (M, host). */
-    void (*embed)(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out);
+    /* out (M, d) fp32 = table (V, d) rows ids (M, host), widened exactly. */
+    void (*embed)(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);
 
     /* y (M, ldy) [:, 0:N] (+)= x (M, ldx)[:, 0:K] · wᵀ + bias.
-     * w (N, K) is a PyTorch Linear weight (out, in); bias (N) or NULL;
-     * accumulate = 1 adds into y (fused residual add / LoRA delta). */
-    void (*matmul)(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+     * w (N, K) is a PyTorch Linear weight (out, in) of any lr_dtype, read
+     * as its exact fp32 value; bias (N) fp32 or NULL; accumulate = 1 adds
+     * into y (fused residual add / LoRA delta): y = y + (x·wᵀ + bias). */
+    void (*matmul)(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                    int M, int N, int K, int accumulate);
 
     /* y (M, d) = x / sqrt(mean(x²) + eps) * w (d). y may equal x. */

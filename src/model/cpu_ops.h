@@ -19,8 +19,8 @@ typedef struct {
 typedef struct {
     const char *name; /* "avx512", "avx2", "generic" */
     int lanes;        /* fp32 lanes of a dot product's fixed reduction */
-    void (*embed)(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out);
-    void (*matmul)(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+    void (*embed)(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);
+    void (*matmul)(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                    int M, int N, int K, int accumulate);
     void (*rmsnorm)(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps);
     void (*rope)(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,

@@ -28,6 +28,7 @@ int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts
     if (rope_inv_freq(c, where, m->inv_freq) != 0) return -1;
     model_set_chunk_tokens(m, 0);
     m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
+    m->weights_f32 = opts ? opts->weights_f32 : 0;
     return 0;
 }
 
@@ -78,11 +79,14 @@ void model_set_threads(lr_model *m, int n_threads) { m->be->set_threads(m->be, n
 
 size_t model_weight_bytes(const lr_model *m) {
     const lr_model_config *c = &m->cfg;
-    size_t per_layer = (size_t)m->qkv_dim * m->d + (size_t)m->d * m->q_dim + (size_t)3 * m->inter * m->d + 2 * (size_t)m->d;
-    if (c->attention_bias) per_layer += (size_t)m->qkv_dim;
-    if (c->o_proj_bias) per_layer += (size_t)m->d;
-    if (c->mlp_bias) per_layer += (size_t)2 * m->inter + m->d;
-    size_t n = per_layer * (size_t)c->n_layers + (size_t)m->vocab * m->d + m->d;
-    if (!c->tie_word_embeddings) n += (size_t)m->vocab * m->d;
-    return n * sizeof(float);
+    /* matrices in the weights' dtype, norms and biases in fp32 */
+    size_t mat = (size_t)m->qkv_dim * m->d + (size_t)m->d * m->q_dim + (size_t)3 * m->inter * m->d;
+    size_t vec = 2 * (size_t)m->d;
+    if (c->attention_bias) vec += (size_t)m->qkv_dim;
+    if (c->o_proj_bias) vec += (size_t)m->d;
+    if (c->mlp_bias) vec += (size_t)2 * m->inter + m->d;
+    mat = mat * (size_t)c->n_layers + (size_t)m->vocab * m->d;
+    if (!c->tie_word_embeddings) mat += (size_t)m->vocab * m->d;
+    vec = vec * (size_t)c->n_layers + m->d;
+    return mat * lr_dtype_size(m->wdtype) + vec * sizeof(float);
 }

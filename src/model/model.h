@@ -17,8 +17,10 @@ typedef struct lr_model lr_model;
 typedef struct lr_kv_cache lr_kv_cache;
 
 typedef struct {
-    int n_threads; /* 0 = OMP_NUM_THREADS or all cores */
-    int quiet;     /* no note on stderr about the device used */
+    int n_threads;   /* 0 = OMP_NUM_THREADS or all cores */
+    int quiet;       /* no note on stderr about the device used */
+    int weights_f32; /* 1: widen every weight to fp32 at load (training); 0: a bf16
+                        checkpoint stays bf16 in memory (same results, half the bytes) */
 } lr_model_opts;
 
 /* A model (and its caches) serves one call at a time: calls on the same
@@ -26,7 +28,9 @@ typedef struct {
  * every call uses n_threads OpenMP threads (docs/model.md). */
 
 /* Loads config.json, generation_config.json and the safetensors weights of
- * a model directory (bf16/f16/f32 on disk; fp32 in memory). NULL + lr_error
+ * a model directory (bf16/f16/f32 on disk; in memory a bf16 checkpoint's
+ * matrices stay bf16 unless opts->weights_f32, everything else is fp32;
+ * results are bit-identical either way). NULL + lr_error
  * on a missing/misshapen tensor, unsupported model_type/rope type, etc. */
 lr_model *model_load(const char *dir, const lr_model_opts *opts);
 /* Once per process, on the job's first rank unless quiet: which device
@@ -51,7 +55,8 @@ void model_set_threads(lr_model *m, int n_threads);
  * several passes (whole sequences in model_forward, prompt pieces in
  * model_extend), bounding activation memory. <= 0 restores the default. */
 void model_set_chunk_tokens(lr_model *m, int n_tokens);
-/* Bytes of fp32 weights held (tied embeddings counted once). */
+/* Bytes of weights held: matrices in their dtype (bf16 or fp32), norms and
+ * biases fp32 (tied embeddings counted once). */
 size_t model_weight_bytes(const lr_model *m);
 
 /* Teacher-forced forward of n_seq ragged sequences packed back to back in

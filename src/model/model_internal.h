@@ -9,18 +9,20 @@
 #include "model/backend.h"
 #include "model/model.h"
 
-/* One decoder layer. All pointers are backend memory, fp32.
+/* One decoder layer. All pointers are backend memory. Projection
+ * matrices are lr_weight in the model's weight dtype (m->wdtype: bf16 for
+ * a bf16 checkpoint, else fp32); norms and biases are fp32.
  * q_dim = n_heads*hd, kv_dim = n_kv_heads*hd, qkv_dim = q_dim + 2*kv_dim. */
 typedef struct {
     float *attn_norm; /* (d) input_layernorm */
-    float *wqkv;      /* (qkv_dim, d) rows: q_proj | k_proj | v_proj */
+    lr_weight wqkv;   /* (qkv_dim, d) rows: q_proj | k_proj | v_proj */
     float *bqkv;      /* (qkv_dim) or NULL */
-    float *wo;        /* (d, q_dim) o_proj */
+    lr_weight wo;     /* (d, q_dim) o_proj */
     float *bo;        /* (d) or NULL */
     float *mlp_norm;  /* (d) post_attention_layernorm */
-    float *wgu;       /* (2*I, d) rows: gate_proj | up_proj */
+    lr_weight wgu;    /* (2*I, d) rows: gate_proj | up_proj */
     float *bgu;       /* (2*I) or NULL */
-    float *wdown;     /* (d, I) down_proj */
+    lr_weight wdown;  /* (d, I) down_proj */
     float *bdown;     /* (d) or NULL */
 } lr_layer;
 
@@ -56,9 +58,11 @@ struct lr_model {
     int d, q_dim, kv_dim, qkv_dim, inter, vocab, head_dim;
     float attn_scale; /* head_dim^-0.5 */
     int chunk_tokens; /* tokens per decoder pass (model_set_chunk_tokens) */
-    float *embed;     /* (V, d) embed_tokens */
+    lr_dtype wdtype;  /* dtype of the lr_weight matrices as loaded (weights.c) */
+    int weights_f32;  /* lr_model_opts.weights_f32 */
+    lr_weight embed;  /* (V, d) embed_tokens */
     float *final_norm;/* (d) model.norm */
-    float *lm_head;   /* (V, d); == embed when tied */
+    lr_weight lm_head;/* (V, d); == embed when tied */
     lr_layer *layers; /* (n_layers) */
     float *inv_freq;  /* (head_dim / 2) host */
     size_t n_nonfinite_weights; /* NaN + Inf values found at load (warned) */
@@ -83,6 +87,12 @@ int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts
 /* Loads and checks every tensor of the model into m (weights.c). 0 or -1 + lr_error. */
 int model_load_weights(lr_model *m);
 void model_free_weights(lr_model *m);
+
+/* fp32 view of a weight of `numel` elements, widening a bf16 one in place
+ * first (the model then holds fp32 for that tensor): for code that writes
+ * weights (merging a LoRA adapter) or reads them outside the backend ops
+ * (the trainer's backward, which loads models with weights_f32 anyway). */
+float *model_weight_f32(lr_model *m, lr_weight *w, size_t numel);
 
 /* Grows the workspace to hold `rows` tokens and `logit_rows` logits rows
  * (forward.c). */

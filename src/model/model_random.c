@@ -57,18 +57,18 @@ lr_model *model_new_random(const lr_model_config *c, uint64_t seed, float std, c
     const float a = std * sqrtf(3.0f);
     uint64_t st = seed;
     const size_t d = (size_t)m->d, I = (size_t)m->inter;
-    m->embed = rand_f32(m, (size_t)m->vocab * d, &st, a);
+    m->embed = lr_weight_f32(rand_f32(m, (size_t)m->vocab * d, &st, a));
     m->final_norm = ones(m, d);
-    m->lm_head = c->tie_word_embeddings ? m->embed : rand_f32(m, (size_t)m->vocab * d, &st, a);
+    m->lm_head = c->tie_word_embeddings ? m->embed : lr_weight_f32(rand_f32(m, (size_t)m->vocab * d, &st, a));
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
     for (int l = 0; l < c->n_layers; l++) {
         lr_layer *ly = &m->layers[l];
         ly->attn_norm = ones(m, d);
         ly->mlp_norm = ones(m, d);
-        ly->wqkv = rand_f32(m, (size_t)m->qkv_dim * d, &st, a);
-        ly->wo = rand_f32(m, d * (size_t)m->q_dim, &st, a);
-        ly->wgu = rand_f32(m, 2 * I * d, &st, a);
-        ly->wdown = rand_f32(m, d * I, &st, a);
+        ly->wqkv = lr_weight_f32(rand_f32(m, (size_t)m->qkv_dim * d, &st, a));
+        ly->wo = lr_weight_f32(rand_f32(m, d * (size_t)m->q_dim, &st, a));
+        ly->wgu = lr_weight_f32(rand_f32(m, 2 * I * d, &st, a));
+        ly->wdown = lr_weight_f32(rand_f32(m, d * I, &st, a));
         if (c->attention_bias) ly->bqkv = rand_f32(m, (size_t)m->qkv_dim, &st, a);
         if (c->o_proj_bias) ly->bo = rand_f32(m, d, &st, a);
         if (c->mlp_bias) {

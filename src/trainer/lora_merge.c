@@ -35,14 +35,16 @@ int lora_apply_to_model(lr_model *m, const char *adapter_dir) {
         const lora_slot *sl = &a->slots[s];
         lr_layer *ly = &m->layers[sl->layer];
         float *W = NULL; /* (out, in) rows of the (fused) weight */
+        /* a bf16 model's matrices are widened first: the merge is in fp32, as before */
+        const size_t d = (size_t)m->d, ni = (size_t)m->inter;
         switch (sl->module) {
-        case LORA_Q: W = ly->wqkv; break;
-        case LORA_K: W = ly->wqkv + (size_t)m->q_dim * m->d; break;
-        case LORA_V: W = ly->wqkv + (size_t)(m->q_dim + m->kv_dim) * m->d; break;
-        case LORA_O: W = ly->wo; break;
-        case LORA_GATE: W = ly->wgu; break;
-        case LORA_UP: W = ly->wgu + (size_t)m->inter * m->d; break;
-        case LORA_DOWN: W = ly->wdown; break;
+        case LORA_Q: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d); break;
+        case LORA_K: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d) + (size_t)m->q_dim * d; break;
+        case LORA_V: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d) + (size_t)(m->q_dim + m->kv_dim) * d; break;
+        case LORA_O: W = model_weight_f32(m, &ly->wo, d * (size_t)m->q_dim); break;
+        case LORA_GATE: W = model_weight_f32(m, &ly->wgu, 2 * ni * d); break;
+        case LORA_UP: W = model_weight_f32(m, &ly->wgu, 2 * ni * d) + ni * d; break;
+        case LORA_DOWN: W = model_weight_f32(m, &ly->wdown, d * ni); break;
         }
         add_delta(a, sl, W);
     }

@@ -77,6 +77,13 @@ struct tr_net {
 
 static int nthreads(const tr_net *n) { return n->m->be->n_threads; }
 
+/* The frozen weights as fp32: the trainer loads its model with
+ * lr_model_opts.weights_f32 (its backward GEMMs read them directly). */
+static const float *w_f32(lr_weight w) {
+    LR_CHECK(w.dtype == LR_F32, "the trainer needs its model loaded with fp32 weights");
+    return w.data;
+}
+
 tr_net *tr_net_new(lr_model *m, lr_lora *a, int recompute) {
     LR_CHECK(m->be->host_memory, "training needs the CPU backend");
     LR_CHECK(a->n_layers == m->cfg.n_layers, "adapter has %d layers, model %d", a->n_layers, m->cfg.n_layers);
@@ -277,11 +284,11 @@ static void lora_forward(tr_net *n, const lora_slot *sl, const float *x, float *
         tr_dropout(nthreads(n), x, sl->in, n->xdrop, sl->in, T, sl->in, module_keys(n, sl->layer, sl->module, T), n->p);
         xd = n->xdrop;
     }
-    be->matmul(be, xd, sl->in, A, NULL, u, r, T, r, sl->in, 0);
+    be->matmul(be, xd, sl->in, lr_weight_f32(A), NULL, u, r, T, r, sl->in, 0);
     const size_t nu = (size_t)T * r;
     const float s = n->a->scale;
     for (size_t i = 0; i < nu; i++) u[i] *= s;
-    be->matmul(be, u, r, B, NULL, y, ldy, T, sl->out, r, 1);
+    be->matmul(be, u, r, lr_weight_f32(B), NULL, y, ldy, T, sl->out, r, 1);
 }
 
 /* LoRA backward of one module, given dy (T, ldy)[:, :out] and the forward's
@@ -378,14 +385,14 @@ static void layer_backward(tr_net *n, int l, int T, float *grad, int need_dx) {
     int off, ld;
 
     /* ---- MLP: x' = xm + down(swiglu(gu)) */
-    tr_gemm(nt, 0, 0, T, I, d, 1.0f, n->g, d, ly->wdown, I, 0.0f, n->dact, I);     /* dact (T, I) = g Wdown */
+    tr_gemm(nt, 0, 0, T, I, d, 1.0f, n->g, d, w_f32(ly->wdown), I, 0.0f, n->dact, I);     /* dact (T, I) = g Wdown */
     const lora_slot *sd = lora_slot_at(n->a, l, LORA_DOWN);
     if (sd) {
         be->swiglu(be, a->gu, n->act, T, I); /* act (T, I), recomputed: the down LoRA's input */
         lora_backward(n, sd, n->act, a->u[LORA_DOWN], n->g, d, grad, n->dact, T);
     }
     tr_swiglu_backward(nt, a->gu, n->dact, n->dgu, T, I);                          /* dgu (T, 2I) */
-    tr_gemm(nt, 0, 0, T, d, 2 * I, 1.0f, n->dgu, 2 * I, ly->wgu, d, 0.0f, n->dh, d); /* dh2 (T, d) = dgu Wgu */
+    tr_gemm(nt, 0, 0, T, d, 2 * I, 1.0f, n->dgu, 2 * I, w_f32(ly->wgu), d, 0.0f, n->dh, d); /* dh2 (T, d) = dgu Wgu */
     if (lora_slot_at(n->a, l, LORA_GATE) || lora_slot_at(n->a, l, LORA_UP))
         be->rmsnorm(be, a->xm, ly->mlp_norm, n->h, T, d, eps); /* h2 (T, d), recomputed: the gate/up LoRA input */
     for (int k = LORA_GATE; k <= LORA_UP; k++) {
@@ -397,7 +404,7 @@ static void layer_backward(tr_net *n, int l, int T, float *grad, int need_dx) {
     tr_rmsnorm_backward(nt, a->xm, ly->mlp_norm, n->dh, n->g, T, d, eps);         /* g = ∂/∂xm */
 
     /* ---- attention: xm = x + o_proj(attention(rope(qkv(h1)))) */
-    tr_gemm(nt, 0, 0, T, m->q_dim, d, 1.0f, n->g, d, ly->wo, m->q_dim, 0.0f, n->datt, m->q_dim); /* datt = g Wo */
+    tr_gemm(nt, 0, 0, T, m->q_dim, d, 1.0f, n->g, d, w_f32(ly->wo), m->q_dim, 0.0f, n->datt, m->q_dim); /* datt = g Wo */
     const lora_slot *so = lora_slot_at(n->a, l, LORA_O);
     if (so) lora_backward(n, so, a->att, a->u[LORA_O], n->g, d, grad, n->datt, T);
     tr_attention_backward(nt, a->qkv, m->qkv_dim, n->datt, n->dqkv, m->cfg.n_heads, m->cfg.n_kv_heads, m->head_dim,
@@ -407,7 +414,7 @@ static void layer_backward(tr_net *n, int l, int T, float *grad, int need_dx) {
     if (lora_slot_at(n->a, l, LORA_Q) || lora_slot_at(n->a, l, LORA_K) || lora_slot_at(n->a, l, LORA_V))
         be->rmsnorm(be, x, ly->attn_norm, n->h, T, d, eps); /* h1 (T, d), recomputed: the q/k/v LoRA input */
     if (need_dx)
-        tr_gemm(nt, 0, 0, T, d, m->qkv_dim, 1.0f, n->dqkv, m->qkv_dim, ly->wqkv, d, 0.0f, n->dh, d); /* dh1 */
+        tr_gemm(nt, 0, 0, T, d, m->qkv_dim, 1.0f, n->dqkv, m->qkv_dim, w_f32(ly->wqkv), d, 0.0f, n->dh, d); /* dh1 */
     for (int k = LORA_Q; k <= LORA_V; k++) {
         const lora_slot *sl = lora_slot_at(n->a, l, k);
         if (!sl) continue;
@@ -440,7 +447,7 @@ int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_
     be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, ns, d, eps);             /* sel (ns, d) */
     be->matmul(be, n->sel, d, m->lm_head, NULL, n->z, V, ns, V, d, 0);        /* z (ns, V) */
     tr_kl_loss(nt, n->z, ns, V, b->lab_off, b->lab_ids, b->lab_w, grad_scale, loss, n->dz); /* dz (ns, V) */
-    tr_gemm(nt, 0, 0, ns, d, V, 1.0f, n->dz, V, m->lm_head, d, 0.0f, n->dsel, d); /* dsel (ns, d) = dz lm_head */
+    tr_gemm(nt, 0, 0, ns, d, V, 1.0f, n->dz, V, w_f32(m->lm_head), d, 0.0f, n->dsel, d); /* dsel (ns, d) = dz lm_head */
     memset(n->g, 0, (size_t)T * d * sizeof(float));                          /* g (T, d) = ∂/∂x_L */
     memset(n->sel, 0, (size_t)ns * d * sizeof(float));
     tr_rmsnorm_backward(nt, n->sel_x, m->final_norm, n->dsel, n->sel, ns, d, eps); /* reuse sel as ∂/∂sel_x */

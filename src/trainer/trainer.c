@@ -16,11 +16,13 @@
 #include "common/lock.h"
 #include "common/mpi_env.h"
 #include "common/progress.h"
+#include "common/signals.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
 #include "model/model.h"
 #include "trainer/adamw.h"
 #include "trainer/lora.h"
+#include "trainer/lr_schedule.h"
 #include "trainer/peft_adapter.h"
 #include "trainer/rng.h"
 #include "trainer/train_data.h"
@@ -40,6 +42,9 @@ typedef struct {
     tr_log log;
     tr_meta meta;
     char resume_key[2048];
+    lr_schedule sched; /* the learning rate of every step (extended by --resume --max-steps) */
+    int unfinished;    /* resumed a /train not marked complete */
+    char *sched_json;
     float *grad; /* (n_params) */
     /* micro-batch packing */
     int32_t *tok;
@@ -56,6 +61,9 @@ static const char *state_path(const train_opts *o) { return o->state_path ? o->s
 /* Every rank passes its status; the lowest failing rank prints the error
  * once. Returns the largest code. */
 static int agree(const trainer *t, int rc) {
+    /* a stream's feed gives up waiting for samples once a stop signal came:
+     * that failure is the interruption, not bad input */
+    if (rc == LR_EXIT_INPUT && lr_stop_requested()) rc = LR_EXIT_INTERRUPTED;
     if (!t->tc->use_mpi) {
         if (rc == LR_EXIT_INPUT) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
         return rc;
@@ -124,13 +132,51 @@ static void make_resume_key(trainer *t) {
              "{\"model\":[%d,%d,%d,%d,%d,%d,%d],\"lora\":{\"r\":%d,\"alpha\":%.17g,\"rslora\":%d,\"targets\":\"%s\","
              "\"dropout\":%.17g},\"init_adapter\":%d,\"lr\":%.17g,\"betas\":[%.17g,%.17g],\"eps\":%.17g,"
              "\"weight_decay\":%.17g,\"max_grad_norm\":%.17g,\"micro_batch\":%ld,\"grad_accum\":%ld,"
-             "\"max_steps\":%ld,\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"shuffle_buffer\":[%ld,%ld],"
+             "\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"shuffle_buffer\":[%ld,%ld],"
              "\"n_samples\":%lld,\"data_digest\":\"%016llx\"}",
              mc->n_layers, mc->hidden_size, mc->n_heads, mc->n_kv_heads, mc->head_dim, mc->intermediate_size,
              mc->vocab_size, t->a->cfg.r, t->a->cfg.alpha, t->a->cfg.use_rslora, tg, t->a->cfg.dropout,
              o->init_adapter != NULL, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->max_grad_norm,
-             o->micro_batch, o->grad_accum, o->max_steps, o->seed, o->max_length, o->shuffle, o->shuffle_buffer,
+             o->micro_batch, o->grad_accum, o->seed, o->max_length, o->shuffle, o->shuffle_buffer,
              o->start_after, (long long)(o->feed ? -1 : t->data.n), (unsigned long long)digest);
+}
+
+/* The saved configuration key and schedule of a /train being resumed. The
+ * key leaves out --max-steps (a larger one extends the run); keys written
+ * before that still hold it and are compared without it. */
+static int check_saved(trainer *t, int64_t saved_max) {
+    const train_opts *o = t->o;
+    const char *path = state_path(o);
+    hid_t f = (hid_t)runfile_open_read(path);
+    if (f < 0) return -1;
+    hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+    char *key = NULL, *sched = NULL;
+    int rc = g < 0 ? -1 : h5u_read_attr_str(g, "resume_key", path, &key);
+    if (rc == 0 && H5Aexists(g, "lr_schedule") > 0) rc = h5u_read_attr_str(g, "lr_schedule", path, &sched);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (rc != 0) {
+        if (g < 0) lr_error_set(path, "no /train group");
+        free(key), free(sched);
+        return -1;
+    }
+    char *ms = strstr(key, "\"max_steps\":");
+    if (ms) { /* a key from before extensions: drop the field */
+        char *e = strchr(ms, ',');
+        if (e) memmove(ms, e + 1, strlen(e + 1) + 1);
+    }
+    if (strcmp(key, t->resume_key) != 0) {
+        lr_error_set(path, "cannot --resume: the training configuration differs from the saved run's\n"
+                           "  saved:    %s\n  now:      %s\n(use the same flags, or --overwrite to start over)",
+                     key, t->resume_key);
+        rc = -1;
+    } else if (sched) {
+        rc = lr_schedule_parse(sched, path, &t->sched);
+    } else {
+        lr_schedule_init(&t->sched, o->lr, saved_max); /* one linear decay, as runs without the attribute had */
+    }
+    free(key), free(sched);
+    return rc;
 }
 
 /* Loads model, data and adapter on every rank; decides fresh / resume. */
@@ -138,7 +184,8 @@ static int setup(trainer *t, int *already_done) {
     const train_opts *o = t->o;
     if (check_opts(o) != 0) return LR_EXIT_INPUT;
     if (resolve_model(t) != 0) return LR_EXIT_INPUT;
-    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
+    /* fp32 weights: the backward reads the frozen matrices directly */
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = 1};
     t->m = model_load(t->model_dir, &mo);
     if (!t->m) return LR_EXIT_INPUT;
     const lr_model_config *mc = model_config(t->m);
@@ -177,10 +224,28 @@ static int setup(trainer *t, int *already_done) {
                                   "to start over", (long long)done, complete ? ", complete" : "");
         return LR_EXIT_INPUT;
     }
+    lr_schedule_init(&t->sched, o->lr, o->max_steps);
     if (has && o->resume) {
-        if (train_h5_load_state(state_path(o), t->resume_key, t->a, &t->opt, &t->c, &t->log) != 0) return LR_EXIT_INPUT;
+        int64_t saved_max = done;
+        hid_t f = (hid_t)runfile_open_read(state_path(o));
+        if (f >= 0) {
+            hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+            if (g >= 0 && H5Aexists(g, "max_steps") > 0) h5u_read_attr_i64(g, "max_steps", state_path(o), &saved_max);
+            if (g >= 0) H5Gclose(g);
+            H5Fclose(f);
+        }
+        if (check_saved(t, saved_max) != 0) return LR_EXIT_INPUT;
+        t->unfinished = !complete;
+        if (train_h5_load_state(state_path(o), NULL, t->a, &t->opt, &t->c, &t->log) != 0) return LR_EXIT_INPUT;
+        const int ext = lr_schedule_extend(&t->sched, t->c.step, o->max_steps, o->lr, state_path(o));
+        if (ext < 0) return LR_EXIT_INPUT;
+        if (ext > 0 && t->tc->rank == 0 && !o->quiet)
+            fprintf(stderr, "train: extending %s from %lld to %ld steps: the learning rate restarts at %g and decays "
+                            "linearly to 0 at step %ld (recorded in /train lr_schedule)\n",
+                    state_path(o), (long long)t->c.step, o->max_steps, o->lr, o->max_steps);
         if (t->c.step >= o->max_steps) *already_done = 1;
     }
+    t->sched_json = lr_schedule_json(&t->sched);
     const lr_model_config *c = mc;
     t->meta = (tr_meta){.config_json = o->config_json,
                         .command_line = o->command_line,
@@ -194,6 +259,7 @@ static int setup(trainer *t, int *already_done) {
                         .micro_batch = o->micro_batch,
                         .grad_accum = o->grad_accum,
                         .max_steps = o->max_steps,
+                        .lr_schedule = t->sched_json,
                         .world = t->tc->size,
                         .shuffle_buffer = o->shuffle ? o->shuffle_buffer : 0,
                         .start_after = o->shuffle && o->shuffle_buffer ? t->data.buf_start : 0,
@@ -274,6 +340,7 @@ static void maybe_die_after_step(int64_t step) {
 static int save(trainer *t, int checkpoint, int complete) {
     if (t->tc->rank != 0) return 0;
     if (complete && tr_data_finish(&t->data) != 0) { /* a stream: record every sample's count */
+        if (lr_stop_requested()) return 1; /* sampling was stopped: the caller saves it as unfinished */
         fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
         return -1;
     }
@@ -285,6 +352,19 @@ static int save(trainer *t, int checkpoint, int complete) {
         return -1;
     }
     return 0;
+}
+
+/* SIGTERM/SIGUSR1: the state after the last finished step is saved (no
+ * extra adapter checkpoint, so the finished run file is the same as an
+ * uninterrupted one's) and the stage ends with LR_EXIT_INTERRUPTED. */
+static int interrupted(trainer *t, lr_progress *pg, int need_save) {
+    progress_end(pg);
+    if (need_save && agree(t, save(t, 0, 0) != 0 ? LR_EXIT_INTERNAL : 0)) return LR_EXIT_INTERNAL;
+    if (t->tc->rank == 0)
+        fprintf(stderr, "lightreasoner: train: interrupted by %s after step %lld of %ld; state saved to %s; run the "
+                        "same command with --resume to continue (exit %d)\n", lr_stop_signal_name(),
+                (long long)t->c.step, t->o->max_steps, state_path(t->o), LR_EXIT_INTERRUPTED);
+    return LR_EXIT_INTERRUPTED;
 }
 
 static int train_loop(trainer *t) {
@@ -299,7 +379,7 @@ static int train_loop(trainer *t) {
         memset(t->grad, 0, t->a->n_params * sizeof *t->grad);
         double stats[3] = {0, 0, 0};
         int rc = run_share(t, step, stats) != 0 ? LR_EXIT_INPUT : 0;
-        if (agree(t, rc)) return LR_EXIT_INPUT;
+        if ((rc = agree(t, rc))) return rc == LR_EXIT_INTERRUPTED ? interrupted(t, &pg, 1) : LR_EXIT_INPUT;
         if (t->tc->use_mpi && t->tc->size > 1) {
             /* one flat buffer: every LoRA gradient of every layer */
             MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t->grad, (int)t->a->n_params, MPI_FLOAT, MPI_SUM, t->tc->comm));
@@ -307,7 +387,7 @@ static int train_loop(trainer *t) {
         }
         const double loss = stats[0] / (double)B;
         const double norm = grad_norm(t->grad, t->a->n_params);
-        const double lr = lr_linear(o->lr, step, o->max_steps);
+        const double lr = lr_schedule_at(&t->sched, step);
         const int bad = !isfinite(loss) || !isfinite(norm);
         if (bad) {
             t->c.n_bad++;
@@ -329,7 +409,11 @@ static int train_loop(trainer *t) {
         if ((o->save_every > 0 && t->c.step % o->save_every == 0) || last || stop) {
             /* rank 0 writes; everybody learns whether it worked before the next allreduce.
              * After skipped steps the adapter is still the last finite one: a valid checkpoint. */
-            if (agree(t, save(t, 1, last && !stop) != 0 ? LR_EXIT_INTERNAL : 0)) return LR_EXIT_INTERNAL;
+            int sr = save(t, 1, last && !stop);
+            if (sr == 1) sr = save(t, 1, 0) == 0 ? 1 : -1; /* the last step, but the stream was cut short */
+            rc = agree(t, sr < 0 ? LR_EXIT_INTERNAL : sr == 1 ? LR_EXIT_INTERRUPTED : 0);
+            if (rc == LR_EXIT_INTERRUPTED) return interrupted(t, &pg, 0);
+            if (rc) return LR_EXIT_INTERNAL;
         }
         if (stop) {
             if (root)
@@ -342,6 +426,8 @@ static int train_loop(trainer *t) {
         progress_update(&pg, (long)t->c.step, last, "loss %.4f | lr %.3g | grad norm %.3g | %.0f tok/s", loss, lr,
                         norm, t->log.tokens_per_s[t->log.n - 1]);
         maybe_die_after_step(t->c.step);
+        lr_signal_test_hook("step", (long)t->c.step);
+        if (!last && lr_stop_any(t->tc->use_mpi && t->tc->size > 1, t->tc->comm)) return interrupted(t, &pg, 1);
     }
     progress_end(&pg);
     return 0;
@@ -390,8 +476,13 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
     int done = 0;
     rc = agree(&t, rc);
     if (rc == 0) rc = agree(&t, setup(&t, &done));
-    if (rc == 0 && done && tc->rank == 0 && !o->quiet)
+    if (rc == 0 && done && t.unfinished && t.c.step == lr_schedule_end(&t.sched)) {
+        /* every step ran but the save as complete was cut short (a stop signal while the stream's last
+         * samples were still to come): finish it now */
+        rc = agree(&t, save(&t, 0, 1) != 0 ? LR_EXIT_INTERNAL : 0);
+    } else if (rc == 0 && done && tc->rank == 0 && !o->quiet) {
         fprintf(stderr, "train: %s: already complete (%lld steps); nothing to do\n", state_path(o), (long long)t.c.step);
+    }
     if (rc == 0 && !done) {
         t.net = tr_net_new(t.m, t.a, o->recompute);
         alloc_batch(&t);
@@ -415,5 +506,6 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
     lora_free(t.a);
     model_free(t.m);
     free(t.model_dir);
+    free(t.sched_json);
     return rc;
 }

@@ -42,15 +42,15 @@
 
 /* out (MR, 4) = x (MR rows, ldx) · w (NRR rows, ldw)ᵀ over k < K, lane sums
  * reduced by the fixed tree; columns >= NRR of out are don't-care. */
-#define GEMM_KERN(MR, NRR)                                                                                     \
-    static void kern_##MR##x##NRR(const float *x, size_t ldx, const float *w, size_t ldw, int K, float *out) { \
+#define GEMM_KERN(MR, NRR, SUF, WT, WLOAD, WLOAD_N)                                                            \
+    static void kern_##SUF##MR##x##NRR(const float *x, size_t ldx, const WT *w, size_t ldw, int K, float *out) { \
         vf a[MR][NRR];                                                                                         \
         for (int j = 0; j < MR; j++)                                                                           \
             for (int r = 0; r < NRR; r++) a[j][r] = vf_zero();                                                 \
         int k = 0;                                                                                             \
         for (; k + LANES <= K; k += LANES) {                                                                   \
             vf wv[NRR];                                                                                        \
-            for (int r = 0; r < NRR; r++) wv[r] = vf_load(w + (size_t)r * ldw + k);                            \
+            for (int r = 0; r < NRR; r++) wv[r] = WLOAD(w + (size_t)r * ldw + k);                              \
             for (int j = 0; j < MR; j++) {                                                                     \
                 const vf xv = vf_load(x + (size_t)j * ldx + k);                                                \
                 for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
@@ -59,7 +59,7 @@
         if (k < K) {                                                                                           \
             const int n = K - k;                                                                               \
             vf wv[NRR];                                                                                        \
-            for (int r = 0; r < NRR; r++) wv[r] = vf_load_n(w + (size_t)r * ldw + k, n);                       \
+            for (int r = 0; r < NRR; r++) wv[r] = WLOAD_N(w + (size_t)r * ldw + k, n);                         \
             for (int j = 0; j < MR; j++) {                                                                     \
                 const vf xv = vf_load_n(x + (size_t)j * ldx + k, n);                                           \
                 for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
@@ -69,12 +69,18 @@
             vf_hsum4(a[j][0], a[j][NRR > 1 ? 1 : 0], a[j][NRR > 2 ? 2 : 0], a[j][NRR > 3 ? 3 : 0], out + 4 * j); \
     }
 
+/* fp32 weights (f_) and bf16 weights widened in the load (b_): the same
+ * products and sums, so a bf16 checkpoint gives the bits of its fp32
+ * widening. */
+#define GEMM_KERN2(MR, NRR)                                                \
+    GEMM_KERN(MR, NRR, f_, float, vf_load, vf_load_n)                      \
+    GEMM_KERN(MR, NRR, b_, uint16_t, vf_load_bf16, vf_load_bf16_n)
 #if NR == 4
-#define GEMM_KERN_ROW(MR) GEMM_KERN(MR, 1) GEMM_KERN(MR, 2) GEMM_KERN(MR, 3) GEMM_KERN(MR, 4)
-#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3, kern_##MR##x4}
+#define GEMM_KERN_ROW(MR) GEMM_KERN2(MR, 1) GEMM_KERN2(MR, 2) GEMM_KERN2(MR, 3) GEMM_KERN2(MR, 4)
+#define KROW(S, MR) {kern_##S##MR##x1, kern_##S##MR##x2, kern_##S##MR##x3, kern_##S##MR##x4}
 #elif NR == 3
-#define GEMM_KERN_ROW(MR) GEMM_KERN(MR, 1) GEMM_KERN(MR, 2) GEMM_KERN(MR, 3)
-#define KROW(MR) {kern_##MR##x1, kern_##MR##x2, kern_##MR##x3}
+#define GEMM_KERN_ROW(MR) GEMM_KERN2(MR, 1) GEMM_KERN2(MR, 2) GEMM_KERN2(MR, 3)
+#define KROW(S, MR) {kern_##S##MR##x1, kern_##S##MR##x2, kern_##S##MR##x3}
 #else
 #error "NR must be 3 or 4"
 #endif
@@ -92,25 +98,37 @@ GEMM_KERN_ROW(5)
 GEMM_KERN_ROW(6)
 #endif
 
-typedef void (*gemm_kern)(const float *, size_t, const float *, size_t, int, float *);
-static const gemm_kern gemm_kerns[MRMAX][NR] = {
-    KROW(1), KROW(2),
+typedef void (*gemm_kern_f)(const float *, size_t, const float *, size_t, int, float *);
+typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int, float *);
+#define KTABLE(S)                                     \
+    {                                                 \
+        KROW(S, 1), KROW(S, 2), KTABLE_3(S) KTABLE_4(S) KTABLE_5(S) KTABLE_6(S) \
+    }
 #if MRMAX >= 3
-    KROW(3),
+#define KTABLE_3(S) KROW(S, 3),
+#else
+#define KTABLE_3(S)
 #endif
 #if MRMAX >= 4
-    KROW(4),
+#define KTABLE_4(S) KROW(S, 4),
+#else
+#define KTABLE_4(S)
 #endif
 #if MRMAX >= 5
-    KROW(5),
+#define KTABLE_5(S) KROW(S, 5),
+#else
+#define KTABLE_5(S)
 #endif
 #if MRMAX >= 6
-    KROW(6),
+#define KTABLE_6(S) KROW(S, 6),
+#else
+#define KTABLE_6(S)
 #endif
-};
+static const gemm_kern_f gemm_kerns_f[MRMAX][NR] = KTABLE(f_);
+static const gemm_kern_b gemm_kerns_b[MRMAX][NR] = KTABLE(b_);
 
 /* Rows [m0, m1) × weight rows [n0, n1) of y. */
-static void gemm_range(const float *x, int ldx, const float *w, const float *bias, float *y, int ldy, int K, int acc,
+static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int K, int acc,
                        int m0, int m1, int n0, int n1) {
     static long xb = -1; if (xb < 0) { const char *e = getenv("LR_XB"); xb = e ? atol(e) : X_BLOCK_BYTES; }
     int mb_rows = (int)(xb / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
@@ -120,10 +138,15 @@ static void gemm_range(const float *x, int ldx, const float *w, const float *bia
         const int me = mb + mb_rows < m1 ? mb + mb_rows : m1;
         for (int n = n0; n < n1; n += NR) {
             const int nr = n1 - n < NR ? n1 - n : NR;
-            const float *wn = w + (size_t)n * K; /* (nr, K) */
             for (int m = mb; m < me; m += MRMAX) {
                 const int mr = me - m < MRMAX ? me - m : MRMAX;
-                gemm_kerns[mr - 1][nr - 1](x + (size_t)m * ldx, (size_t)ldx, wn, (size_t)K, K, out);
+                const float *xm = x + (size_t)m * ldx; /* (mr, ldx) */
+                if (w.dtype == LR_BF16)
+                    gemm_kerns_b[mr - 1][nr - 1](xm, (size_t)ldx, (const uint16_t *)w.data + (size_t)n * K, (size_t)K,
+                                                 K, out);
+                else
+                    gemm_kerns_f[mr - 1][nr - 1](xm, (size_t)ldx, (const float *)w.data + (size_t)n * K, (size_t)K, K,
+                                                 out);
                 for (int j = 0; j < mr; j++) {
                     float *yr = y + (size_t)(m + j) * ldy + n; /* (nr) */
                     for (int r = 0; r < nr; r++) {
@@ -137,7 +160,7 @@ static void gemm_range(const float *x, int ldx, const float *w, const float *bia
     }
 }
 
-static void cpu_matmul(lr_backend *be, const float *x, int ldx, const float *w, const float *bias, float *y, int ldy,
+static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                        int M, int N, int K, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* an empty product: y (+)= bias or 0 */

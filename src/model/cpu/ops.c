@@ -21,9 +21,20 @@ static int threads_for(const lr_backend *be, long work) {
     return work >= PAR_MIN_WORK ? be->n_threads : 1;
 }
 
-static void cpu_embed(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out) {
+static void cpu_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out) {
 #pragma omp parallel for num_threads(threads_for(be, (long)M * d)) schedule(static)
-    for (int r = 0; r < M; r++) memcpy(out + (size_t)r * d, table + (size_t)ids[r] * d, (size_t)d * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        float *o = out + (size_t)r * d; /* (d) */
+        if (table.dtype == LR_BF16) {
+            const uint16_t *src = (const uint16_t *)table.data + (size_t)ids[r] * d; /* (d) */
+            for (int i = 0; i < d; i++) {
+                const uint32_t b = (uint32_t)src[i] << 16; /* exact widening */
+                memcpy(o + i, &b, 4);
+            }
+        } else {
+            memcpy(o, (const float *)table.data + (size_t)ids[r] * d, (size_t)d * sizeof(float));
+        }
+    }
 }
 
 static void cpu_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {

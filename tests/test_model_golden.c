@@ -2,7 +2,11 @@
  * make_model_goldens.py): logits of a ragged batch within 1e-4, per-position
  * log-probs and entropies within 1e-4, identical 32-token greedy
  * continuations, on the three tiny models (Qwen2 tied + bias, Qwen2 GQA 4:1
- * with head_dim != hidden/heads from sharded bf16, Llama with llama3 rope). */
+ * with head_dim != hidden/heads from sharded bf16, Llama with llama3 rope).
+ * RoPE over long sequences: one 512-token sequence on a Llama with unusual
+ * llama3 scaling and on a Qwen2 with theta 1e6 / head_dim 128, logits within
+ * 1e-4 at every stored position and no growth with position (an inv_freq
+ * 1 ulp off shows as an error that grows linearly with the position). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +142,62 @@ static void check_model(const char *name) {
     golden_close(&g);
 }
 
+/* Largest |ours - HF| over the stored positions in [lo, hi]. */
+static double err_between(const double *err, const int32_t *pos, long np, int lo, int hi) {
+    double e = 0;
+    for (long i = 0; i < np; i++)
+        if (pos[i] >= lo && pos[i] <= hi) e = fmax(e, err[i]);
+    return e;
+}
+
+static void check_long(const char *name) {
+    golden g;
+    if (golden_open(&g, name) != 0) return;
+    lr_model_opts o = {.n_threads = 2};
+    lr_model *m = model_load(test_model_dir(name), &o);
+    EXPECT(m != NULL, "%s: model_load failed: %s", name, lr_error_msg());
+    if (!m) {
+        golden_close(&g);
+        return;
+    }
+    const int V = model_vocab_size(m);
+    long T, np, nl;
+    int32_t *tok = golden_i32(&g, "long_tokens", &T);        /* (T) */
+    int32_t *pos = golden_i32(&g, "long_positions", &np);    /* (np) */
+    float *ref = golden_f32(&g, "long_logits", &nl);         /* (np, V) */
+    EXPECT(nl == np * V && T >= 512, "%s: golden shapes %ld x %d, T %ld", name, nl, V, T);
+    float *lg = malloc((size_t)T * V * sizeof(float)); /* (T, V) */
+    double *err = calloc((size_t)np, sizeof(double));  /* (np) max |diff| per stored position */
+    int len = (int)T;
+    EXPECT(model_forward(m, tok, &len, 1, 1, lg) == 0, "%s: forward: %s", name, lr_error_msg());
+    for (long i = 0; i < np && nl == np * V; i++) {
+        EXPECT(pos[i] >= 0 && pos[i] < T, "%s: golden position %d", name, pos[i]);
+        if (pos[i] < 0 || pos[i] >= T) continue;
+        long w;
+        err[i] = max_abs_diff(lg + (size_t)pos[i] * V, ref + i * V, V, &w);
+        EXPECT(err[i] <= TOL, "%s: logits at position %d differ by %.3g at id %ld (ours %.6f, HF %.6f)", name,
+               pos[i], err[i], w, lg[(size_t)pos[i] * V + w], ref[i * V + w]);
+    }
+    const double early = err_between(err, pos, np, 0, 63), late = err_between(err, pos, np, 384, (int)T - 1);
+    printf("%s: logits max |diff| at position 2: %.3g, 200: %.3g, 511: %.3g (0-63: %.3g, 384-511: %.3g)\n", name,
+           err_between(err, pos, np, 2, 2), err_between(err, pos, np, 200, 200),
+           err_between(err, pos, np, 511, 511), early, late);
+    /* fp32 noise is a few 1e-6 at every position; RoPE angles off by an ulp
+     * of inv_freq add pos * ulp and reach ~1e-4 by position 511. */
+    EXPECT(late <= 4 * early + 1e-5, "%s: error grows with the position: %.3g at 384-511 vs %.3g at 0-63", name,
+           late, early);
+    free(err);
+    free(lg);
+    free(ref);
+    free(pos);
+    free(tok);
+    model_free(m);
+    golden_close(&g);
+}
+
 int main(void) {
     for (int i = 0; i < N_TEST_MODELS; i++) check_model(test_model_names[i]);
+    check_long("llama3_long");
+    check_long("qwen2_long");
     return test_finish("test_model_golden");
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config git
       libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
-      libopenblas-dev libcjson-dev libpcre2-dev
+      libopenblas-dev libcjson-dev libpcre2-dev libsleef-dev
       python3 python3-h5py python3-numpy python3-matplotlib
       slurmctld slurmd slurm-client munge
       cppcheck clang-tidy)

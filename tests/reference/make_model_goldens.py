@@ -30,12 +30,26 @@ Writes, under tests/data/model/:
      chat_prompt_ids int32 (n)       ChatML rendering of CHAT_USER, tokenized by HF
      chat_greedy     int32 (16)      greedy continuation of it (no EOS stop)
 
-The bf16 model's goldens come from its bf16 weights upcast to fp32 (loaded
+  llama3_long/       Llama, llama3 rope scaling with unusual parameters
+                     (factor 16, low_freq_factor 2, high_freq_factor 8,
+                     original_max_position_embeddings 48, theta 5e5,
+                     head_dim 24), bf16
+  qwen2_long/        Qwen2.5-7B-style rope (theta 1e6, head_dim 128), bf16
+  goldens/<name>.safetensors for these two (RoPE exactness over 512 tokens):
+     long_tokens    int32 (512)      one random sequence
+     long_positions int32 (P)        positions whose logits are stored
+     long_logits    f32   (P, V)     eager attention, fp32
+  rope_inv_freq.txt  transformers' inv_freq as fp32 bit patterns for a set of
+                     default / linear / llama3 configurations (test_rope)
+
+The bf16 models' goldens come from their bf16 weights upcast to fp32 (loaded
 with dtype=float32), which is what the C runtime computes.
 
 Run from anywhere with: python3 tests/reference/make_model_goldens.py
 (torch + transformers + safetensors; CPU only, a few seconds).
+`--only rope,long` remakes just those parts (names: short, long, rope).
 """
+import argparse
 import json
 import os
 import shutil
@@ -232,19 +246,134 @@ def goldens(name, model, extra=None):
               metadata={"transformers": transformers.__version__, "torch": torch.__version__})
 
 
+# ---------------------------------------------------------------- RoPE exactness
+LONG_T = 512
+LONG_POSITIONS = [0, 1, 2, 3, 7, 31, 47, 48, 63, 100, 127, 200, 255, 300, 383, 400, 447, 500, 510, 511]
+LLAMA3_LONG_SCALING = {"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 2.0, "high_freq_factor": 8.0,
+                       "original_max_position_embeddings": 48}
+
+
+def make_llama3_long():
+    cfg = LlamaConfig(vocab_size=128, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=1024,
+                      rms_norm_eps=1e-5, rope_theta=500000.0, rope_scaling=dict(LLAMA3_LONG_SCALING),
+                      attention_bias=False, mlp_bias=False, tie_word_embeddings=False,
+                      bos_token_id=1, eos_token_id=2)
+    m = LlamaForCausalLM(cfg)
+    randomize(m, 4, std_emb=0.5, std_lin=0.2)
+    assert m.model.layers[0].self_attn.q_proj.weight.shape == (4 * 24, 48), "transformers' Llama ignored head_dim"
+    return m, dict(dtype=torch.bfloat16, max_shard_size=None, classic=LLAMA3_LONG_SCALING)
+
+
+def make_qwen2_long():
+    cfg = Qwen2Config(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=128, max_position_embeddings=1024,
+                      rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True,
+                      bos_token_id=None, eos_token_id=127)
+    m = Qwen2ForCausalLM(cfg)
+    randomize(m, 5, std_emb=0.5, std_lin=0.2)
+    assert m.model.layers[0].self_attn.q_proj.weight.shape == (2 * 128, 32), "transformers' Qwen2 ignored head_dim"
+    return m, dict(dtype=torch.bfloat16, max_shard_size=None, classic=None)
+
+
+def long_goldens(name, model):
+    V = model.config.vocab_size
+    g = torch.Generator().manual_seed(200 + len(name))
+    toks = torch.randint(0, V, (LONG_T,), generator=g)
+    with torch.no_grad():
+        lg = model(toks[None]).logits[0].float()
+    pos = torch.tensor(LONG_POSITIONS, dtype=torch.int64)
+    t = {"long_tokens": toks.to(torch.int32), "long_positions": pos.to(torch.int32),
+         "long_logits": lg[pos].contiguous()}
+    print(f"{name}: V={V} T={LONG_T} logits std {lg.std().item():.3f}")
+    os.makedirs(os.path.join(OUT, "goldens"), exist_ok=True)
+    save_file(t, os.path.join(OUT, "goldens", name + ".safetensors"),
+              metadata={"transformers": transformers.__version__, "torch": torch.__version__})
+
+
+# (type, head_dim, theta, factor, low_freq_factor, high_freq_factor, original_max_position_embeddings)
+ROPE_CASES = [
+    ("default", 128, 1000000.0, 0, 0, 0, 0),   # Qwen2.5-7B
+    ("default", 128, 10000.0, 0, 0, 0, 0),     # Llama 2
+    ("default", 64, 1000000.0, 0, 0, 0, 0),    # Qwen2.5-0.5B
+    ("default", 256, 10000.0, 0, 0, 0, 0),
+    ("default", 96, 10000.0, 0, 0, 0, 0),      # 48 = 32 vectorised + 16 scalar in torch
+    ("default", 80, 10000000.0, 0, 0, 0, 0),
+    ("default", 32, 1000000.0, 0, 0, 0, 0),    # all scalar in torch (AVX-512)
+    ("default", 24, 500000.0, 0, 0, 0, 0),
+    ("default", 16, 10000.0, 0, 0, 0, 0),
+    ("linear", 128, 10000.0, 4.0, 0, 0, 0),
+    ("linear", 64, 500000.0, 2.5, 0, 0, 0),
+    ("linear", 48, 12345.0, 3.0, 0, 0, 0),
+    ("llama3", 128, 500000.0, 8.0, 1.0, 4.0, 8192),    # Llama 3.1
+    ("llama3", 64, 500000.0, 32.0, 1.0, 4.0, 8192),    # Llama 3.2
+    ("llama3", 24, 500000.0, 16.0, 2.0, 8.0, 48),      # llama3_long
+    ("llama3", 16, 10000.0, 8.0, 1.0, 4.0, 32),        # llama3_scaled
+    ("llama3", 96, 12345.0, 3.5, 1.5, 7.0, 100),
+    ("llama3", 128, 1000000.0, 64.0, 0.5, 3.0, 77),
+]
+
+
+def transformers_inv_freq(kind, dim, theta, factor, lo, hi, old):
+    """inv_freq exactly as the model classes compute it (CPU, fp32)."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+    rp = {"rope_type": kind, "rope_theta": theta}
+    if kind != "default":
+        rp["factor"] = factor
+    if kind == "llama3":
+        rp.update(low_freq_factor=lo, high_freq_factor=hi, original_max_position_embeddings=old)
+    cfg = LlamaConfig(hidden_size=2 * dim, num_attention_heads=2, head_dim=dim, rope_parameters=rp,
+                      max_position_embeddings=max(4096, 2 * old))
+    if kind == "default":
+        return LlamaRotaryEmbedding.compute_default_rope_parameters(cfg)[0]
+    return ROPE_INIT_FUNCTIONS[kind](cfg, "cpu")[0]
+
+
+def write_rope_inv_freq():
+    lines = [f"# transformers {transformers.__version__}, torch {torch.__version__} "
+             f"({torch.backends.cpu.get_cpu_capability()}): inv_freq as fp32 bit patterns",
+             "# type head_dim theta factor low_freq_factor high_freq_factor original_max_position : hex..."]
+    for kind, dim, theta, factor, lo, hi, old in ROPE_CASES:
+        inv = transformers_inv_freq(kind, dim, theta, factor, lo, hi, old)
+        assert inv.dtype == torch.float32 and inv.numel() == dim // 2
+        bits = inv.view(torch.int32).tolist()
+        hexs = " ".join(f"{b & 0xFFFFFFFF:08x}" for b in bits)
+        lines.append(f"{kind} {dim} {theta!r} {factor!r} {lo!r} {hi!r} {old} : {hexs}")
+    with open(os.path.join(OUT, "rope_inv_freq.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"rope_inv_freq.txt: {len(ROPE_CASES)} configurations")
+
+
+def save_model(name, model, how):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    model = model.to(how["dtype"])
+    kw = {"max_shard_size": how["max_shard_size"]} if how["max_shard_size"] else {}
+    model.save_pretrained(d, **kw)
+    model.generation_config.save_pretrained(d)
+    if how["classic"] is not None or name in ("qwen2_gqa_bf16", "qwen2_long"):
+        classic_rope_keys(os.path.join(d, "config.json"), how["classic"])
+    return d
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default="short,long,rope", help="comma list of: short, long, rope")
+    parts = set(ap.parse_args().only.split(","))
     torch.manual_seed(0)
-    for name, make in (("qwen2_tied", make_qwen2_tied), ("qwen2_gqa_bf16", make_qwen2_gqa_bf16),
-                       ("llama3_scaled", make_llama3_scaled)):
+    if "rope" in parts:
+        write_rope_inv_freq()
+    if "long" in parts:
+        for name, make in (("llama3_long", make_llama3_long), ("qwen2_long", make_qwen2_long)):
+            model, how = make()
+            d = save_model(name, model, how)
+            long_goldens(name, AutoModelCausal(d))
+    short = (("qwen2_tied", make_qwen2_tied), ("qwen2_gqa_bf16", make_qwen2_gqa_bf16),
+             ("llama3_scaled", make_llama3_scaled))
+    for name, make in short if "short" in parts else ():
         model, how = make()
-        d = os.path.join(OUT, name)
-        shutil.rmtree(d, ignore_errors=True)
-        model = model.to(how["dtype"])
-        kw = {"max_shard_size": how["max_shard_size"]} if how["max_shard_size"] else {}
-        model.save_pretrained(d, **kw)
-        model.generation_config.save_pretrained(d)
-        if how["classic"] is not None or name == "qwen2_gqa_bf16":
-            classic_rope_keys(os.path.join(d, "config.json"), how["classic"])
+        d = save_model(name, model, how)
         extra = None
         if name == "qwen2_tied":
             write_tiny_qwen_tokenizer(d, 381)

@@ -39,7 +39,7 @@ void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest, MPI_Co
     for (int i = 0; i < nt; i++) PUT(p, g->text[i], strlen(g->text[i]) + 1);
     int nreq = 2;
     for (int i = 0; i < nt; i++) nreq += n_pieces((int64_t)g->n_generated[i] * g->vocab_expert);
-    cs->req = xmalloc((size_t)nreq * sizeof *cs->req); /* NOLINT(bugprone-sizeof-expression): a handle array */
+    cs->req = xmalloc((size_t)nreq * sizeof *cs->req);
     MPI_CHECK(MPI_Issend(cs->hdr, 8, MPI_INT64_T, dest, TAG_CHUNK_HDR, comm, &cs->req[cs->n_req++]));
     MPI_CHECK(MPI_Isend(cs->meta, (int)ms, MPI_BYTE, dest, TAG_CHUNK_META, comm, &cs->req[cs->n_req++]));
     cs->bytes = (int64_t)sizeof cs->hdr + (int64_t)ms;

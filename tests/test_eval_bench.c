@@ -9,9 +9,51 @@
 #include "test_util.h"
 
 static int load(eval_benchmark *b, const char *bench, const char *qf, const char *af, long limit) {
-    eval_benchmark_opts o = {bench, qf, af, "auto", test_repo_data_dir(), limit};
+    eval_benchmark_opts o = {.benchmark = bench, .question_field = qf, .answer_field = af, .compare = "auto",
+                             .data_dir = test_repo_data_dir(), .limit = limit};
     lr_error_clear();
     return benchmark_load(b, &o);
+}
+
+/* The three benchmarks added for the paper's table are always read the
+ * toolkit's way: its questions, its parsed golds, its judge. */
+static void test_paper_sets(void) {
+    eval_benchmark b;
+    EXPECT(load(&b, "minerva_math", NULL, NULL, 0) == 0, "minerva: %s", lr_error_msg());
+    EXPECT(b.n == 272 && b.mode == COMPARE_TOOLKIT && b.tk == TK_MINERVA, "minerva: %ld, mode %d", b.n, b.mode);
+    if (b.n) EXPECT(!strcmp(b.items[0].gold, "1.6"), "minerva gold 0 (\\boxed{1.6}): %s", b.items[0].gold);
+    benchmark_free(&b);
+    EXPECT(load(&b, "olympiadbench", NULL, NULL, 0) == 0, "olympiadbench: %s", lr_error_msg());
+    EXPECT(b.n == 675 && b.mode == COMPARE_TOOLKIT, "olympiadbench: %ld", b.n);
+    if (b.n) EXPECT(!strcmp(b.items[0].gold, "2"), "olympiadbench gold 0: %s", b.items[0].gold);
+    benchmark_free(&b);
+    EXPECT(load(&b, "mmlu_stem", NULL, NULL, 3) == 0, "mmlu_stem: %s", lr_error_msg());
+    EXPECT(b.n == 3 && b.mode == COMPARE_TOOLKIT && b.n_demos == 0, "mmlu_stem: %ld, %d demos in spec mode", b.n,
+           b.n_demos);
+    if (b.n) {
+        EXPECT(!strcmp(b.items[0].gold, "C"), "mmlu gold 0 (index 2): %s", b.items[0].gold);
+        EXPECT(strstr(b.items[0].question, "\nAnswer Choices: (A) maintain") != NULL, "mmlu question: %s",
+               b.items[0].question);
+    }
+    benchmark_free(&b);
+    /* toolkit prompt types: the 5 demonstrations of the toolkit's sh/eval.sh */
+    eval_benchmark_opts o = {.benchmark = "mmlu_stem", .data_dir = test_repo_data_dir(), .limit = 2, .toolkit = 1,
+                             .num_shots = -1};
+    EXPECT(benchmark_load(&b, &o) == 0 && b.n_demos == 5, "mmlu demos: %d (%s)", b.n_demos, lr_error_msg());
+    benchmark_free(&b);
+    o.num_shots = 9;
+    EXPECT(benchmark_load(&b, &o) != 0 && strstr(lr_error_msg(), "the file has 5"), "9 shots refused: %s",
+           lr_error_msg());
+    o.benchmark = "gsm8k", o.num_shots = 2;
+    EXPECT(benchmark_load(&b, &o) != 0 && strstr(lr_error_msg(), "has none"), "gsm8k shots refused: %s",
+           lr_error_msg());
+    /* SVAMP as the toolkit asks it: a '.' closes the body */
+    o.benchmark = "svamp", o.num_shots = 0, o.limit = 1;
+    EXPECT(benchmark_load(&b, &o) == 0, "svamp toolkit: %s", lr_error_msg());
+    if (b.n)
+        EXPECT(strstr(b.items[0].question, "93 groups. How big") != NULL && !strcmp(b.items[0].gold, "145"),
+               "svamp toolkit question '%s' gold '%s'", b.items[0].question, b.items[0].gold);
+    benchmark_free(&b);
 }
 
 static void test_bundled(void) {
@@ -54,7 +96,7 @@ static void test_bundled(void) {
     EXPECT(load(&b, "gsm9k", NULL, NULL, 0) != 0, "unknown name refused");
     EXPECT(strstr(lr_error_msg(), "unknown benchmark") != NULL, "message: %s", lr_error_msg());
     /* a bundled name with a data dir that lacks it: the searched place is named */
-    eval_benchmark_opts o = {"gsm8k", NULL, NULL, "auto", "/nonexistent-dir", 0};
+    eval_benchmark_opts o = {.benchmark = "gsm8k", .compare = "auto", .data_dir = "/nonexistent-dir"};
     EXPECT(benchmark_load(&b, &o) != 0 && strstr(lr_error_msg(), "/nonexistent-dir"), "missing data dir: %s",
            lr_error_msg());
 }
@@ -133,6 +175,7 @@ static void test_utf8(void) {
 
 int main(void) {
     test_bundled();
+    test_paper_sets();
     test_custom();
     test_bad();
     test_utf8();

@@ -21,10 +21,28 @@
 #include "eval/benchmark.h"
 #include "eval/eval_parts.h"
 #include "eval/eval_store.h"
+#include "eval/tk_bench.h"
 #include "eval/wilson.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "trainer/lora_merge.h"
+
+/* The model and tokenizer, loaded once for every benchmark of a run. */
+typedef struct {
+    lr_tokenizer *tok;
+    lr_model *model;
+    lr_chat_template tpl;
+    const char *tpl_name;
+    int32_t eos[2 * LR_MAX_EOS + 8];
+    int n_eos;
+} eval_shared;
+
+/* The headline numbers of one benchmark (for the paper table). */
+typedef struct {
+    int done;
+    long n, correct;
+    double acc, lo, hi;
+} eval_result;
 
 /* What rank 0 found in the run file and the parts directory. */
 enum { STATE_FRESH = 0, STATE_RESUME = 1, STATE_COMPLETE = 2 };
@@ -42,8 +60,13 @@ typedef struct {
     const char *tpl_name;
     int32_t **prompts;
     int *prompt_lens;
-    int32_t eos[2 * LR_MAX_EOS + 4];
+    int32_t eos[2 * LR_MAX_EOS + 8];
     int n_eos;
+    tk_prompt_type pt; /* PT_SPEC: chat template + system prompt; else the toolkit's template */
+    char *overlong;    /* per problem: the prompt does not fit the context (--overlong wrong) */
+    long n_overlong;
+    eval_shared *sh;
+    eval_result *res;
     char fingerprint[17];
     long chunk, n_chunks;
     lr_progress progress;
@@ -120,6 +143,7 @@ static void make_fingerprint(eval_ctx *c) {
 static int decide_state(eval_ctx *c, int *state) {
     const eval_opts *o = c->o;
     int group = 0;
+    if (o->resume) lr_resume_drop_empty(o->out); /* a job killed before it wrote anything: start */
     /* one writer per run file, until this process ends (common/lock.h) */
     if (lr_lock_writer(o->out, "eval") != 0) return 2;
     if (eval_store_probe(o->out, c->name, &group) != 0) return 2;
@@ -157,21 +181,41 @@ static void add_eos(eval_ctx *c, int32_t id) {
     if (c->n_eos < (int)(sizeof c->eos / sizeof *c->eos)) c->eos[c->n_eos++] = id;
 }
 
+static void from_shared(eval_ctx *c) {
+    c->tok = c->sh->tok;
+    c->model = c->sh->model;
+    c->tpl = c->sh->tpl;
+    c->tpl_name = c->sh->tpl_name;
+    memcpy(c->eos, c->sh->eos, sizeof c->eos);
+    c->n_eos = c->sh->n_eos;
+}
+
 static int load_model(eval_ctx *c) {
     const eval_opts *o = c->o;
+    if (c->sh->model) {
+        from_shared(c);
+        return 0;
+    }
     if (!lr_is_dir(o->model_dir)) {
         lr_error_set(o->model_dir, "model directory not found");
         return 2;
     }
-    c->tok = tokenizer_load(o->model_dir);
+    /* loaded once per run (every benchmark of --benchmark paper): owned by c->sh */
+    eval_shared *sh = c->sh;
+    c->tok = sh->tok = tokenizer_load(o->model_dir);
     if (!c->tok) return 2;
     lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
-    c->model = model_load(o->model_dir, &mo);
-    if (!c->model) return 2;
+    c->model = sh->model = model_load(o->model_dir, &mo);
+    if (!c->model || tokenizer_check_vocab(c->tok, model_vocab_size(c->model), o->model_dir) != 0) return 2;
     /* --adapter: W += s·B·A into the loaded fp32 weights (trainer/lora_merge.h) */
     if (o->adapter && lora_apply_to_model(c->model, o->adapter) != 0) return 2;
-    if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
-    c->tpl_name = chat_template_name(c->tpl);
+    if (c->pt == PT_SPEC) {
+        if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
+        c->tpl_name = chat_template_name(c->tpl);
+    } else {
+        c->tpl = CHAT_PLAIN; /* the toolkit's template is the whole prompt */
+        c->tpl_name = "none (toolkit prompt)";
+    }
 
     /* Stop at every EOS the model directory names (SPEC §2), plus the
      * ChatML end-of-turn: instruct and base models alike end answers there. */
@@ -181,10 +225,19 @@ static int load_model(eval_ctx *c) {
     for (int i = 0; i < gc->n_eos; i++) add_eos(c, gc->eos_token_ids[i]);
     add_eos(c, tokenizer_eos_id(c->tok));
     if (c->tpl != CHAT_PLAIN) add_eos(c, tokenizer_token_id(c->tok, "<|im_end|>"));
+    if (c->pt != PT_SPEC) {
+        /* math_eval.py's stop words that are single tokens */
+        static const char *const stops[] = {"</s>", "<|im_end|>", "<|endoftext|>"};
+        for (int i = 0; i < 3; i++) add_eos(c, tokenizer_token_id(c->tok, stops[i]));
+    }
     if (c->n_eos == 0) {
         lr_error_set(o->model_dir, "the model names no EOS token (config.json / generation_config.json)");
         return 2;
     }
+    sh->tpl = c->tpl;
+    sh->tpl_name = c->tpl_name;
+    memcpy(sh->eos, c->eos, sizeof sh->eos);
+    sh->n_eos = c->n_eos;
     return 0;
 }
 
@@ -195,11 +248,21 @@ static int encode_prompts(eval_ctx *c) {
     c->prompts = xcalloc((size_t)n, sizeof *c->prompts);
     c->prompt_lens = xcalloc((size_t)n, sizeof *c->prompt_lens);
     for (long i = 0; i < n; i++) {
-        char *text = tokenizer_chat_render(c->tok, c->tpl, sys, c->b.items[i].question, 1);
+        char *text = c->pt == PT_SPEC ? tokenizer_chat_render(c->tok, c->tpl, sys, c->b.items[i].question, 1)
+                                      : tk_render_prompt(c->pt, c->b.items[i].question,
+                                                         (const char *const *)c->b.demo_q,
+                                                         (const char *const *)c->b.demo_a, c->b.n_demos);
         long len = tokenizer_encode(c->tok, text, strlen(text), &c->prompts[i]);
         free(text);
         if (len < 0) return 2;
         c->prompt_lens[i] = (int)len;
+        if (ctx_len > 0 && len >= ctx_len && c->o->overlong_wrong) {
+            /* not generated: an empty output, scored wrong, finish_reason "context full" */
+            if (!c->overlong) c->overlong = xcalloc((size_t)n, 1);
+            c->overlong[i] = 1;
+            c->n_overlong++;
+            continue;
+        }
         if (ctx_len > 0 && len >= ctx_len) {
             lr_error_set(NULL, "%s:%ld: the prompt is %ld tokens, the model's context is %d", c->b.path,
                          c->b.items[i].line, len, ctx_len);
@@ -220,6 +283,9 @@ static cJSON *manifest_json(const eval_ctx *c) {
     cJSON_AddStringToObject(m, "benchmark_file", c->b.path);
     cJSON_AddNumberToObject(m, "n_problems", (double)c->b.n);
     cJSON_AddStringToObject(m, "system_prompt", o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT);
+    cJSON_AddStringToObject(m, "prompt_type", tk_prompt_type_name(c->pt));
+    cJSON_AddNumberToObject(m, "num_shots", c->b.n_demos);
+    cJSON_AddNumberToObject(m, "compare", c->b.mode);
     cJSON_AddStringToObject(m, "chat_template", c->tpl_name);
     cJSON_AddNumberToObject(m, "max_new_tokens", (double)o->max_new_tokens);
     cJSON_AddNumberToObject(m, "batch", (double)o->batch);
@@ -242,7 +308,8 @@ static int prepare_parts(eval_ctx *c, int state) {
                 /* name what differs, when it is something the user sees */
                 char diff[512] = "";
                 static const char *const keys[] = {"benchmark_file", "n_problems", "system_prompt", "chat_template",
-                                                   "max_new_tokens", "batch", "chunk"};
+                                                   "prompt_type",    "num_shots",  "compare",       "max_new_tokens",
+                                                   "batch",          "chunk"};
                 for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
                     cJSON *a = cJSON_GetObjectItemCaseSensitive(old, keys[i]);
                     cJSON *b = cJSON_GetObjectItemCaseSensitive(mine, keys[i]);
@@ -324,6 +391,15 @@ static void crash_hook(void) {
     if (v && *v && ++written >= atol(v)) raise(SIGKILL);
 }
 
+/* extract_method for the toolkit's extraction: which branch found it */
+static answer_method toolkit_method(const char *text, const char *pred, tk_data d) {
+    if (!*pred) return ANSWER_NONE;
+    if (d == TK_MMLU) return strstr(text, "answer is") || strstr(text, "choice is") ? ANSWER_IS : ANSWER_LAST_NUMBER;
+    if (strstr(text, "boxed")) return ANSWER_BOXED;
+    if (strstr(text, "he answer is") || strstr(text, "final answer is")) return ANSWER_IS;
+    return ANSWER_LAST_NUMBER;
+}
+
 static void run_chunk(eval_ctx *c, long k) {
     long lo = chunk_lo(c, k), hi = chunk_hi(c, k);
     int cnt = (int)(hi - lo);
@@ -339,13 +415,37 @@ static void run_chunk(eval_ctx *c, long k) {
     int32_t **out = xcalloc((size_t)cnt, sizeof *out);
     int *out_lens = xcalloc((size_t)cnt, sizeof *out_lens);
     lr_finish_reason *fin = xcalloc((size_t)cnt, sizeof *fin);
-    if (model_generate(c->model, (const int32_t *const *)(c->prompts + lo), c->prompt_lens + lo, cnt, &gp,
-                       c->rank == 0 ? on_step : NULL, c, out, out_lens, fin) != 0)
-        abort_job(c, 1);
+    /* the problems whose prompts fit (all of them unless --overlong wrong) */
+    int n_gen = 0, *gen = xcalloc((size_t)cnt, sizeof *gen);
+    for (int i = 0; i < cnt; i++) {
+        if (c->overlong && c->overlong[lo + i]) fin[i] = FINISH_CONTEXT;
+        else gen[n_gen++] = i;
+    }
+    if (n_gen > 0) {
+        const int32_t **gp_in = xcalloc((size_t)n_gen, sizeof *gp_in);
+        int *gl = xcalloc((size_t)n_gen, sizeof *gl), *go_len = xcalloc((size_t)n_gen, sizeof *go_len);
+        int32_t **go = xcalloc((size_t)n_gen, sizeof *go);
+        lr_finish_reason *gf = xcalloc((size_t)n_gen, sizeof *gf);
+        for (int j = 0; j < n_gen; j++) {
+            gp_in[j] = c->prompts[lo + gen[j]];
+            gl[j] = c->prompt_lens[lo + gen[j]];
+        }
+        if (gp.batch > n_gen) gp.batch = n_gen;
+        if (model_generate(c->model, gp_in, gl, n_gen, &gp, c->rank == 0 ? on_step : NULL, c, go, go_len, gf) != 0)
+            abort_job(c, 1);
+        for (int j = 0; j < n_gen; j++) {
+            out[gen[j]] = go[j];
+            out_lens[gen[j]] = go_len[j];
+            fin[gen[j]] = gf[j];
+        }
+        free(gp_in), free(gl), free(go_len), free(go), free(gf);
+    }
+    free(gen);
     eval_item *items = xcalloc((size_t)cnt, sizeof *items);
     for (int i = 0; i < cnt; i++) {
         int n = out_lens[i];
         if (n > 0 && fin[i] == FINISH_EOS && is_eos(c, out[i][n - 1])) n--; /* the EOS is not text */
+        if (n > 0 && fin[i] == FINISH_NONFINITE) n--; /* chosen from a NaN/Inf logits row: not text */
         /* Models pad vocab_size past the tokenizer (Qwen2.5: 151936 vs
          * 151665); an id in the padding has no text, as in HF decode. */
         int kept = 0, n_tok = tokenizer_n_tokens(c->tok);
@@ -358,7 +458,11 @@ static void run_chunk(eval_ctx *c, long k) {
         answer_method m;
         items[i].index = lo + i;
         items[i].output = text;
-        items[i].extracted = answer_extract(text, &m);
+        if (c->b.mode == COMPARE_TOOLKIT) {
+            /* the toolkit's path: cut at its stop words, extract_answer, strip_string */
+            items[i].extracted = tk_predict(text, c->b.tk, c->b.items[lo + i].gold, tk_stop_words(c->pt));
+            m = toolkit_method(text, items[i].extracted, c->b.tk);
+        } else items[i].extracted = answer_extract(text, &m);
         items[i].method = (int)m;
         items[i].finish = (int)fin[i];
         items[i].n_tokens = out_lens[i];
@@ -404,9 +508,13 @@ static int assemble(eval_ctx *c, double t_start) {
         s.benchmark = c->b.name;
         s.benchmark_file = c->b.path;
         s.model = o->model_dir;
-        s.system_prompt = o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT;
+        s.system_prompt = c->pt == PT_SPEC ? (o->system_prompt ? o->system_prompt : EVAL_SYSTEM_PROMPT)
+                          : c->pt == PT_QWEN25_MATH_COT ? EVAL_SYSTEM_PROMPT
+                                                        : "";
         s.chat_template = c->tpl_name;
-        s.compare = c->b.mode == COMPARE_MATH ? "math" : "numeric";
+        s.compare = c->b.mode == COMPARE_TOOLKIT ? "toolkit" : c->b.mode == COMPARE_MATH ? "math" : "numeric";
+        s.prompt_type = tk_prompt_type_name(c->pt);
+        s.num_shots = c->b.n_demos;
         s.max_new_tokens = o->max_new_tokens;
         s.batch = o->batch;
         s.chunk = c->chunk;
@@ -424,9 +532,12 @@ static int assemble(eval_ctx *c, double t_start) {
         printf("eval %s: accuracy %.4f (%ld/%ld), 95%% CI [%.4f, %.4f]", c->name, s.accuracy, s.n_correct, n,
                s.ci_low, s.ci_high);
         if (s.n_no_answer) printf("; no answer found: %ld", s.n_no_answer);
-        if (s.n_gold_unparseable) printf("; gold not a number: %ld (compared as text)", s.n_gold_unparseable);
+        if (s.n_gold_unparseable && c->b.mode != COMPARE_TOOLKIT)
+            printf("; gold not a number: %ld (compared as text)", s.n_gold_unparseable);
+        if (c->n_overlong) printf("; prompts longer than the context: %ld (scored wrong)", c->n_overlong);
         printf(" -> %s:/eval/%s\n", o->out, c->name);
         fflush(stdout);
+        *c->res = (eval_result){1, n, s.n_correct, s.accuracy, s.ci_low, s.ci_high};
     }
     for (long i = 0; i < n; i++) eval_item_free(&items[i]);
     free(items);
@@ -437,10 +548,11 @@ static int assemble(eval_ctx *c, double t_start) {
 static void print_existing(eval_ctx *c) {
     long np, nc;
     double acc, lo, hi;
-    if (eval_store_read_summary(c->o->out, c->name, &np, &nc, &acc, &lo, &hi) == 0)
+    if (eval_store_read_summary(c->o->out, c->name, &np, &nc, &acc, &lo, &hi) == 0) {
+        *c->res = (eval_result){1, np, nc, acc, lo, hi};
         printf("eval %s: already complete: accuracy %.4f (%ld/%ld), 95%% CI [%.4f, %.4f] in %s:/eval/%s\n", c->name,
                acc, nc, np, lo, hi, c->o->out, c->name);
-    else
+    } else
         printf("eval %s: already complete in %s:/eval/%s\n", c->name, c->o->out, c->name);
 }
 
@@ -449,20 +561,30 @@ static void cleanup(eval_ctx *c) {
         for (long i = 0; i < c->b.n; i++) free(c->prompts[i]);
     free(c->prompts);
     free(c->prompt_lens);
-    if (c->model) model_free(c->model);
-    if (c->tok) tokenizer_free(c->tok);
+    free(c->overlong);
+    /* the model and tokenizer belong to the eval_shared of the run */
     free(c->parts_dir);
     benchmark_free(&c->b);
 }
 
-int eval_run(const eval_opts *o, const lr_mpi_env *env) {
+/* One benchmark, collective over the ranks. name: the group (NULL = the
+ * benchmark's own name). */
+static int eval_one(const eval_opts *o, const lr_mpi_env *env, eval_shared *sh, tk_prompt_type pt,
+                    const char *benchmark, const char *name, eval_result *res) {
     double t_start = lr_now();
-    eval_ctx c = {.o = o, .env = env, .rank = env->rank, .size = env->size};
+    eval_ctx c = {.o = o, .env = env, .rank = env->rank, .size = env->size, .pt = pt, .sh = sh, .res = res};
 
-    eval_benchmark_opts bo = {o->benchmark, o->question_field, o->answer_field, o->compare, o->data_dir, o->limit};
+    eval_benchmark_opts bo = {.benchmark = benchmark,
+                              .question_field = o->question_field,
+                              .answer_field = o->answer_field,
+                              .compare = o->compare,
+                              .data_dir = o->data_dir,
+                              .limit = o->limit,
+                              .toolkit = pt != PT_SPEC,
+                              .num_shots = (int)o->num_shots};
     int rc = agree(&c, benchmark_load(&c.b, &bo) != 0 ? 2 : 0);
     if (rc) return rc;
-    c.name = o->name ? o->name : c.b.name;
+    c.name = name ? name : c.b.name;
     if (!valid_name(c.name)) {
         lr_error_set("--name", "'%s' is not a usable group name (letters, digits, '.', '_', '+', '-')", c.name);
         rc = 2;
@@ -508,10 +630,13 @@ int eval_run(const eval_opts *o, const lr_mpi_env *env) {
     /* Static interleaving of the remaining chunks: deterministic, no
      * coordination, and the chunk -> problems map never depends on the rank
      * count, so the results are identical for any number of ranks. */
-    long j = 0;
-    for (long k = 0; k < c.n_chunks; k++) {
+    long j = 0, mine = 0;
+    for (long k = 0; k < c.n_chunks && !lr_stop_requested(); k++) { /* SIGTERM/SIGUSR1: after this chunk */
         if (done[k]) continue;
-        if (j++ % c.size == c.rank) run_chunk(&c, k);
+        if (j++ % c.size == c.rank) {
+            run_chunk(&c, k);
+            lr_signal_test_hook("chunk", ++mine);
+        }
     }
     free(done);
 
@@ -526,6 +651,16 @@ int eval_run(const eval_opts *o, const lr_mpi_env *env) {
             usleep(20000);
         }
     }
+    if (lr_stop_any(env->use_mpi, env->comm)) { /* the finished chunks stay for --resume */
+        if (c.rank == 0) {
+            progress_end(&c.progress);
+            fprintf(stderr, "lightreasoner: eval %s: interrupted by %s; finished chunks kept in %s; run the same "
+                            "command with --resume to continue (exit %d)\n", c.name, lr_stop_signal_name(),
+                    c.parts_dir, LR_EXIT_INTERRUPTED);
+        }
+        rc = LR_EXIT_INTERRUPTED;
+        goto finish;
+    }
     if (c.rank == 0) {
         tick(&c, 1);
         progress_end(&c.progress);
@@ -536,5 +671,65 @@ int eval_run(const eval_opts *o, const lr_mpi_env *env) {
     bcast(&c, &rc, 1, MPI_INT);
 finish:
     cleanup(&c);
+    return rc;
+}
+
+/* The paper's Table 1: accuracy (%) per benchmark and their mean, the
+ * Wilson 95% interval of each under it. */
+static void print_paper_table(const eval_opts *o, const eval_result *r, tk_prompt_type pt) {
+    printf("\nTable 1 (as in the paper: greedy, Qwen2.5-Math toolkit protocol, prompt %s)\n\n",
+           tk_prompt_type_name(pt));
+    printf("| model |");
+    for (int i = 0; i < EVAL_PAPER_N; i++) printf(" %s |", eval_paper_titles[i]);
+    printf(" Avg. |\n|---|");
+    for (int i = 0; i <= EVAL_PAPER_N; i++) printf("---:|");
+    const char *m = strrchr(o->model_dir, '/');
+    m = m && m[1] ? m + 1 : o->model_dir;
+    printf("\n| %s%s |", m, o->adapter ? " + adapter" : "");
+    double sum = 0;
+    for (int i = 0; i < EVAL_PAPER_N; i++) {
+        printf(" %.1f |", 100 * r[i].acc);
+        sum += r[i].acc;
+    }
+    printf(" %.1f |\n| 95%% CI |", 100 * sum / EVAL_PAPER_N);
+    for (int i = 0; i < EVAL_PAPER_N; i++) printf(" %.1f–%.1f |", 100 * r[i].lo, 100 * r[i].hi);
+    printf(" |\n| problems |");
+    for (int i = 0; i < EVAL_PAPER_N; i++) printf(" %ld |", r[i].n);
+    printf(" |\n");
+    fflush(stdout);
+}
+
+int eval_run(const eval_opts *o, const lr_mpi_env *env) {
+    int paper = !strcmp(o->benchmark, EVAL_PAPER);
+    tk_prompt_type pt = paper ? PT_QWEN25_MATH_COT : PT_SPEC;
+    if (o->prompt_type && tk_prompt_type_parse(o->prompt_type, &pt) != 0) {
+        if (env->rank == 0)
+            fprintf(stderr, "lightreasoner: error: --prompt-type: expected spec, qwen25-math-cot, direct or cot, got "
+                            "'%s'\n", o->prompt_type);
+        return 2;
+    }
+    eval_shared sh = {0};
+    int rc = 0;
+    if (!paper) {
+        eval_result r = {0};
+        rc = eval_one(o, env, &sh, pt, o->benchmark, o->name, &r);
+    } else {
+        if (o->question_field || o->answer_field) {
+            if (env->rank == 0)
+                fprintf(stderr, "lightreasoner: error: --benchmark paper: --question-field/--answer-field apply to "
+                                "a single benchmark file\n");
+            return 2;
+        }
+        eval_result r[EVAL_PAPER_N] = {{0}};
+        for (int i = 0; i < EVAL_PAPER_N && rc == 0; i++) {
+            char name[256];
+            if (o->name) snprintf(name, sizeof name, "%s.%s", o->name, eval_paper_benchmarks[i]);
+            else snprintf(name, sizeof name, "%s", eval_paper_benchmarks[i]);
+            rc = eval_one(o, env, &sh, pt, eval_paper_benchmarks[i], name, &r[i]);
+        }
+        if (rc == 0 && env->rank == 0) print_paper_table(o, r, pt);
+    }
+    if (sh.model) model_free(sh.model);
+    if (sh.tok) tokenizer_free(sh.tok);
     return rc;
 }

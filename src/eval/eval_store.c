@@ -109,6 +109,8 @@ static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
     attr_str(g, "system_prompt", s->system_prompt);
     attr_str(g, "chat_template", s->chat_template);
     attr_str(g, "compare", s->compare);
+    attr_str(g, "prompt_type", s->prompt_type ? s->prompt_type : "spec");
+    attr_long(g, "num_shots", s->num_shots);
     attr_str(g, "decoding", "greedy");
     attr_long(g, "max_new_tokens", s->max_new_tokens);
     attr_long(g, "batch", s->batch);

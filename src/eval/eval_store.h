@@ -13,6 +13,8 @@ typedef struct {
 
 typedef struct {
     const char *name, *benchmark, *benchmark_file, *model, *system_prompt, *chat_template, *compare;
+    const char *prompt_type; /* "spec" or the toolkit's template name */
+    long num_shots;
     long max_new_tokens, batch, chunk, n_ranks;
     long n_problems, n_correct, n_gold_unparseable, n_no_answer;
     double accuracy, ci_low, ci_high, wall_seconds;

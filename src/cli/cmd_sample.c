@@ -60,8 +60,8 @@ int cmd_sample(int argc, char **argv) {
         if (env.rank == 0 && sample_stage_reselect(&s) != 0) rc = LR_EXIT_INPUT;
         rc = mpi_env_agree(&env, rc);
     } else if (rc == 0) {
-        sample_stage_run(&s);
-        if (env.rank == 0 && sample_stage_join(&s, NULL) != 0) rc = LR_EXIT_INPUT;
+        rc = sample_stage_run(&s); /* LR_EXIT_INTERRUPTED after a SIGTERM/SIGUSR1 */
+        if (rc == 0 && env.rank == 0 && sample_stage_join(&s, NULL) != 0) rc = LR_EXIT_INPUT;
         rc = mpi_env_agree(&env, rc);
     }
     sample_stage_free(&s);

@@ -18,6 +18,12 @@ typedef struct {
 } run_feed;
 
 /* tr_feed_fn: appends chunk f->next to d (waiting for its shard). */
+/* In the shard directory while sampling is stopped by a signal (`run`
+ * writes it, and removes it when the job starts again): the trainers stop
+ * waiting for shards. Named like a shard so that the cleanup removes it
+ * and the shard listing skips it. */
+#define RUN_FEED_STOP_MARK "chunk-interrupted"
+
 int run_feed_next(void *f, tr_data *d);
 
 #endif

@@ -13,6 +13,8 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/signals.h"
+#include "common/signals.h"
 #include "eval/benchmark.h"
 #include "eval/eval_run.h"
 #include "inspect/h5peek.h"
@@ -256,6 +258,9 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     if (rc == 0 && world->rank == 0 && !complete) {
         /* the trainers' /train lives in the work directory until the join */
         if (!o->resume) remove(p.state);
+        char *sd = runfile_shard_dir(o->out), *mark = lr_path_join(sd, RUN_FEED_STOP_MARK);
+        remove(mark); /* an earlier instance's stop marker */
+        free(mark), free(sd);
         if (!lr_file_exists(p.state) && train_h5_create_state(p.state) != 0) rc = LR_EXIT_INPUT;
     }
     if (rc == 0) rc = mpi_env_agree(world, rc);
@@ -266,17 +271,27 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
         run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .alpha = o->alpha, .beta = o->beta};
         int prc = 0;
         if (sampling) {
-            sample_stage_run(&s);
+            prc = sample_stage_run(&s); /* LR_EXIT_INTERRUPTED: stopped by a signal */
+            if (prc == LR_EXIT_INTERRUPTED && grp.rank == 0 && !alone) {
+                /* trainers that got no signal themselves must not wait for shards that never come */
+                char *mark = lr_path_join(shard_dir, RUN_FEED_STOP_MARK);
+                FILE *mf = fopen(mark, "w");
+                if (mf) fclose(mf);
+                free(mark);
+            }
             sample_stage_free_models(&s); /* the trainer of a lone process needs the memory */
         }
-        if (training) prc = train_part(o, alone ? world : &grp, &p, &feed, key_json);
+        if (training && (prc == 0 || !alone)) {
+            const int trc = train_part(o, alone ? world : &grp, &p, &feed, key_json);
+            if (trc > prc) prc = trc;
+        }
         mpi_env_wait_all(world); /* sleeping: trainers may still be at work */
         rc = mpi_env_worst(world, prc);
         if (rc == 0 && world->rank == 0) {
             if (sample_stage_join(&s, p.state) != 0) rc = LR_EXIT_INPUT;
             else remove(p.state);
         }
-        rc = mpi_env_agree(world, rc);
+        if (rc != LR_EXIT_INTERRUPTED) rc = mpi_env_agree(world, rc); /* the stages said why they stopped */
         free(shard_dir);
     } else if (rc == 0 && complete && world->rank == 0 && !o->quiet) {
         fprintf(stderr, "run: %s already holds the sampled and trained run; continuing with the evaluation\n", o->out);

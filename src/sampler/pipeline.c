@@ -11,6 +11,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/progress.h"
+#include "common/signals.h"
 #include "io/runfile.h"
 #include "sampler/chunk_msg.h"
 
@@ -35,6 +36,7 @@ static void maybe_die_after_shard(void) {
     static long written = 0;
     const char *v = getenv("LR_TEST_DIE_AT");
     written++;
+    lr_signal_test_hook("shard", written);
     if (v && !strncmp(v, "shard:", 6) && written == atol(v + 6)) {
         fprintf(stderr, "lightreasoner: test hook: SIGKILL after shard %ld\n", written);
         fflush(stderr);
@@ -104,7 +106,7 @@ static void score_and_store(const lr_mpi_env *e, const lr_pipeline *p, const lr_
 /* ---- one process, both roles */
 static void run_single(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *sa, const lr_scorer *sc,
                        progress_state *ps) {
-    for (int64_t k = 0; k < p->n_pending; k++) {
+    for (int64_t k = 0; k < p->n_pending && !lr_stop_requested(); k++) { /* SIGTERM: after this chunk */
         lr_gen_chunk g;
         if (sampler_run_chunk(sa, p->pending[k], &g) != 0) fail(e, "generation failed");
         int64_t s[LR_NSTATS];
@@ -153,7 +155,9 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
         st->bytes_sent += inflight.bytes;
         st->traces += held.n_traces;
         MPI_CHECK(MPI_Wait(&next_req, MPI_STATUS_IGNORE));
-        cur = next;
+        /* SIGTERM/SIGUSR1: stop after this chunk; an assignment already
+         * taken stays without a shard, so --resume samples it */
+        cur = lr_stop_requested() ? -1 : next;
     }
     chunk_send_wait(&inflight);
     gen_chunk_free(&held);
@@ -183,7 +187,8 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
         case TAG_WORK_REQ: {
             LR_CHECK(coord, "work request sent to rank %d", e->rank);
             MPI_CHECK(MPI_Recv(msg, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK_REQ, e->comm, MPI_STATUS_IGNORE));
-            int64_t c = next_chunk < p->n_pending ? p->pending[next_chunk++] : -1;
+            /* a stop signal: no new work, the chunks in flight are still scored and stored */
+            int64_t c = next_chunk < p->n_pending && !lr_stop_requested() ? p->pending[next_chunk++] : -1;
             MPI_CHECK(MPI_Send(&c, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK, e->comm));
             break;
         }

@@ -10,6 +10,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/signals.h"
 #include "io/model_config.h"
 #include "io/runfile_h5.h"
 
@@ -86,6 +87,8 @@ static int check_inputs(sample_stage *s) {
     if (check_tokenizers(o->expert, o->amateur, ce.vocab_size, ca.vocab_size, o->chat_template) != 0)
         return LR_EXIT_INPUT;
     s->key = run_resume_key(s->args_json, ps->digest, ps->n);
+    if (o->resume && lr_resume_drop_empty(o->out) && !o->quiet) /* a job killed before it wrote anything */
+        fprintf(stderr, "sample: %s was empty: starting it\n", o->out);
     if (run_state_prepare(o->out, s->shard_dir, s->key, o->resume, o->overwrite, &s->st) != 0) return LR_EXIT_INPUT;
     s->n_problems = ps->n;
     return 0;
@@ -259,7 +262,15 @@ int sample_stage_setup(sample_stage *s, const sample_opts *o, const char *args_j
     return rc;
 }
 
-void sample_stage_run(sample_stage *s) { pipeline_run(s->env, &s->pl, &s->sa, &s->sc, &s->stats); }
+int sample_stage_run(sample_stage *s) {
+    pipeline_run(s->env, &s->pl, &s->sa, &s->sc, &s->stats);
+    if (!lr_stop_any(s->env->use_mpi && s->env->size > 1, s->env->comm)) return 0;
+    if (s->env->rank == 0)
+        fprintf(stderr, "lightreasoner: sample: interrupted by %s; the finished chunks are kept in %s; run the same "
+                        "command with --resume to continue (exit %d)\n",
+                lr_stop_signal_name(), s->shard_dir, LR_EXIT_INTERRUPTED);
+    return LR_EXIT_INTERRUPTED;
+}
 
 void sample_stage_free_models(sample_stage *s) {
     if (s->expert) model_free(s->expert);

@@ -61,7 +61,10 @@ typedef struct {
 int sample_stage_setup(sample_stage *s, const sample_opts *o, const char *args_json, const char *command_line,
                        const lr_mpi_env *env);
 /* Step 2 (collective over env): every pending chunk's shard is on disk. */
-void sample_stage_run(sample_stage *s);
+/* Samples the pending chunks. 0, or LR_EXIT_INTERRUPTED (collective) when
+ * a SIGTERM/SIGUSR1 stopped it after the chunks in flight (their shards are
+ * written; --resume samples the rest). */
+int sample_stage_run(sample_stage *s);
 /* Frees the models (the trainer of a one-process `run` needs the memory). */
 void sample_stage_free_models(sample_stage *s);
 /* Step 3, rank 0 only: joins the shards into o->out (with /train of

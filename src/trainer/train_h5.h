@@ -48,6 +48,7 @@ typedef struct {
 /* Descriptive attributes of /train. */
 typedef struct {
     const char *config_json, *command_line, *resume_key, *base_model;
+    const char *lr_schedule; /* JSON segments (trainer/lr_schedule.h); NULL = not written */
     int64_t n_samples, n_samples_file, n_skipped_long, max_length;
     int64_t global_batch, micro_batch, grad_accum, max_steps, world;
     int64_t shuffle_buffer, start_after; /* first-epoch buffer (train_data.h); 0 = none */

@@ -18,3 +18,4 @@ lr_pipeline_script(test_install bash ${CMAKE_CURRENT_SOURCE_DIR}/test_install.sh
 set_tests_properties(test_install PROPERTIES ENVIRONMENT
   "LR_BIN=$<TARGET_FILE:lightreasoner>;LR_BUILD_DIR=${CMAKE_BINARY_DIR};LR_SOURCE_DIR=${CMAKE_SOURCE_DIR};OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 lr_pipeline_script(test_preempt bash ${CMAKE_CURRENT_SOURCE_DIR}/test_preempt.sh)
+lr_pipeline_script(test_cli_conventions bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_conventions.sh)

@@ -125,7 +125,7 @@ static void test_generate_golden(void) {
         char *outs[2];
         for (int b = 0; b < 2; b++) {
             snprintf(cmd, sizeof cmd,
-                     "%s generate --model %s --prompts %s --max-new-tokens 12 --temperature 0.8 --top-p 0.95 --seed 5 "
+                     "%s generate --model %s --prompts %s --max-new-tokens 12 --temperature 0.8 --top-p 0.95 --sample-seed 5 "
                      "--batch %d --ids --quiet",
                      test_bin(), test_model_dir(test_model_names[mi]), jl, b ? 3 : 1);
             outs[b] = run(cmd, &rc);

@@ -44,7 +44,7 @@ diff <(losses one.h5) <(losses st.h5) >/dev/null || fail "run differs from sampl
 "$LR_BIN" run "${args[@]}" --out temp.h5 --no-eval --max-steps 1 --temperature 0.8 --top-p 0.9 --sample-seed 5 \
   --quiet >/dev/null || fail "run --temperature exited $?"
 "$LR_BIN" sample --expert "$S/expert" --amateur "$S/amateur" --problems "$S/problems.jsonl" --out temps.h5 \
-  --max-new-tokens 24 --batch 2 --threads 1 --temperature 0.8 --top-p 0.9 --seed 5 --quiet || fail "sample -T"
+  --max-new-tokens 24 --batch 2 --threads 1 --temperature 0.8 --top-p 0.9 --sample-seed 5 --quiet || fail "sample -T"
 tokens() { h5dump -d /traces/tokens -y -w 0 "$1" | sed -n '/DATA {/,/}/p'; }
 diff <(tokens temp.h5) <(tokens temps.h5) >/dev/null || fail "run --temperature samples differently from sample"
 ! diff <(tokens temp.h5) <(tokens one.h5) >/dev/null || fail "--temperature did not change the traces"

@@ -16,8 +16,8 @@ expect "no shards left behind" [ ! -e "$WORK/r4.h5.shards" ]
 "$BIN" sample "${COMMON[@]}" --score-rows 1 --out "$WORK/sr.h5"
 expect "--score-rows 1 (one trace per forward) == default" same_runs "$WORK/r1.h5" "$WORK/sr.h5"
 # sampling (temperature > 0): per-chunk, per-sequence RNG streams make it rank-invariant too
-"$BIN" sample "${COMMON[@]}" --temperature 0.9 --top-p 0.95 --seed 7 --out "$WORK/t1.h5"
-$MPIRUN -np 4 "$BIN" sample "${COMMON[@]}" --temperature 0.9 --top-p 0.95 --seed 7 --out "$WORK/t4.h5"
+"$BIN" sample "${COMMON[@]}" --temperature 0.9 --top-p 0.95 --sample-seed 7 --out "$WORK/t1.h5"
+$MPIRUN -np 4 "$BIN" sample "${COMMON[@]}" --temperature 0.9 --top-p 0.95 --sample-seed 7 --out "$WORK/t4.h5"
 expect "sampled traces: 1 process == np 4" same_runs "$WORK/t1.h5" "$WORK/t4.h5"
 expect "sampled traces differ from greedy ones" $PY -c "
 import h5py, numpy as np, sys
@@ -26,7 +26,7 @@ sys.exit(0 if a.shape != b.shape or not np.array_equal(a, b) else 1)"
 # progress on stderr (rank 0 only): problems, traces/s, generated tok/s, share selected, ETA; --quiet silences
 Q=(); for a in "${COMMON[@]}"; do [ "$a" != --quiet ] && Q+=("$a"); done
 LR_PROGRESS_INTERVAL=0.05 $MPIRUN -np 2 "$BIN" sample "${Q[@]}" --out "$WORK/p.h5" 2> "$WORK/progress.log"
-expect "progress line has every field" grep -qE '^sample: [0-9]+/10 \([0-9.]+%\) \| [0-9.]+ traces/s \| [0-9.]+ gen tok/s \| [0-9.]+% of steps selected \| elapsed [0-9hms]+ \| ETA ' "$WORK/progress.log"
+expect "progress line has every field" grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} sample: [0-9]+/10 \([0-9.]+%\) \| [0-9.]+ traces/s \| [0-9.]+ gen tok/s \| [0-9.]+% of steps selected \| elapsed [0-9hms]+ \| ETA ' "$WORK/progress.log"
 expect "one closing summary" [ "$(grep -c '^sample: wrote' "$WORK/progress.log")" -eq 1 ]
 out=$("$BIN" sample "${COMMON[@]}" --out "$WORK/q.h5" 2>&1)
 expect "--quiet prints nothing" [ -z "$out" ]

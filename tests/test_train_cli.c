@@ -228,7 +228,7 @@ static void check_nan(const char *dir) {
     make_run_p(run, 1, 0, 1);
     char *out = NULL;
     int rc = test_sh(&out, "%s %s train --run %s --model %s --micro-batch 2 --grad-accum 1 --max-steps 30 --shuffle 0 "
-                      "--max-bad-steps 3 --max-length 20 --quiet",
+                      "--max-bad-steps 3 --max-length 20", /* not --quiet: it silences the warnings checked here */
                 mpirun(0), test_bin(), run, model);
     EXPECT(rc == 1 && out && strstr(out, "training stopped") && strstr(out, "3 consecutive"),
            "diverging run: exit %d: %s", rc, out);

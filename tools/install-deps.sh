@@ -4,10 +4,11 @@
 set -euo pipefail
 pkgs=(cmake make gcc g++ pkg-config git
       libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
-      libopenblas-dev libcjson-dev libpcre2-dev libsleef-dev
-      python3 python3-h5py python3-numpy python3-matplotlib
+      libopenblas-dev libcjson-dev libpcre2-dev libyaml-dev libsleef-dev
+      python3 python3-h5py python3-numpy python3-pandas python3-matplotlib
       slurmctld slurmd slurm-client munge
-      cppcheck clang-tidy)
+      cppcheck clang-tidy
+      clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,15 +1,27 @@
 /* Declarative command-line flags shared by every subcommand.
  *
  * Each subcommand lists its flags in a table; args_parse() fills the
- * destinations, prints --help from the table, reads `--config FILE` (a JSON
- * object whose keys are flag names without the dashes) before the command
- * line so that the command line wins, and rejects unknown flags and bad
- * values with exit code 2. The resolved configuration can be rendered as
- * JSON for provenance (stored in run files). */
+ * destinations, prints --help from the table and rejects unknown flags and
+ * bad values with exit code 2. A flag's value comes from, highest first:
+ *   1. the command line (--name V, --name=V; switches --x / --no-x),
+ *   2. the environment variable LR_<NAME> (upper case, '-' -> '_'),
+ *   3. `--config FILE`: a JSON or YAML mapping of flag names (dash or
+ *      snake_case) to values; a nested mapping named after a command is a
+ *      section: `run` reads its sample:/score:/train:/eval: sections (a key
+ *      K in section S sets --S-K when the command has it, else --K), every
+ *      other command reads the section named after itself and skips the
+ *      other commands' sections,
+ *   4. the default shown by --help.
+ * The resolved configuration can be rendered as JSON for provenance (stored
+ * in run files). */
 #ifndef LR_ARGS_H
 #define LR_ARGS_H
 
 #include <stdint.h>
+
+/* Flag tables list only the fields a flag uses: the trailing ones
+ * (shown_default, deprecated) are NULL unless given. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 typedef enum {
     ARG_STR,   /* const char ** */
@@ -26,6 +38,8 @@ typedef struct {
     const char *help;
     double min, max;     /* inclusive range for ARG_INT/ARG_FLOAT when min < max */
     int required;
+    const char *shown_default; /* --help text of a default that depends on other flags (NULL: the value) */
+    const char *deprecated;    /* an old spelling: the flag to use instead (a note is printed when it is set) */
 } arg_def;
 
 typedef struct {

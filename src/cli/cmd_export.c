@@ -15,10 +15,10 @@ int cmd_export(int argc, char **argv) {
     int quiet = 0;
     const arg_def defs[] = {
         {"run", ARG_STR, &run, "FILE", "run file with /train", 0, 0, 1},
-        {"step", ARG_INT, &step, "N", "checkpoint of optimizer step N (default: the latest)", -1, 1e15, 0},
+        {"step", ARG_INT, &step, "N", "checkpoint of optimizer step N", 0, 1e15, 0, "the latest"},
         {"out", ARG_STR, &out, "DIR", "adapter directory to write", 0, 0, 1},
-        {"base-model", ARG_STR, &base, "DIR",
-         "base_model_name_or_path to record (default: the model the run was trained on)", 0, 0, 0},
+        {"base-model", ARG_STR, &base, "NAME|DIR", "base_model_name_or_path to record", 0, 0, 0,
+         "the model the run was trained on, as given to `sample`/`run`"},
         {"quiet", ARG_FLAG, &quiet, NULL, "print nothing on success", 0, 0, 0},
     };
     const arg_spec spec = {"export", "Write a /train checkpoint of a run file as a PEFT LoRA adapter directory.", NULL,

@@ -2,7 +2,7 @@
  *
  *   generate --model DIR [--adapter DIR] [--chat [--system S] [--chat-template NAME]]
  *            (--prompt TEXT | --prompt-ids "1 2 3" | --prompts FILE.jsonl [--field prompt])
- *            [--max-new-tokens N] [--temperature T --top-p P --seed S]
+ *            [--max-new-tokens N] [--temperature T --top-p P --sample-seed S]
  *            [--batch B] [--ids] [--threads N] [--quiet]
  *
  * One prompt: the generated text on stdout (special tokens skipped), then
@@ -90,7 +90,8 @@ int cmd_generate(int argc, char **argv) {
         {"max-new-tokens", ARG_INT, &max_new, "N", "tokens to generate at most per prompt", 0, 1e9, 0},
         {"temperature", ARG_FLOAT, &temperature, "T", "0 = greedy; > 0 samples", 0, 1e6, 0},
         {"top-p", ARG_FLOAT, &top_p, "P", "nucleus sampling mass (1 = off)", 1e-9, 1, 0},
-        {"seed", ARG_INT, &seed, "S", "sampling seed (prompt i uses stream (S, i))", 0, 9.2e18, 0},
+        {"sample-seed", ARG_INT, &seed, "S", "sampling seed (prompt i uses stream (S, i))", 0, 9.2e18, 0},
+        {"seed", ARG_INT, &seed, "S", "sampling seed", 0, 9.2e18, 0, NULL, "sample-seed"},
         {"batch", ARG_INT, &batch, "B", "sequences decoded together", 1, 4096, 0},
         {"ids", ARG_FLAG, &print_ids, NULL, "also print the generated token ids", 0, 0, 0},
         {"threads", ARG_INT, &threads, "N", "threads (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},

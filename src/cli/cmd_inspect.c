@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "common/check.h"
 #include "common/error.h"
 #include "eval/wilson.h"
 #include "inspect/h5peek.h"
@@ -162,13 +163,9 @@ static void section_train(hid_t f) {
     free(loss), free(lr), free(tps), free(gn);
 }
 
-static herr_t eval_visit(hid_t g, const char *name, const H5L_info_t *info, void *op) {
-    (void)info;
-    hid_t f = *(hid_t *)op;
-    if (name[0] == '.') return 0; /* an evaluation in progress (eval's temporary link) */
+static void eval_line(hid_t f, const char *name) {
     char path[600];
     snprintf(path, sizeof path, "/eval/%s", name);
-    (void)g;
     char rows[640];
     snprintf(rows, sizeof rows, "%s/correct", path);
     int64_t n = 0;
@@ -187,17 +184,49 @@ static herr_t eval_visit(hid_t g, const char *name, const H5L_info_t *info, void
     char *model = h5peek_attr_str(f, path, "model");
     char *adapter = h5peek_attr_str(f, path, "adapter");
     printf("eval %-20s %5.1f%%  95%% CI [%.1f%%, %.1f%%]  %g/%g correct  model %s%s%s\n", name, 100 * acc, 100 * lo,
-           100 * hi, nc, np, model ? model : "?", adapter && *adapter ? " + adapter " : "",
+           100 * hi, nc, np, model ? model : "?", adapter && *adapter ? " + adapter " : " (no adapter)",
            adapter && *adapter ? adapter : "");
     free(model), free(adapter), free(correct);
+}
+
+typedef struct {
+    char **names;
+    size_t n, cap;
+} name_list;
+
+static herr_t eval_collect(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    (void)g, (void)info;
+    name_list *l = op;
+    if (name[0] == '.') return 0; /* an evaluation in progress (eval's temporary link) */
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 8;
+        l->names = xrealloc(l->names, l->cap * sizeof *l->names);
+    }
+    l->names[l->n++] = xstrdup(name);
     return 0;
+}
+
+/* Pipeline order: "before*" (the expert), "after*" (expert + adapter),
+ * then the other evaluations by name. */
+static int pipeline_rank(const char *n) { return !strncmp(n, "before", 6) ? 0 : !strncmp(n, "after", 5) ? 1 : 2; }
+static int cmp_eval(const void *a, const void *b) {
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    int rx = pipeline_rank(x), ry = pipeline_rank(y);
+    return rx != ry ? rx - ry : strcmp(x, y);
 }
 
 static void section_eval(hid_t f) {
     if (!h5peek_exists(f, "/eval")) return;
     printf("\n");
     hsize_t idx = 0;
-    H5Literate_by_name(f, "/eval", H5_INDEX_NAME, H5_ITER_INC, &idx, eval_visit, &f, H5P_DEFAULT);
+    name_list l = {0};
+    H5Literate_by_name(f, "/eval", H5_INDEX_NAME, H5_ITER_INC, &idx, eval_collect, &l, H5P_DEFAULT);
+    qsort(l.names, l.n, sizeof *l.names, cmp_eval);
+    for (size_t i = 0; i < l.n; i++) {
+        eval_line(f, l.names[i]);
+        free(l.names[i]);
+    }
+    free(l.names);
 }
 
 int cmd_inspect(int argc, char **argv) {

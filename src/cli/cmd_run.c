@@ -18,39 +18,40 @@ int cmd_run(int argc, char **argv) {
     run_opts o = {0};
     const char *expert = NULL, *amateur = NULL, *problems = NULL, *benchmark = NULL, *out = NULL, *workdir = NULL,
                *targets = "q_proj,v_proj";
-    /* -1: unset (the demo and the full run differ); outside every flag's
-     * range, so an explicit negative value is refused, never a default */
+    /* -1: unset (the demo and the full run differ; --help shows both real
+     * defaults); outside every flag's range, so an explicit negative value
+     * is refused, never a default */
     long max_problems = -1, eval_limit = 0, max_new = -1, eval_max_new = -1, batch = 0, threads = 0;
     long samplers = 0, scorers = 0, trainers = 0;
     long max_steps = -1, micro = 8, accum = 2, r = 8, seed = 42, save_every = 100, shuffle_buffer = 256,
          start_after = 64;
-    double alpha = 0.2, beta = 0.4, lr = -1, temperature = 0, top_p = 1, store_alpha = 0.01, lora_alpha = 0,
+    double alpha = 0.2, beta = 0.4, lr = -1, temperature = 0, top_p = 1, store_alpha = 0.01, lora_alpha = 16,
            dropout = 0.05;
     const char *system = NULL, *chat_template = NULL, *question_field = NULL;
     long sample_seed = 0, score_rows = 1024, max_length = 512;
     int skip_bad_lines = 0, recompute = 0;
     int no_eval = 0, resume = 0, overwrite = 0, quiet = 0;
     const arg_def defs[] = {
-        {"expert", ARG_STR, &expert, "DIR", "expert model directory (default: the bundled demo expert)", 0, 0, 0},
-        {"amateur", ARG_STR, &amateur, "DIR", "amateur model directory (default: the demo amateur)", 0, 0, 0},
-        {"problems", ARG_STR, &problems, "FILE", "training problems, jsonl with 'question' (default: demo train)", 0, 0,
-         0},
-        {"benchmark", ARG_STR, &benchmark, "NAME|FILE", "evaluation benchmark (default: demo test; gsm8k with --expert)",
-         0, 0, 0},
-        {"out", ARG_STR, &out, "FILE", "run file (default: run.h5; demo: demo-run.h5)", 0, 0, 0},
-        {"workdir", ARG_STR, &workdir, "DIR", "the adapter, and the trainers' state while running (default: <out>.d)", 0,
-         0, 0},
+        {"expert", ARG_STR, &expert, "DIR", "expert model directory", 0, 0, 0, "the bundled demo expert"},
+        {"amateur", ARG_STR, &amateur, "DIR", "amateur model directory", 0, 0, 0, "the demo amateur"},
+        {"problems", ARG_STR, &problems, "FILE", "training problems, jsonl with 'question'", 0, 0, 0,
+         "data/demo/train.jsonl"},
+        {"benchmark", ARG_STR, &benchmark, "NAME|FILE", "evaluation benchmark", 0, 0, 0,
+         "gsm8k (demo: data/demo/test.jsonl)"},
+        {"out", ARG_STR, &out, "FILE", "run file", 0, 0, 0, "run.h5 (demo: demo-run.h5)"},
+        {"workdir", ARG_STR, &workdir, "DIR", "the adapter, and the trainers' state while running", 0, 0, 0,
+         "<out>.d"},
         {"samplers", ARG_INT, &samplers, "N", "expert-generation ranks (0 = default split)", 0, 1e6, 0},
         {"scorers", ARG_INT, &scorers, "N", "amateur-scoring ranks (0 = default split)", 0, 1e6, 0},
         {"trainers", ARG_INT, &trainers, "N", "LoRA trainer ranks, the last N (0 = a third of the world, >= 1)", 0,
          1e6, 0},
-        {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all; demo: 400)", 0, 1e12, 0},
-        {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace (default 128; demo 96)", 1, 1e9, 0},
+        {"max-problems", ARG_INT, &max_problems, "N", "use the first N problems (0 = all)", 0, 1e12, 0, "0 (demo: 400)"},
+        {"max-new-tokens", ARG_INT, &max_new, "N", "expert tokens per trace", 1, 1e9, 0, "128 (demo: 96)"},
         {"question-field", ARG_STR, &question_field, "F", "jsonl field of the training problems' question", 0, 0, 0},
         {"skip-bad-lines", ARG_FLAG, &skip_bad_lines, NULL, "skip and count bad jsonl lines instead of failing", 0, 0,
          0},
-        {"system", ARG_STR, &system, "S", "system prompt of the sampled traces (default 'Please reason step by step.')",
-         0, 0, 0},
+        {"system", ARG_STR, &system, "S", "system prompt of the sampled traces", 0, 0, 0,
+         "Please reason step by step."},
         {"chat-template", ARG_STR, &chat_template, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"temperature", ARG_FLOAT, &temperature, "T", "expert sampling temperature (0 = greedy)", 0, 1e4, 0},
         {"top-p", ARG_FLOAT, &top_p, "P", "nucleus sampling (with --temperature > 0)", 1e-9, 1, 0},
@@ -61,12 +62,12 @@ int cmd_run(int argc, char **argv) {
          0},
         {"alpha", ARG_FLOAT, &alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
-        {"lr", ARG_FLOAT, &lr, "LR", "peak learning rate (default 5e-5; demo 1e-4)", 0, 10, 0},
-        {"max-steps", ARG_INT, &max_steps, "N", "optimizer steps (default 1000; demo 150)", 1, 1e12, 0},
+        {"lr", ARG_FLOAT, &lr, "LR", "peak learning rate", 0, 10, 0, "5e-05 (demo: 0.0001)"},
+        {"max-steps", ARG_INT, &max_steps, "N", "optimizer steps", 1, 1e12, 0, "1000 (demo: 150)"},
         {"micro-batch", ARG_INT, &micro, "M", "samples per forward/backward per trainer rank", 1, 1e6, 0},
         {"grad-accum", ARG_INT, &accum, "G", "micro-batches per optimizer step", 1, 1e6, 0},
         {"lora-r", ARG_INT, &r, "R", "LoRA rank", 1, 4096, 0},
-        {"lora-alpha", ARG_FLOAT, &lora_alpha, "A", "LoRA alpha (0 = 2 x rank)", 0, 1e9, 0},
+        {"lora-alpha", ARG_FLOAT, &lora_alpha, "A", "LoRA alpha (scale alpha / r, as `train`)", 0, 1e9, 0},
         {"dropout", ARG_FLOAT, &dropout, "P", "dropout on the LoRA input", 0, 0.999, 0},
         {"max-length", ARG_INT, &max_length, "N", "samples with longer inputs are skipped (counted)", 1, 1 << 24, 0},
         {"recompute", ARG_FLAG, &recompute, NULL, "recompute layers in the backward (less memory)", 0, 0, 0},
@@ -80,8 +81,8 @@ int cmd_run(int argc, char **argv) {
         {"save-every", ARG_INT, &save_every, "N", "checkpoint every N training steps", 0, 1e12, 0},
         {"no-eval", ARG_FLAG, &no_eval, NULL, "skip the evaluations before and after training", 0, 0, 0},
         {"eval-limit", ARG_INT, &eval_limit, "N", "evaluate the first N benchmark problems (0 = all)", 0, 1e12, 0},
-        {"eval-max-new-tokens", ARG_INT, &eval_max_new, "N", "generation budget in eval (default 1024; demo 96)", 1,
-         1e9, 0},
+        {"eval-max-new-tokens", ARG_INT, &eval_max_new, "N", "generation budget in eval", 1, 1e9, 0,
+         "1024 (demo: 96)"},
         {"batch", ARG_INT, &batch, "B", "sequences decoded together (0 = each stage's default)", 0, 1e6, 0},
         {"threads", ARG_INT, &threads, "N", "CPU threads per rank (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},
         {"resume", ARG_FLAG, &resume, NULL, "continue an interrupted run: each stage resumes its own work", 0, 0, 0},

@@ -12,7 +12,7 @@
 
 int cmd_train(int argc, char **argv) {
     train_opts o = train_opts_default();
-    long shuffle = 1;
+    int shuffle = 1;
     const arg_def defs[] = {
         {"run", ARG_STR, &o.run_path, "FILE", "run file with /samples (written by `sample`); /train is added to it", 0,
          0, 1},
@@ -38,7 +38,7 @@ int cmd_train(int argc, char **argv) {
          1 << 20, 0},
         {"max-steps", ARG_INT, &o.max_steps, "N", "optimizer steps", 1, 1e12, 0},
         {"seed", ARG_INT, &o.seed, "S", "seed of the LoRA init, data order and dropout masks", 0, 1e18, 0},
-        {"shuffle", ARG_INT, &shuffle, "0|1", "shuffle the samples each epoch", 0, 1, 0},
+        {"shuffle", ARG_FLAG, &shuffle, NULL, "shuffle the samples each epoch (--shuffle 0|1 also accepted)", 0, 0, 0},
         {"shuffle-buffer", ARG_INT, &o.shuffle_buffer, "M",
          "draw the first epoch through a shuffle buffer of M samples, as the trainer ranks of `run` do (0 = a full "
          "permutation)", 0, 1e12, 0},
@@ -62,7 +62,7 @@ int cmd_train(int argc, char **argv) {
                            "sample's last position), data-parallel over MPI ranks; log and checkpoints in /train.",
                            NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
     args_parse(&spec, argc, argv, NULL);
-    o.shuffle = (int)shuffle;
+    o.shuffle = shuffle;
     if (o.resume && o.overwrite) lr_die_input("train", "--resume and --overwrite exclude each other");
 
     lr_mpi_env env;

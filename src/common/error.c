@@ -48,7 +48,11 @@ _Noreturn void lr_die_internal(const char *file, int line, const char *fmt, ...)
     exit(LR_EXIT_INTERNAL);
 }
 
+static int warn_quiet;
+void lr_warn_quiet(int quiet) { warn_quiet = quiet; }
+
 void lr_warn(const char *fmt, ...) {
+    if (warn_quiet) return;
     va_list ap;
     va_start(ap, fmt);
     fputs("lightreasoner: warning: ", stderr);

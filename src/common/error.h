@@ -36,7 +36,9 @@ _Noreturn void lr_die_last(void);
 _Noreturn void lr_die_input(const char *where, const char *fmt, ...) LR_PRINTF(2, 3);
 /* Print "lightreasoner: internal error: <file>:<line>: <what>" and exit 1. */
 _Noreturn void lr_die_internal(const char *file, int line, const char *fmt, ...) LR_PRINTF(3, 4);
-/* "lightreasoner: warning: ..." on stderr. */
+/* "lightreasoner: warning: ..." on stderr, unless the command's --quiet
+ * switched warnings off (lr_warn_quiet, set by args_parse). */
 void lr_warn(const char *fmt, ...) LR_PRINTF(1, 2);
+void lr_warn_quiet(int quiet);
 
 #endif

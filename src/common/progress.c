@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/mpi_env.h"
@@ -54,8 +55,17 @@ void progress_update(lr_progress *p, long done, int force, const char *fmt, ...)
     else snprintf(eta, sizeof eta, "?");
     fmt_duration(elapsed, sizeof elapsed, el);
     double pct = p->total > 0 ? 100.0 * (double)done / (double)p->total : 100.0;
-    fprintf(stderr, "%s%s: %ld/%ld (%.1f%%)%s%s | elapsed %s | ETA %s%s", p->tty ? "\r\033[K" : "", p->label, done,
-            p->total, pct, extra[0] ? " | " : "", extra, elapsed, eta, p->tty ? "" : "\n");
+    /* Plain lines (logs) start with the wall-clock time, so a Slurm log
+     * says when each line was written; the redrawn TTY line does not. */
+    char stamp[32] = "";
+    if (!p->tty) {
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S ", &tm);
+    }
+    fprintf(stderr, "%s%s%s: %ld/%ld (%.1f%%)%s%s | elapsed %s | ETA %s%s", p->tty ? "\r\033[K" : "", stamp, p->label,
+            done, p->total, pct, extra[0] ? " | " : "", extra, elapsed, eta, p->tty ? "" : "\n");
     fflush(stderr);
     p->drawn = p->tty;
 }

@@ -1,6 +1,7 @@
 /* Progress lines on stderr for long work (SPEC §3): on a terminal one line
  * redrawn in place (at most 5 times a second); otherwise (Slurm logs) a
- * plain line every `interval` seconds (10 s, or $LR_PROGRESS_INTERVAL).
+ * plain line every `interval` seconds (10 s, or $LR_PROGRESS_INTERVAL),
+ * prefixed with the local wall-clock time "YYYY-MM-DD HH:MM:SS".
  * Quiet silences everything. */
 #ifndef LR_PROGRESS_H
 #define LR_PROGRESS_H

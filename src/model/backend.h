@@ -127,6 +127,14 @@ const char *lr_cpu_isa_name(void);
 /* 1 when this CPU can run the named kernels. */
 int lr_cpu_isa_available(const char *name);
 
+/* Turns a CPU backend into the bf16 emulation of the CUDA path's numerics
+ * (backend_bf16emu.c: GEMM inputs and attention q/k/v rounded to bf16,
+ * everything else fp32). For tests of the SPEC §5 GPU contract on a
+ * machine without a GPU (lr_model_opts.emulate_bf16, LR_EMULATE_BF16=1). */
+void lr_backend_emulate_bf16(lr_backend *be);
+/* x rounded to the nearest bf16 value (ties to even), as an fp32. */
+float lr_round_bf16(float x);
+
 /* Frees a backend made by any constructor. */
 static inline void lr_backend_destroy(lr_backend *be) {
     if (be) be->destroy(be);

@@ -87,6 +87,7 @@ static void cpu_set_threads(lr_backend *be, int n) {
 }
 
 static void cpu_destroy(lr_backend *be) {
+    lr_backend_emulate_bf16_free(be);
     lr_cpu_ctx *cx = be->ctx;
     free(cx->scratch);
     free(cx->row_seq);

@@ -12,7 +12,11 @@ typedef struct {
     size_t scratch_per_thread;
     int *row_seq;          /* (row_seq_cap) packed query row -> sequence */
     int row_seq_cap;
+    struct emu_ctx *emu;   /* bf16 emulation state (backend_bf16emu.c) or NULL */
 } lr_cpu_ctx;
+
+/* Frees the emulation state of a backend (called by its destroy). */
+void lr_backend_emulate_bf16_free(lr_backend *be);
 
 /* One instruction set's kernels (src/model/cpu/kernels.c compiled with
  * its flags). Contracts as in backend.h. */

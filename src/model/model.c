@@ -29,6 +29,8 @@ int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts
     model_set_chunk_tokens(m, 0);
     m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
     m->weights_f32 = opts ? opts->weights_f32 : 0;
+    const char *emu = getenv("LR_EMULATE_BF16");
+    if ((opts && opts->emulate_bf16) || (emu && !strcmp(emu, "1"))) lr_backend_emulate_bf16(m->be);
     return 0;
 }
 

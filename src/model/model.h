@@ -21,6 +21,8 @@ typedef struct {
     int quiet;       /* no note on stderr about the device used */
     int weights_f32; /* 1: widen every weight to fp32 at load (training); 0: a bf16
                         checkpoint stays bf16 in memory (same results, half the bytes) */
+    int emulate_bf16; /* 1: the CPU emulates the CUDA path's bf16 numerics (backend.h);
+                         also on with the environment variable LR_EMULATE_BF16=1 */
 } lr_model_opts;
 
 /* A model (and its caches) serves one call at a time: calls on the same

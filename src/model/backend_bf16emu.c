@@ -1,0 +1,112 @@
+/* The CPU backend's bf16 emulation mode (backend.h: lr_backend_emulate_bf16):
+ * the fp32 CPU path with bf16 rounding (round to nearest even) exactly where
+ * the CUDA path rounds, so that CI can hold the GPU numerics contract of
+ * SPEC §5 without a GPU:
+ *   - every GEMM's inputs: activations x and fp32 weights (LoRA A/B, an
+ *     fp32 checkpoint) are rounded to bf16; bf16 weights already are;
+ *     products and sums in fp32, output fp32 (cuBLASLt: bf16 in, fp32
+ *     compute, fp32 out);
+ *   - attention's q, k and v (after RoPE; the KV cache is bf16 on the GPU);
+ *     scores, softmax and the P·V accumulation stay fp32;
+ *   - everything else (norms, residual stream, SwiGLU, log-softmax) fp32.
+ * Rounding is idempotent, so rounding the k/v read by attention equals
+ * rounding them when they are stored. Slow (copies per call): for tests. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "model/cpu_ops.h"
+
+typedef struct emu_ctx {
+    lr_backend base_ops; /* the wrapped backend's ops */
+    float *buf[4];       /* scratch: x / w / q / k+v copies */
+    size_t cap[4];
+} emu_ctx;
+
+static emu_ctx *emu_of(lr_backend *be) { return ((lr_cpu_ctx *)be->ctx)->emu; }
+
+float lr_round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) { /* inf stays, NaN stays NaN */
+        if (u & 0x007fffffu) u |= 0x00400000u;
+    } else {
+        u += 0x7fffu + ((u >> 16) & 1u);
+    }
+    u &= 0xffff0000u;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+static float *scratch(emu_ctx *e, int i, size_t n) {
+    if (n > e->cap[i]) {
+        free(e->buf[i]);
+        e->buf[i] = xmalloc(n * sizeof(float));
+        e->cap[i] = n;
+    }
+    return e->buf[i];
+}
+
+/* dst (rows, cols) = bf16-rounded src (rows, ld)[:, 0:cols] */
+static void round_rows(float *dst, const float *src, size_t rows, size_t cols, size_t ld) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) dst[r * cols + c] = lr_round_bf16(src[r * ld + c]);
+}
+
+static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
+                       int M, int N, int K, int accumulate) {
+    emu_ctx *e = emu_of(be);
+    if (M <= 0 || N <= 0 || K <= 0) {
+        e->base_ops.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, accumulate);
+        return;
+    }
+    float *xr = scratch(e, 0, (size_t)M * K); /* (M, K) */
+    round_rows(xr, x, (size_t)M, (size_t)K, (size_t)ldx);
+    if (w.dtype == LR_F32) {
+        float *wr = scratch(e, 1, (size_t)N * K); /* (N, K) */
+        round_rows(wr, w.data, (size_t)N, (size_t)K, (size_t)K);
+        w = lr_weight_f32(wr);
+    }
+    e->base_ops.matmul(be, xr, K, w, bias, y, ldy, M, N, K, accumulate);
+}
+
+static void emu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                          float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    emu_ctx *e = emu_of(be);
+    const int T = b->q_off[b->n_seq];
+    int64_t rows = 0; /* K/V rows any sequence reads */
+    for (int s = 0; s < b->n_seq; s++) {
+        const int64_t end = b->kv_row[s] + b->n_past[s] + (b->q_off[s + 1] - b->q_off[s]);
+        if (end > rows) rows = end;
+    }
+    const size_t qd = (size_t)n_heads * head_dim, kd = (size_t)n_kv_heads * head_dim;
+    float *qr = scratch(e, 2, (size_t)T * qd);            /* (T, qd) */
+    float *kvr = scratch(e, 3, (size_t)rows * kd * 2);    /* (rows, kd) k then (rows, kd) v */
+    round_rows(qr, q, (size_t)T, qd, (size_t)ldq);
+    round_rows(kvr, k, (size_t)rows, kd, (size_t)ldkv);
+    round_rows(kvr + (size_t)rows * kd, v, (size_t)rows, kd, (size_t)ldkv);
+    e->base_ops.attention(be, qr, (int)qd, kvr, kvr + (size_t)rows * kd, (int)kd, out, n_heads, n_kv_heads, head_dim,
+                          scale, b);
+}
+
+void lr_backend_emulate_bf16(lr_backend *be) {
+    lr_cpu_ctx *cx = be->ctx;
+    LR_CHECK(!strcmp(be->name, "cpu") && !cx->emu, "bf16 emulation wraps a plain CPU backend");
+    emu_ctx *e = xcalloc(1, sizeof *e);
+    e->base_ops = *be;
+    cx->emu = e;
+    be->name = "cpu-bf16-emulation";
+    be->matmul = emu_matmul;
+    be->attention = emu_attention;
+}
+
+void lr_backend_emulate_bf16_free(lr_backend *be) {
+    lr_cpu_ctx *cx = be->ctx;
+    emu_ctx *e = cx->emu;
+    if (!e) return;
+    for (int i = 0; i < 4; i++) free(e->buf[i]);
+    free(e);
+    cx->emu = NULL;
+}

@@ -191,7 +191,52 @@ static void test_prompts(void) {
         if (loaded[b]) benchmark_free(&bm[b]);
 }
 
+/* Verdicts of the toolkit's math_equal on its parser's quirks (checked
+ * with the toolkit: \pi and e are sympy symbols, a valid prefix is read,
+ * 1/2x is 1/(2x), relations compare by meaning of the sides). */
+static void test_quirks(void) {
+    static const struct {
+        const char *pred, *gold;
+        int eq;
+    } k[] = {
+        {"\\frac{\\pi}{2}", "1.5708", 0}, {"2\\pi", "6.2832", 0},   {"\\sqrt{2}", "1.4142", 1},
+        {"e", "2.718", 0},                {"x+x", "2x", 1},            {"\\frac{x}{2}", "0.5x", 1},
+        {"1,2", "1,3", 0},                {"\\sqrt{2},3", "\\sqrt{2},5", 1}, {"x<3", "3>x", 1},
+        {"\\ln2", "0.6931", 1},          {"3!", "6", 1},              {"|-2|", "2", 1},
+        {"2^{10}", "1024", 1},            {"1/2x", "\\frac{1}{2x}", 1}, {"50", "0.5", 1},
+        {"0.5", "50", 1},                 {"(1,2)", "(2,1)", 0},       {"[1,2)", "[1,2)", 1},
+        {"\\begin{pmatrix}1\\\\2\\end{pmatrix}", "{1,2}", 0},  {"y=2x+1", "2x-y+1=0", 1},
+        {"B", "B", 1},                    {"(B)", "B", 1},             {"The answer is b", "B", 1},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+        int got = tk_math_equal(k[i].pred, k[i].gold);
+        EXPECT(got == k[i].eq, "math_equal('%s', '%s') = %d, toolkit %d", k[i].pred, k[i].gold, got, k[i].eq);
+    }
+    /* bounded fuzz: LaTeX-ish token soup never crashes or hangs */
+    static const char *const toks[] = {"\\frac", "{", "}", "(", ")", "[", "]", "^", "_", "x", "2", "3.5", ",",
+                                       "=", "<", "\\sqrt", "\\pi", "\\boxed{", "|", "!", "-", "+", "\\left",
+                                       "\\text{", "%", "$", "\\\\", "&", "e", "\\sin", "\\log_", ".", " "};
+    unsigned seed = 12345;
+    char a[512], b[512];
+    for (int it = 0; it < 3000; it++) {
+        for (char *buf = a; buf; buf = buf == a ? b : NULL) {
+            buf[0] = 0;
+            int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+            for (int j = 0; j < n; j++) {
+                seed = seed * 1103515245u + 12345u;
+                strcat(buf, toks[(seed >> 16) % (sizeof toks / sizeof *toks)]);
+            }
+        }
+        int r1 = tk_math_equal(a, b);
+        char *p = tk_predict(a, TK_MATH, b, NULL), *q = tk_extract_answer(b, TK_MMLU);
+        EXPECT(r1 == 0 || r1 == 1, "fuzz verdict");
+        EXPECT(tk_math_equal(a, a) == 1 || !*a, "a string equals itself: '%s'", a);
+        free(p), free(q);
+    }
+}
+
 int main(void) {
+    test_quirks();
     load_golds();
     test_verdicts();
     test_golds();

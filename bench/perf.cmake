@@ -8,8 +8,8 @@ target_include_directories(lrbench_util PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # state the rest of the tree is in
 foreach(b sgemm stream bf16)
   add_executable(bench_${b} ${CMAKE_CURRENT_LIST_DIR}/bench_${b}.c)
-  target_include_directories(bench_${b} PRIVATE ${OPENBLAS_INCLUDE_DIR})
-  target_link_libraries(bench_${b} PRIVATE lrbench_util OpenMP::OpenMP_C ${OPENBLAS_LIBRARY} m)
+  target_include_directories(bench_${b} PRIVATE ${LR_BLAS_INCLUDE_DIR})
+  target_link_libraries(bench_${b} PRIVATE lrbench_util OpenMP::OpenMP_C ${LR_BLAS_LIBRARIES} m)
 endforeach()
 
 # the model runtime (src/model/model.h) under the bench scenarios; weak

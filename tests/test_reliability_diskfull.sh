@@ -29,9 +29,11 @@ full_failed() { # full_failed WHAT RC OUTPUT FILE: the failure is clean and says
 }
 no_tmp() { [ -z "$(find "$FS" -name '*.tmp.*')" ]; }
 
-# ---- sample: disk full in the 1st shard, in a later shard, in the join
+# ---- sample: disk full in the 1st shard, in a later shard, in the join (the join needs
+# room for the shards and the run file: about twice the run file)
 "$BIN" sample "${COMMON[@]}" --out "$WORK/ref.h5"; expect "reference run" [ $? -eq 0 ]
-for size in 100k 200k 400k; do
+RUNSZ=$(( $(stat -c %s "$WORK/ref.h5") / 1024 ))
+for size in 16k $((RUNSZ / 2))k $((RUNSZ * 3 / 2))k; do
     fresh $size
     out=$("$BIN" sample "${COMMON[@]}" --out "$FS/run.h5" 2>&1); rc=$?
     full_failed "sample on $size" $rc "$out" "$FS/run.h5"
@@ -44,7 +46,7 @@ done
 
 # ---- under mpirun: a scorer rank's full disk ends the job cleanly; resume with another world size
 if command -v mpirun >/dev/null; then
-    fresh 200k
+    fresh $((RUNSZ / 2))k
     out=$($MPIRUN -np 3 "$BIN" sample "${COMMON[@]}" --out "$FS/run.h5" 2>&1); rc=$?
     grep -q "No space left on device" <<<"$out"; expect "mpirun -np 3: says 'No space left on device' (rc $rc)" [ $? -eq 0 ]
     expect "mpirun -np 3: the job failed, no signal (rc $rc)" [ $rc -ge 1 -a $rc -le 2 ]
@@ -68,7 +70,6 @@ expect "logprobs: previous output unchanged" [ "$(md5sum < "$FS/lp.h5")" = "$sum
 expect "logprobs: no temporary left" no_tmp
 
 # ---- select: the rewrite fails, the run file stays as it was
-RUNSZ=$(( $(stat -c %s "$WORK/ref.h5") / 1024 ))
 fresh $((RUNSZ + 64))k
 cp "$WORK/ref.h5" "$FS/run.h5"
 sum=$(md5sum < "$FS/run.h5")

@@ -33,7 +33,9 @@ import signal
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TK = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "/tmp/h4_tk/evaluation")
+if len(sys.argv) != 2:
+    sys.exit("usage: make_eval_goldens.py QWEN2.5-MATH/evaluation   (a checkout of github QwenLM/Qwen2.5-Math)")
+TK = os.path.abspath(sys.argv[1])
 sys.path.insert(0, TK)
 os.chdir(TK)  # the toolkit imports its modules by bare name
 

@@ -910,6 +910,8 @@ static lcx cpow_s(lcx b, lcx e) {
     return cpowl(b, e);
 }
 
+static lcx eval_mul(const xnode *x, double coef, int rational, unsigned trial, int depth);
+
 static lcx eval(const xnode *x, unsigned trial, int depth) {
     if (depth > 400) return NAN;
     lcx a, b;
@@ -917,25 +919,7 @@ static lcx eval(const xnode *x, unsigned trial, int depth) {
     case X_NUM: return x->v;
     case X_SYM: return sym_value(x->name, trial);
     case X_ADD: return eval(x->k[0], trial, depth + 1) + eval(x->k[1], trial, depth + 1);
-    case X_MUL: {
-        /* sympy's Mul gathers the numeric factors of a product into one
-         * coefficient first, rounded as a 53-bit Float when one of them
-         * is a decimal: do the same, then multiply the rest exactly */
-        const xnode *stack[64];
-        int sp = 0;
-        double coef = 1;
-        lcx rest = 1;
-        stack[sp++] = x;
-        while (sp) {
-            const xnode *f = stack[--sp];
-            if (f->kind == X_MUL && sp + 2 <= 64) {
-                stack[sp++] = f->k[1];
-                stack[sp++] = f->k[0];
-            } else if (f->kind == X_NUM && cimag(f->v) == 0) coef *= creal(f->v);
-            else rest *= eval(f, trial, depth + 1);
-        }
-        return (long double)coef * rest;
-    }
+    case X_MUL: return eval_mul(x, 1, 1, trial, depth + 1);
     case X_NEG: return -eval(x->k[0], trial, depth + 1);
     case X_POW: return cpow_s(eval(x->k[0], trial, depth + 1), eval(x->k[1], trial, depth + 1));
     case X_CALL: {
@@ -1002,6 +986,45 @@ static lcx eval(const xnode *x, unsigned trial, int depth) {
     case X_SEQ: return NAN;
     }
     return NAN;
+}
+
+/* A product as sympy's Mul builds it: the numeric factors gathered into
+ * one coefficient first (a 53-bit Float when one of them is a decimal),
+ * and a rational coefficient times a single sum distributed over its terms
+ * (Mul(2, x + y) is 2*x + 2*y); the rest multiplied exactly. */
+static lcx eval_mul(const xnode *x, double coef, int rational, unsigned trial, int depth) {
+    if (depth > 400) return NAN;
+    const xnode *stack[64], *rest[64];
+    int sp = 0, nr = 0;
+    stack[sp++] = x;
+    while (sp) {
+        const xnode *f = stack[--sp];
+        if (f->kind == X_MUL && sp + 2 <= 64) {
+            stack[sp++] = f->k[1];
+            stack[sp++] = f->k[0];
+        } else if (f->kind == X_NUM && cimag(f->v) == 0) {
+            coef *= creal(f->v);
+            if (f->op == 1) rational = 0;
+        } else if (nr < 64) rest[nr++] = f;
+        else return NAN;
+    }
+    if (nr == 1 && rest[0]->kind == X_ADD && rational && coef != 1) {
+        lcx sum = 0;
+        const xnode *terms[64];
+        int tp = 0;
+        terms[tp++] = rest[0];
+        while (tp) {
+            const xnode *t = terms[--tp];
+            if (t->kind == X_ADD && tp + 2 <= 64) {
+                terms[tp++] = t->k[1];
+                terms[tp++] = t->k[0];
+            } else sum += eval_mul(t, coef, rational, trial, depth + 1);
+        }
+        return sum;
+    }
+    lcx r = 1;
+    for (int i = 0; i < nr; i++) r *= eval(rest[i], trial, depth + 1);
+    return (long double)coef * r;
 }
 
 static int has_symbols(const xnode *x) {

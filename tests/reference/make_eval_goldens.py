@@ -46,7 +46,7 @@ import parser as tkp  # noqa: E402  (the toolkit's parser.py)
 import grader as tkg  # noqa: E402
 import utils as tku  # noqa: E402
 
-OUT = os.path.join(ROOT, "tests", "data", "eval")
+OUT = os.environ.get("LR_GOLDEN_OUT", os.path.join(ROOT, "tests", "data", "eval"))
 BENCH = os.path.join(ROOT, "data", "benchmarks")
 
 # our benchmark name -> (file, the toolkit's data_name, shots in sh/eval.sh)
@@ -226,7 +226,7 @@ def wrap(v, k):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    rng = random.Random(20)
+    rng = random.Random(int(os.environ.get("LR_GOLDEN_SEED", "20")))  # 20: the committed set
     prompts, golds, verdicts = [], [], []
     n_to = 0
     for name, data_name, shots in BENCHMARKS:

@@ -5,6 +5,7 @@
  *   bench_runtime --model DIR --scenario decode [--batch 1] [--prompt-len 16] [--new-tokens 128]
  *                 [--via generate|extend]
  *   common: [--threads N] [--repeats R] [--warmup 1] [--seed 1]
+ *           [--weights-f32 1]  (widen a bf16 checkpoint at load instead of keeping it bf16)
  *
  * score : model_forward teacher-forced over batch x seq-len tokens, logits at
  *         every position (what the scorer needs); tokens/s, GFLOP/s.
@@ -89,6 +90,7 @@ int main(int argc, char **argv) {
     int repeats = (int)bench_arg_long(argc, argv, "--repeats", 3);
     int warmup = (int)bench_arg_long(argc, argv, "--warmup", 1);
     uint64_t seed = (uint64_t)bench_arg_long(argc, argv, "--seed", 1);
+    const int weights_f32 = (int)bench_arg_long(argc, argv, "--weights-f32", 0);
     if (!dir) {
         fprintf(stderr, "usage: bench_runtime --model DIR --scenario score|decode [options]\n");
         return 2;
@@ -101,7 +103,7 @@ int main(int argc, char **argv) {
         return 3;
     }
     double t0 = bench_now();
-    lr_model_opts opts = {.n_threads = threads};
+    lr_model_opts opts = {.n_threads = threads, .weights_f32 = weights_f32};
     lr_model *m = model_load(dir, &opts);
     if (!m) {
         fprintf(stderr, "bench_runtime: model_load: %s\n", lr_error_msg());
@@ -115,6 +117,8 @@ int main(int argc, char **argv) {
     double p_matmul, p_total, p_lm;
     count_params(cfg, &p_matmul, &p_total, &p_lm);
     double kv_per_token = 2.0 * cfg->n_layers * cfg->n_kv_heads * cfg->head_dim * sizeof(float);
+    /* bytes per matrix weight in memory: bf16 when the model kept a bf16 checkpoint's dtype */
+    const double matrix_bytes = model_weight_bytes(m) < 0.75 * p_total * sizeof(float) ? 2.0 : 4.0;
 
     double times[MAX_REP], decode_times[MAX_REP];
     double tokens = 0, flops = 0, kv_bytes = 0, out_bytes = 0, bytes_per_step = 0;
@@ -231,9 +235,9 @@ int main(int argc, char **argv) {
         tokens = (double)batch * new_tokens;
         steps = new_tokens - 1; /* decode steps between the first and the last token */
         kv_bytes = kv_per_token * (double)batch * (prompt_len + new_tokens);
-        /* bytes a decode step must read: every matmul weight once (fp32) plus
-         * the KV cache of every sequence at its mean length */
-        bytes_per_step = p_matmul * sizeof(float) + kv_per_token * batch * (prompt_len + new_tokens / 2.0);
+        /* bytes a decode step must read: every matmul weight once (in its
+         * dtype in memory) plus the KV cache of every sequence at its mean length */
+        bytes_per_step = p_matmul * matrix_bytes + kv_per_token * batch * (prompt_len + new_tokens / 2.0);
         flops = 2.0 * p_matmul * tokens;
         for (int b = 0; b < batch; b++) free(prompts[b]);
         free(prompts);
@@ -288,7 +292,8 @@ int main(int argc, char **argv) {
     }
     bench_json_num("params_total", p_total);
     bench_json_num("params_matmul", p_matmul);
-    bench_json_num("weight_bytes", p_total * sizeof(float));
+    bench_json_num("weight_bytes", (double)model_weight_bytes(m));
+    bench_json_int("weights_bf16", matrix_bytes == 2);
     bench_json_num("kv_bytes", kv_bytes);
     bench_json_num("out_bytes", out_bytes);
     bench_json_int("rss_after_load_kb", rss_after_load);

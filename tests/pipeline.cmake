@@ -19,5 +19,7 @@ set_tests_properties(test_install PROPERTIES ENVIRONMENT
   "LR_BIN=$<TARGET_FILE:lightreasoner>;LR_BUILD_DIR=${CMAKE_BINARY_DIR};LR_SOURCE_DIR=${CMAKE_SOURCE_DIR};OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 lr_pipeline_script(test_preempt bash ${CMAKE_CURRENT_SOURCE_DIR}/test_preempt.sh)
 lr_pipeline_script(test_cli_conventions bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_conventions.sh)
+lr_pipeline_script(test_lrread bash ${CMAKE_CURRENT_SOURCE_DIR}/test_lrread.sh)
+set_tests_properties(test_lrread PROPERTIES SKIP_RETURN_CODE 77)
 lr_pipeline_script(test_slurm_requeue bash ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm_requeue.sh LABELS slurm TIMEOUT 300)
 set_tests_properties(test_slurm_requeue PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -11,7 +11,7 @@ import sys
 import h5py
 import numpy as np
 
-PROVENANCE = {"command_line", "config", "select_command_line"}
+PROVENANCE = {"command_line", "config", "select_command_line", "config_sample", "config_updated_by"}
 
 
 def attrs_equal(a, b, where, errors):

@@ -3,6 +3,7 @@
  * Read-only. Sections whose groups are absent are skipped; a file that is
  * not HDF5, not a lightreasoner run file, or cut off mid-write is refused
  * with exit 2 (SPEC §7). */
+#include <cjson/cJSON.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -183,6 +184,14 @@ static void eval_line(hid_t f, const char *name) {
     }
     char *model = h5peek_attr_str(f, path, "model");
     char *adapter = h5peek_attr_str(f, path, "adapter");
+    if (!adapter) { /* eval records --adapter in its config */
+        char *cfg = h5peek_attr_str(f, path, "config");
+        cJSON *j = cfg ? cJSON_Parse(cfg) : NULL;
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "adapter");
+        if (cJSON_IsString(a)) adapter = xstrdup(a->valuestring);
+        cJSON_Delete(j);
+        free(cfg);
+    }
     printf("eval %-20s %5.1f%%  95%% CI [%.1f%%, %.1f%%]  %g/%g correct  model %s%s%s\n", name, 100 * acc, 100 * lo,
            100 * hi, nc, np, model ? model : "?", adapter && *adapter ? " + adapter " : " (no adapter)",
            adapter && *adapter ? adapter : "");

@@ -29,11 +29,21 @@ double *h5peek_doubles(hid_t f, const char *path, int64_t *n) {
     double *out = NULL;
     hid_t s = H5Dget_space(d), t = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(t);
-    if (s >= 0 && H5Sget_simple_extent_ndims(s) == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
+    if (s >= 0 && H5Sget_simple_extent_ndims(s) == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT || cls == H5T_ENUM)) {
         hsize_t dim = 0;
         H5Sget_simple_extent_dims(s, &dim, NULL);
         out = malloc((dim ? dim : 1) * sizeof *out);
-        if (out && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0) {
+        /* an enum of codes: its base integers (no enum -> double conversion in HDF5) */
+        hid_t nt = cls == H5T_ENUM ? H5Tget_native_type(t, H5T_DIR_ASCEND) : -1, base = nt >= 0 ? H5Tget_super(nt) : -1;
+        herr_t rc = -1;
+        if (out && cls == H5T_ENUM && base >= 0) {
+            rc = H5Dread(d, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+            if (rc >= 0 && dim) rc = H5Tconvert(base, H5T_NATIVE_DOUBLE, dim, out, NULL, H5P_DEFAULT);
+        } else if (out && cls != H5T_ENUM)
+            rc = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+        if (base >= 0) H5Tclose(base);
+        if (nt >= 0) H5Tclose(nt);
+        if (rc >= 0) {
             *n = (int64_t)dim;
         } else {
             free(out);

@@ -202,6 +202,76 @@ hid_t h5u_str_type(void) {
     return t;
 }
 
+hid_t h5u_enum_type(h5u_enum e) {
+    static hid_t t[2] = {-1, -1};
+    static const char *const finish[] = {"eos", "max_new_tokens", "context_full", "amateur_vocab", "nonfinite", NULL};
+    static const char *const status[] = {"sampled", "skipped_context", NULL};
+    if (t[e] < 0) {
+        const char *const *names = e == H5U_ENUM_FINISH ? finish : status;
+        hid_t et = H5Tenum_create(H5T_NATIVE_INT8);
+        H5_CHECK(et);
+        for (signed char v = 0; names[v]; v++) H5_CHECK(H5Tenum_insert(et, names[v], &v));
+        t[e] = et;
+    }
+    return t[e];
+}
+
+static const char *enum_name(hid_t mem) {
+    if (H5Tequal(mem, h5u_enum_type(H5U_ENUM_FINISH)) > 0) return "finish_reason";
+    if (H5Tequal(mem, h5u_enum_type(H5U_ENUM_PROBLEM_STATUS)) > 0) return "problem_status";
+    return NULL;
+}
+
+/* The file's committed /types/<name> for an h5u_enum memory type (created
+ * on first use, as little-endian int8); the caller closes it. */
+static hid_t committed_enum(hid_t loc, hid_t mem, const char *what) {
+    const char *name = enum_name(mem);
+    LR_CHECK(name, "enum type without a name");
+    hid_t f = H5Iget_file_id(loc);
+    H5W(f, loc, what);
+    char path[64];
+    snprintf(path, sizeof path, "/types/%s", name);
+    hid_t t;
+    if (H5Lexists(f, "/types", H5P_DEFAULT) > 0 && H5Lexists(f, path, H5P_DEFAULT) > 0) {
+        t = H5Topen2(f, path, H5P_DEFAULT);
+        H5W(t, loc, what);
+    } else {
+        if (H5Lexists(f, "/types", H5P_DEFAULT) <= 0) {
+            hid_t g = H5Gcreate2(f, "/types", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            H5W(g, loc, what);
+            h5u_attr_str(g, "description", "named HDF5 types shared by the datasets (enums of codes)");
+            H5W(H5Gclose(g), loc, what);
+        }
+        t = H5Tenum_create(H5T_STD_I8LE);
+        H5W(t, loc, what);
+        int n = H5Tget_nmembers(mem);
+        for (int i = 0; i < n; i++) {
+            signed char v;
+            char *mn = H5Tget_member_name(mem, (unsigned)i);
+            H5W(H5Tget_member_value(mem, (unsigned)i, &v), loc, what);
+            H5W(H5Tenum_insert(t, mn, &v), loc, what);
+            H5free_memory(mn);
+        }
+        H5W(H5Tcommit2(f, path, t, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), loc, what);
+    }
+    H5Fclose(f);
+    return t;
+}
+
+/* Dataset creation properties: chunks of `chunk` elements, shuffle + gzip. */
+static hid_t compressed_dcpl(hsize_t chunk, hid_t loc, const char *what) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5W(dcpl, loc, what);
+    H5W(H5Pset_chunk(dcpl, 1, &chunk), loc, what);
+    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+        H5W(H5Pset_shuffle(dcpl), loc, what);
+        H5W(H5Pset_deflate(dcpl, 4), loc, what);
+    }
+    return dcpl;
+}
+
+#define CHUNK_BYTES ((hsize_t)1 << 16)
+
 /* Little-endian file type for a native memory type (strings unchanged). */
 static hid_t file_type(hid_t mem) {
     if (H5Tequal(mem, H5T_NATIVE_INT64) > 0) return H5T_STD_I64LE;
@@ -230,17 +300,18 @@ void h5u_app_create(h5u_app *a, hid_t loc, const char *name, hid_t mem_type, con
     int is_str = H5Tis_variable_str(mem_type) > 0;
     a->esz = is_str ? sizeof(char *) : H5Tget_size(mem_type);
     hsize_t dim = 0, maxdim = H5S_UNLIMITED;
-    hsize_t chunk = (hsize_t)(1u << 18) / (is_str ? 16 : a->esz); /* ~256 KiB chunks */
-    if (chunk < 1024) chunk = 1024;
+    hsize_t chunk = CHUNK_BYTES / (is_str ? 16 : a->esz);
+    if (chunk < 512) chunk = 512;
     char what[600];
     ds_what(loc, name, what, sizeof what);
     hid_t sp = H5Screate_simple(1, &dim, &maxdim);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5W(sp, loc, what);
-    H5W(dcpl, loc, what);
-    H5W(H5Pset_chunk(dcpl, 1, &chunk), loc, what);
-    a->ds = H5Dcreate2(loc, name, file_type(mem_type), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t dcpl = compressed_dcpl(chunk, loc, what);
+    int is_enum = H5Tget_class(mem_type) == H5T_ENUM;
+    hid_t ft = is_enum ? committed_enum(loc, mem_type, what) : file_type(mem_type);
+    a->ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5W(a->ds, loc, what);
+    if (is_enum) H5Tclose(ft);
     H5Pclose(dcpl);
     H5Sclose(sp);
     a->mem_type = mem_type;
@@ -305,8 +376,17 @@ void h5u_write_1d(hid_t loc, const char *name, hid_t mem_type, const void *data,
     hsize_t dim = n;
     hid_t sp = H5Screate_simple(1, &dim, NULL);
     H5W(sp, loc, what);
-    hid_t ds = H5Dcreate2(loc, name, file_type(mem_type), sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int is_str = H5Tis_variable_str(mem_type) > 0;
+    size_t esz = is_str ? 16 : H5Tget_size(mem_type);
+    hsize_t chunk = CHUNK_BYTES / esz;
+    if (chunk > n) chunk = n;
+    hid_t dcpl = n * esz >= 4096 ? compressed_dcpl(chunk, loc, what) : H5P_DEFAULT;
+    int is_enum = H5Tget_class(mem_type) == H5T_ENUM;
+    hid_t ft = is_enum ? committed_enum(loc, mem_type, what) : file_type(mem_type);
+    hid_t ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5W(ds, loc, what);
+    if (is_enum) H5Tclose(ft);
+    if (dcpl != H5P_DEFAULT) H5Pclose(dcpl);
     if (n) H5W(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, what);
     /* the close writes what HDF5 still buffers (the sieve buffer): checked */
     H5W(H5Dclose(ds), loc, what);
@@ -418,7 +498,9 @@ static hid_t ds_open(hid_t loc, const char *name, const char *file, hid_t mem_ty
     hid_t ds = ds_open_any(loc, name, file);
     if (ds < 0) return -1;
     hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
-    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(t) == H5Tget_class(mem_type);
+    H5T_class_t fc = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS, mc = H5Tget_class(mem_type);
+    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+             (fc == mc || (fc == H5T_ENUM && mc == H5T_INTEGER)); /* enum codes read as integers */
     if (ok && H5Tget_class(t) == H5T_STRING) ok = H5Tis_variable_str(t) > 0;
     if (ok) H5Sget_simple_extent_dims(sp, n, NULL);
     if (sp >= 0) H5Sclose(sp);
@@ -448,6 +530,29 @@ int h5u_len(hid_t loc, const char *name, const char *file, int64_t *n) {
     return 0;
 }
 
+/* H5Dread, also of an enum dataset into an integer memory type (HDF5 has no
+ * enum -> integer conversion: read the enum's native form, then convert its
+ * base integer type). */
+static herr_t read_codes(hid_t ds, hid_t mem_type, hid_t ms, hid_t fs, size_t n, void *buf) {
+    hid_t ft = H5Dget_type(ds);
+    if (ft < 0) return -1;
+    if (H5Tget_class(ft) != H5T_ENUM || H5Tget_class(mem_type) != H5T_INTEGER) {
+        H5Tclose(ft);
+        return H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
+    }
+    hid_t nt = H5Tget_native_type(ft, H5T_DIR_ASCEND), base = nt >= 0 ? H5Tget_super(nt) : -1;
+    size_t sz = H5Tget_size(nt) > H5Tget_size(mem_type) ? H5Tget_size(nt) : H5Tget_size(mem_type);
+    void *tmp = xcalloc(n ? n : 1, sz);
+    herr_t rc = base >= 0 ? H5Dread(ds, nt, ms, fs, H5P_DEFAULT, tmp) : -1;
+    if (rc >= 0 && n) rc = H5Tconvert(base, mem_type, n, tmp, NULL, H5P_DEFAULT);
+    if (rc >= 0) memcpy(buf, tmp, n * H5Tget_size(mem_type));
+    free(tmp);
+    if (base >= 0) H5Tclose(base);
+    if (nt >= 0) H5Tclose(nt);
+    H5Tclose(ft);
+    return rc;
+}
+
 int h5u_read_range(hid_t loc, const char *name, const char *file, hid_t mem_type, int64_t start, int64_t count,
                    void *buf) {
     hsize_t n = 0;
@@ -465,7 +570,7 @@ int h5u_read_range(hid_t loc, const char *name, const char *file, hid_t mem_type
         hid_t fs = H5Dget_space(ds);
         hid_t ms = H5Screate_simple(1, &ct, NULL);
         rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &st, NULL, &ct, NULL);
-        if (rc >= 0) rc = H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
+        if (rc >= 0) rc = read_codes(ds, mem_type, ms, fs, (size_t)count, buf);
         H5Sclose(ms);
         H5Sclose(fs);
     }
@@ -490,7 +595,7 @@ void *h5u_read_all(hid_t loc, const char *name, const char *file, hid_t mem_type
     int is_str = H5Tis_variable_str(mem_type) > 0;
     size_t esz = is_str ? sizeof(char *) : H5Tget_size(mem_type);
     void *buf = xcalloc(n ? n : 1, esz);
-    herr_t rc = n ? H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    herr_t rc = n ? read_codes(ds, mem_type, H5S_ALL, H5S_ALL, (size_t)n, buf) : 0;
     if (rc >= 0 && is_str && n) {
         /* own the strings with malloc so that callers free() them */
         char **s = buf;

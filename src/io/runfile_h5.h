@@ -56,6 +56,17 @@ char *h5u_tmp_name(const char *path, const char *tag);
  * The string type is a variable-length UTF-8 C string (h5py: str). */
 hid_t h5u_str_type(void); /* cached, do not close */
 
+/* Code datasets are HDF5 enums (h5py: h5py.check_enum_dtype; the Python
+ * reader gives categories). Pass the memory type below (int8 base, cached,
+ * do not close) to h5u_app_create/h5u_write_1d: the dataset then uses the
+ * file's one committed definition /types/<name>, created on first use.
+ * Readers may read an enum dataset into any native integer type. */
+typedef enum {
+    H5U_ENUM_FINISH,         /* finish_reason: eos, max_new_tokens, context_full, amateur_vocab, nonfinite */
+    H5U_ENUM_PROBLEM_STATUS, /* problem status: sampled, skipped_context */
+} h5u_enum;
+hid_t h5u_enum_type(h5u_enum e);
+
 /* ---- appendable 1-D dataset */
 typedef struct {
     hid_t ds;
@@ -67,14 +78,18 @@ typedef struct {
 } h5u_app;
 
 /* Creates `name` under loc with element type mem_type (file type = the
- * little-endian equivalent), optional "description"/"units" attributes. */
+ * little-endian equivalent, or the committed enum), optional
+ * "description"/"units" attributes. Chunks of 64 KiB (at least 512
+ * elements), shuffle + gzip level 4: a run file holds mostly small integer
+ * columns that compress 5-20x. */
 void h5u_app_create(h5u_app *a, hid_t loc, const char *name, hid_t mem_type, const char *description,
                     const char *units);
 void h5u_app_write(h5u_app *a, const void *data, size_t n);
 void h5u_app_flush(h5u_app *a);
 void h5u_app_close(h5u_app *a); /* flushes */
 
-/* Whole 1-D dataset in one call (contiguous, for small shard files). */
+/* Whole 1-D dataset in one call: contiguous when under 4 KiB, else chunked
+ * to its size (at most 64 KiB a chunk) with shuffle + gzip. */
 void h5u_write_1d(hid_t loc, const char *name, hid_t mem_type, const void *data, size_t n);
 
 /* ---- attributes (overwrite when present) */

@@ -77,7 +77,7 @@ static void open_datasets(join_state *j) {
     h5u_app_create(&j->p_question, g, "question", h5u_str_type(), "question text", NULL);
     h5u_app_create(&j->p_answer, g, "answer", h5u_str_type(), "gold answer text (\"\" when none)", NULL);
     h5u_app_create(&j->p_line, g, "source_line", H5T_NATIVE_INT64, "1-based line in the problems file", NULL);
-    h5u_app_create(&j->p_status, g, "status", H5T_NATIVE_INT8,
+    h5u_app_create(&j->p_status, g, "status", h5u_enum_type(H5U_ENUM_PROBLEM_STATUS),
                    "0 = sampled, 1 = skipped: prompt longer than the context", NULL);
     h5u_app_create(&j->p_trace, g, "trace", H5T_NATIVE_INT64, "row of /traces, -1 when skipped", NULL);
     g = j->gt;
@@ -85,7 +85,7 @@ static void open_datasets(join_state *j) {
     h5u_app_create(&j->t_prompt_len, g, "prompt_len", H5T_NATIVE_INT32, "prompt ids at the start of the trace",
                    "tokens");
     h5u_app_create(&j->t_ngen, g, "n_generated", H5T_NATIVE_INT32, "generated ids (= scored steps)", "tokens");
-    h5u_app_create(&j->t_finish, g, "finish_reason", H5T_NATIVE_INT8,
+    h5u_app_create(&j->t_finish, g, "finish_reason", h5u_enum_type(H5U_ENUM_FINISH),
                    "0 = eos, 1 = max_new_tokens, 2 = context full, 3 = amateur vocabulary (trace cut before an id "
                    ">= the amateur's vocab size)",
                    NULL);

@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "io/runfile_samples.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -160,6 +162,32 @@ out:
     return rc;
 }
 
+/* The root `config` describes the file as it now is: select's alpha and
+ * beta replace the sampled ones there; the configuration `sample` ran with
+ * is kept once as `config_sample`, and `config_updated_by` names the
+ * command. */
+static void update_root_config(hid_t f, const char *path, double alpha, double beta, const char *command_line) {
+    char *txt = NULL;
+    if (!h5u_has_attr(f, "config") || h5u_read_attr_str(f, "config", path, &txt) != 0) {
+        lr_error_clear();
+        return;
+    }
+    cJSON *j = cJSON_Parse(txt);
+    if (cJSON_IsObject(j)) {
+        if (!h5u_has_attr(f, "config_sample")) h5u_attr_str(f, "config_sample", txt);
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "alpha");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "beta");
+        cJSON_AddNumberToObject(j, "alpha", alpha);
+        cJSON_AddNumberToObject(j, "beta", beta);
+        char *out = cJSON_PrintUnformatted(j);
+        if (out) h5u_attr_str(f, "config", out);
+        cJSON_free(out);
+        h5u_attr_str(f, "config_updated_by", command_line ? command_line : "select");
+    }
+    cJSON_Delete(j);
+    free(txt);
+}
+
 int runfile_select(const char *path, double alpha, double beta, const char *command_line, int64_t *n_samples,
                    int64_t *n_steps) {
     if (!(alpha > 0.0 && alpha <= 1.0)) {
@@ -199,6 +227,7 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
     rc = rebuild_samples(src, path, &sw);
     if (command_line) h5u_attr_str(sw.group, "select_command_line", command_line);
     samples_writer_close(&sw);
+    if (rc == 0) update_root_config(dst, path, alpha, beta, command_line);
     if (n_samples) *n_samples = sw.n_samples;
     if (n_steps) *n_steps = sw.n_steps;
     H5Fclose(src);

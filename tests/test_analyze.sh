@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/analyze.py on a complete run file of the tiny models: every figure
-# is written and non-trivial (a real PNG of some size with varied pixels).
+# (and the comparison of two runs) is written and non-trivial (a real PNG
+# of some size with varied pixels).
 . "$(dirname "$0")/test_pipeline_common.sh"
 PY=/usr/bin/python3
 if ! $PY -c 'import h5py, matplotlib' 2>/dev/null; then
@@ -10,6 +11,12 @@ run=$work/run.h5
 make_run "$run"
 $PY "$LR_SOURCE_DIR/tools/analyze.py" "$run" --out "$work/fig" >"$work/list" || fail "analyze.py exited $?"
 cat "$work/list"
+# a second run (another beta, retrained) for the comparison figure, as a sweep makes them
+cp "$run" "$work/run2.h5"
+"$LR_BIN" select --run "$work/run2.h5" --beta 3 --quiet
+"$LR_BIN" train --run "$work/run2.h5" --max-steps 6 --overwrite --threads 1 --quiet
+$PY "$LR_SOURCE_DIR/tools/analyze.py" --compare "$run" "$work/run2.h5" --out "$work/fig" >>"$work/list" ||
+  fail "analyze.py --compare exited $?"
 $PY - "$work/fig" <<'PY'
 import os, sys
 import matplotlib
@@ -17,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.image as mpimg
 import numpy as np
 d = sys.argv[1]
-for name in ["kl_hist", "selection_by_step", "trace_kl", "train_loss", "accuracy"]:
+for name in ["kl_hist", "selection_by_step", "trace_kl", "train_loss", "accuracy", "compare"]:
     p = os.path.join(d, name + ".png")
     assert os.path.exists(p), f"{p} missing"
     size = os.path.getsize(p)

@@ -15,14 +15,15 @@
  *            smooth  = (old / wavelen - low) / fp32(high - low)
  *            smoothed = (1 - smooth) * f / factor + smooth * f  (left to right)
  *
- * Every step below is one fp32 operation (ISO C mode: no FMA contraction). */
+ * Every step below is one fp32 operation, none fused into an FMA (GCC does
+ * not contract in ISO C mode; the pragma tells clang, which would). */
 #include "model/rope.h"
 
 #include <math.h>
 
 #ifdef LR_HAVE_SLEEF
 #include <sleef.h>
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(FP_FAST_FMA)
 /* sleef.h declares the FMA builds only when compiling for FMA (FP_FAST_FMA);
  * libsleef exports them always, and they are called after a CPU check. */
 float Sleef_powf1_u10purecfma(float x, float y);
@@ -30,6 +31,10 @@ float Sleef_powf1_u10purecfma(float x, float y);
 #endif
 
 #include "common/error.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* PyTorch's x86-64 wheels run the AVX-512 kernels where the CPU has them:
  * Vectorized<float> holds 16 lanes and the loop steps 2 vectors at a time.

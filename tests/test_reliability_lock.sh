@@ -8,9 +8,9 @@
 # writer killed with -9 leaves no stale lock.
 source "$(dirname "$0")/test_sample_common.sh"
 HOST=$(hostname)
-# a longer job (80 problems) so that the first writer is still running when stopped
-for i in 1 2 3 4 5 6 7 8; do cat "$DATA/problems.jsonl"; done > "$WORK/p80.jsonl"
-BIG=(--expert "$DATA/expert" --amateur "$DATA/amateur" --problems "$WORK/p80.jsonl" --max-new-tokens 40
+# a longer job (40 problems) so that the first writer is surely still running when stopped
+for i in 1 2 3 4; do cat "$DATA/problems.jsonl"; done > "$WORK/p40.jsonl"
+BIG=(--expert "$DATA/expert" --amateur "$DATA/amateur" --problems "$WORK/p40.jsonl" --max-new-tokens 40
      --beta "$BETA" --batch 3 --quiet)
 hold() { # hold PID LOCKFILE: wait until PID has written its owner line, then stop it
     for _ in $(seq 1000); do
@@ -42,7 +42,7 @@ expect "first sample == undisturbed run" same_runs "$WORK/ref.h5" "$WORK/a.h5"
 
 # ---- train / train, select and eval while train runs, readers unaffected
 "$BIN" sample "${COMMON[@]}" --out "$WORK/s.h5"
-TR=(--max-steps 8 --save-every 2 --threads 1 --quiet)
+TR=(--max-steps 6 --save-every 2 --threads 1 --quiet)
 cp "$WORK/s.h5" "$WORK/tref.h5"
 "$BIN" train --run "$WORK/tref.h5" "${TR[@]}"; expect "reference training" [ $? -eq 0 ]
 cp "$WORK/s.h5" "$WORK/t.h5"

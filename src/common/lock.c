@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/fileio.h"
 
 /* Locks this process holds. Its descriptor stays open until exit: POSIX
  * drops a process's record locks on a file when ANY descriptor of that
@@ -45,6 +46,16 @@ int lr_lock_writer(const char *path, const char *command) {
         if (g_held[i].path && !strcmp(g_held[i].path, path)) return 0;
     char *lp = lr_lock_path(path);
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == ENOENT) {
+        /* the output's directory does not exist yet: writers create it (mkdir -p) */
+        char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            if (lr_mkdir_p(dir) == 0) fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+            else errno = ENOENT;
+        }
+        free(dir);
+    }
     if (fd < 0) {
         lr_error_set(lp, "cannot create the writer lock file: %s", strerror(errno));
         free(lp);

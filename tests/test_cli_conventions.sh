@@ -66,6 +66,45 @@ printf 'eval:\n  max_new_tokens: 0\n' >"$work/r4.yaml"
 expect2 "--eval-max-new-tokens must be in" "$LR_BIN" run --config "$work/r4.yaml"
 expect2 "--max-steps must be in" env LR_MAX_STEPS=0 "$LR_BIN" run
 
+# A YAML config with stage sections drives a whole (tiny) run.
+S=${LR_TEST_DATA:-$LR_REPO_DATA/../tests/data}/sample
+if [ -d "$S" ] && command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  cat >"$work/run.yaml" <<YAML
+expert: $S/expert
+amateur: $S/amateur
+problems: $S/problems.jsonl
+benchmark: $S/problems.jsonl
+out: $work/yrun.h5
+threads: 1
+quiet: true
+sample:
+  max_new_tokens: 8
+  seed: 3          # --sample-seed
+train:
+  max_steps: 2
+  micro_batch: 2
+  grad_accum: 1
+  lora_alpha: 8
+eval:
+  limit: 2         # --eval-limit
+  max_new_tokens: 4
+YAML
+  OMP_NUM_THREADS=1 "$LR_BIN" run --config "$work/run.yaml" >"$work/run.log" 2>&1 || fail "run --config run.yaml: $(cat "$work/run.log")"
+  /usr/bin/python3 - "$work/yrun.h5" <<'PY' || fail "the YAML config did not drive the run"
+import h5py, json, sys
+f = h5py.File(sys.argv[1], "r")
+c = json.loads(f.attrs["config"])
+assert c["max-new-tokens"] == 8 and c["seed"] == 3, c  # the sampling stage's record: seed = its sampling seed
+assert f["traces/n_generated"][:].max() <= 8
+t = f["train"].attrs
+assert int(t["steps_done"]) == 2 and float(t["lora_alpha"]) == 8, dict(t)
+assert sorted(f["eval"].keys()) == ["after", "before"] and int(f["eval/after"].attrs["n_problems"]) == 2
+assert int(f["eval/after"].attrs["max_new_tokens"]) == 4
+PY
+else
+  echo "skip: the YAML-driven run needs tests/data/sample and python3-h5py"
+fi
+
 # Real defaults in --help, the same across commands.
 for c in run sample train eval export generate select tokenize merge logprobs inspect; do
   "$LR_BIN" $c --help >"$work/help" 2>&1 || fail "$c --help exited $?"

@@ -31,8 +31,8 @@ int cmd_eval(int argc, char **argv) {
          "direct | cot, which also read questions/golds and judge answers as the toolkit does (default for "
          "'paper': qwen25-math-cot)",
          0, 0, 0},
-        {"num-shots", ARG_INT, &shots, "N",
-         "few-shot demonstrations for toolkit prompt types (-1 = the toolkit's: 5 for mmlu_stem, else 0)", -1, 64, 0},
+        {"num-shots", ARG_INT, &shots, "N", "few-shot demonstrations for toolkit prompt types", -1, 64, 0,
+         "the toolkit's: 5 for mmlu_stem, else 0"},
         {"question-field", ARG_STR, &qfield, "F[,F2]",
          "jsonl field(s) holding the question, joined by a space (default: per benchmark; 'question')", 0, 0, 0},
         {"answer-field", ARG_STR, &afield, "F",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,14 +40,24 @@ static void read_owner(int fd, char *buf, size_t n) {
     if (!buf[0]) snprintf(buf, n, "owner not recorded yet");
 }
 
-int lr_lock_writer(const char *path, const char *command) {
+static int lock_writer(const char *path, const char *command, int create_dir);
+
+int lr_lock_writer(const char *path, const char *command) { return lock_writer(path, command, 1); }
+
+int lr_lock_existing(const char *path, const char *command) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    return lock_writer(path, command, 0);
+}
+
+static int lock_writer(const char *path, const char *command, int create_dir) {
     const char *off = getenv("LR_NO_LOCK");
     if (off && !strcmp(off, "1")) return 0;
     for (size_t i = 0; i < sizeof g_held / sizeof g_held[0]; i++)
         if (g_held[i].path && !strcmp(g_held[i].path, path)) return 0;
     char *lp = lr_lock_path(path);
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0 && errno == ENOENT) {
+    if (fd < 0 && errno == ENOENT && create_dir) {
         /* the output's directory does not exist yet: writers create it (mkdir -p) */
         char *dir = xstrdup(path), *slash = strrchr(dir, '/');
         if (slash && slash != dir) {

@@ -21,6 +21,11 @@
  * locking (for file systems whose locks hang). command: what is written
  * into the lock file ("sample", "train", ...). */
 int lr_lock_writer(const char *path, const char *command);
+/* For commands that only rewrite an existing file (train, select): when
+ * path does not exist there is nothing to protect and no lock file is
+ * made (the command then fails on its own, "no such file"); otherwise as
+ * lr_lock_writer, without creating directories. */
+int lr_lock_existing(const char *path, const char *command);
 
 /* "<path>.lock" (malloc'd). */
 char *lr_lock_path(const char *path);

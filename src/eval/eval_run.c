@@ -144,7 +144,10 @@ static int decide_state(eval_ctx *c, int *state) {
     const eval_opts *o = c->o;
     int group = 0;
     if (o->resume) lr_resume_drop_empty(o->out); /* a job killed before it wrote anything: start */
-    /* one writer per run file, until this process ends (common/lock.h) */
+    /* a readable output (or none) first: no lock file beside anything else;
+     * then one writer per run file until this process ends (common/lock.h),
+     * and the output as it is under the lock */
+    if (eval_store_probe(o->out, c->name, &group) != 0) return 2;
     if (lr_lock_writer(o->out, "eval") != 0) return 2;
     if (eval_store_probe(o->out, c->name, &group) != 0) return 2;
     int parts = lr_is_dir(c->parts_dir);

@@ -194,9 +194,14 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
         lr_error_set("select", "--alpha must be in (0, 1], got %g", alpha);
         return -1;
     }
-    /* one writer per run file, until this process ends (common/lock.h) */
-    if (lr_lock_writer(path, "select") != 0) return -1;
+    /* a run file (checked first: no lock file beside anything else), then
+     * one writer per run file until this process ends (common/lock.h), then
+     * the file as it is under the lock */
     hid_t src = (hid_t)runfile_open_read(path);
+    if (src < 0) return -1;
+    H5Fclose(src);
+    if (lr_lock_existing(path, "select") != 0) return -1;
+    src = (hid_t)runfile_open_read(path);
     if (src < 0) return -1;
     double store_alpha = 0;
     hid_t dv = H5Gopen2(src, "divergence", H5P_DEFAULT);

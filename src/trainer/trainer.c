@@ -471,7 +471,7 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
     t.tc = tc;
     const double t0 = lr_now();
     /* one writer per run file, until this process ends (common/lock.h) */
-    int rc = tc->rank == 0 && lr_lock_writer(state_path(o), "train") != 0 ? LR_EXIT_INPUT : 0;
+    int rc = tc->rank == 0 && lr_lock_existing(state_path(o), "train") != 0 ? LR_EXIT_INPUT : 0;
     if (rc == 0 && tc->rank == 0) train_h5_clean_tmp(state_path(o));
     int done = 0;
     rc = agree(&t, rc);

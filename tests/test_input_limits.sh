@@ -125,9 +125,30 @@ run "$BIN" select --run "$WORK/ids.h5" --quiet
 expect "select with cand_ids >= vocab -> exit 2 (rc $rc)" [ $rc -eq 2 ]
 grep -q "cand_ids\[0\] = 100000 is outside the shared vocabulary" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
+# ---- /train attributes that lie about the adapter size (found writing fuzz_runfile; was exit 1, out of memory)
+$PY - "$WORK/tr.h5" <<'PYEOF'
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1], 'w')
+f.attrs['schema'] = 'lightreasoner.run'; f.attrs['schema_version'] = 1; f.attrs['complete'] = 1
+g = f.create_group('train')
+g.attrs['schema'] = 'lightreasoner.train'; g.attrs['schema_version'] = 1; g.attrs['status'] = 'complete'
+for k, v in dict(r=8, use_rslora=0, model_n_layers=1000, model_hidden_size=2**31 - 1, model_q_dim=2**31 - 1,
+                 model_kv_dim=1, model_intermediate_size=1, steps_done=1).items():
+    g.attrs[k] = np.int64(v)
+g.attrs['lora_alpha'] = 16.0; g.attrs['lora_dropout'] = 0.0; g.attrs['target_modules'] = 'q_proj,v_proj'
+g.create_group('checkpoints/step_00000001')
+PYEOF
+run "$BIN" export --run "$WORK/tr.h5" --out "$WORK/exp"
+expect "export of a /train with lying sizes -> exit 2 (rc $rc)" [ $rc -eq 2 ]
+grep -q "/train attributes describe an adapter of .* more than the file holds" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+
 # ---- Low 14: a shuffle buffer far beyond the data is bounded by the data
 run "$BIN" train --run "$WORK/r.h5" --max-steps 2 --shuffle-buffer 1000000000000 --threads 1 --quiet
 expect "train --shuffle-buffer 1e12 runs (rc $rc): $out" [ $rc -eq 0 ]
+
+run "$BIN" train --run "$WORK/r.h5" --max-steps 1 --micro-batch 1048576 --threads 1 --quiet --overwrite
+expect "train --micro-batch 1048576 -> exit 2, not out of memory (rc $rc)" [ $rc -eq 2 ]
+grep -q -- "--micro-batch: 1048576 is more than the" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
 # ---- Low 10: run flags refuse what train refuses
 run "$BIN" run --lr -0.1 --no-eval --out "$WORK/run.h5"

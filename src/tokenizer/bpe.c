@@ -276,7 +276,7 @@ void lr_bpe_encode(const lr_bpe *m, const char *piece, size_t n, lr_idvec *out) 
     }
     size_t start = out->n;
     merge_piece(m, piece, n, out);
-    if (cacheable) {
+    if (cacheable && out->n > start) { /* nothing to cache when a vocabulary without byte tokens gave no id */
         pthread_mutex_lock(&m->cache->mu);
         cache_insert(m->cache, piece, n, h, out->v + start, out->n - start);
         pthread_mutex_unlock(&m->cache->mu);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
@@ -529,6 +530,19 @@ lr_lora *train_h5_load_checkpoint(const char *run_path, int64_t step, int64_t *s
     if (L < 1 || L > 100000 || d < 1 || q < 1 || kv < 1 || I < 1 || r < 1 || r > 65536) {
         lr_error_set(run_path, "/train attributes describe an impossible model or adapter");
         goto out;
+    }
+    { /* the adapter is allocated from these attributes: its fp32 values must
+       * be in the file (the writer stores them uncompressed), or they lie */
+        const double io[LORA_N_MODULES][2] = {{d, q}, {d, kv}, {d, kv}, {q, d}, {d, I}, {d, I}, {I, d}};
+        double n_params = 0;
+        for (int m = 0; m < LORA_N_MODULES; m++)
+            if ((lc.targets >> m) & 1) n_params += (double)L * (double)r * (io[m][0] + io[m][1]);
+        struct stat st;
+        if (stat(run_path, &st) != 0 || 4.0 * n_params > (double)st.st_size) {
+            lr_error_set(run_path, "/train attributes describe an adapter of %.0f parameters, more than the file "
+                                   "holds (damaged or lying attributes)", n_params);
+            goto out;
+        }
     }
     a = lora_new_dims(&lc, (int)L, (int)d, (int)q, (int)kv, (int)I);
     if (!a) goto out;

@@ -198,6 +198,11 @@ static int setup(trainer *t, int *already_done) {
     }
     if (o->feed) tr_data_stream_init(&t->data, model_vocab_size(t->m), max_len, o->feed, o->feed_ctx);
     else if (tr_data_load(o->run_path, model_vocab_size(t->m), max_len, &t->data) != 0) return LR_EXIT_INPUT;
+    if (!o->feed && o->micro_batch > t->data.n) { /* buffers are sized by it: bound it by the data */
+        lr_error_set("--micro-batch", "%ld is more than the %lld samples of %s (a micro-batch holds distinct samples)",
+                     o->micro_batch, (long long)t->data.n, o->run_path);
+        return LR_EXIT_INPUT;
+    }
     tr_data_set_order(&t->data, (uint64_t)o->seed, o->shuffle);
     tr_data_set_buffer(&t->data, o->shuffle_buffer, o->start_after);
     if (o->init_adapter) {

@@ -23,16 +23,16 @@ srun="srun --mpi=$SRUN_MPI"
 # shellcheck disable=SC2086
 j1=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-sample --nodes="$NODES" --ntasks="$TASKS" \
   --output="$OUT.sample-%j.out" \
-  --wrap "$env $srun $LR_BIN sample --expert $EXPERT --amateur $AMATEUR --problems $PROBLEMS --out $OUT --overwrite $SAMPLE_ARGS")
+  --wrap "$env $srun $LR_BIN sample --expert $EXPERT --amateur $AMATEUR --problems $PROBLEMS --out $OUT --resume $SAMPLE_ARGS")
 # shellcheck disable=SC2086
 j2=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-train --dependency=afterok:"$j1" --kill-on-invalid-dep=yes \
   --nodes="$NODES" --ntasks="$TRAIN_TASKS" --output="$OUT.train-%j.out" \
-  --wrap "$env $srun $LR_BIN train --run $OUT --model $EXPERT --overwrite --export $OUT.adapter $TRAIN_ARGS")
+  --wrap "$env $srun $LR_BIN train --run $OUT --model $EXPERT --resume --export $OUT.adapter $TRAIN_ARGS")
 # shellcheck disable=SC2086
 j3=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-eval --dependency=afterok:"$j2" --kill-on-invalid-dep=yes \
   --nodes="$NODES" --ntasks="$EVAL_TASKS" --output="$OUT.eval-%j.out" \
-  --wrap "$env $srun $LR_BIN eval --model $EXPERT --benchmark $BENCHMARK --out $OUT --name before $EVAL_ARGS && \
-$srun $LR_BIN eval --model $EXPERT --adapter $OUT.adapter --benchmark $BENCHMARK --out $OUT --name after $EVAL_ARGS && \
+  --wrap "$env $srun $LR_BIN eval --model $EXPERT --benchmark $BENCHMARK --out $OUT --name before --resume $EVAL_ARGS && \
+$srun $LR_BIN eval --model $EXPERT --adapter $OUT.adapter --benchmark $BENCHMARK --out $OUT --name after --resume $EVAL_ARGS && \
 $LR_BIN inspect $OUT")
 echo "$j1 $j2 $j3"
 echo "sample $j1 -> train $j2 -> eval $j3; run file $OUT" >&2

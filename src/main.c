@@ -22,6 +22,7 @@ const command_entry lr_commands[] = {
     {"eval", cmd_eval, "accuracy on a benchmark"},
     {"run", cmd_run, "the whole pipeline in one MPI job"},
     {"inspect", cmd_inspect, "human summary of a run file"},
+    {"sweep", cmd_sweep, "sweep helper: task count, task settings, task files, aggregation"},
 };
 const int lr_n_commands = (int)(sizeof lr_commands / sizeof lr_commands[0]);
 

@@ -3,7 +3,9 @@
 # slurmctld/slurmd/munge on loopback (tests/slurm_cluster.sh) runs
 #   1. jobs/lightreasoner.sbatch (the demo as one srun --mpi=pmix step of 3
 #      tasks: 1 scorer, 1 sampler and 1 trainer at once, then 3 eval ranks),
-#   2. jobs/sweep.sbatch as a 3-task array over beta reusing that run file,
+#   2. jobs/sweep.sh: a 3 x 2 sweep spec (beta x lr) as an array of
+#      jobs/sweep.sbatch sharing that run file, then the aggregation job
+#      (table: CSV + /sweep shown by inspect, figure: SVG),
 #   3. jobs/pipeline.sh (sample -> train -> eval chained with afterok),
 # each with `sbatch --wait`; exit codes and run files are checked.
 # Skipped (exit 77) only when slurmctld is not installed (apt: slurmctld
@@ -40,29 +42,40 @@ for want in "problems   8 (8 sampled" "train      complete: 3 of 3" "eval before
   grep -qF "$want" demo.txt || fail "demo.h5 lacks '$want'"
 done
 
-# 2. the sweep: 3 array tasks (beta 0.2 0.4 0.8), one sampling run reused
-sbatch --wait -o "$work/sweep-%a.out" \
-  --export=ALL,LR_BIN="$LR_BIN",BASE="$work/demo.h5",SWEEP_DIR="$work/sweep",MAX_STEPS=2,EVAL_LIMIT=4,EVAL_MAX_NEW_TOKENS=40,BENCHMARK="$demo/test.jsonl",SRUN_MPI="$SLURM_MPI_DEFAULT" \
-  "$jobs/sweep.sbatch" || fail "sweep.sbatch: exit $?"
-prev=""
-for i in 0 1 2; do
-  f=$work/sweep/task-$i.h5
-  [ -f "$f" ] || fail "sweep task $i wrote no run file"
-  "$LR_BIN" inspect "$f" >"sweep$i.txt" || fail "inspect $f"
-  grep -q "eval after" "sweep$i.txt" || fail "task $i: no /eval/after"
-  sel=$(grep "^samples" "sweep$i.txt")
-  echo "task $i: $sel"
-  [ "$sel" != "$prev" ] || fail "tasks $i and $((i - 1)) selected the same samples (beta not swept?)"
-  prev=$sel
+# 2. a 3 x 2 sweep (beta x lr) over that run file: jobs/sweep.sh derives the
+#    array size from the spec, shares the base run through external links and
+#    adds the aggregation job (afterok) -> table (CSV + /sweep) and figure
+cat >"$work/spec.json" <<'JSON'
+{"grid": {"beta": [0.2, 0.4, 0.8], "lr": [5e-5, 2e-4]}, "fixed": {"max_steps": 2, "alpha": 0.2}}
+JSON
+ids=$(LR_BIN="$LR_BIN" SPEC="$work/spec.json" BASE="$work/demo.h5" SWEEP_DIR="$work/sweep" EVAL_LIMIT=4 \
+  EVAL_MAX_NEW_TOKENS=40 BENCHMARK="$demo/test.jsonl" SRUN_MPI="$SLURM_MPI_DEFAULT" bash "$jobs/sweep.sh") \
+  || fail "sweep.sh: exit $?"
+agg=${ids##* }
+sbatch --wait --dependency=afterok:"$agg" --kill-on-invalid-dep=yes -o /dev/null --wrap true || { tail -n 20 "$work"/sweep/*.out; fail "sweep failed (jobs $ids)"; }
+[ "$(grep -c . "$work/sweep/sweep.csv")" = 7 ] || fail "sweep.csv: $(cat "$work/sweep/sweep.csv")"
+head -1 "$work/sweep/sweep.csv" | grep -q "^task,beta,lr,max_steps,alpha,n_samples,n_steps,train_steps,final_loss,accuracy,accuracy_ci95_low,accuracy_ci95_high" \
+  || fail "sweep.csv header: $(head -1 "$work/sweep/sweep.csv")"
+awk -F, 'NR > 1 && ($10 == "" || $9 == "" || $6 == "") {bad++} END {exit bad > 0}' "$work/sweep/sweep.csv" \
+  || fail "sweep.csv has empty results: $(cat "$work/sweep/sweep.csv")"
+[ "$(awk -F, 'NR > 1 {print $2}' "$work/sweep/sweep.csv" | tr '\n' ' ')" = "0.2 0.2 0.4 0.4 0.8 0.8 " ] || fail "sweep.csv: betas"
+[ "$(awk -F, 'NR > 1 {print $6}' "$work/sweep/sweep.csv" | sort -u | wc -l)" = 3 ] || fail "sweep: beta did not change the samples"
+grep -q "<svg" "$work/sweep/sweep.svg" && [ "$(grep -o "<circle" "$work/sweep/sweep.svg" | wc -l)" = 6 ] || fail "sweep.svg"
+"$LR_BIN" inspect "$work/sweep/sweep.h5" >sweep.txt || fail "inspect sweep.h5"
+grep -q "sweep      6 tasks over beta,lr,max_steps,alpha" sweep.txt || fail "inspect: $(cat sweep.txt)"
+grep -qE "^ +5  beta=0.8 lr=0.0002" sweep.txt || fail "inspect: task 5: $(cat sweep.txt)"
+for i in 0 1 2 3 4 5; do
+  [ "$(stat -c %s "$work/sweep/task-$i.h5")" -lt "$(stat -c %s "$work/demo.h5")" ] || fail "task $i copied the base run"
 done
-grep -q "at beta 0.8" sweep2.txt || fail "task 2 is not beta 0.8"
+h5ls "$work/sweep/task-0.h5" | grep -q "divergence *External Link" || fail "task 0 does not link the base run"
+cat sweep.txt
 
 # 3. three chained jobs; a last job waits for them (afterok)
 ids=$(LR_BIN="$LR_BIN" OUT="$work/chain.h5" SRUN_MPI="$SLURM_MPI_DEFAULT" \
   SAMPLE_ARGS="--max-problems 6 --max-new-tokens 32" TRAIN_ARGS="--max-steps 2" EVAL_ARGS="--limit 4 --max-new-tokens 32" \
   bash "$jobs/pipeline.sh") || fail "pipeline.sh: exit $?"
 last=${ids##* }
-sbatch --wait --dependency=afterok:"$last" -o /dev/null --wrap true || fail "pipeline chain failed (jobs $ids)"
+sbatch --wait --dependency=afterok:"$last" --kill-on-invalid-dep=yes -o /dev/null --wrap true || fail "pipeline chain failed (jobs $ids)"
 "$LR_BIN" inspect "$work/chain.h5" >chain.txt || fail "inspect chain.h5"
 grep -q "eval after" chain.txt || fail "chain.h5 has no /eval/after"
 grep -q "train      complete: 2 of 2" chain.txt || fail "chain.h5 has no complete /train"

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "eval/wilson.h"
 #include "inspect/h5peek.h"
+#include "sweep/sweep_run.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -259,7 +260,7 @@ int cmd_inspect(int argc, char **argv) {
         H5Fclose(f);
         lr_die_input(path, "not a lightreasoner run file (schema '%s')", schema);
     }
-    if (!schema && !has_eval && !has_train) {
+    if (!schema && !has_eval && !has_train && !h5peek_exists(f, "/sweep")) { /* a sweep table has only /sweep */
         H5Fclose(f);
         lr_die_input(path, "not a lightreasoner run file (no schema attribute, no /eval or /train)");
     }
@@ -273,6 +274,7 @@ int cmd_inspect(int argc, char **argv) {
     section_sampling(f);
     section_train(f);
     section_eval(f);
+    sweep_print(f, stdout); /* a sweep table (jobs/sweep.sbatch) */
     H5Fclose(f);
     return 0;
 }

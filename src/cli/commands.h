@@ -26,6 +26,7 @@ int cmd_merge(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* The table in main.c. */
 extern const command_entry lr_commands[];

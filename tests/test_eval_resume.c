@@ -106,7 +106,8 @@ int main(void) {
     rc = run_eval("", a, "--resume --max-new-tokens 40", &out);
     EXPECT(rc == 2 && out && strstr(out, "max_new_tokens"), "resume with other settings refused: rc %d: %s", rc, out);
     free(out);
-    rc = run_eval("", a, "--resume", &out);
+    /* --quiet silences warnings: this one is checked with --no-quiet */
+    rc = run_eval("", a, "--resume --no-quiet", &out);
     EXPECT(rc == 0, "resume rc %d: %s", rc, out);
     EXPECT(out && strstr(out, "redoing"), "damaged chunk reported: %s", out);
     free(out);

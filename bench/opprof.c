@@ -15,6 +15,11 @@
 #include "model/backend.h"
 #include "model/model_internal.h"
 
+/* used by bench_runtime.c (LR_BENCH_OPPROF) */
+void opprof_install(lr_model *m);
+void opprof_reset(void);
+void opprof_report(FILE *f, const char *title, double passes);
+
 typedef struct {
     const char *op;
     int m, n, k; /* matmul shape; m = rows (tokens) for the other ops, -1 when not keyed */
@@ -48,7 +53,7 @@ static void add(const char *op, int m, int n, int k, double s, double flops) {
 /* rows key the per-token ops, so prefill chunks and decode steps stay apart */
 static int bucket(int m) { return m; }
 
-static void w_embed(lr_backend *be, const float *table, const int32_t *ids, int M, int d, float *out) {
+static void w_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out) {
     double t = bench_now();
     orig.embed(be, table, ids, M, d, out);
     add("embed", bucket(M), d, 0, bench_now() - t, 0);

@@ -371,7 +371,7 @@ static void test_network(void) {
     int64_t keys[2] = {3, 8}, off[3] = {0, 2, 3};
     int32_t ids[3] = {7, 200, 15};
     float w[3] = {0.6f, 0.4f, 1.0f};
-    tr_batch b = {2, tok, lens, keys, off, ids, w};
+    tr_batch b = {.n_seq = 2, .tokens = tok, .lens = lens, .key = keys, .lab_off = off, .lab_ids = ids, .lab_w = w};
     tr_net *n = tr_net_new(m, a, 0);
     float *grad = calloc(a->n_params, sizeof(float));
     double loss[2];

@@ -9,7 +9,9 @@ function(lr_cpu_kernels name level)
                              $<TARGET_PROPERTY:lrcore,INTERFACE_COMPILE_DEFINITIONS>)
   target_include_directories(lrisa_${name} PRIVATE $<TARGET_PROPERTY:lrcore,INTERFACE_INCLUDE_DIRECTORIES>)
   target_link_libraries(lrisa_${name} PRIVATE OpenMP::OpenMP_C)
-  target_compile_options(lrisa_${name} PRIVATE ${ARGN})
+  # no contraction of a*b+c into fma (clang does it by default): the kernels
+  # must do the same fp32 operations as transformers where they say so
+  target_compile_options(lrisa_${name} PRIVATE -ffp-contract=off ${ARGN})
   target_link_libraries(lrcore PUBLIC lrisa_${name})
 endfunction()
 

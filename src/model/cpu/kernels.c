@@ -14,9 +14,9 @@
 #include "model/fast_exp.h"
 #include "model/cpu/simd.h"
 
-#include "model/cpu/gemm.c"
-#include "model/cpu/ops.c"
-#include "model/cpu/attention.c"
+#include "model/cpu/gemm.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
+#include "model/cpu/ops.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
+#include "model/cpu/attention.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
 
 #define LR_STR2(x) #x
 #define LR_STR(x) LR_STR2(x)

@@ -235,8 +235,23 @@ static int prepare(tr_net *n, const tr_batch *b, uint64_t dropout_key, int check
             lr_error_set("train", "token id %d outside the vocabulary [0, %d)", (int)b->tokens[i], m->vocab);
             return -1;
         }
+    const int nl = tr_batch_n_loss(b);
+    if (b->loss_pos) {
+        if (nl < 1 || !b->loss_seq) {
+            lr_error_set("train", "a packed micro-batch needs >= 1 loss position");
+            return -1;
+        }
+        for (int j = 0; j < nl; j++)
+            if (b->loss_seq[j] < 0 || b->loss_seq[j] >= b->n_seq || b->loss_pos[j] < 0 ||
+                b->loss_pos[j] >= b->lens[b->loss_seq[j]] || (j && b->loss_seq[j] == b->loss_seq[j - 1] &&
+                                                              b->loss_pos[j] <= b->loss_pos[j - 1])) {
+                lr_error_set("train", "loss position %d (sequence %d, token %d) is outside its sequence or out of order",
+                             j, b->loss_seq[j], b->loss_pos[j]);
+                return -1;
+            }
+    }
     if (check_labels)
-        for (int s = 0; s < b->n_seq; s++)
+        for (int s = 0; s < nl; s++)
             for (int64_t k = b->lab_off[s]; k < b->lab_off[s + 1]; k++)
                 if (b->lab_ids[k] < 0 || b->lab_ids[k] >= m->vocab || !(b->lab_w[k] >= 0.0f) || !isfinite(b->lab_w[k])) {
                     lr_error_set("train", "label entry %lld (id %d, weight %g) is outside the vocabulary or not a "
@@ -244,13 +259,13 @@ static int prepare(tr_net *n, const tr_batch *b, uint64_t dropout_key, int check
                                  (double)b->lab_w[k]);
                     return -1;
                 }
-    reserve(n, (int)T, b->n_seq);
+    reserve(n, (int)T, b->n_seq > nl ? b->n_seq : nl);
     n->q_off[0] = 0;
     for (int s = 0; s < b->n_seq; s++) {
         const int o = n->q_off[s], len = b->lens[s];
         n->q_off[s + 1] = o + len;
         n->kv_row[s] = o;
-        n->rows[s] = o + len - 1;
+        if (!b->loss_pos) n->rows[s] = o + len - 1;
         const uint64_t sk = rng_key(dropout_key, (uint64_t)(b->key ? b->key[s] : s));
         for (int p = 0; p < len; p++) {
             n->pos[o + p] = p;
@@ -258,6 +273,8 @@ static int prepare(tr_net *n, const tr_batch *b, uint64_t dropout_key, int check
             n->row_key[o + p] = rng_key(sk, (uint64_t)p);
         }
     }
+    if (b->loss_pos)
+        for (int j = 0; j < nl; j++) n->rows[j] = n->q_off[b->loss_seq[j]] + b->loss_pos[j];
     n->ab = (lr_attn_batch){.n_seq = b->n_seq, .q_off = n->q_off, .n_past = n->n_past, .kv_row = n->kv_row};
     *T_out = (int)T;
     return 0;
@@ -435,14 +452,14 @@ static void forward_layers(tr_net *n, const tr_batch *b, int T) {
 int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_scale, float *grad, double *loss) {
     lr_model *m = n->m;
     lr_backend *be = m->be;
-    const int L = m->cfg.n_layers, d = m->d, V = m->vocab, ns = b->n_seq, nt = nthreads(n);
+    const int L = m->cfg.n_layers, d = m->d, V = m->vocab, ns = tr_batch_n_loss(b), nt = nthreads(n);
     const float eps = (float)m->cfg.rms_norm_eps;
     int T = 0;
     if (prepare(n, b, dropout_key, 1, &T) != 0) return -1;
     n->training = 1;
     forward_layers(n, b, T);
 
-    /* ---- head at the last positions: z = rmsnorm(x_L[rows]) lm_headᵀ */
+    /* ---- head at the loss positions: z = rmsnorm(x_L[rows]) lm_headᵀ */
     be->gather_rows(be, n->acts[L].x, d, n->rows, ns, n->sel_x);              /* sel_x (ns, d) */
     be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, ns, d, eps);             /* sel (ns, d) */
     be->matmul(be, n->sel, d, m->lm_head, NULL, n->z, V, ns, V, d, 0);        /* z (ns, V) */
@@ -451,7 +468,7 @@ int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_
     memset(n->g, 0, (size_t)T * d * sizeof(float));                          /* g (T, d) = ∂/∂x_L */
     memset(n->sel, 0, (size_t)ns * d * sizeof(float));
     tr_rmsnorm_backward(nt, n->sel_x, m->final_norm, n->dsel, n->sel, ns, d, eps); /* reuse sel as ∂/∂sel_x */
-    for (int s = 0; s < ns; s++)
+    for (int s = 0; s < ns; s++) /* rows are distinct: each loss position's gradient lands once */
         memcpy(n->g + (size_t)n->rows[s] * d, n->sel + (size_t)s * d, (size_t)d * sizeof(float));
 
     for (int l = L - 1; l >= n->lowest; l--) layer_backward(n, l, T, grad, l > n->lowest);
@@ -473,9 +490,10 @@ int tr_net_logits(tr_net *n, const tr_batch *b, int all_positions, float *logits
         be->rmsnorm(be, x, m->final_norm, n->h, T, d, eps);                 /* (T, d) */
         be->matmul(be, n->h, d, m->lm_head, NULL, logits, V, T, V, d, 0);   /* (T, V) */
     } else {
-        be->gather_rows(be, x, d, n->rows, b->n_seq, n->sel_x);
-        be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, b->n_seq, d, eps);
-        be->matmul(be, n->sel, d, m->lm_head, NULL, logits, V, b->n_seq, V, d, 0);
+        const int nl = tr_batch_n_loss(b);
+        be->gather_rows(be, x, d, n->rows, nl, n->sel_x);
+        be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, nl, d, eps);
+        be->matmul(be, n->sel, d, m->lm_head, NULL, logits, V, nl, V, d, 0);
     }
     return 0;
 }

@@ -1,7 +1,12 @@
 /* The decoder with LoRA adapters for training: forward over a packed
  * ragged micro-batch keeping the activations the backward needs, the loss
- * of SPEC §2 at each sequence's own last position, and the backward down to
- * the lowest adapted layer with gradients for the LoRA tensors only.
+ * of SPEC §2 at each sequence's own last position (one sample per
+ * sequence) or at several positions of one sequence (trace packing: all
+ * selected steps of a trace share its prefix, and causal attention makes
+ * the loss at position p depend only on tokens <= p, so one pass over the
+ * longest prefix gives every step's loss and the sum of their gradients),
+ * and the backward down to the lowest adapted layer with gradients for the
+ * LoRA tensors only.
  *
  * The frozen weights are the model runtime's (model_internal.h: fused
  * q|k|v and gate|up matrices); every forward op is a backend op. Only the
@@ -14,16 +19,26 @@
 #include "model/model.h"
 #include "trainer/lora.h"
 
-/* A micro-batch: n_seq sequences packed back to back (no padding). */
+/* A micro-batch: n_seq sequences packed back to back (no padding), and
+ * its loss positions: with loss_pos NULL one per sequence at its last
+ * token (n_loss = n_seq); else n_loss positions, loss j at token
+ * loss_pos[j] (< lens) of sequence loss_seq[j], each (seq, pos) at most
+ * once. Labels are per loss position. */
 typedef struct {
     int n_seq;
     const int32_t *tokens;  /* (sum lens) */
     const int *lens;        /* (n_seq) */
     const int64_t *key;     /* (n_seq) each sequence's index in the global batch: keys its dropout masks */
-    const int64_t *lab_off; /* (n_seq + 1) label of sequence i = lab_ids/lab_w[lab_off[i] .. lab_off[i+1]) */
+    const int64_t *lab_off; /* (n_loss + 1) label of loss j = lab_ids/lab_w[lab_off[j] .. lab_off[j+1]) */
     const int32_t *lab_ids; /* ids < vocab */
     const float *lab_w;     /* soft label weights */
+    int n_loss;             /* with loss_pos: loss positions; ignored without */
+    const int *loss_seq;    /* (n_loss) or NULL */
+    const int *loss_pos;    /* (n_loss) or NULL */
 } tr_batch;
+
+/* Loss positions of b (n_seq without loss_pos). */
+static inline int tr_batch_n_loss(const tr_batch *b) { return b->loss_pos ? b->n_loss : b->n_seq; }
 
 typedef struct tr_net tr_net;
 
@@ -33,7 +48,8 @@ tr_net *tr_net_new(lr_model *m, lr_lora *a, int recompute);
 void tr_net_free(tr_net *n);
 
 /* Forward, loss, backward of one micro-batch with dropout on (masks keyed
- * by dropout_key and each sequence's key). loss[i] = KL of sequence i;
+ * by dropout_key and each sequence's key). loss[j] = KL at loss position j
+ * (of sequence j without loss_pos);
  * grad (n_params) += grad_scale · ∂(Σ_i loss_i)/∂params.
  * 0 ok; -1 + lr_error on bad input (token or label id out of range, empty
  * or over-long sequence). */

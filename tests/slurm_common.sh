@@ -13,7 +13,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 fail() { echo "FAIL: $*" >&2; [ -n "${work:-}" ] && tail -n 30 "$work"/*.out "$work"/cluster/log/*.log >&2 2>/dev/null; exit 1; }
 work=$(mktemp -d)
 . "$LR_SOURCE_DIR/tests/slurm_cluster.sh"
-trap 'slurm_stop; rm -rf "$work"' EXIT
+trap 'slurm_stop; [ -n "${LR_KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 demo=$LR_SOURCE_DIR/data/demo
 [ -d "$demo/expert" ] || fail "no bundled demo in $demo"
 jobs=$LR_SOURCE_DIR/jobs

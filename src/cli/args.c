@@ -176,6 +176,19 @@ static int is_command(const char *name) {
     return 0;
 }
 
+/* Strings from a config file outlive its JSON tree: the flag destinations
+ * point at them until the process ends. Kept reachable here (not leaks). */
+static char **kept;
+static size_t n_kept, cap_kept;
+static char *keep(char *p) {
+    if (n_kept == cap_kept) {
+        cap_kept = cap_kept ? 2 * cap_kept : 16;
+        kept = xrealloc(kept, cap_kept * sizeof *kept);
+    }
+    kept[n_kept++] = p;
+    return p;
+}
+
 /* One config entry: `d` gets `it`'s value. Strings outlive the JSON tree. */
 static void config_value(parse_ctx *c, const arg_def *d, const cJSON *it, const char *path) {
     char buf[64];
@@ -195,14 +208,14 @@ static void config_value(parse_ctx *c, const arg_def *d, const cJSON *it, const 
             if (!cJSON_IsString(e)) lr_die_input(path, "option '%s': list items must be strings", it->string);
             n += strlen(e->valuestring) + 1;
         }
-        char *joined = xmalloc(n), *p = joined;
+        char *joined = keep(xmalloc(n)), *p = joined;
         *p = 0;
         for (const cJSON *e = it->child; e; e = e->next) p += sprintf(p, "%s%s", p == joined ? "" : ",", e->valuestring);
         set_value(c, d, joined, path);
         return;
     } else
         lr_die_input(path, "option '%s' has an unsupported value type", it->string);
-    if (d->type == ARG_STR) val = xstrdup(val);
+    if (d->type == ARG_STR) val = keep(xstrdup(val));
     set_value(c, d, val, path);
 }
 

@@ -3,8 +3,8 @@
  *   - verdicts: math_equal(pred, gt) on >= 2,000 (prediction, gold) pairs
  *     built from the seven benchmarks' gold answers (target >= 99.5%);
  *   - extraction: the toolkit's prediction from each model output;
- *   - gold answers: parse_ground_truth of every problem (through
- *     benchmark_load, the path `eval` takes);
+ *   - gold answers and questions: parse_ground_truth and parse_question of
+ *     every problem (through benchmark_load, the path `eval` takes);
  *   - prompts: construct_prompt for a sample of problems of every benchmark
  *     and prompt type, byte for byte (chat wrapping and few-shot included).
  * Every disagreement is printed; docs/eval.md explains the known ones. */
@@ -30,9 +30,15 @@ static int bench_index(const char *b) {
     return -1;
 }
 
-/* gt[b][i] from gold_goldens.jsonl */
-static char **g_gt[N_BENCH];
+/* gt[b][i] and the question hash qh[b][i] from gold_goldens.jsonl */
+static char **g_gt[N_BENCH], **g_qh[N_BENCH];
 static long g_n[N_BENCH];
+
+static void fnv_hex(const char *s, char out[17]) {
+    unsigned long long h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    snprintf(out, 17, "%016llx", h);
+}
 
 static void load_golds(void) {
     lr_line_reader r;
@@ -49,10 +55,13 @@ static void load_golds(void) {
         if (b >= 0 && i >= 0 && i < 100000) {
             if (i >= g_n[b]) {
                 g_gt[b] = realloc(g_gt[b], (size_t)(i + 1) * sizeof **g_gt);
-                for (long k = g_n[b]; k <= i; k++) g_gt[b][k] = NULL;
+                g_qh[b] = realloc(g_qh[b], (size_t)(i + 1) * sizeof **g_qh);
+                for (long k = g_n[b]; k <= i; k++) g_gt[b][k] = g_qh[b][k] = NULL;
                 g_n[b] = i + 1;
             }
             g_gt[b][i] = strdup(cJSON_GetObjectItem(c, "gt")->valuestring);
+            cJSON *qh = cJSON_GetObjectItem(c, "qh");
+            if (cJSON_IsString(qh)) g_qh[b][i] = strdup(qh->valuestring);
         }
         cJSON_Delete(c);
     }
@@ -128,16 +137,24 @@ static void test_golds(void) {
         EXPECT(benchmark_load(&bm, &o) == 0, "load %s", k_names[b]);
         if (!bm.items) continue;
         EXPECT(bm.n == g_n[b], "%s: %ld problems, goldens %ld", k_names[b], bm.n, g_n[b]);
-        long agree = 0, shown = 0;
+        long agree = 0, shown = 0, q_agree = 0;
         for (long i = 0; i < bm.n && i < g_n[b]; i++) {
             int same = g_gt[b][i] && !strcmp(bm.items[i].gold, g_gt[b][i]);
             agree += same;
             if (!same && shown++ < 5)
                 printf("  gold %s #%ld: ours '%s' toolkit '%s'\n", k_names[b], i, bm.items[i].gold,
                        g_gt[b][i] ? g_gt[b][i] : "(none)");
+            char h[17];
+            fnv_hex(bm.items[i].question, h);
+            int q_same = g_qh[b][i] && !strcmp(h, g_qh[b][i]);
+            q_agree += q_same;
+            if (!q_same && shown++ < 5) printf("  question %s #%ld differs: '%.80s'\n", k_names[b], i, bm.items[i].question);
         }
-        printf("gold answers %-14s %ld/%ld as the toolkit parses them\n", k_names[b], agree, bm.n);
-        EXPECT(agree >= bm.n - bm.n / 200, "%s: gold agreement %ld/%ld >= 99.5%%", k_names[b], agree, bm.n);
+        printf("gold answers %-14s %ld/%ld as the toolkit parses them, questions %ld/%ld identical\n", k_names[b],
+               agree, bm.n, q_agree, bm.n);
+        EXPECT(agree == bm.n, "%s: gold agreement %ld/%ld", k_names[b], agree, bm.n);
+        EXPECT(q_agree == bm.n, "%s: question agreement %ld/%ld (parse_question, FNV-1a of the bytes)", k_names[b],
+               q_agree, bm.n);
         benchmark_free(&bm);
     }
 }
@@ -242,8 +259,12 @@ int main(void) {
     test_golds();
     test_prompts();
     for (int b = 0; b < N_BENCH; b++) {
-        for (long i = 0; i < g_n[b]; i++) free(g_gt[b][i]);
+        for (long i = 0; i < g_n[b]; i++) {
+            free(g_gt[b][i]);
+            free(g_qh[b][i]);
+        }
         free(g_gt[b]);
+        free(g_qh[b]);
     }
     return test_finish("test_eval_toolkit");
 }

@@ -15,7 +15,8 @@ Writes, under tests/data/eval/:
   prompt_goldens.jsonl  {"b","i","t","prompt"}: construct_prompt() of problem
                         i of benchmark b under prompt type t (shots as the
                         toolkit's sh/eval.sh: 5 for mmlu_stem, else 0)
-  gold_goldens.jsonl    {"b","i","gt"}: parse_ground_truth() of every problem
+  gold_goldens.jsonl    {"b","i","gt","qh"}: parse_ground_truth() of every problem
+                        and the FNV-1a 64 hash (hex) of its parse_question()
   verdict_goldens.jsonl {"b","i","out","pred","ok"}: model outputs built from
                         the gold answers (equivalent rewrites and near
                         misses), the toolkit's prediction (run_execute +
@@ -224,6 +225,13 @@ def wrap(v, k):
     return w % ((v, v) if w.count("%s") == 2 else v)
 
 
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = random.Random(int(os.environ.get("LR_GOLDEN_SEED", "20")))  # 20: the committed set
@@ -234,7 +242,11 @@ def main():
         # the gold answer of every problem
         for i, ex in enumerate(rows):
             _, gt = tkp.parse_ground_truth(dict(ex), data_name)
-            golds.append({"b": name, "i": i, "gt": gt})
+            e2 = dict(ex)
+            if "choices" in e2:
+                e2["choices"] = list(e2["choices"])
+            q = tkp.parse_question(e2, data_name)
+            golds.append({"b": name, "i": i, "gt": gt, "qh": "%016x" % fnv1a64(q.encode("utf-8"))})
         # prompts: the first 3 problems and 5 drawn ones, every prompt type
         picks = sorted(set([0, 1, 2] + rng.sample(range(len(rows)), 5)))
         for i in picks:

@@ -1,36 +1,7 @@
 /* vocab.json + merges.txt (the input split at its first NUL byte; a second
  * NUL starts tokenizer_config.json): loaded as the vocab.json source; an
- * accepted tokenizer then encodes and decodes a few fixed texts. */
-#include "fuzz_util.h"
-#include "tokenizer/tokenizer.h"
-
-static const char *const TEXTS[] = {"Hello, world! 123 + 456 = 579", "caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87  \n\n\tx",
-                                    "<|im_start|>user\nhi<|im_end|>", "\xff\xfe bad utf8 \xc3"};
-
-static void exercise(const lr_tokenizer *t) {
-    for (size_t i = 0; i < sizeof TEXTS / sizeof *TEXTS; i++) {
-        int32_t *ids = NULL;
-        long n = tokenizer_encode(t, TEXTS[i], strlen(TEXTS[i]), &ids);
-        if (n < 0) {
-            lr_error_clear();
-            continue;
-        }
-        for (long k = 0; k < n; k++)
-            if (ids[k] < 0 || ids[k] >= tokenizer_n_tokens(t)) abort(); /* encode made an id it cannot decode */
-        size_t len;
-        char *s = tokenizer_decode(t, ids, (size_t)n, 0, &len);
-        if (!s) lr_error_clear();
-        free(s);
-        free(ids);
-    }
-    int32_t probe[4] = {0, tokenizer_n_tokens(t) - 1, tokenizer_eos_id(t), tokenizer_n_tokens(t)};
-    size_t len;
-    char *s = tokenizer_decode(t, probe, 4, 1, &len); /* the last id is outside: an error */
-    if (s) abort();
-    lr_error_clear();
-    s = tokenizer_decode_bytes(t, probe, probe[2] >= 0 ? 3 : 2, 1, &len);
-    free(s);
-}
+ * accepted tokenizer goes through exercise() (fuzz_tok.h). */
+#include "fuzz_tok.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t off, n1 = fz_split(data, size, &off);

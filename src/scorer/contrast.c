@@ -34,7 +34,7 @@ static double log_softmax_row(const float *x, int n, float *lp, float *e, double
     int32_t arg = 0;
     int finite = 1;
     for (int i = 0; i < n; i++) {
-        finite &= isfinite(x[i]);
+        finite &= isfinite(x[i]) != 0;
         if (x[i] > mx) {
             mx = x[i];
             arg = i;

@@ -32,9 +32,14 @@ small="--max-problems 8 --max-new-tokens 40 --eval-limit 8 --eval-max-new-tokens
 jobs=$LR_SOURCE_DIR/jobs
 
 # 1. the demo job: 3 tasks = 1 scorer + 1 sampler + 1 trainer at once, 3 eval ranks
+#    working in node-local scratch (SLURM_TMPDIR), the run file copied back
+mkdir -p "$work/scratch"
 sbatch --wait --ntasks-per-node=3 -o "$work/demo.out" \
-  --export=ALL,LR_BIN="$LR_BIN",OUT="$work/demo.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",RUN_ARGS="$small" \
+  --export=ALL,LR_BIN="$LR_BIN",OUT="$work/demo.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",RUN_ARGS="$small",SLURM_TMPDIR="$work/scratch" \
   "$jobs/lightreasoner.sbatch" || fail "lightreasoner.sbatch: exit $?"
+grep -q "working in $work/scratch/lightreasoner-" "$work/demo.out" || fail "the demo job did not use the scratch directory"
+[ -z "$(ls -A "$work/scratch")" ] || fail "scratch left behind: $(ls -A "$work/scratch")"
+[ ! -e "$work/demo.h5.shards" ] || fail "shards copied back from a finished run"
 grep -q "expert accuracy after" "$work/demo.out" || fail "demo job printed no accuracy"
 grep -q "3 ranks: \[0, 2) sample (1 scorer, 1 sampler), \[2, 3) train" "$work/demo.out" || fail "demo job: roles"
 "$LR_BIN" inspect "$work/demo.h5" >demo.txt || fail "inspect demo.h5"

@@ -3,7 +3,8 @@
 # as 1 scorer + 1 sampler + 1 trainer rank, --requeue, --resume) is requeued
 # with `scontrol requeue` while it trains (after its first training save).
 # Slurm sends SIGTERM; the ranks finish their step/chunk, save and exit 3;
-# the job runs again and resumes. The final run file equals (same samples,
+# the job script copies the state from node-local scratch back next to the
+# run file; the job runs again, brings it back in and resumes. The final run file equals (same samples,
 # losses, adapter checkpoints, evaluations) a run that was never interrupted.
 # Skipped (77) only without slurmctld.
 . "$(dirname "$0")/slurm_common.sh"
@@ -15,11 +16,14 @@ args="--max-problems 16 --max-new-tokens 40 --eval-limit 8 --eval-max-new-tokens
 # shellcheck disable=SC2086
 "$LR_BIN" run --out "$work/ref.h5" $args --threads 1 --quiet >/dev/null 2>ref.err || { cat ref.err; fail "reference run"; }
 
+# the job works in node-local scratch: the interrupted state must be copied
+# back next to OUT, and brought in again by the requeued run
+mkdir -p "$work/scratch"
 id=$(sbatch --parsable --ntasks-per-node=3 -o "$work/job.out" \
-  --export=ALL,LR_BIN="$LR_BIN",OUT="$work/req.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",SCRATCH=none,RUN_ARGS="$args" \
+  --export=ALL,LR_BIN="$LR_BIN",OUT="$work/req.h5",SRUN_MPI="$SLURM_MPI_DEFAULT",SLURM_TMPDIR="$work/scratch",RUN_ARGS="$args" \
   "$jobs/lightreasoner.sbatch") || fail "sbatch"
 # requeue once training has saved at least once (steps_done >= 10) and is not finished
-state=$work/req.h5.d/train.h5
+state=$work/scratch/lightreasoner-$id/req.h5.d/train.h5
 for i in $(seq 600); do
   s=$(h5dump -a /train/steps_done "$state" 2>/dev/null | sed -n 's/.*(0): //p' || true)
   [ -n "$s" ] && [ "$s" -ge 10 ] && break
@@ -36,6 +40,8 @@ scontrol release "$id" 2>/dev/null || true # some Slurm versions hold a requeued
 wait_job "$id" 180 || fail "the requeued job did not finish"
 [ "$(job_state "$id")" = COMPLETED ] || fail "final state $(job_state "$id")"
 grep -q "interrupted by SIGTERM" job.out || fail "no rank reported the SIGTERM"
+grep -q "working in $work/scratch" job.out || fail "the job did not work in scratch"
+[ -z "$(ls -A "$work/scratch")" ] || fail "scratch left behind"
 grep -q "restart 1" job.out || fail "the job did not run a second time"
 grep -q "expert accuracy after" job.out || fail "the resumed job printed no accuracy"
 "$LR_BIN" inspect req.h5 | grep -q "train      complete: 60 of 60" || fail "req.h5: training not complete"

@@ -100,6 +100,21 @@ run timeout 10 "$BIN" select --run "$WORK/fifo.h5" --quiet
 expect "select --run FIFO -> exit 2, no hang (rc $rc)" [ $rc -eq 2 ]
 grep -q "fifo.h5: is not a regular file" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
+# ---- Low 17: a shard that is a directory or a FIFO is named as such, set aside and redone
+LOUD=("${COMMON[@]:0:${#COMMON[@]}-1}") # COMMON without its last flag, --quiet: warnings shown
+[ "${COMMON[-1]}" = --quiet ] || bad "COMMON no longer ends with --quiet"
+LR_TEST_DIE_AT=shard:1 "$BIN" sample "${COMMON[@]}" --max-problems 6 --out "$WORK/k.h5" >/dev/null 2>&1
+mkdir "$WORK/k.h5.shards/chunk-1.h5"
+run "$BIN" sample "${LOUD[@]}" --max-problems 6 --out "$WORK/k.h5" --resume
+expect "resume over a shard that is a directory (rc $rc)" [ $rc -eq 0 ]
+grep -q "chunk-1.h5: is a directory, not a shard; set aside as" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+expect "... and its chunk redone: same as a clean run" same_runs "$WORK/r.h5" "$WORK/k.h5"
+LR_TEST_DIE_AT=shard:1 "$BIN" sample "${COMMON[@]}" --max-problems 6 --out "$WORK/q.h5" >/dev/null 2>&1
+mkfifo "$WORK/q.h5.shards/chunk-1.h5"
+run timeout 60 "$BIN" sample "${LOUD[@]}" --max-problems 6 --out "$WORK/q.h5" --resume
+expect "resume over a FIFO shard: no hang (rc $rc)" [ $rc -eq 0 ]
+grep -q "chunk-1.h5: is not a regular file, not a shard" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+
 # ---- High 4: /samples/label_offsets that lie but still end at the label count
 cp "$WORK/r.h5" "$WORK/lie.h5"
 $PY - "$WORK/lie.h5" <<'PYEOF'

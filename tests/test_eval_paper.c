@@ -90,5 +90,9 @@ int main(void) {
                  bin, model, data, dir);
     EXPECT(rc == 2 && out && strstr(out, "has none"), "shots without demonstrations: rc %d: %s", rc, out);
     free(out);
+    rc = test_sh(&out, "%s eval --model %s --data-dir %s --benchmark mmlu_stem --num-shots 2 --out %s/x.h5", bin,
+                 model, data, dir);
+    EXPECT(rc == 2 && out && strstr(out, "--num-shots"), "shots with the spec prompt: rc %d: %s", rc, out);
+    free(out);
     return test_finish("test_eval_paper");
 }

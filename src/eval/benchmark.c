@@ -367,7 +367,8 @@ int benchmark_load(eval_benchmark *b, const eval_benchmark_opts *o) {
         benchmark_free(b);
         return -1;
     }
-    int shots = o->num_shots >= 0 ? o->num_shots : (b->toolkit && info ? info->shots : 0);
+    /* demonstrations only go into the toolkit's prompt types */
+    int shots = !o->toolkit ? 0 : o->num_shots >= 0 ? o->num_shots : (info ? info->shots : 0);
     if (shots > 0 && load_demos(b, shots) != 0) {
         benchmark_free(b);
         return -1;

@@ -711,6 +711,12 @@ int eval_run(const eval_opts *o, const lr_mpi_env *env) {
                             "'%s'\n", o->prompt_type);
         return 2;
     }
+    if (pt == PT_SPEC && o->num_shots > 0) {
+        if (env->rank == 0)
+            fprintf(stderr, "lightreasoner: error: --num-shots: demonstrations go into the toolkit's prompt types "
+                            "(--prompt-type qwen25-math-cot, direct or cot), not 'spec'\n");
+        return 2;
+    }
     eval_shared sh = {0};
     int rc = 0;
     if (!paper) {

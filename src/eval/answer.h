@@ -3,7 +3,8 @@
  * Extraction: the last brace-matched \boxed{…} (or \fbox{…}), else the text
  * after the last "answer is", else the last number in the output.
  *
- * Comparison has two modes:
+ * Comparison has three modes (the third, COMPARE_TOOLKIT, is the
+ * Qwen2.5-Math toolkit's extraction and math_equal: eval/toolkit.h):
  *   - numeric (GSM8K, SVAMP, ASDiv, custom files): gold and prediction are
  *     compared as numbers with $, %, commas and units stripped, relative
  *     tolerance 1e-4; a gold answer that is not a number (ASDiv "Yes",

@@ -3,6 +3,7 @@
  * /train, optional PEFT export. See src/trainer/trainer.h. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,6 +14,7 @@
 int cmd_train(int argc, char **argv) {
     train_opts o = train_opts_default();
     int shuffle = 1;
+    const char *pack = "samples";
     const arg_def defs[] = {
         {"run", ARG_STR, &o.run_path, "FILE", "run file with /samples (written by `sample`); /train is added to it", 0,
          0, 1},
@@ -44,6 +46,9 @@ int cmd_train(int argc, char **argv) {
          "permutation)", 0, 1e12, 0},
         {"start-after", ARG_INT, &o.start_after, "S", "with --shuffle-buffer: samples in the buffer before the first "
          "step (0 = M)", 0, 1e12, 0},
+        {"pack", ARG_STR, &pack, "samples|traces",
+         "traces: one pass per trace with a loss at each of its selected steps (same gradients, ~steps-per-trace x "
+         "fewer tokens; batches of whole traces, docs/train.md)", 0, 0, 0},
         {"max-length", ARG_INT, &o.max_length, "N", "samples with longer inputs are skipped (counted)", 1, 1 << 24, 0},
         {"save-every", ARG_INT, &o.save_every, "N", "checkpoint every N steps (and at the end; 0 = only at the end)",
          0, 1e12, 0},
@@ -64,6 +69,9 @@ int cmd_train(int argc, char **argv) {
     args_parse(&spec, argc, argv, NULL);
     o.shuffle = shuffle;
     if (o.resume && o.overwrite) lr_die_input("train", "--resume and --overwrite exclude each other");
+    if (strcmp(pack, "samples") && strcmp(pack, "traces"))
+        lr_die_input("--pack", "'%s' is not samples or traces", pack);
+    o.pack_traces = !strcmp(pack, "traces");
 
     lr_mpi_env env;
     mpi_env_init(&env, &argc, &argv);

@@ -28,6 +28,7 @@
 #include "trainer/train_data.h"
 #include "trainer/train_h5.h"
 #include "trainer/train_net.h"
+#include "trainer/train_pack.h"
 
 typedef struct {
     const train_opts *o;
@@ -54,6 +55,10 @@ typedef struct {
     float *lab_w;
     double *loss;
     int64_t cap_lab;
+    /* --pack traces */
+    tr_pack pack;
+    int *loss_seq, *loss_pos; /* (pack_cap) */
+    int64_t pack_cap;         /* loss positions a packed micro-batch can hold */
 } trainer;
 
 static const char *state_path(const train_opts *o) { return o->state_path ? o->state_path : o->run_path; }
@@ -133,12 +138,13 @@ static void make_resume_key(trainer *t) {
              "\"dropout\":%.17g},\"init_adapter\":%d,\"lr\":%.17g,\"betas\":[%.17g,%.17g],\"eps\":%.17g,"
              "\"weight_decay\":%.17g,\"max_grad_norm\":%.17g,\"micro_batch\":%ld,\"grad_accum\":%ld,"
              "\"seed\":%ld,\"max_length\":%ld,\"shuffle\":%d,\"shuffle_buffer\":[%ld,%ld],"
-             "\"n_samples\":%lld,\"data_digest\":\"%016llx\"}",
+             "\"n_samples\":%lld,\"data_digest\":\"%016llx\"%s}",
              mc->n_layers, mc->hidden_size, mc->n_heads, mc->n_kv_heads, mc->head_dim, mc->intermediate_size,
              mc->vocab_size, t->a->cfg.r, t->a->cfg.alpha, t->a->cfg.use_rslora, tg, t->a->cfg.dropout,
              o->init_adapter != NULL, o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->max_grad_norm,
              o->micro_batch, o->grad_accum, o->seed, o->max_length, o->shuffle, o->shuffle_buffer,
-             o->start_after, (long long)(o->feed ? -1 : t->data.n), (unsigned long long)digest);
+             o->start_after, (long long)(o->feed ? -1 : t->data.n), (unsigned long long)digest,
+             o->pack_traces ? ",\"pack\":\"traces\"" : ""); /* absent = per sample, as before packing existed */
 }
 
 /* The saved configuration key and schedule of a /train being resumed. The
@@ -205,6 +211,14 @@ static int setup(trainer *t, int *already_done) {
     }
     tr_data_set_order(&t->data, (uint64_t)o->seed, o->shuffle);
     tr_data_set_buffer(&t->data, o->shuffle_buffer, o->start_after);
+    if (o->pack_traces) {
+        if (o->feed) { /* the trace order needs every trace's selected steps up front */
+            lr_error_set("--pack", "traces needs the complete run file: `sample` then `train --pack traces`, "
+                                   "not `run`'s streaming trainer");
+            return LR_EXIT_INPUT;
+        }
+        tr_pack_init(&t->pack, &t->data, (uint64_t)o->seed, o->shuffle);
+    }
     if (o->init_adapter) {
         t->a = peft_adapter_load(o->init_adapter, mc, t->model_dir);
         if (!t->a) return LR_EXIT_INPUT;
@@ -287,6 +301,14 @@ static void alloc_batch(trainer *t) {
     t->lab_off = xmalloc((mb + 1) * sizeof *t->lab_off);
     t->loss = xmalloc(mb * sizeof *t->loss);
     t->grad = xcalloc(t->a->n_params ? t->a->n_params : 1, sizeof *t->grad);
+    if (t->o->pack_traces) { /* one trace may hold more selected steps than a micro-batch */
+        t->pack_cap = (int64_t)mb > t->pack.max_per_trace ? (int64_t)mb : t->pack.max_per_trace;
+        const size_t pc = (size_t)t->pack_cap;
+        t->lab_off = xrealloc(t->lab_off, (pc + 1) * sizeof *t->lab_off);
+        t->loss = xrealloc(t->loss, pc * sizeof *t->loss);
+        t->loss_seq = xmalloc(pc * sizeof *t->loss_seq);
+        t->loss_pos = xmalloc(pc * sizeof *t->loss_pos);
+    }
 }
 
 /* Label room for a micro-batch (grows as longer labels arrive). */
@@ -297,9 +319,66 @@ static void reserve_labels(trainer *t, int64_t n) {
     t->lab_w = xrealloc(t->lab_w, (size_t)t->cap_lab * sizeof *t->lab_w);
 }
 
+/* Appends kept sample k's label to the micro-batch labels (entry i). */
+static void push_label(trainer *t, int64_t k, int i, int64_t *nl) {
+    const tr_data *d = &t->data;
+    const int64_t nk = d->lab_off[k + 1] - d->lab_off[k];
+    reserve_labels(t, *nl + nk);
+    memcpy(t->lab_ids + *nl, d->lab_ids + d->lab_off[k], (size_t)nk * sizeof *t->lab_ids);
+    memcpy(t->lab_w + *nl, d->lab_w + d->lab_off[k], (size_t)nk * sizeof *t->lab_w);
+    *nl += nk;
+    t->lab_off[i + 1] = *nl;
+}
+
+/* --pack traces: this rank's traces of step `step`, in micro-batches of
+ * whole traces holding up to micro_batch selected steps (a trace with more
+ * is a micro-batch of its own); one sequence per trace, up to its last
+ * selected step, a loss at each selected step. Gradients scaled by 1 / the
+ * step's sample count. */
+static int run_share_packed(trainer *t, int64_t step, double stats[3]) {
+    const int64_t B = t->o->micro_batch * t->o->grad_accum, R = t->tc->size, r = t->tc->rank;
+    const uint64_t dkey = rng_key(rng_key((uint64_t)t->o->seed, RNG_TAG_DROPOUT), (uint64_t)step);
+    const tr_data *d = &t->data;
+    tr_pack *p = &t->pack;
+    int64_t pf, pe, n_samples;
+    tr_pack_step(p, B, step, &pf, &pe, &n_samples);
+    const int64_t lo = pf + r * (pe - pf) / R, hi = pf + (r + 1) * (pe - pf) / R;
+    for (int64_t q = lo; q < hi;) {
+        int ns = 0, nloss = 0;
+        int64_t nt = 0, nl = 0;
+        t->lab_off[0] = 0;
+        do { /* whole traces while their steps fit (always at least one) */
+            const int64_t j = tr_pack_trace_at(p, q);
+            const int64_t s0 = p->first[j], s1 = p->first[j + 1];
+            if (ns > 0 && nloss + (s1 - s0) > t->o->micro_batch) break;
+            const int64_t last = p->sample[s1 - 1]; /* the longest input of the trace */
+            memcpy(t->tok + nt, d->tokens + d->in_off[last], (size_t)d->in_len[last] * sizeof *t->tok);
+            nt += d->in_len[last];
+            t->lens[ns] = d->in_len[last];
+            t->keys[ns] = q - pf; /* its place in the step keys its dropout masks */
+            for (int64_t s = s0; s < s1; s++, nloss++) {
+                t->loss_seq[nloss] = ns;
+                t->loss_pos[nloss] = d->in_len[p->sample[s]] - 1;
+                push_label(t, p->sample[s], nloss, &nl);
+            }
+            ns++, q++;
+        } while (q < hi);
+        tr_batch b = {.n_seq = ns, .tokens = t->tok, .lens = t->lens, .key = t->keys, .lab_off = t->lab_off,
+                      .lab_ids = t->lab_ids, .lab_w = t->lab_w, .n_loss = nloss, .loss_seq = t->loss_seq,
+                      .loss_pos = t->loss_pos};
+        if (tr_net_step(t->net, &b, dkey, 1.0 / (double)n_samples, t->grad, t->loss) != 0) return -1;
+        for (int i = 0; i < nloss; i++) stats[0] += t->loss[i];
+        stats[1] += (double)nt;
+        stats[2] += nloss;
+    }
+    return 0;
+}
+
+
 /* Forward + backward of this rank's share of global batch `step` into
  * t->grad (scaled by 1/B). stats: loss sum, tokens, samples. */
 static int run_share(trainer *t, int64_t step, double stats[3]) {
+    if (t->o->pack_traces) return run_share_packed(t, step, stats);
     const int64_t B = t->o->micro_batch * t->o->grad_accum, R = t->tc->size, r = t->tc->rank;
     const int64_t lo = r * B / R, hi = (r + 1) * B / R;
     const uint64_t dkey = rng_key(rng_key((uint64_t)t->o->seed, RNG_TAG_DROPOUT), (uint64_t)step);
@@ -316,12 +395,7 @@ static int run_share(trainer *t, int64_t step, double stats[3]) {
             nt += d->in_len[k];
             t->lens[i] = d->in_len[k];
             t->keys[i] = j0 + i; /* its place in the global batch keys its dropout masks */
-            const int64_t nk = d->lab_off[k + 1] - d->lab_off[k];
-            reserve_labels(t, nl + nk);
-            memcpy(t->lab_ids + nl, d->lab_ids + d->lab_off[k], (size_t)nk * sizeof *t->lab_ids);
-            memcpy(t->lab_w + nl, d->lab_w + d->lab_off[k], (size_t)nk * sizeof *t->lab_w);
-            nl += nk;
-            t->lab_off[i + 1] = nl;
+            push_label(t, k, i, &nl);
         }
         tr_batch b = {.n_seq = ns, .tokens = t->tok, .lens = t->lens, .key = t->keys, .lab_off = t->lab_off,
                       .lab_ids = t->lab_ids, .lab_w = t->lab_w};
@@ -390,7 +464,7 @@ static int train_loop(trainer *t) {
             MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t->grad, (int)t->a->n_params, MPI_FLOAT, MPI_SUM, t->tc->comm));
             MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, stats, 3, MPI_DOUBLE, MPI_SUM, t->tc->comm));
         }
-        const double loss = stats[0] / (double)B;
+        const double loss = stats[0] / stats[2]; /* mean over the step's samples (B, or more when packed) */
         const double norm = grad_norm(t->grad, t->a->n_params);
         const double lr = lr_schedule_at(&t->sched, step);
         const int bad = !isfinite(loss) || !isfinite(norm);
@@ -505,6 +579,8 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
     tr_net_free(t.net);
     free(t.tok), free(t.lens), free(t.keys), free(t.lab_off), free(t.lab_ids), free(t.lab_w), free(t.loss);
     free(t.grad);
+    free(t.loss_seq), free(t.loss_pos);
+    tr_pack_free(&t.pack);
     adamw_free(&t.opt);
     tr_log_free(&t.log);
     tr_data_free(&t.data);

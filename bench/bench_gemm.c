@@ -21,18 +21,6 @@ typedef struct {
     int n, k;
 } wshape;
 
-static float *rand_buf(size_t n, unsigned seed) {
-    float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) / 64 * 64);
-    if (!p) {
-        fprintf(stderr, "bench_gemm: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)((seed >> 9) & 0xFFFF) / 65536.0f - 0.5f;
-    }
-    return p;
-}
 
 int main(int argc, char **argv) {
     int threads = 0, repeats = 5, quick = 0;
@@ -51,8 +39,8 @@ int main(int argc, char **argv) {
         for (int mi = 0; mi < n_ms; mi++) {
             const int M = ms[mi], N = ws[wi].n, K = ws[wi].k;
             if (quick && M == 512 && N > 2000) continue;
-            float *x = rand_buf((size_t)M * K, 1), *w = rand_buf((size_t)N * K, 2);
-            float *y = rand_buf((size_t)M * N, 3), *y2 = rand_buf((size_t)M * N, 4);
+            float *x = bench_rand_floats((size_t)M * K, 1), *w = bench_rand_floats((size_t)N * K, 2);
+            float *y = bench_rand_floats((size_t)M * N, 3), *y2 = bench_rand_floats((size_t)M * N, 4);
             const double flops = 2.0 * M * N * (double)K;
             double best_ours = 1e30, best_blas = 1e30;
             for (int r = 0; r < repeats; r++) {

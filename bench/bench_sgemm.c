@@ -21,23 +21,11 @@ typedef struct {
     int m, n, k;
 } shape;
 
-static float *rand_buf(size_t n, unsigned seed) {
-    float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) / 64 * 64);
-    if (!p) {
-        fprintf(stderr, "bench_sgemm: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)((seed >> 9) & 0xFFFF) / 65536.0f - 0.5f;
-    }
-    return p;
-}
 
 static double run_shape(const shape *s, int repeats, int square) {
-    float *a = rand_buf((size_t)s->m * s->k, 1);
-    float *b = rand_buf((size_t)s->n * s->k, 2);
-    float *c = rand_buf((size_t)s->m * s->n, 3);
+    float *a = bench_rand_floats((size_t)s->m * s->k, 1);
+    float *b = bench_rand_floats((size_t)s->n * s->k, 2);
+    float *c = bench_rand_floats((size_t)s->m * s->n, 3);
     double flops = 2.0 * s->m * s->n * s->k;
     double best = 1e30;
     double t[64];

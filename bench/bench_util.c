@@ -116,3 +116,16 @@ void bench_json_end(void) {
     fputs("}\n", stdout);
     fflush(stdout);
 }
+
+float *bench_rand_floats(size_t n, unsigned seed) {
+    float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)((seed >> 9) & 0xFFFF) / 65536.0f - 0.5f;
+    }
+    return p;
+}

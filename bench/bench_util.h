@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 double bench_now(void);              /* monotonic seconds */
+/* n floats uniform in [-0.5, 0.5) from an LCG seeded by seed, 64-byte aligned; exits when out of memory */
+float *bench_rand_floats(size_t n, unsigned seed);
 long bench_peak_rss_kb(void);        /* getrusage(RUSAGE_SELF).ru_maxrss */
 double bench_median(const double *x, int n);
 double bench_min(const double *x, int n);

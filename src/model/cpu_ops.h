@@ -19,25 +19,10 @@ typedef struct {
 void lr_backend_emulate_bf16_free(lr_backend *be);
 
 /* One instruction set's kernels (src/model/cpu/kernels.c compiled with
- * its flags). Contracts as in backend.h. */
-typedef struct {
-    const char *name; /* "avx512", "avx2", "generic" */
-    int lanes;        /* fp32 lanes of a dot product's fixed reduction */
-    void (*embed)(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);
-    void (*matmul)(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
-                   int M, int N, int K, int accumulate);
-    void (*rmsnorm)(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps);
-    void (*rope)(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
-                 const float *inv_freq);
-    void (*swiglu)(lr_backend *be, const float *gu, float *out, int M, int inter);
-    void (*add)(lr_backend *be, float *y, const float *x, int M, int d);
-    void (*gather_rows)(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
-    void (*kv_store)(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
-                     const float *v_src, int ld_src, int M, int width);
-    void (*attention)(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
-                      int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
-    void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
-} lr_cpu_isa;
+ * its flags): an lr_backend with only `name` ("avx512", "avx2",
+ * "generic") and the op pointers set; lr_backend_cpu_new copies the ops
+ * of the chosen one. Contracts as in backend.h. */
+typedef lr_backend lr_cpu_isa;
 
 extern const lr_cpu_isa lr_cpu_isa_generic;
 #if defined(__x86_64__)

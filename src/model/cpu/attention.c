@@ -73,16 +73,7 @@ static void attend_group(const float *q, /* (n_rep * hd) the group's query heads
         }
     }
     for (int r = 0; r < n_rep; r++) {
-        float *s = sc + (size_t)r * n_keys;
-        float mx = -INFINITY;
-        for (int j = 0; j < n_keys; j++) mx = s[j] > mx ? s[j] : mx;
-        float p[8] = {0};
-        for (int j = 0; j < n_keys; j++) {
-            s[j] = lr_expf(s[j] - mx);
-            p[j & 7] += s[j];
-        }
-        const float inv = 1.0f / fsum8_tree(p);
-        for (int j = 0; j < n_keys; j++) s[j] *= inv;
+        softmax_row(sc + (size_t)r * n_keys, n_keys, n_keys);
         memset(out + (size_t)r * hd, 0, (size_t)hd * sizeof(float));
     }
     for (int j = 0; j < n_keys; j++) {

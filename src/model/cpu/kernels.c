@@ -23,7 +23,6 @@
 
 const lr_cpu_isa LR_ISA_TABLE = {
     .name = LR_STR(LR_ISA_NAME),
-    .lanes = LANES,
     .embed = cpu_embed,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,

@@ -102,6 +102,7 @@ def main():
     check(len(blocks) >= 2, f"docs/runfile.md has h5py snippets ({len(blocks)})")
     for i, code in enumerate(blocks):
         code = code.replace('"run.h5"', repr(path))
+        code = code.replace('sys.path.insert(0, "tools")', "sys.path.insert(0, %r)" % os.path.join(ROOT, "tools"))
         try:
             exec(compile(code, f"docs/runfile.md snippet {i}", "exec"), {})
             check(True, f"docs snippet {i} runs")

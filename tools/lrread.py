@@ -174,8 +174,11 @@ class RunFile:
 
     # ---- training
     def train_log(self):
-        """/train/log: one row per optimizer step (index: step)."""
-        g = self._group("train/log")
+        """/train/log: one row per optimizer step (index: step); empty when
+        the file has no training yet."""
+        if "train/log" not in self.f:
+            return pd.DataFrame(index=pd.Index([], name="step"))
+        g = self.f["train/log"]
         names = [n for n in g if isinstance(g[n], h5py.Dataset) and g[n].ndim == 1]
         df = pd.DataFrame({n: _column(g[n]) for n in names})
         if "skipped" in df:

@@ -52,6 +52,7 @@ static void drop_pages(const st_tensor *t) {
 /* NaN and infinity counts of a converted fp32 tensor (one fast pass). */
 static void count_nonfinite(const float *x, size_t n, size_t *n_nan, size_t *n_inf) {
     size_t a = 0, b = 0;
+#pragma omp parallel for if (n > (1 << 20)) schedule(static) reduction(+ : a, b)
     for (size_t i = 0; i < n; i++) {
         a += isnan(x[i]) != 0;
         b += isinf(x[i]) != 0;

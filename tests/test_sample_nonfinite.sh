@@ -58,6 +58,10 @@ ok = ok and f.attrs['n_nonfinite_steps'] == 3 and f.attrs['n_nonfinite_traces'] 
 ok = ok and f['samples'].attrs['n_samples'] == 0 and f['divergence/cand_offsets'][-1] == 3
 sys.exit(0 if ok else 1)"
 
+out=$("$BIN" inspect "$WORK/e.h5" 2>&1)
+grep -q "3 non-finite expert logits" <<<"$out" && grep -q "3 scored (store alpha 0.01), 3 non-finite" <<<"$out"
+expect "inspect counts non-finite traces and steps: $out" [ $? -eq 0 ]
+
 # sample with a NaN amateur (was: exit 0 with every KL NaN, unflagged)
 out=$("$BIN" sample --expert "$DATA/expert" --amateur "$WORK/a_nan" "${P3[@]}" --out "$WORK/a.h5" 2>&1); rc=$?
 expect "sample with a NaN amateur -> exit 0 (rc $rc)" [ $rc -eq 0 ]

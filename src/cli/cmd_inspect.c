@@ -79,9 +79,11 @@ static void section_sampling(hid_t f) {
         for (int64_t i = 0; i < nt; i++) tot += ngen[i], mx = ngen[i] > mx ? ngen[i] : mx;
         printf("traces     %lld, %.0f generated steps (mean %.1f, max %.0f tokens per trace)\n", (long long)nt, tot,
                nt ? tot / (double)nt : 0.0, mx);
-        printf("           finish: %lld EOS, %lld max-new-tokens, %lld context full, %lld amateur vocab\n",
+        printf("           finish: %lld EOS, %lld max-new-tokens, %lld context full, %lld amateur vocab",
                (long long)count_eq(fin, nt, 0), (long long)count_eq(fin, nt, 1), (long long)count_eq(fin, nt, 2),
                (long long)count_eq(fin, nt, 3));
+        if (count_eq(fin, nt, 4)) printf(", %lld non-finite expert logits", (long long)count_eq(fin, nt, 4));
+        putchar('\n');
     }
     free(ngen);
     free(fin);
@@ -92,13 +94,22 @@ static void section_sampling(hid_t f) {
     h5peek_attr_double(f, "/samples", "alpha", &alpha);
     h5peek_attr_double(f, "/divergence", "store_alpha", &store_alpha);
     if (kl && nd > 0) {
+        /* statistics over the finite KLs; non-finite steps (NaN/Inf logits,
+         * docs/runfile.md) are counted apart (NaN also breaks the sort) */
         double *s = malloc((size_t)nd * sizeof *s);
-        memcpy(s, kl, (size_t)nd * sizeof *s);
-        qsort(s, (size_t)nd, sizeof *s, cmp_double);
-        printf("steps      %lld scored (store alpha %g)\n", (long long)nd, store_alpha);
-        printf("KL (nats)  mean %.4f  min %.4f  p10 %.4f  p25 %.4f  p50 %.4f  p75 %.4f  p90 %.4f  p99 %.4f  max %.4f\n",
-               mean(s, 0, nd), s[0], quantile(s, nd, .10), quantile(s, nd, .25), quantile(s, nd, .50),
-               quantile(s, nd, .75), quantile(s, nd, .90), quantile(s, nd, .99), s[nd - 1]);
+        int64_t nf = 0;
+        for (int64_t i = 0; i < nd; i++)
+            if (isfinite(kl[i])) s[nf++] = kl[i];
+        printf("steps      %lld scored (store alpha %g)", (long long)nd, store_alpha);
+        if (nf < nd) printf(", %lld non-finite (NaN/Inf logits: never selected)", (long long)(nd - nf));
+        putchar('\n');
+        if (nf > 0) {
+            qsort(s, (size_t)nf, sizeof *s, cmp_double);
+            printf("KL (nats)  mean %.4f  min %.4f  p10 %.4f  p25 %.4f  p50 %.4f  p75 %.4f  p90 %.4f  p99 %.4f  max "
+                   "%.4f\n",
+                   mean(s, 0, nf), s[0], quantile(s, nf, .10), quantile(s, nf, .25), quantile(s, nf, .50),
+                   quantile(s, nf, .75), quantile(s, nf, .90), quantile(s, nf, .99), s[nf - 1]);
+        }
         free(s);
     } else if (kl) {
         printf("steps      0 scored\n");

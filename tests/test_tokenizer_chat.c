@@ -247,6 +247,50 @@ int main(void) {
            "unsupported model template: %s", lr_error_msg());
     tokenizer_free(t);
 
+    /* Hostile templates: every published template with random edits (seeded,
+     * bounded) compiles and renders or fails with a message; never a crash
+     * (the sanitizer suite runs this too). */
+    {
+        const char *alpha = "{}%#-+'\"()[]|.,:=~!<> \nabinotsdef0123456789_";
+        unsigned seed = 12345;
+        long ok = 0, refused = 0;
+        for (const cJSON *tpl = templates->child; tpl; tpl = tpl->next) {
+            char *src = read_template(cJSON_GetObjectItem(tpl, "file")->valuestring);
+            size_t n = strlen(src);
+            for (int it = 0; it < 150; it++) {
+                char *m = malloc(n + 8);
+                memcpy(m, src, n + 1);
+                size_t mn = n;
+                for (int k = 0; k < 3; k++) {
+                    seed = seed * 1103515245u + 12345u;
+                    size_t at = mn ? (seed >> 8) % mn : 0;
+                    char c = alpha[(seed >> 20) % strlen(alpha)];
+                    if (k == 0 && mn) memmove(m + at, m + at + 1, mn - at), mn--; /* delete */
+                    else if (k == 1) memmove(m + at + 1, m + at, mn - at + 1), m[at] = c, mn++; /* insert */
+                    else if (mn) m[at] = c; /* replace */
+                }
+                char *err = NULL;
+                lr_jinja *j = jinja_compile(m, &err);
+                char *out = NULL;
+                if (j) {
+                    lr_chat_msg msgs[3] = {{"system", "S"}, {"user", "Q </think> x"}, {"assistant", "A"}};
+                    const char *v[] = {"bos_token", "<s>", NULL};
+                    out = jinja_render_chat(j, msgs, (size_t)(1 + it % 3), it & 1, v, &err);
+                }
+                EXPECT(out || (err && *err), "a failed template gives a message");
+                if (out) ok++;
+                else refused++;
+                free(out);
+                free(err);
+                jinja_free(j);
+                free(m);
+            }
+            free(src);
+        }
+        printf("mutated templates: %ld rendered, %ld refused with a message\n", ok, refused);
+        EXPECT(ok > 0 && refused > 0, "the mutations exercise both paths");
+    }
+
     cJSON_Delete(templates);
     free(buf);
     tk_rmtree(dir);

@@ -46,6 +46,15 @@ printf '{"prompt": "a"}\n{"prompt": "b"}\n' > "$WORK/p.jsonl"
 out=$("$BIN" generate --model "$WORK/e_inf" --prompts "$WORK/p.jsonl" --max-new-tokens 5 2>/dev/null)
 expect "jsonl output marks finish_reason nonfinite: $out" [ "$(grep -c '"finish_reason":"nonfinite","n_tokens":0' <<<"$out")" -eq 2 ]
 
+# eval: the sequences stop, are scored on the text before the NaN row, and are counted
+printf '{"question": "What is 1+1?", "answer": "2"}\n{"question": "What is 2+2?", "answer": "4"}\n' > "$WORK/ev.jsonl"
+out=$("$BIN" eval --model "$WORK/a_nan" --benchmark "$WORK/ev.jsonl" --out "$WORK/ev.h5" --max-new-tokens 4 --quiet 2>&1); rc=$?
+expect "eval on a NaN model: no crash (rc $rc)" [ $rc -eq 0 ]
+grep -q "stopped at non-finite logits: 2" <<<"$out"; expect "eval summary counts them: $out" [ $? -eq 0 ]
+expect "eval records finish_reason 4" $PY -c "
+import h5py, sys; f = h5py.File('$WORK/ev.h5', 'r'); g = f['eval'][list(f['eval'].keys())[0]]
+sys.exit(0 if list(g['finish_reason'][:]) == [4, 4] else 1)"
+
 # sample with an Inf expert (was: exit 139, store to a null pointer in contrast.c)
 out=$("$BIN" sample --expert "$WORK/e_inf" --amateur "$DATA/amateur" "${P3[@]}" --out "$WORK/e.h5" 2>&1); rc=$?
 expect "sample with an Inf expert -> no crash, exit 0 (rc $rc)" [ $rc -eq 0 ]

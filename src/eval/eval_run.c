@@ -538,6 +538,9 @@ static int assemble(eval_ctx *c, double t_start) {
         if (s.n_gold_unparseable && c->b.mode != COMPARE_TOOLKIT)
             printf("; gold not a number: %ld (compared as text)", s.n_gold_unparseable);
         if (c->n_overlong) printf("; prompts longer than the context: %ld (scored wrong)", c->n_overlong);
+        long n_nonfinite = 0; /* generation stopped at a NaN/Inf logits row (docs/model.md) */
+        for (long i = 0; i < n; i++) n_nonfinite += items[i].finish == FINISH_NONFINITE;
+        if (n_nonfinite) printf("; stopped at non-finite logits: %ld (NaN/Inf: check the weights)", n_nonfinite);
         printf(" -> %s:/eval/%s\n", o->out, c->name);
         fflush(stdout);
         *c->res = (eval_result){1, n, s.n_correct, s.accuracy, s.ci_low, s.ci_high};

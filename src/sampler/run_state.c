@@ -26,6 +26,10 @@ char *run_resume_key(const char *args_json, uint64_t problems_digest, int n_prob
     LR_CHECK(o && cJSON_IsObject(o), "args_to_json produced no object");
     for (size_t i = 0; i < sizeof irrelevant / sizeof irrelevant[0]; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(o, irrelevant[i]);
+    /* --sample-seed was --seed: the key keeps the old name, so files from
+     * before the rename still resume */
+    cJSON *ss = cJSON_DetachItemFromObjectCaseSensitive(o, "sample-seed");
+    if (ss) cJSON_AddItemToObject(o, "seed", ss);
     char dig[32];
     snprintf(dig, sizeof dig, "%016" PRIx64, problems_digest);
     cJSON_AddStringToObject(o, "problems_digest", dig);

@@ -98,6 +98,27 @@ GEMM_KERN_ROW(5)
 GEMM_KERN_ROW(6)
 #endif
 
+/* One token row × 8 weight rows (decode at batch 1): twice the loads in
+ * flight of the 1×4 tile, the same per-element lanes and tree. out (8). */
+#define GEMM_KERN_1X8(SUF, WT, WLOAD, WLOAD_N)                                                             \
+    static void kern_##SUF##1x8(const float *x, const WT *w, size_t ldw, int K, float *out) {              \
+        vf a[8];                                                                                           \
+        for (int r = 0; r < 8; r++) a[r] = vf_zero();                                                      \
+        int k = 0;                                                                                         \
+        for (; k + LANES <= K; k += LANES) {                                                               \
+            const vf xv = vf_load(x + k);                                                                  \
+            for (int r = 0; r < 8; r++) a[r] = vf_fma(xv, WLOAD(w + (size_t)r * ldw + k), a[r]);          \
+        }                                                                                                  \
+        if (k < K) {                                                                                       \
+            const vf xv = vf_load_n(x + k, K - k);                                                         \
+            for (int r = 0; r < 8; r++) a[r] = vf_fma(xv, WLOAD_N(w + (size_t)r * ldw + k, K - k), a[r]);  \
+        }                                                                                                  \
+        vf_hsum4(a[0], a[1], a[2], a[3], out);                                                             \
+        vf_hsum4(a[4], a[5], a[6], a[7], out + 4);                                                         \
+    }
+GEMM_KERN_1X8(f_, float, vf_load, vf_load_n)
+GEMM_KERN_1X8(b_, uint16_t, vf_load_bf16, vf_load_bf16_n)
+
 typedef void (*gemm_kern_f)(const float *, size_t, const float *, size_t, int, float *);
 typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int, float *);
 #define KTABLE(S)                                     \
@@ -133,10 +154,25 @@ static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, 
     static long xb = -1; if (xb < 0) { const char *e = getenv("LR_XB"); xb = e ? atol(e) : X_BLOCK_BYTES; }
     int mb_rows = (int)(xb / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
     if (mb_rows < MRMAX) mb_rows = MRMAX;
-    float out[MRMAX * 4];
+    float out[MRMAX * 4 > 8 ? MRMAX * 4 : 8];
     for (int mb = m0; mb < m1; mb += mb_rows) {
         const int me = mb + mb_rows < m1 ? mb + mb_rows : m1;
-        for (int n = n0; n < n1; n += NR) {
+        int n = n0;
+        if (me - mb == 1) /* one token row: 8 weight rows at a time, the rest below */
+            for (; n + 8 <= n1; n += 8) {
+                const float *xm = x + (size_t)mb * ldx; /* (K) */
+                if (w.dtype == LR_BF16)
+                    kern_b_1x8(xm, (const uint16_t *)w.data + (size_t)n * K, (size_t)K, K, out);
+                else
+                    kern_f_1x8(xm, (const float *)w.data + (size_t)n * K, (size_t)K, K, out);
+                float *yr = y + (size_t)mb * ldy + n; /* (8) */
+                for (int r = 0; r < 8; r++) {
+                    float t = out[r];
+                    if (bias) t += bias[n + r];
+                    yr[r] = acc ? yr[r] + t : t;
+                }
+            }
+        for (; n < n1; n += NR) {
             const int nr = n1 - n < NR ? n1 - n : NR;
             for (int m = mb; m < me; m += MRMAX) {
                 const int mr = me - m < MRMAX ? me - m : MRMAX;

@@ -37,6 +37,10 @@ for i in $(seq 600); do
   [ "$(scontrol show job "$id" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')" -ge 1 ] && break; sleep 0.1
 done
 scontrol release "$id" 2>/dev/null || true # some Slurm versions hold a requeued job
+# a requeued job becomes eligible only after a delay (BeginTime = requeue + ~2 min): start it now,
+# once it has left the nodes (a real cluster simply waits)
+for i in $(seq 300); do [ "$(job_state "$id")" = PENDING ] && break; sleep 0.1; done
+scontrol update JobId="$id" StartTime=now 2>/dev/null || true
 wait_job "$id" 180 || fail "the requeued job did not finish"
 [ "$(job_state "$id")" = COMPLETED ] || fail "final state $(job_state "$id")"
 grep -q "interrupted by SIGTERM" job.out || fail "no rank reported the SIGTERM"

@@ -165,6 +165,10 @@ static void section_train(hid_t f) {
         printf("loss       first %.4f, last %.4f (mean of first/last %lld steps: %.4f -> %.4f), min %.4f\n", loss[0],
                loss[n - 1], (long long)w, mean(loss, 0, w), mean(loss, n - w, n), lo);
         if (lr && m == n) printf("lr         %.3g -> %.3g\n", lr[0], lr[n - 1]);
+        char *sched = h5peek_attr_str(f, "/train", "lr_schedule");
+        if (sched && strstr(sched, "},{")) /* extended by train --resume --max-steps (docs/train.md) */
+            printf("schedule   extended: %s\n", sched);
+        free(sched);
         if (gn && m == n) printf("grad norm  mean %.4f\n", mean(gn, 0, n));
         if (tps && m == n) printf("throughput mean %.0f tokens/s\n", mean(tps, 0, n));
     }

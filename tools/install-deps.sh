@@ -6,7 +6,7 @@ pkgs=(cmake make gcc g++ pkg-config git
       libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
       libopenblas-dev libcjson-dev libpcre2-dev libyaml-dev libsleef-dev
       python3 python3-h5py python3-numpy python3-pandas python3-matplotlib
-      slurmctld slurmd slurm-client munge
+      slurmctld slurmd slurm-client munge iproute2 util-linux
       cppcheck clang-tidy
       clang libclang-rt-dev libomp-dev)
 missing=()

@@ -10,7 +10,8 @@
 . "$(dirname "$0")/slurm_common.sh"
 if ! ip netns add "lrprobe$$" 2>/dev/null; then echo "SKIP: cannot create network namespaces (needs root / CAP_NET_ADMIN)"; exit 77; fi
 ip netns del "lrprobe$$"
-command -v unshare >/dev/null || { echo "SKIP: unshare (util-linux) missing"; exit 77; }
+command -v unshare >/dev/null && command -v nsenter >/dev/null || { echo "SKIP: unshare/nsenter (util-linux) missing"; exit 77; }
+unshare --uts true 2>/dev/null || { echo "SKIP: cannot create UTS namespaces (needs CAP_SYS_ADMIN)"; exit 77; }
 slurm_start_multi "$work/cluster" 2 || fail "2-node cluster did not start"
 X=$SLURM_NS_EXEC
 echo "cluster up on $SLURM_NET/24: $($X sinfo -h -N -o '%N(%T)' | tr '\n' ' ')"

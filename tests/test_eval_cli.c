@@ -46,6 +46,13 @@ int main(void) {
     for (int i = 0; i < 700; i++) fprintf(f, "word%d ", i);
     fprintf(f, "\", \"answer\": \"2\"}\n");
     fclose(f);
+    /* by default such a prompt is counted and scored wrong, like sample's skip-and-count */
+    static char lrun[700];
+    snprintf(lrun, sizeof lrun, "%s/long.h5", g_dir);
+    rc = test_sh(&out, "%s eval --model %s --benchmark %s --max-new-tokens 8 --out %s", test_bin(), model, longq, lrun);
+    EXPECT(rc == 0 && out && strstr(out, "prompts longer than the context: 1"),
+           "default --overlong: rc %d, the over-long prompt must be counted: %s", rc, out);
+    free(out);
 
     snprintf(model_args, sizeof model_args, "--model %s --max-new-tokens 8 --quiet --out %s --benchmark", model, run);
     char fmt[2048];
@@ -61,7 +68,8 @@ int main(void) {
     expect_refused("missing custom field", "custom_fields.jsonl:1: missing field 'question'", M("%s --name x"),
                    test_data_path("eval/custom_fields.jsonl"));
     expect_refused("unknown benchmark", "gsm9k: unknown benchmark", M("%s"), "gsm9k");
-    expect_refused("prompt over the context", "long.jsonl:2: the prompt is", M("%s --name x"), longq);
+    expect_refused("prompt over the context (--overlong error)", "long.jsonl:2: the prompt is",
+                   M("%s --name x --overlong error"), longq);
     expect_refused("bad group name", "not a usable group name", M("%s --name a/b"),
                    test_data_path("eval/mixed.jsonl"));
     expect_refused("existing group", "already holds /eval/mixed", M("%s"), test_data_path("eval/mixed.jsonl"));

@@ -17,7 +17,7 @@ int cmd_eval(int argc, char **argv) {
     const char *prompt_type = NULL;
     long limit = 0, max_new = 1024, batch = 8, chunk = 0, threads = 0, shots = -1;
     int resume = 0, overwrite = 0, quiet = 0;
-    const char *overlong = "error";
+    const char *overlong = "wrong";
     const arg_def defs[] = {
         {"model", ARG_STR, &model, "DIR", "Hugging Face model directory", 0, 0, 1},
         {"adapter", ARG_STR, &adapter, "DIR",
@@ -50,7 +50,8 @@ int cmd_eval(int argc, char **argv) {
         {"system", ARG_STR, &system, "TEXT", "system prompt", 0, 0, 0},
         {"chat-template", ARG_STR, &tpl, "T", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
         {"overlong", ARG_STR, &overlong, "WHAT",
-         "a prompt longer than the model's context: error (default) | wrong (not generated, scored wrong)", 0, 0,
+         "a prompt longer than the model's context: wrong (default: not generated, counted and scored wrong, as "
+         "sample skips and counts them) | error (exit 2)", 0, 0,
          0},
         {"name", ARG_STR, &name, "NAME",
          "result group /eval/NAME (default: the benchmark name; with 'paper': /eval/NAME.<benchmark>)", 0, 0, 0},

@@ -79,6 +79,19 @@ static void write_ints(hid_t g, const char *name, hid_t file_type, const eval_ro
     H5W(H5Dclose(d), g, name);
 }
 
+/* finish_reason as the run file's shared HDF5 enum (/types/finish_reason), like /traces */
+static void write_finish(hid_t g, const eval_row *rows, long n) {
+    int8_t *v = xmalloc((size_t)(n ? n : 1));
+    for (long i = 0; i < n; i++) v[i] = (int8_t)rows[i].finish;
+    h5u_write_1d(g, "finish_reason", h5u_enum_type(H5U_ENUM_FINISH), v, (size_t)n);
+    free(v);
+    hid_t d = H5Dopen2(g, "finish_reason", H5P_DEFAULT);
+    H5W(d, g, "dataset 'finish_reason'");
+    attr_str(d, "description", "why generation stopped: eos, max_new_tokens, context_full (the prompt filled or did "
+                               "not fit the context), nonfinite (enum /types/finish_reason)");
+    H5W(H5Dclose(d), g, "dataset 'finish_reason'");
+}
+
 static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
     long n = s->n_problems;
     write_strings(g, "question", rows, n, offsetof(eval_row, question), "the user message sent to the model");
@@ -93,8 +106,7 @@ static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
                "1 when the gold answer is not a number (numeric benchmarks; compared as text) or empty", NULL);
     write_ints(g, "extract_method", H5T_STD_U8LE, rows, n, offsetof(eval_row, method), 0,
                "how the answer was found: 0 none, 1 \\boxed{}, 2 'answer is', 3 last number", NULL);
-    write_ints(g, "finish_reason", H5T_STD_U8LE, rows, n, offsetof(eval_row, finish), 0,
-               "0 EOS, 1 max_new_tokens reached, 2 model context full", NULL);
+    write_finish(g, rows, n);
     write_ints(g, "generated_tokens", H5T_STD_I32LE, rows, n, offsetof(eval_row, n_tokens), 0,
                "tokens generated, EOS included", "tokens");
     write_ints(g, "prompt_tokens", H5T_STD_I32LE, rows, n, offsetof(eval_row, prompt_tokens), 0,

@@ -84,7 +84,7 @@ int sweep_prepare(const char *base, const char *out, int overwrite) {
     char *tmp = h5u_tmp_name(out, "prepare");
     hid_t f = h5u_create(tmp, out);
     hsize_t idx = 0;
-    H5W(H5Aiterate2(b, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, copy_attr, &f), f, "the root attributes");
+    H5W(H5Aiterate2(b, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr, &f), f, "the root attributes");
     link_ctx c = {f, abs, 0};
     H5W(H5Literate(b, H5_INDEX_NAME, H5_ITER_INC, NULL, link_group, &c), f, "the links");
     h5u_attr_str(f, "sweep_base", abs);

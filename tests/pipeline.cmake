@@ -27,3 +27,5 @@ lr_pipeline_script(test_peft_keys bash ${CMAKE_CURRENT_SOURCE_DIR}/test_peft_key
 lr_pipeline_script(test_sweep bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sweep.sh)
 lr_pipeline_script(test_slurm_multinode bash ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm_multinode.sh LABELS slurm TIMEOUT 300)
 set_tests_properties(test_slurm_multinode PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+lr_pipeline_script(test_blas_config bash ${CMAKE_CURRENT_SOURCE_DIR}/test_blas_config.sh)
+set_tests_properties(test_blas_config PROPERTIES SKIP_RETURN_CODE 77)

@@ -9,6 +9,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 LR_BIN=${LR_BIN:-$root/build/lightreasoner}
+# an install: <prefix>/share/lightreasoner/jobs -> <prefix>/bin, else PATH
+[ -x "$LR_BIN" ] || LR_BIN=$root/../../bin/lightreasoner
+[ -x "$LR_BIN" ] || LR_BIN=$(command -v lightreasoner)
 DEMO=$root/data/demo
 EXPERT=${EXPERT:-$DEMO/expert} AMATEUR=${AMATEUR:-$DEMO/amateur}
 PROBLEMS=${PROBLEMS:-$DEMO/train.jsonl} BENCHMARK=${BENCHMARK:-$DEMO/test.jsonl}

@@ -12,6 +12,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 LR_BIN=${LR_BIN:-$root/build/lightreasoner}
+# an install: <prefix>/share/lightreasoner/jobs -> <prefix>/bin, else PATH
+[ -x "$LR_BIN" ] || LR_BIN=$root/../../bin/lightreasoner
 [ -x "$LR_BIN" ] || LR_BIN=$(command -v lightreasoner)
 : "${SPEC:?set SPEC to the sweep spec (JSON)}" "${BASE:?set BASE to the base run file}"
 SPEC=$(realpath "$SPEC") BASE=$(realpath "$BASE")

@@ -6,7 +6,8 @@
  *   0: a shard        -> runfile_shard_read
  *   1: /samples       -> tr_data_load, then the first-epoch order
  *   2: /divergence    -> runfile_select (rebuilds /samples, writes a file)
- *   3: /train         -> train_h5_probe, train_h5_load_checkpoint
+ *   3: /train         -> train_h5_probe, train_h5_load_checkpoint, then
+ *                        train_h5_load_state into that adapter
  * Each dataset is written as the reader expects unless the input says to
  * drop it, give it another type, a second dimension or a scalar shape;
  * offsets are cumulative (plausible) unless the input makes them lie. */
@@ -14,6 +15,7 @@
 
 #include "fuzz_util.h"
 #include "io/runfile.h"
+#include "trainer/adamw.h"
 #include "trainer/lora.h"
 #include "trainer/train_data.h"
 #include "trainer/train_h5.h"
@@ -56,8 +58,12 @@ static void fill(fz_in *in, kind k, int64_t n, int64_t total, void *buf) {
 
 static hid_t group_of(hid_t f, const char *g) {
     if (!g) return H5Gopen2(f, "/", H5P_DEFAULT);
-    if (H5Lexists(f, g, H5P_DEFAULT) > 0) return H5Gopen2(f, g, H5P_DEFAULT);
-    return H5Gcreate2(f, g, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t r = H5Lexists(f, g, H5P_DEFAULT) > 0 ? H5Gopen2(f, g, H5P_DEFAULT)
+                                               : H5Gcreate2(f, g, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return r;
 }
 
 /* One 1-D dataset of n values (offsets to `total` when total >= 0). */
@@ -117,6 +123,7 @@ static void attr_str(hid_t o, fz_in *in, const char *name, const char *plausible
     const char *v = b < 0xF0 ? plausible : "wrong";
     hid_t st = H5Tcopy(H5T_C_S1);
     H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8); /* as the writers store text (HDF5 converts no cset into another) */
     hid_t sp = H5Screate(H5S_SCALAR), a = H5Acreate2(o, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, st, &v);
     H5Aclose(a), H5Sclose(sp), H5Tclose(st);
@@ -211,6 +218,32 @@ static void build_divergence(hid_t f, fz_in *in, const sizes *z) {
     H5Gclose(g);
 }
 
+/* The PEFT-named A/B datasets of adapter a in group grp (a dataset dropped,
+ * one row too many or 1-D when the input says so). */
+static void put_adapter(hid_t f, fz_in *in, const char *grp, const lr_lora *a) {
+    char nm[256];
+    hid_t cg = group_of(f, grp);
+    for (int s = 0; a && s < a->n_slots; s++)
+        for (int w = 0; w < 2; w++) {
+            lora_peft_name(a, s, w, nm, sizeof nm);
+            const lora_slot *sl = &a->slots[s];
+            hsize_t dims[2] = {w ? (hsize_t)sl->out : (hsize_t)a->cfg.r, w ? (hsize_t)a->cfg.r : (hsize_t)sl->in};
+            uint8_t m = fz_u8(in) % 16;
+            if (m == 0) continue;
+            if (m == 1) dims[0]++;
+            hid_t sp = H5Screate_simple(m == 2 ? 1 : 2, dims, NULL);
+            hid_t ds = H5Dcreate2(cg, nm, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            const size_t cnt = (size_t)dims[0] * (m == 2 ? 1 : (size_t)dims[1]);
+            float *v = calloc(cnt ? cnt : 1, sizeof *v);
+            for (size_t i = 0; i < cnt; i++) v[i] = (float)fz_real(in);
+            if (ds >= 0) H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+            free(v);
+            if (ds >= 0) H5Dclose(ds);
+            H5Sclose(sp);
+        }
+    H5Gclose(cg);
+}
+
 static void build_train(hid_t f, fz_in *in) {
     run_attrs(f, in);
     hid_t g = group_of(f, "train");
@@ -231,36 +264,32 @@ static void build_train(hid_t f, fz_in *in) {
     attr_i64(g, in, "model_kv_dim", kv);
     attr_i64(g, in, "model_intermediate_size", I);
     attr_str(g, in, "base_model_name_or_path", "base");
-    /* one checkpoint whose datasets follow the adapter these (true) sizes make */
+    /* one checkpoint, and the resume state, whose datasets follow the
+     * adapter these (true) sizes make */
     lora_config lc = {.r = (int)r, .alpha = 16, .dropout = 0};
     if (lora_parse_targets(targets[0], "fuzz", &lc.targets) != 0) abort();
     lr_lora *a = lora_new_dims(&lc, (int)L, (int)d, (int)q, (int)kv, (int)I);
-    char grp[64], nm[256];
+    char grp[64];
     snprintf(grp, sizeof grp, "train/checkpoints/step_%08d", 1 + fz_u8(in) % 3);
-    hid_t ck = group_of(f, "train/checkpoints");
-    H5Gclose(ck);
-    for (int s = 0; a && s < a->n_slots; s++)
-        for (int w = 0; w < 2; w++) {
-            lora_peft_name(a, s, w, nm, sizeof nm);
-            const lora_slot *sl = &a->slots[s];
-            hsize_t dims[2] = {w ? (hsize_t)sl->out : (hsize_t)r, w ? (hsize_t)r : (hsize_t)sl->in};
-            uint8_t m = fz_u8(in) % 16;
-            if (m == 0) continue;
-            if (m == 1) dims[0]++;
-            hid_t cg = group_of(f, grp);
-            hid_t sp = H5Screate_simple(m == 2 ? 1 : 2, dims, NULL);
-            hid_t ds = H5Dcreate2(cg, nm, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            const size_t cnt = (size_t)dims[0] * (m == 2 ? 1 : (size_t)dims[1]);
-            float *v = calloc(cnt ? cnt : 1, sizeof *v);
-            for (size_t i = 0; i < cnt; i++) v[i] = (float)fz_real(in);
-            if (ds >= 0) H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-            free(v);
-            if (ds >= 0) H5Dclose(ds);
-            H5Sclose(sp), H5Gclose(cg);
-        }
+    put_adapter(f, in, grp, a);
+    attr_str(g, in, "resume_key", "k");
+    hid_t st = group_of(f, "train/state");
+    static const char *const counters[] = {"step", "adam_step", "cursor", "rng_seed", "n_bad_steps", "bad_run"};
+    for (int i = 0; i < 6; i++) attr_i64(st, in, counters[i], 1);
+    H5Gclose(st);
+    put_adapter(f, in, "train/state/lora", a);
+    put_adapter(f, in, "train/state/exp_avg", a);
+    put_adapter(f, in, "train/state/exp_avg_sq", a);
+    const int64_t nlog = fz_u8(in) % 4;
+    static const char *const li64[] = {"step", "samples", "tokens"}, *const lf64[] = {"loss", "lr", "grad_norm", "seconds"};
+    for (int i = 0; i < 3; i++) put(f, in, "train/log", li64[i], K_I64, nlog, -1);
+    for (int i = 0; i < 4; i++) put(f, in, "train/log", lf64[i], K_F64, nlog, -1);
+    put(f, in, "train/log", "skipped", K_I8, nlog, -1);
     lora_free(a);
     H5Gclose(g);
 }
+
+static int verbose; /* LR_FUZZ_VERBOSE=1: print why a reader refused (to tune seeds) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_in in = {data, size};
@@ -298,9 +327,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         train_h5_probe(path, &has, &complete, &steps);
         char *base = NULL;
         lr_lora *a = train_h5_load_checkpoint(path, (fz_u8(&in) & 1) ? -1 : 2, &got, &base);
+        if (a) { /* the resume state, into an adapter of the checkpoint's shape */
+            adamw_state opt;
+            adamw_init(&opt, a->n_params);
+            tr_counters c = {0};
+            tr_log log;
+            memset(&log, 0, sizeof log);
+            train_h5_load_state(path, (fz_u8(&in) & 1) ? "k" : NULL, a, &opt, &c, &log);
+            tr_log_free(&log);
+            adamw_free(&opt);
+        }
         lora_free(a);
         free(base);
     }
+    if (verbose && lr_error_msg()[0]) fprintf(stderr, "reader %d (%zu bytes unread): %s\n", which, in.n, lr_error_msg());
     lr_error_clear();
     return 0;
 }
@@ -309,5 +349,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     fz_dir();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the readers report through lr_error */
+    verbose = getenv("LR_FUZZ_VERBOSE") != NULL;
     return 0;
 }

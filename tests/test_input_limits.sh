@@ -157,6 +157,17 @@ run "$BIN" export --run "$WORK/tr.h5" --out "$WORK/exp"
 expect "export of a /train with lying sizes -> exit 2 (rc $rc)" [ $rc -eq 2 ]
 grep -q "/train attributes describe an adapter of .* more than the file holds" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
+# ---- select on cand_offsets whose first step claims 2^42 candidates (found by fuzz_runfile: was exit 1, out of memory)
+cp "$WORK/r.h5" "$WORK/off.h5"
+$PY - "$WORK/off.h5" <<'PYEOF'
+import h5py, sys
+f = h5py.File(sys.argv[1], 'r+')
+c = f["divergence/cand_offsets"]; v = c[:]; v[1:] += 1 << 42; c[...] = v
+PYEOF
+run "$BIN" select --run "$WORK/off.h5" --quiet
+expect "select with a lying cand_offsets -> exit 2 (rc $rc)" [ $rc -eq 2 ]
+grep -q "cand_offsets is inconsistent at row 0" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+
 # ---- Low 14: a shuffle buffer far beyond the data is bounded by the data
 run "$BIN" train --run "$WORK/r.h5" --max-steps 2 --shuffle-buffer 1000000000000 --threads 1 --quiet
 expect "train --shuffle-buffer 1e12 runs (rc $rc): $out" [ $rc -eq 0 ]

@@ -119,8 +119,10 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
         while (k2 < k && off[k2 + 1] - off[0] <= max_cands) k2++;
         k = k2;
         int64_t nc = off[k] - off[0];
+        /* a step has 1..V candidates (distinct shared ids): checked before
+         * anything is sized from the offsets */
         for (int64_t i = 0; i < k; i++)
-            if (off[i + 1] <= off[i]) {
+            if (off[i + 1] <= off[i] || off[i] < 0 || off[i + 1] - off[i] > vshared) {
                 lr_error_set(path, "/divergence/cand_offsets is inconsistent at row %lld", (long long)(s0 + i));
                 goto out;
             }

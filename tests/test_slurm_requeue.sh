@@ -54,11 +54,14 @@ interrupted() {
   # a requeued job becomes eligible only after a delay (BeginTime = requeue + ~2 min): start it now,
   # once it has left the nodes (a real cluster simply waits)
   for i in $(seq 300); do [ "$(job_state "$id")" = PENDING ] && break; sleep 0.1; done
+  # ... and the node has cleaned up the previous run (else its credential is still revoked)
+  for i in $(seq 300); do scontrol show node | grep -q "CPUAlloc=0" && break; sleep 0.1; done
+  sleep 1
   scontrol update JobId="$id" StartTime=now 2>/dev/null || true
   wait_job "$id" 180 || fail "$name: the requeued job did not finish"
   [ "$(job_state "$id")" = COMPLETED ] || fail "$name: final state $(job_state "$id")"
   grep -q "interrupted by $sig" "$name.out" || fail "$name: no rank reported the $sig"
-  [ "$how" = requeue ] || grep -q "lightreasoner job: requeued" "$name.out" || fail "$name: the job did not requeue itself"
+  [ "$how" = requeue ] || grep -q "lightreasoner job: requeueing itself" "$name.out" || fail "$name: the job did not requeue itself"
   grep -q "working in $work/scratch" "$name.out" || fail "$name: the job did not work in scratch"
   [ -z "$(ls -A "$work/scratch")" ] || fail "$name: scratch left behind"
   grep -q "restart 1" "$name.out" || fail "$name: the job did not run a second time"

@@ -31,6 +31,9 @@ a=${a%%;*}
 g=$(sbatch --parsable ${SBATCH_ARGS:-} --job-name=lr-sweep-aggregate --dependency=afterok:"$a" \
   --kill-on-invalid-dep=yes --ntasks=1 --output="$SWEEP_DIR/aggregate.out" --export=ALL \
   --wrap "\"$LR_BIN\" sweep aggregate --spec \"$SPEC\" --dir \"$SWEEP_DIR\" --out \"$SWEEP_DIR/sweep.h5\" \
---csv \"$SWEEP_DIR/sweep.csv\" --svg \"$SWEEP_DIR/sweep.svg\" && \"$LR_BIN\" inspect \"$SWEEP_DIR/sweep.h5\"")
+--csv \"$SWEEP_DIR/sweep.csv\" --svg \"$SWEEP_DIR/sweep.svg\" && \"$LR_BIN\" inspect \"$SWEEP_DIR/sweep.h5\" && \
+{ [ ! -f \"$root/tools/analyze.py\" ] || python3 \"$root/tools/analyze.py\" --compare \"$SWEEP_DIR\"/task-*.h5 \
+--out \"$SWEEP_DIR/figures\" || echo 'sweep: no comparison figure (tools/analyze.py needs python3 with h5py, numpy, \
+matplotlib)' >&2; }")
 echo "$a $g"
 echo "sweep of $n tasks: array $a -> aggregation $g; results in $SWEEP_DIR" >&2

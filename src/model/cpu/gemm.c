@@ -148,6 +148,16 @@ typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int
 static const gemm_kern_f gemm_kerns_f[MRMAX][NR] = KTABLE(f_);
 static const gemm_kern_b gemm_kerns_b[MRMAX][NR] = KTABLE(b_);
 
+/* The epilogue every element gets, whatever tile computed it:
+ * y (nr) = s + b, or y + (s + b) when accumulating. */
+static inline void store_sums(float *y, const float *s, int nr, const float *bias, int acc) {
+    for (int r = 0; r < nr; r++) {
+        float t = s[r];
+        if (bias) t += bias[r];
+        y[r] = acc ? y[r] + t : t;
+    }
+}
+
 /* Rows [m0, m1) × weight rows [n0, n1) of y. */
 static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int K, int acc,
                        int m0, int m1, int n0, int n1) {
@@ -165,12 +175,7 @@ static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, 
                     kern_b_1x8(xm, (const uint16_t *)w.data + (size_t)n * K, (size_t)K, K, out);
                 else
                     kern_f_1x8(xm, (const float *)w.data + (size_t)n * K, (size_t)K, K, out);
-                float *yr = y + (size_t)mb * ldy + n; /* (8) */
-                for (int r = 0; r < 8; r++) {
-                    float t = out[r];
-                    if (bias) t += bias[n + r];
-                    yr[r] = acc ? yr[r] + t : t;
-                }
+                store_sums(y + (size_t)mb * ldy + n, out, 8, bias ? bias + n : NULL, acc);
             }
         for (; n < n1; n += NR) {
             const int nr = n1 - n < NR ? n1 - n : NR;
@@ -183,14 +188,8 @@ static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, 
                 else
                     gemm_kerns_f[mr - 1][nr - 1](xm, (size_t)ldx, (const float *)w.data + (size_t)n * K, (size_t)K, K,
                                                  out);
-                for (int j = 0; j < mr; j++) {
-                    float *yr = y + (size_t)(m + j) * ldy + n; /* (nr) */
-                    for (int r = 0; r < nr; r++) {
-                        float t = out[4 * j + r];
-                        if (bias) t += bias[n + r];
-                        yr[r] = acc ? yr[r] + t : t;
-                    }
-                }
+                for (int j = 0; j < mr; j++)
+                    store_sums(y + (size_t)(m + j) * ldy + n, out + 4 * j, nr, bias ? bias + n : NULL, acc);
             }
         }
     }

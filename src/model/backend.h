@@ -113,7 +113,82 @@ struct lr_backend {
 
     /* y (M, N) = log_softmax(x) per row (fp32 values, fp64 sums). y may equal x. */
     void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
+
+    /* ---- Training ops (the LoRA trainer, src/trainer/train_net.c; CPU:
+     * src/model/cpu_train/). The forward of each family is the inference op
+     * above; its backward takes the forward's arguments in the same order
+     * with the gradients after them. Parameter gradients accumulate (+=);
+     * activation gradients are assigned unless the comment says +=. All
+     * fp32; float tensors in backend memory, integer metadata, labels and
+     * losses in host memory as above. A backend without training leaves
+     * these NULL (the trainer then refuses it with an error). */
+
+    /* C (M, N) = alpha · op(A) · op(B) + beta · C (row-major, strides lda /
+     * ldb / ldc), op(X) = X or Xᵀ: trans_a: A is (K, M), else (M, K);
+     * trans_b: B is (N, K), else (K, N). beta = 0 does not read C; K = 0
+     * gives C = beta · C. The trainer's GEMMs (the frozen weights' dX = dY W,
+     * LoRA A/B and their gradients) and adapter merges (W += s · B A). The
+     * result must not depend on the thread count. */
+    void (*gemm)(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
+    /* Backward of rmsnorm: dx (M, d) += ∂/∂x given dy (M, d) (the forward's
+     * rstd recomputed in fp32 from fp64 sums; w gets no gradient). */
+    void (*rmsnorm_backward)(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,
+                             float eps);
+
+    /* Backward of rope, in place on dx (M, ld): the rotation by −angle. */
+    void (*rope_backward)(lr_backend *be, float *dx, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                          const float *inv_freq);
+
+    /* Backward of swiglu: dgu (M, 2*inter) = ∂/∂gu given dact (M, inter). */
+    void (*swiglu_backward)(lr_backend *be, const float *gu, const float *dact, float *dgu, int M, int inter);
+
+    /* Backward of attention for sequences without a cache (n_past = 0;
+     * keys and values of sequence s are its rows kv_row[s] .. of k / v):
+     * given dout (T, n_heads*hd), assigns dq (T, ldd) heads [0, n_heads*hd)
+     * and dk, dv (kv rows, ldd) [0, n_kv_heads*hd) at the same rows as k, v.
+     * Probabilities are recomputed, not stored. */
+    void (*attention_backward)(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                               const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
+                               int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
+
+    /* Inverted dropout with counter-based masks (forward and backward are
+     * the same call: same mask, same scaling): out (M, ldo)[:, :n] =
+     * x (M, ldx)[:, :n] / (1 − p) where lr_dropout_keep(row_key[r], c, p),
+     * else 0. row_key (M) host. out may equal x. */
+    void (*dropout)(lr_backend *be, const float *x, int ldx, float *out, int ldo, int M, int n,
+                    const uint64_t *row_key, float p);
+
+    /* The loss of SPEC §2 and its gradient at n rows of logits z (n, V):
+     * loss[i] = KL(w ‖ softmax(z_i)) = Σ_v w_v (log w_v − log_softmax(z_i)_v),
+     * w the row's soft label (ids lab_ids[lab_off[i] .. lab_off[i+1]),
+     * weights lab_w; 0 elsewhere); when dz != NULL also dz (n, V) =
+     * (softmax(z) − w) · grad_scale. Log-softmax in fp32 values with fp64
+     * sums. lab_off (n + 1), lab_ids, lab_w and loss (n, fp64) are host. */
+    void (*kl_loss)(lr_backend *be, const float *z, int n, int V, const int64_t *lab_off, const int32_t *lab_ids,
+                    const float *lab_w, double grad_scale, double *loss, float *dz);
+
+    /* Column copies and small element-wise ops on (M, ld) views. */
+    void (*copy_cols)(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n); /* y[:, :n] = x[:, :n] */
+    void (*add_cols)(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n);  /* y[:, :n] += x[:, :n] */
+    void (*scale)(lr_backend *be, float *x, size_t n, float s);                                  /* x (n) *= s */
+    /* dst rows rows[i] (host, distinct) = src (n, d) row i; other rows untouched (gather_rows' backward). */
+    void (*scatter_rows)(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
+    void (*zero)(lr_backend *be, void *p, size_t bytes);
 };
+
+/* The training dropout mask: element (row, col) is kept when the top 24
+ * bits of splitmix64's finaliser of row_key ^ col, as a float in [0, 1),
+ * are >= p (trainer/rng.h: rng_unit(rng_key(row_key, col)); the reference
+ * script rebuilds the same masks). Every backend draws exactly these. */
+static inline int lr_dropout_keep(uint64_t row_key, uint64_t col, float p) {
+    uint64_t z = (row_key ^ col) + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f) >= p;
+}
 
 /* The CPU backend: batch-invariant kernels of our own (src/model/cpu/),
  * OpenMP threads. n_threads <= 0 means omp_get_max_threads()

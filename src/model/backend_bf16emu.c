@@ -2,11 +2,13 @@
  * the fp32 CPU path with bf16 rounding (round to nearest even) exactly where
  * the CUDA path rounds, so that CI can hold the GPU numerics contract of
  * SPEC §5 without a GPU:
- *   - every GEMM's inputs: activations x and fp32 weights (LoRA A/B, an
- *     fp32 checkpoint) are rounded to bf16; bf16 weights already are;
+ *   - every GEMM's inputs (matmul and the training gemm): activations x,
+ *     gradients and fp32 weights (LoRA A/B, an fp32 checkpoint) are
+ *     rounded to bf16; bf16 weights already are;
  *     products and sums in fp32, output fp32 (cuBLASLt: bf16 in, fp32
  *     compute, fp32 out);
- *   - attention's q, k and v (after RoPE; the KV cache is bf16 on the GPU);
+ *   - attention's q, k and v (after RoPE; the KV cache is bf16 on the GPU),
+ *     in the forward and in the training backward's recomputation;
  *     scores, softmax and the P·V accumulation stay fp32;
  *   - everything else (norms, residual stream, SwiGLU, log-softmax) fp32.
  * Rounding is idempotent, so rounding the k/v read by attention equals
@@ -72,6 +74,23 @@ static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
     e->base_ops.matmul(be, xr, K, w, bias, y, ldy, M, N, K, accumulate);
 }
 
+/* The training GEMM (backend.h gemm) as cuBLASLt will run it: A and B
+ * rounded to bf16, products and sums fp32, C fp32 (beta · C in fp32). */
+static void emu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    emu_ctx *e = emu_of(be);
+    if (M <= 0 || N <= 0 || K <= 0) {
+        e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int ra = trans_a ? K : M, ca = trans_a ? M : K; /* A as stored: (ra, ca) */
+    const int rb = trans_b ? N : K, cb = trans_b ? K : N; /* B as stored: (rb, cb) */
+    float *ar = scratch(e, 0, (size_t)ra * ca), *br = scratch(e, 1, (size_t)rb * cb);
+    round_rows(ar, A, (size_t)ra, (size_t)ca, (size_t)lda);
+    round_rows(br, B, (size_t)rb, (size_t)cb, (size_t)ldb);
+    e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, ar, ca, br, cb, beta, C, ldc);
+}
+
 static void emu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
                           float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     emu_ctx *e = emu_of(be);
@@ -91,6 +110,28 @@ static void emu_attention(lr_backend *be, const float *q, int ldq, const float *
                           scale, b);
 }
 
+/* The training backward of attention recomputes the probabilities from
+ * the same bf16 q, k, v the forward read; gradients stay fp32. */
+static void emu_attention_backward(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                                   const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
+                                   int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    emu_ctx *e = emu_of(be);
+    const int T = b->q_off[b->n_seq];
+    int64_t rows = 0; /* K/V rows any sequence reads */
+    for (int s = 0; s < b->n_seq; s++) {
+        const int64_t end = b->kv_row[s] + b->n_past[s] + (b->q_off[s + 1] - b->q_off[s]);
+        if (end > rows) rows = end;
+    }
+    const size_t qd = (size_t)n_heads * head_dim, kd = (size_t)n_kv_heads * head_dim;
+    float *qr = scratch(e, 2, (size_t)T * qd);         /* (T, qd) */
+    float *kvr = scratch(e, 3, (size_t)rows * kd * 2); /* (rows, kd) k then (rows, kd) v */
+    round_rows(qr, q, (size_t)T, qd, (size_t)ldq);
+    round_rows(kvr, k, (size_t)rows, kd, (size_t)ldkv);
+    round_rows(kvr + (size_t)rows * kd, v, (size_t)rows, kd, (size_t)ldkv);
+    e->base_ops.attention_backward(be, qr, (int)qd, kvr, kvr + (size_t)rows * kd, (int)kd, dout, dq, dk, dv, ldd,
+                                   n_heads, n_kv_heads, head_dim, scale, b);
+}
+
 void lr_backend_emulate_bf16(lr_backend *be) {
     lr_cpu_ctx *cx = be->ctx;
     LR_CHECK(!strcmp(be->name, "cpu") && !cx->emu, "bf16 emulation wraps a plain CPU backend");
@@ -100,6 +141,8 @@ void lr_backend_emulate_bf16(lr_backend *be) {
     be->name = "cpu-bf16-emulation";
     be->matmul = emu_matmul;
     be->attention = emu_attention;
+    be->gemm = emu_gemm;
+    be->attention_backward = emu_attention_backward;
 }
 
 void lr_backend_emulate_bf16_free(lr_backend *be) {

@@ -22,6 +22,7 @@
 
 #include "common/check.h"
 #include "model/cpu_ops.h"
+#include "model/cpu_train/cpu_train.h"
 
 /* Every block is preceded by a 64-byte header recording how it was made:
  * large blocks come straight from mmap, start on a 2 MiB boundary and are
@@ -141,6 +142,17 @@ int lr_cpu_isa_available(const char *name) {
     return isa && isa_supported(isa);
 }
 
+/* The GEMM's m-block: the x rows one core keeps in its L2 while the weight
+ * rows stream past (a speed choice only: the results never depend on it). */
+static size_t x_block_bytes(void) {
+    long l2 = -1;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l2 < (256 << 10)) return (size_t)1 << 20; /* unknown or implausible */
+    return l2 > (4 << 20) ? (size_t)4 << 20 : (size_t)l2;
+}
+
 lr_backend *lr_backend_cpu_new(int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
@@ -148,6 +160,7 @@ lr_backend *lr_backend_cpu_new(int n_threads) {
     be->name = "cpu";
     be->host_memory = 1;
     be->ctx = cx;
+    cx->x_block_bytes = x_block_bytes();
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy;
@@ -164,6 +177,7 @@ lr_backend *lr_backend_cpu_new(int n_threads) {
     be->kv_store = isa->kv_store;
     be->attention = isa->attention;
     be->log_softmax = isa->log_softmax;
+    lr_cpu_train_install(be); /* the trainer's ops: cpu_train/ */
     cpu_set_threads(be, n_threads);
     return be;
 }

@@ -56,7 +56,9 @@ static lr_backend *backend_for(const lr_cpu_isa *isa, int threads) {
 
 static void test_matmul(const lr_cpu_isa *isa) {
     const int Ks[] = {1, 7, 16, 37, 64, 200, 515}, Ns[] = {1, 3, 5, 33, 130}, M = 23;
-    lr_backend *b1 = backend_for(isa, 1), *b2 = backend_for(isa, 2);
+    lr_backend *b1 = backend_for(isa, 1), *b2 = backend_for(isa, 2), *bs = backend_for(isa, 2);
+    /* the smallest m-blocks (one micro-tile of rows): blocking never changes bits */
+    ((lr_cpu_ctx *)bs->ctx)->x_block_bytes = 1;
     for (int ki = 0; ki < 7; ki++)
         for (int ni = 0; ni < 5; ni++)
             for (int mode = 0; mode < 4; mode++) {
@@ -85,9 +87,9 @@ static void test_matmul(const lr_cpu_isa *isa) {
                         if (e > worst) worst = e;
                     }
                 EXPECT(worst <= 1e-6, "%s K=%d N=%d mode %d: error %.2e vs fp64", isa->name, K, N, mode, worst);
-                /* all rows at once, row blocks, weight-row slices, 1 and 2 threads */
-                lr_backend *bes[2] = {b1, b2};
-                for (int t = 0; t < 2; t++) {
+                /* all rows at once, row blocks, weight-row slices, 1 and 2 threads, small m-blocks */
+                lr_backend *bes[3] = {b1, b2, bs};
+                for (int t = 0; t < 3; t++) {
                     lr_backend *be = bes[t];
                     memcpy(y, y0, (size_t)M * ldy * sizeof(float));
                     be->matmul(be, x, ldx, w, bias, y, ldy, M, N, K, acc);
@@ -132,6 +134,9 @@ static void test_matmul(const lr_cpu_isa *isa) {
         for (int m = 0; m < MM; m++)
             b1->matmul(b1, x + (size_t)m * K, K, lr_weight_f32(w), NULL, yb + (size_t)m * N, N, 1, N, K, 0);
         EXPECT(!memcmp(ya, yb, (size_t)MM * N * sizeof(float)), "%s: M=150 K=896 batch != rows alone", isa->name);
+        bs->matmul(bs, x, K, lr_weight_f32(w), NULL, ya, N, MM, N, K, 0);
+        EXPECT(!memcmp(ya, yb, (size_t)MM * N * sizeof(float)), "%s: M=150 K=896 small m-blocks != rows alone",
+               isa->name);
         free(x);
         free(w);
         free(ya);
@@ -139,6 +144,7 @@ static void test_matmul(const lr_cpu_isa *isa) {
     }
     lr_backend_destroy(b1);
     lr_backend_destroy(b2);
+    lr_backend_destroy(bs);
 }
 
 static void test_rows(const lr_cpu_isa *isa) {

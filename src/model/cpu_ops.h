@@ -13,6 +13,7 @@ typedef struct {
     int *row_seq;          /* (row_seq_cap) packed query row -> sequence */
     int row_seq_cap;
     struct emu_ctx *emu;   /* bf16 emulation state (backend_bf16emu.c) or NULL */
+    size_t x_block_bytes;  /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */
 } lr_cpu_ctx;
 
 /* Frees the emulation state of a backend (called by its destroy). */

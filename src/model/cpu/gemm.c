@@ -14,9 +14,13 @@
  * them once) and the per-element reduction needs no horizontal work until
  * the end.
  *
- * Blocking: an m-block of MB token rows (~256 KiB of x, in L2) is swept
- * against every group of NR weight rows; each weight group is read from
- * memory once per m-block and reused from L1 by the MB/MR micro-tiles.
+ * Blocking: an m-block of MB token rows (as many as fill the core's L2,
+ * lr_cpu_ctx.x_block_bytes) is swept against every group of NR weight
+ * rows; each weight group is read from memory once per m-block and reused
+ * from L1 by the MB/MR micro-tiles, and the first micro-tile of a group
+ * prefetches the next group (decode streams the weights: M ≤ 64 rows are
+ * one m-block up to K ≈ 4K on a 1 MiB L2). Blocking and prefetching change
+ * which data is where, never an element's operations.
  * Threads split the weight rows (N) when there are enough, else the token
  * rows (M). */
 #include <omp.h>
@@ -38,18 +42,21 @@
 #else
 #define MRMAX 4
 #endif
-#define X_BLOCK_BYTES (256 * 1024)
+#define X_BLOCK_DEFAULT ((size_t)1 << 20) /* when the backend does not know its L2 size */
 
 /* out (MR, 4) = x (MR rows, ldx) · w (NRR rows, ldw)ᵀ over k < K, lane sums
  * reduced by the fixed tree; columns >= NRR of out are don't-care. */
 #define GEMM_KERN(MR, NRR, SUF, WT, WLOAD, WLOAD_N)                                                            \
-    static void kern_##SUF##MR##x##NRR(const float *x, size_t ldx, const WT *w, size_t ldw, int K, float *out) { \
+    static void kern_##SUF##MR##x##NRR(const float *x, size_t ldx, const WT *w, size_t ldw, int K, float *out, \
+                                       const WT *pf) {                                                         \
         vf a[MR][NRR];                                                                                         \
         for (int j = 0; j < MR; j++)                                                                           \
             for (int r = 0; r < NRR; r++) a[j][r] = vf_zero();                                                 \
         int k = 0;                                                                                             \
         for (; k + LANES <= K; k += LANES) {                                                                   \
             vf wv[NRR];                                                                                        \
+            if (pf && (k * (int)sizeof(WT)) % 64 == 0)                                                         \
+                for (int r = 0; r < NR; r++) __builtin_prefetch(pf + (size_t)r * ldw + k);                     \
             for (int r = 0; r < NRR; r++) wv[r] = WLOAD(w + (size_t)r * ldw + k);                              \
             for (int j = 0; j < MR; j++) {                                                                     \
                 const vf xv = vf_load(x + (size_t)j * ldx + k);                                                \
@@ -119,8 +126,8 @@ GEMM_KERN_ROW(6)
 GEMM_KERN_1X8(f_, float, vf_load, vf_load_n)
 GEMM_KERN_1X8(b_, uint16_t, vf_load_bf16, vf_load_bf16_n)
 
-typedef void (*gemm_kern_f)(const float *, size_t, const float *, size_t, int, float *);
-typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int, float *);
+typedef void (*gemm_kern_f)(const float *, size_t, const float *, size_t, int, float *, const float *);
+typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int, float *, const uint16_t *);
 #define KTABLE(S)                                     \
     {                                                 \
         KROW(S, 1), KROW(S, 2), KTABLE_3(S) KTABLE_4(S) KTABLE_5(S) KTABLE_6(S) \
@@ -160,8 +167,7 @@ static inline void store_sums(float *y, const float *s, int nr, const float *bia
 
 /* Rows [m0, m1) × weight rows [n0, n1) of y. */
 static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int K, int acc,
-                       int m0, int m1, int n0, int n1) {
-    static long xb = -1; if (xb < 0) { const char *e = getenv("LR_XB"); xb = e ? atol(e) : X_BLOCK_BYTES; }
+                       int m0, int m1, int n0, int n1, size_t xb) {
     int mb_rows = (int)(xb / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
     if (mb_rows < MRMAX) mb_rows = MRMAX;
     float out[MRMAX * 4 > 8 ? MRMAX * 4 : 8];
@@ -182,12 +188,15 @@ static void gemm_range(const float *x, int ldx, lr_weight w, const float *bias, 
             for (int m = mb; m < me; m += MRMAX) {
                 const int mr = me - m < MRMAX ? me - m : MRMAX;
                 const float *xm = x + (size_t)m * ldx; /* (mr, ldx) */
-                if (w.dtype == LR_BF16)
-                    gemm_kerns_b[mr - 1][nr - 1](xm, (size_t)ldx, (const uint16_t *)w.data + (size_t)n * K, (size_t)K,
-                                                 K, out);
-                else
-                    gemm_kerns_f[mr - 1][nr - 1](xm, (size_t)ldx, (const float *)w.data + (size_t)n * K, (size_t)K, K,
-                                                 out);
+                /* the first m-tile of a weight group prefetches the next group */
+                const int pf = m == mb && n + 2 * NR <= n1;
+                if (w.dtype == LR_BF16) {
+                    const uint16_t *wn = (const uint16_t *)w.data + (size_t)n * K; /* (nr, K) */
+                    gemm_kerns_b[mr - 1][nr - 1](xm, (size_t)ldx, wn, (size_t)K, K, out, pf ? wn + (size_t)NR * K : NULL);
+                } else {
+                    const float *wn = (const float *)w.data + (size_t)n * K; /* (nr, K) */
+                    gemm_kerns_f[mr - 1][nr - 1](xm, (size_t)ldx, wn, (size_t)K, K, out, pf ? wn + (size_t)NR * K : NULL);
+                }
                 for (int j = 0; j < mr; j++)
                     store_sums(y + (size_t)(m + j) * ldy + n, out + 4 * j, nr, bias ? bias + n : NULL, acc);
             }
@@ -207,11 +216,13 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
             }
         return;
     }
+    const lr_cpu_ctx *cx = be->ctx;
+    const size_t xb = cx && cx->x_block_bytes ? cx->x_block_bytes : X_BLOCK_DEFAULT;
     const double flops = 2.0 * M * N * (double)K;
     int nt = be->n_threads;
     if (nt < 1 || flops < 2e5) nt = 1;
     if (nt == 1) {
-        gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, 0, N);
+        gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, 0, N, xb);
         return;
     }
     /* Split the weight rows when each thread gets at least 16 of them (in
@@ -225,10 +236,10 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
             const int groups = (N + NR - 1) / NR;
             const int g0 = (int)((long)groups * t / T), g1 = (int)((long)groups * (t + 1) / T);
             const int n0 = g0 * NR, n1 = g1 * NR < N ? g1 * NR : N;
-            if (n0 < n1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, n0, n1);
+            if (n0 < n1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, 0, M, n0, n1, xb);
         } else {
             const int m0 = (int)((long)M * t / T), m1 = (int)((long)M * (t + 1) / T);
-            if (m0 < m1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, m0, m1, 0, N);
+            if (m0 < m1) gemm_range(x, ldx, w, bias, y, ldy, K, accumulate, m0, m1, 0, N, xb);
         }
     }
 }

@@ -13,7 +13,7 @@
 
 #include "bench_util.h"
 #include "model/backend.h"
-#include "model/model_internal.h"
+#include "model/model.h"
 
 /* used by bench_runtime.c (LR_BENCH_OPPROF) */
 void opprof_install(lr_model *m);
@@ -112,7 +112,7 @@ static void w_log_softmax(lr_backend *be, const float *x, float *y, int M, int N
 }
 
 void opprof_install(lr_model *m) {
-    lr_backend *be = m->be;
+    lr_backend *be = model_backend(m);
     orig = *be;
     be->embed = w_embed;
     be->matmul = w_matmul;

@@ -1,4 +1,5 @@
-/* Finite-difference checks of every backward op of the trainer.
+/* Finite-difference checks of every backward op of the trainer (the
+ * training ops of model/backend.h, CPU backend).
  *
  * For each op: a scalar loss L = Σ c ⊙ op(x) with random c; the op's
  * backward (fp32, the code under test) gives ∂L/∂x; a double-precision
@@ -19,7 +20,6 @@
 #include "trainer/lora.h"
 #include "trainer/rng.h"
 #include "trainer/train_net.h"
-#include "trainer/train_ops.h"
 
 static uint64_t seed_state = 12345;
 static double rnd(void) { return 2.0 * rng_unit(rng_mix(seed_state++)) - 1.0; }
@@ -91,14 +91,14 @@ static void test_rmsnorm(lr_backend *be) {
     rms_ref(xd, wd, yd, M, d, eps);
     EXPECT(rel_err(y, yd, M * d) < 1e-6, "rmsnorm forward vs double: %g", rel_err(y, yd, M * d));
     memset(dx, 0, sizeof dx);
-    tr_rmsnorm_backward(2, x, w, c, dx, M, d, eps);
+    be->rmsnorm_backward(be, x, w, c, dx, M, d, eps);
     rms_ctx ctx = {M, d, wd, cd, eps};
     fd(rms_loss, xd, M * d, &ctx, g);
     const double e = rel_err(dx, g, M * d);
     printf("rmsnorm backward vs finite differences: %.2g\n", e);
     EXPECT(e < 1e-4, "rmsnorm backward: %g", e);
     /* accumulation: a second call adds the same again */
-    tr_rmsnorm_backward(2, x, w, c, dx, M, d, eps);
+    be->rmsnorm_backward(be, x, w, c, dx, M, d, eps);
     for (int i = 0; i < M * d; i++) g[i] *= 2;
     EXPECT(rel_err(dx, g, M * d) < 1e-4, "rmsnorm backward does not accumulate");
 }
@@ -135,7 +135,7 @@ static void test_swiglu(lr_backend *be) {
     be->swiglu(be, gu, o, M, I);
     swiglu_ref(gud, od, M, I);
     EXPECT(rel_err(o, od, M * I) < 1e-6, "swiglu forward vs double: %g", rel_err(o, od, M * I));
-    tr_swiglu_backward(2, gu, c, dgu, M, I);
+    be->swiglu_backward(be, gu, c, dgu, M, I);
     sw_ctx ctx = {M, I, cd};
     fd(sw_loss, gud, M * 2 * I, &ctx, g);
     const double e = rel_err(dgu, g, M * 2 * I);
@@ -190,12 +190,17 @@ static void test_rope(lr_backend *be) {
     /* backward: the same op with negated positions, applied to the gradient */
     float dx[RM * RLD];
     memcpy(dx, c, sizeof dx);
-    be->rope(be, dx, RLD, RM, RH, RD, neg, inv_freq);
+    be->rope_backward(be, dx, RLD, RM, RH, RD, pos, inv_freq);
     rope_ctx ctx = {pos, inv_freq, cd};
     fd(rope_loss, xd, RM * RLD, &ctx, g);
     const double e = rel_err(dx, g, RM * RLD);
-    printf("rope backward (rope at -pos) vs finite differences: %.2g\n", e);
+    printf("rope backward vs finite differences: %.2g\n", e);
     EXPECT(e < 1e-4, "rope backward: %g", e);
+    /* it is the forward at -pos, bit for bit */
+    float dn[RM * RLD];
+    memcpy(dn, c, sizeof dn);
+    be->rope(be, dn, RLD, RM, RH, RD, neg, inv_freq);
+    EXPECT(!memcmp(dn, dx, sizeof dn), "rope backward == rope at -pos");
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -256,7 +261,9 @@ static void test_attention(lr_backend *be) {
     EXPECT(rel_err(out, od, T * QD) < 1e-5, "attention forward vs double: %g", rel_err(out, od, T * QD));
     for (int i = 0; i < T * LD; i++) dqkv[i] = 777.0f; /* the padding columns must stay untouched */
     for (int nt = 1; nt <= 2; nt++) {
-        tr_attention_backward(nt, qkv, LD, c, dqkv, NH, NKV, HD, scale, &b);
+        be->set_threads(be, nt);
+        be->attention_backward(be, qkv, LD, qkv + QD, qkv + QD + KVD, LD, c, dqkv, dqkv + QD, dqkv + QD + KVD, LD, NH,
+                               NKV, HD, scale, &b);
         att_ctx ctx = {2, off, T, cd};
         fd(att_loss, qd, T * LD, &ctx, g);
         float gq[T * LD];
@@ -270,17 +277,18 @@ static void test_attention(lr_backend *be) {
         for (int t = 0; t < T; t++)
             for (int i = QD + 2 * KVD; i < LD; i++) EXPECT(dqkv[t * LD + i] == 777.0f, "padding column written");
     }
+    be->set_threads(be, 2);
 }
 
 /* ---------------------------------------------------------------- dropout */
-static void test_dropout(void) {
+static void test_dropout(lr_backend *be) {
     enum { M = 6, N = 300 };
     float *x = malloc(M * N * sizeof(float)), *y = malloc(M * N * sizeof(float)), *dy = malloc(M * N * sizeof(float));
     uint64_t keys[M];
     for (int r = 0; r < M; r++) keys[r] = rng_key(99, (uint64_t)r);
     fill(x, M * N, 1.0);
     const float p = 0.3f;
-    tr_dropout(2, x, N, y, N, M, N, keys, p);
+    be->dropout(be, x, N, y, N, M, N, keys, p);
     int dropped = 0;
     for (int i = 0; i < M * N; i++) {
         if (y[i] == 0.0f) dropped++;
@@ -289,7 +297,7 @@ static void test_dropout(void) {
     EXPECT(dropped > M * N * 0.25 && dropped < M * N * 0.35, "dropped %d of %d at p = 0.3", dropped, M * N);
     /* backward = the same masked scaling of the gradient (the op is linear and diagonal) */
     for (int i = 0; i < M * N; i++) dy[i] = 1.0f;
-    tr_dropout(2, dy, N, dy, N, M, N, keys, p);
+    be->dropout(be, dy, N, dy, N, M, N, keys, p);
     for (int i = 0; i < M * N; i++) EXPECT((dy[i] == 0.0f) == (y[i] == 0.0f || x[i] == 0.0f), "same mask");
     free(x), free(y), free(dy);
 }
@@ -316,7 +324,7 @@ static double kl_ref(const double *z, void *p) {
     return L / KN;
 }
 
-static void test_kl(void) {
+static void test_kl(lr_backend *be) {
     float z[KN * KV], dz[KN * KV];
     double zd[KN * KV], g[KN * KV], loss[KN];
     int64_t off[KN + 1] = {0, 3, 4};
@@ -324,7 +332,7 @@ static void test_kl(void) {
     float w[4] = {0.5f, 0.3f, 0.2f, 1.0f};
     fill(z, KN * KV, 3.0);
     to_d(z, zd, KN * KV);
-    tr_kl_loss(2, z, KN, KV, off, ids, w, 1.0 / KN, loss, dz);
+    be->kl_loss(be, z, KN, KV, off, ids, w, 1.0 / KN, loss, dz);
     kl_ctx ctx = {off, ids, w};
     EXPECT_NEAR((loss[0] + loss[1]) / KN, kl_ref(zd, &ctx), 1e-6, "KL loss vs double");
     EXPECT(loss[0] >= 0 && loss[1] >= 0, "KL is non-negative");
@@ -335,7 +343,7 @@ static void test_kl(void) {
 }
 
 /* ---------------------------------------------------------------- GEMM helper */
-static void test_gemm(void) {
+static void test_gemm(lr_backend *be) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int shape = 0; shape < 2; shape++) {
@@ -350,9 +358,9 @@ static void test_gemm(void) {
                             s += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
                         R[i * N + j] = 0.5 * s + 2.0 * C[i * N + j];
                     }
-                tr_gemm(2, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, C, N);
+                be->gemm(be, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, C, N);
                 const double e = rel_err(C, R, (size_t)M * N);
-                EXPECT(e < 1e-5, "tr_gemm ta %d tb %d shape %d: %g", ta, tb, shape, e);
+                EXPECT(e < 1e-5, "gemm ta %d tb %d shape %d: %g", ta, tb, shape, e);
                 free(A), free(B), free(C), free(R);
             }
 }
@@ -418,9 +426,9 @@ int main(void) {
     test_swiglu(be);
     test_rope(be);
     test_attention(be);
-    test_dropout();
-    test_kl();
-    test_gemm();
+    test_dropout(be);
+    test_kl(be);
+    test_gemm(be);
     lr_backend_destroy(be);
     test_network();
     return test_finish("test_train_ops");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "io/model_config.h"
+#include "model/backend.h"
 
 typedef struct lr_model lr_model;
 typedef struct lr_kv_cache lr_kv_cache;
@@ -68,6 +69,70 @@ size_t model_weight_bytes(const lr_model *m);
  * Returns 0, or -1 + lr_error (e.g. a sequence longer than the context). */
 int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
                   float *logits);
+
+/* ---- The decoder's weights, read-only, for code that runs its own
+ * passes over them with backend ops (the LoRA trainer's forward and
+ * backward, src/trainer/train_net.c; op profiles in bench/). */
+
+/* One decoder layer. All pointers are backend memory. Projection
+ * matrices are lr_weight in the model's weight dtype (bf16 for a bf16
+ * checkpoint unless lr_model_opts.weights_f32, else fp32); norms and
+ * biases are fp32.
+ * q_dim = n_heads*hd, kv_dim = n_kv_heads*hd, qkv_dim = q_dim + 2*kv_dim. */
+typedef struct {
+    float *attn_norm; /* (d) input_layernorm */
+    lr_weight wqkv;   /* (qkv_dim, d) rows: q_proj | k_proj | v_proj */
+    float *bqkv;      /* (qkv_dim) or NULL */
+    lr_weight wo;     /* (d, q_dim) o_proj */
+    float *bo;        /* (d) or NULL */
+    float *mlp_norm;  /* (d) post_attention_layernorm */
+    lr_weight wgu;    /* (2*I, d) rows: gate_proj | up_proj */
+    float *bgu;       /* (2*I) or NULL */
+    lr_weight wdown;  /* (d, I) down_proj */
+    float *bdown;     /* (d) or NULL */
+} lr_layer;
+
+typedef struct {
+    lr_backend *be;
+    int n_layers, n_heads, n_kv_heads, max_len; /* max_len: max_position_embeddings */
+    int d, q_dim, kv_dim, qkv_dim, inter, vocab, head_dim;
+    float eps;              /* rms_norm_eps */
+    float attn_scale;       /* head_dim^-0.5 */
+    const float *inv_freq;  /* (head_dim / 2) host: RoPE frequencies */
+    lr_weight embed;        /* (V, d) */
+    const float *final_norm;/* (d) */
+    lr_weight lm_head;      /* (V, d) */
+    const lr_layer *layers; /* (n_layers) */
+} lr_decoder_view;
+
+/* m's dimensions and weights. Valid until model_free or model_add_lora
+ * (which may widen a bf16 matrix to fp32 and so move it). */
+void model_decoder_view(const lr_model *m, lr_decoder_view *v);
+/* The backend m computes with. */
+lr_backend *model_backend(const lr_model *m);
+
+/* ---- LoRA adapters applied to a loaded model (merged: the forward then
+ * costs nothing extra per token; fp32 W + sBA differs from the unmerged
+ * W x + sB(Ax) only by fp32 rounding, ~1e-7 relative). */
+
+/* The decoder's linear layers (PyTorch Linear weights (out, in)). */
+typedef enum {
+    LR_LINEAR_Q = 0, /* self_attn.q_proj (q_dim, d) */
+    LR_LINEAR_K,     /* self_attn.k_proj (kv_dim, d) */
+    LR_LINEAR_V,     /* self_attn.v_proj (kv_dim, d) */
+    LR_LINEAR_O,     /* self_attn.o_proj (d, q_dim) */
+    LR_LINEAR_GATE,  /* mlp.gate_proj (I, d) */
+    LR_LINEAR_UP,    /* mlp.up_proj (I, d) */
+    LR_LINEAR_DOWN,  /* mlp.down_proj (d, I) */
+    LR_N_LINEAR
+} lr_linear_module;
+
+/* W += scale · B (out, r) · A (r, in) for linear `which` of layer `layer`
+ * (A, B host memory, fp32; the product in fp32 through the backend's gemm;
+ * a bf16 matrix is widened to fp32 first). 0 ok; -1 + lr_error on a layer
+ * or module out of range or in / out not the linear's shape. */
+int model_add_lora(lr_model *m, int layer, int which, int r, int in, int out, float scale, const float *A,
+                   const float *B);
 
 /* ---- KV cache with per-sequence slots */
 lr_kv_cache *kv_cache_new(const lr_model *m, int n_slots, int max_len);

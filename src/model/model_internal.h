@@ -1,6 +1,7 @@
 /* Internal structures of the decoder runtime, shared by the files of
  * src/model/ (weights.c, forward.c, kv_cache.c, generate.c). Not for other
- * stages: they use model.h. */
+ * stages: they use model.h (lr_layer and the read-only decoder view are
+ * there). */
 #ifndef LR_MODEL_INTERNAL_H
 #define LR_MODEL_INTERNAL_H
 
@@ -8,23 +9,6 @@
 
 #include "model/backend.h"
 #include "model/model.h"
-
-/* One decoder layer. All pointers are backend memory. Projection
- * matrices are lr_weight in the model's weight dtype (m->wdtype: bf16 for
- * a bf16 checkpoint, else fp32); norms and biases are fp32.
- * q_dim = n_heads*hd, kv_dim = n_kv_heads*hd, qkv_dim = q_dim + 2*kv_dim. */
-typedef struct {
-    float *attn_norm; /* (d) input_layernorm */
-    lr_weight wqkv;   /* (qkv_dim, d) rows: q_proj | k_proj | v_proj */
-    float *bqkv;      /* (qkv_dim) or NULL */
-    lr_weight wo;     /* (d, q_dim) o_proj */
-    float *bo;        /* (d) or NULL */
-    float *mlp_norm;  /* (d) post_attention_layernorm */
-    lr_weight wgu;    /* (2*I, d) rows: gate_proj | up_proj */
-    float *bgu;       /* (2*I) or NULL */
-    lr_weight wdown;  /* (d, I) down_proj */
-    float *bdown;     /* (d) or NULL */
-} lr_layer;
 
 /* Activations for up to `cap` packed tokens, grown on demand (never shrunk,
  * so steady-state decode allocates nothing). Backend memory unless noted. */

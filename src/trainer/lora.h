@@ -13,8 +13,19 @@
 #include <stdint.h>
 
 #include "io/model_config.h"
+#include "model/model.h"
 
-typedef enum { LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_N_MODULES } lora_module;
+/* The adaptable modules: the decoder's linear layers (model.h lr_linear_module). */
+typedef enum {
+    LORA_Q = LR_LINEAR_Q,
+    LORA_K = LR_LINEAR_K,
+    LORA_V = LR_LINEAR_V,
+    LORA_O = LR_LINEAR_O,
+    LORA_GATE = LR_LINEAR_GATE,
+    LORA_UP = LR_LINEAR_UP,
+    LORA_DOWN = LR_LINEAR_DOWN,
+    LORA_N_MODULES = LR_N_LINEAR
+} lora_module;
 
 #define LORA_DEFAULT_TARGETS ((1u << LORA_Q) | (1u << LORA_V))
 

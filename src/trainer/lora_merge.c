@@ -2,7 +2,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/lora_merge.h"
 
-#include <cblas.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,41 +14,27 @@
 #include "common/fileio.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
-#include "model/model_internal.h"
+#include "model/backend.h"
 #include "trainer/peft_adapter.h"
 
-/* W (out, in) += s · B (out, r) · A (r, in) */
-static void add_delta(const lr_lora *a, const lora_slot *sl, float *W) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sl->out, sl->in, a->cfg.r, a->scale, a->w + sl->b,
-                a->cfg.r, a->w + sl->a, sl->in, 1.0f, W, sl->in);
+/* W (out, in) += s · B (out, r) · A (r, in) on host memory (a tensor of
+ * the model files), through a one-thread CPU backend's gemm. */
+static void add_delta(lr_backend *be, const lr_lora *a, const lora_slot *sl, float *W) {
+    be->gemm(be, 0, 0, sl->out, sl->in, a->cfg.r, a->scale, a->w + sl->b, a->cfg.r, a->w + sl->a, sl->in, 1.0f, W,
+             sl->in);
 }
 
 int lora_apply_to_model(lr_model *m, const char *adapter_dir) {
-    if (!m->be->host_memory) {
-        lr_error_set(adapter_dir, "adapters are applied to CPU-resident weights only");
-        return -1;
-    }
-    lr_lora *a = peft_adapter_load(adapter_dir, &m->cfg, m->dir);
+    lr_lora *a = peft_adapter_load(adapter_dir, model_config(m), model_dir(m));
     if (!a) return -1;
-    for (int s = 0; s < a->n_slots; s++) {
+    int rc = 0;
+    for (int s = 0; s < a->n_slots && rc == 0; s++) {
         const lora_slot *sl = &a->slots[s];
-        lr_layer *ly = &m->layers[sl->layer];
-        float *W = NULL; /* (out, in) rows of the (fused) weight */
-        /* a bf16 model's matrices are widened first: the merge is in fp32, as before */
-        const size_t d = (size_t)m->d, ni = (size_t)m->inter;
-        switch (sl->module) {
-        case LORA_Q: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d); break;
-        case LORA_K: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d) + (size_t)m->q_dim * d; break;
-        case LORA_V: W = model_weight_f32(m, &ly->wqkv, (size_t)m->qkv_dim * d) + (size_t)(m->q_dim + m->kv_dim) * d; break;
-        case LORA_O: W = model_weight_f32(m, &ly->wo, d * (size_t)m->q_dim); break;
-        case LORA_GATE: W = model_weight_f32(m, &ly->wgu, 2 * ni * d); break;
-        case LORA_UP: W = model_weight_f32(m, &ly->wgu, 2 * ni * d) + ni * d; break;
-        case LORA_DOWN: W = model_weight_f32(m, &ly->wdown, d * ni); break;
-        }
-        add_delta(a, sl, W);
+        rc = model_add_lora(m, sl->layer, sl->module, a->cfg.r, sl->in, sl->out, a->scale, a->w + sl->a,
+                            a->w + sl->b);
     }
     lora_free(a);
-    return 0;
+    return rc;
 }
 
 /* "model.layers.<l>.<path>.weight" of an adapted slot, else NULL. */
@@ -118,6 +103,7 @@ int lora_merge_dir(const char *model_dir, const char *adapter_dir, const char *o
     if (model_config_load_dir(&mc, &gc, model_dir) != 0) return -1;
     lr_lora *a = peft_adapter_load(adapter_dir, &mc, model_dir);
     if (!a) return -1;
+    lr_backend *be = lr_backend_cpu_new(1); /* host tensors; one thread as before */
     int rc = -1;
     st_set st;
     int st_ok = 0;
@@ -157,7 +143,7 @@ int lora_merge_dir(const char *model_dir, const char *adapter_dir, const char *o
                     bad = 1;
                     break;
                 }
-                add_delta(a, sl, W);
+                add_delta(be, a, sl, W);
                 owned[k] = xmalloc(t->nbytes ? t->nbytes : 1);
                 from_f32(W, t->dtype, owned[k], (size_t)t->numel);
                 free(W);
@@ -189,6 +175,7 @@ int lora_merge_dir(const char *model_dir, const char *adapter_dir, const char *o
     rc = 0;
 out:
     if (st_ok) st_close(&st);
+    lr_backend_destroy(be);
     lora_free(a);
     return rc;
 }

@@ -2,10 +2,10 @@
  *   - lora_merge_dir: a merged Hugging Face model directory on disk (the
  *     base's dtype and sharding; config and tokenizer files copied), for
  *     transformers or any other runtime;
- *   - lora_apply_to_model: into the fp32 weights of a loaded model, which is
- *     how `generate`, `logprobs` and `eval` take --adapter: the forward
- *     then costs nothing extra per token, and fp32 W + sBA differs from the
- *     unmerged W x + sB(Ax) only by fp32 rounding (~1e-7 relative). */
+ *   - lora_apply_to_model: loads a PEFT adapter and merges each of its
+ *     deltas into a loaded model through the model API (model.h
+ *     model_add_lora), which is how `generate`, `logprobs` and `eval` take
+ *     --adapter. */
 #ifndef LR_LORA_MERGE_H
 #define LR_LORA_MERGE_H
 

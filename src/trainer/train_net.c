@@ -21,9 +21,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
-#include "model/model_internal.h"
 #include "trainer/rng.h"
-#include "trainer/train_ops.h"
 
 typedef struct {
     float *x;                  /* (T, d) layer input */
@@ -35,8 +33,11 @@ typedef struct {
 } layer_acts;
 
 struct tr_net {
-    lr_model *m;
+    lr_decoder_view m; /* the frozen decoder (model.h) */
+    lr_backend *be;    /* every op and every float buffer below */
     lr_lora *a;
+    float *w;          /* (n_params) backend copy of a->w */
+    float *gw;         /* (n_params) backend gradient buffer */
     int recompute;
     int lowest;        /* lowest layer with an adapter: the backward stops there */
     int cap, seq_cap;  /* tokens / sequences the buffers hold */
@@ -60,8 +61,8 @@ struct tr_net {
     float *dsel;       /* (n_seq, d) */
     float *z;          /* (n_seq, V) logits at the last positions */
     float *dz;         /* (n_seq, V) */
+    /* host metadata */
     int32_t *pos;      /* (T) positions */
-    int32_t *neg_pos;  /* (T) −positions: RoPE backward is RoPE by −angle */
     int *rows;         /* (n_seq) last row of each sequence */
     int *q_off;        /* (n_seq + 1) */
     int *n_past;       /* (n_seq) zeros */
@@ -69,13 +70,13 @@ struct tr_net {
     uint64_t *row_key; /* (T) dropout key of each row: (step, sample, position) */
     uint64_t *mod_key; /* (T) row key for one (layer, module) */
     double *loss;      /* (n_seq) */
+    float *logits;     /* (logits_cap, V) backend: tr_net_logits' rows before the copy out */
+    int logits_cap;
     lr_attn_batch ab;  /* the micro-batch's sequences, for attention */
     int max_in;
     int training;      /* dropout on for this pass */
     float p;           /* dropout probability */
 };
-
-static int nthreads(const tr_net *n) { return n->m->be->n_threads; }
 
 /* The frozen weights as fp32: the trainer loads its model with
  * lr_model_opts.weights_f32 (its backward GEMMs read them directly). */
@@ -84,15 +85,24 @@ static const float *w_f32(lr_weight w) {
     return w.data;
 }
 
-tr_net *tr_net_new(lr_model *m, lr_lora *a, int recompute) {
-    LR_CHECK(m->be->host_memory, "training needs the CPU backend");
-    LR_CHECK(a->n_layers == m->cfg.n_layers, "adapter has %d layers, model %d", a->n_layers, m->cfg.n_layers);
+tr_net *tr_net_new(lr_model *model, lr_lora *a, int recompute) {
+    lr_decoder_view v;
+    model_decoder_view(model, &v);
+    lr_backend *be = v.be;
+    LR_CHECK(be->gemm && be->rmsnorm_backward && be->rope_backward && be->swiglu_backward && be->attention_backward &&
+                 be->dropout && be->kl_loss && be->copy_cols && be->add_cols && be->scale && be->scatter_rows &&
+                 be->zero,
+             "the %s backend has no training ops", be->name);
+    LR_CHECK(a->n_layers == v.n_layers, "adapter has %d layers, model %d", a->n_layers, v.n_layers);
     tr_net *n = xcalloc(1, sizeof *n);
-    n->m = m;
+    n->m = v;
+    n->be = be;
     n->a = a;
+    n->w = be->alloc(be, (a->n_params ? a->n_params : 1) * sizeof(float));
+    n->gw = be->alloc(be, (a->n_params ? a->n_params : 1) * sizeof(float));
     n->recompute = recompute;
-    n->acts = xcalloc((size_t)m->cfg.n_layers + 1, sizeof *n->acts);
-    n->lowest = m->cfg.n_layers;
+    n->acts = xcalloc((size_t)v.n_layers + 1, sizeof *n->acts);
+    n->lowest = v.n_layers;
     for (int s = 0; s < a->n_slots; s++) {
         if (a->slots[s].layer < n->lowest) n->lowest = a->slots[s].layer;
         if (a->slots[s].in > n->max_in) n->max_in = a->slots[s].in;
@@ -101,30 +111,34 @@ tr_net *tr_net_new(lr_model *m, lr_lora *a, int recompute) {
     return n;
 }
 
-static void free_set(layer_acts *s) {
-    free(s->x), free(s->qkv), free(s->att), free(s->xm), free(s->gu);
-    for (int k = 0; k < LORA_N_MODULES; k++) free(s->u[k]);
+static void bfree(tr_net *n, float *p) {
+    if (p) n->be->free(n->be, p);
+}
+
+static void free_set(tr_net *n, layer_acts *s) {
+    bfree(n, s->x), bfree(n, s->qkv), bfree(n, s->att), bfree(n, s->xm), bfree(n, s->gu);
+    for (int k = 0; k < LORA_N_MODULES; k++) bfree(n, s->u[k]);
     memset(s, 0, sizeof *s);
 }
 
 static void free_buffers(tr_net *n) {
-    const int L = n->m->cfg.n_layers;
+    const int L = n->m.n_layers;
     for (int l = 0; l <= L; l++) {
-        if (n->recompute) n->acts[l].x = (free(n->acts[l].x), NULL);
-        else free_set(&n->acts[l]);
+        if (n->recompute) bfree(n, n->acts[l].x), n->acts[l].x = NULL;
+        else free_set(n, &n->acts[l]);
     }
-    free_set(&n->shared);
+    free_set(n, &n->shared);
     float *f[] = {n->h, n->act, n->xdrop, n->g, n->dh, n->dact, n->dgu, n->datt, n->dqkv, n->du, n->ltmp, n->xtmp};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(f[i]);
-    free(n->pos), free(n->neg_pos), free(n->row_key), free(n->mod_key);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) bfree(n, f[i]);
+    free(n->pos), free(n->row_key), free(n->mod_key);
     n->h = n->act = n->xdrop = n->g = n->dh = n->dact = n->dgu = n->datt = n->dqkv = n->du = n->ltmp = n->xtmp = NULL;
-    n->pos = n->neg_pos = NULL;
+    n->pos = NULL;
     n->row_key = n->mod_key = NULL;
     n->cap = 0;
 }
 
 static void free_seq_buffers(tr_net *n) {
-    free(n->sel_x), free(n->sel), free(n->dsel), free(n->z), free(n->dz);
+    bfree(n, n->sel_x), bfree(n, n->sel), bfree(n, n->dsel), bfree(n, n->z), bfree(n, n->dz);
     free(n->rows), free(n->q_off), free(n->n_past), free(n->kv_row), free(n->loss);
     n->sel_x = n->sel = n->dsel = n->z = n->dz = NULL;
     n->rows = n->q_off = n->n_past = NULL;
@@ -137,29 +151,31 @@ void tr_net_free(tr_net *n) {
     if (!n) return;
     free_buffers(n);
     free_seq_buffers(n);
+    bfree(n, n->w), bfree(n, n->gw), bfree(n, n->logits);
     free(n->acts);
     free(n);
 }
 
-static float *fzalloc(size_t n) { return xcalloc(n ? n : 1, sizeof(float)); }
+/* n floats of zero-filled backend memory */
+static float *fzalloc(tr_net *n, size_t nf) { return n->be->alloc(n->be, (nf ? nf : 1) * sizeof(float)); }
 
 static void alloc_set(tr_net *n, layer_acts *s, int T, int with_x) {
-    const lr_model *m = n->m;
-    if (with_x) s->x = fzalloc((size_t)T * m->d);
-    s->qkv = fzalloc((size_t)T * m->qkv_dim);
-    s->att = fzalloc((size_t)T * m->q_dim);
-    s->xm = fzalloc((size_t)T * m->d);
-    s->gu = fzalloc((size_t)T * 2 * m->inter);
+    const lr_decoder_view *m = &n->m;
+    if (with_x) s->x = fzalloc(n, (size_t)T * m->d);
+    s->qkv = fzalloc(n, (size_t)T * m->qkv_dim);
+    s->att = fzalloc(n, (size_t)T * m->q_dim);
+    s->xm = fzalloc(n, (size_t)T * m->d);
+    s->gu = fzalloc(n, (size_t)T * 2 * m->inter);
     for (int k = 0; k < LORA_N_MODULES; k++)
-        if (n->a->cfg.targets & (1u << k)) s->u[k] = fzalloc((size_t)T * n->a->cfg.r);
+        if (n->a->cfg.targets & (1u << k)) s->u[k] = fzalloc(n, (size_t)T * n->a->cfg.r);
 }
 
 size_t tr_net_activation_floats(const tr_net *n, int T) {
-    const lr_model *m = n->m;
+    const lr_decoder_view *m = &n->m;
     int n_mod = 0;
     for (int k = 0; k < LORA_N_MODULES; k++) n_mod += (n->a->cfg.targets >> k) & 1;
     const size_t set = (size_t)m->qkv_dim + m->q_dim + m->d + 2 * (size_t)m->inter + (size_t)n_mod * n->a->cfg.r;
-    const size_t L = (size_t)m->cfg.n_layers;
+    const size_t L = (size_t)m->n_layers;
     const size_t saved = n->recompute ? (L + 1) * m->d + set : (L + 1) * m->d + L * set;
     const size_t scratch = (size_t)4 * m->d + 2 * (size_t)m->inter + 2 * (size_t)m->inter + m->q_dim + m->qkv_dim +
                            n->a->cfg.r + 2 * (size_t)n->max_in;
@@ -167,40 +183,39 @@ size_t tr_net_activation_floats(const tr_net *n, int T) {
 }
 
 static void reserve(tr_net *n, int T, int n_seq) {
-    const lr_model *m = n->m;
-    const int L = m->cfg.n_layers;
+    const lr_decoder_view *m = &n->m;
+    const int L = m->n_layers;
     if (T > n->cap) {
         free_buffers(n);
         for (int l = 0; l <= L; l++) {
-            if (n->recompute || l == L) n->acts[l].x = fzalloc((size_t)T * m->d);
+            if (n->recompute || l == L) n->acts[l].x = fzalloc(n, (size_t)T * m->d);
             else alloc_set(n, &n->acts[l], T, 1);
         }
         if (n->recompute) alloc_set(n, &n->shared, T, 0);
-        n->h = fzalloc((size_t)T * m->d);
-        n->act = fzalloc((size_t)T * m->inter);
-        n->xdrop = fzalloc((size_t)T * n->max_in);
-        n->g = fzalloc((size_t)T * m->d);
-        n->dh = fzalloc((size_t)T * m->d);
-        n->dact = fzalloc((size_t)T * m->inter);
-        n->dgu = fzalloc((size_t)T * 2 * m->inter);
-        n->datt = fzalloc((size_t)T * m->q_dim);
-        n->dqkv = fzalloc((size_t)T * m->qkv_dim);
-        n->du = fzalloc((size_t)T * n->a->cfg.r);
-        n->ltmp = fzalloc((size_t)T * n->max_in);
-        n->xtmp = fzalloc((size_t)T * m->d);
+        n->h = fzalloc(n, (size_t)T * m->d);
+        n->act = fzalloc(n, (size_t)T * m->inter);
+        n->xdrop = fzalloc(n, (size_t)T * n->max_in);
+        n->g = fzalloc(n, (size_t)T * m->d);
+        n->dh = fzalloc(n, (size_t)T * m->d);
+        n->dact = fzalloc(n, (size_t)T * m->inter);
+        n->dgu = fzalloc(n, (size_t)T * 2 * m->inter);
+        n->datt = fzalloc(n, (size_t)T * m->q_dim);
+        n->dqkv = fzalloc(n, (size_t)T * m->qkv_dim);
+        n->du = fzalloc(n, (size_t)T * n->a->cfg.r);
+        n->ltmp = fzalloc(n, (size_t)T * n->max_in);
+        n->xtmp = fzalloc(n, (size_t)T * m->d);
         n->pos = xmalloc((size_t)T * sizeof *n->pos);
-        n->neg_pos = xmalloc((size_t)T * sizeof *n->neg_pos);
         n->row_key = xmalloc((size_t)T * sizeof *n->row_key);
         n->mod_key = xmalloc((size_t)T * sizeof *n->mod_key);
         n->cap = T;
     }
     if (n_seq > n->seq_cap) {
         free_seq_buffers(n);
-        n->sel_x = fzalloc((size_t)n_seq * m->d);
-        n->sel = fzalloc((size_t)n_seq * m->d);
-        n->dsel = fzalloc((size_t)n_seq * m->d);
-        n->z = fzalloc((size_t)n_seq * m->vocab);
-        n->dz = fzalloc((size_t)n_seq * m->vocab);
+        n->sel_x = fzalloc(n, (size_t)n_seq * m->d);
+        n->sel = fzalloc(n, (size_t)n_seq * m->d);
+        n->dsel = fzalloc(n, (size_t)n_seq * m->d);
+        n->z = fzalloc(n, (size_t)n_seq * m->vocab);
+        n->dz = fzalloc(n, (size_t)n_seq * m->vocab);
         n->rows = xmalloc((size_t)n_seq * sizeof *n->rows);
         n->q_off = xmalloc((size_t)(n_seq + 1) * sizeof *n->q_off);
         n->n_past = xcalloc((size_t)n_seq, sizeof *n->n_past);
@@ -212,16 +227,15 @@ static void reserve(tr_net *n, int T, int n_seq) {
 
 /* Checks the batch and fills positions, offsets, rows and dropout keys. */
 static int prepare(tr_net *n, const tr_batch *b, uint64_t dropout_key, int check_labels, int *T_out) {
-    const lr_model *m = n->m;
+    const lr_decoder_view *m = &n->m;
     long T = 0;
     if (b->n_seq < 1) {
         lr_error_set("train", "empty micro-batch");
         return -1;
     }
     for (int s = 0; s < b->n_seq; s++) {
-        if (b->lens[s] < 1 || b->lens[s] > m->cfg.max_position_embeddings) {
-            lr_error_set("train", "sequence %d has %d tokens (must be in [1, %d])", s, b->lens[s],
-                         m->cfg.max_position_embeddings);
+        if (b->lens[s] < 1 || b->lens[s] > m->max_len) {
+            lr_error_set("train", "sequence %d has %d tokens (must be in [1, %d])", s, b->lens[s], m->max_len);
             return -1;
         }
         T += b->lens[s];
@@ -269,7 +283,6 @@ static int prepare(tr_net *n, const tr_batch *b, uint64_t dropout_key, int check
         const uint64_t sk = rng_key(dropout_key, (uint64_t)(b->key ? b->key[s] : s));
         for (int p = 0; p < len; p++) {
             n->pos[o + p] = p;
-            n->neg_pos[o + p] = -p;
             n->row_key[o + p] = rng_key(sk, (uint64_t)p);
         }
     }
@@ -292,19 +305,17 @@ static const uint64_t *module_keys(tr_net *n, int layer, int module, int T) {
 /* LoRA forward of one module: u (T, r) = s · dropout(x) Aᵀ;
  * y (T, ldy)[:, :out] += u Bᵀ.  x (T, in). */
 static void lora_forward(tr_net *n, const lora_slot *sl, const float *x, float *u, float *y, int ldy, int T) {
-    lr_backend *be = n->m->be;
+    lr_backend *be = n->be;
     const int r = n->a->cfg.r;
-    const float *A = n->a->w + sl->a; /* (r, in) */
-    const float *B = n->a->w + sl->b; /* (out, r) */
-    const float *xd = x;              /* (T, in) */
+    const float *A = n->w + sl->a; /* (r, in) */
+    const float *B = n->w + sl->b; /* (out, r) */
+    const float *xd = x;           /* (T, in) */
     if (n->training && n->p > 0.0f) {
-        tr_dropout(nthreads(n), x, sl->in, n->xdrop, sl->in, T, sl->in, module_keys(n, sl->layer, sl->module, T), n->p);
+        be->dropout(be, x, sl->in, n->xdrop, sl->in, T, sl->in, module_keys(n, sl->layer, sl->module, T), n->p);
         xd = n->xdrop;
     }
     be->matmul(be, xd, sl->in, lr_weight_f32(A), NULL, u, r, T, r, sl->in, 0);
-    const size_t nu = (size_t)T * r;
-    const float s = n->a->scale;
-    for (size_t i = 0; i < nu; i++) u[i] *= s;
+    be->scale(be, u, (size_t)T * r, n->a->scale);
     be->matmul(be, u, r, lr_weight_f32(B), NULL, y, ldy, T, sl->out, r, 1);
 }
 
@@ -312,34 +323,35 @@ static void lora_forward(tr_net *n, const lora_slot *sl, const float *x, float *
  * x (T, in) and u (T, r): gA (r, in) += duᵀ dropout(x), gB (out, r) += dyᵀ u
  * with du = s · dy B; dx (T, in) += dropout'(du A) when dx != NULL. */
 static void lora_backward(tr_net *n, const lora_slot *sl, const float *x, const float *u, const float *dy, int ldy,
-                          float *grad, float *dx, int T) {
-    const int nt = nthreads(n), r = n->a->cfg.r, in = sl->in, out = sl->out;
-    const float *A = n->a->w + sl->a; /* (r, in) */
-    const float *B = n->a->w + sl->b; /* (out, r) */
-    float *gA = grad + sl->a, *gB = grad + sl->b;
+                          float *dx, int T) {
+    lr_backend *be = n->be;
+    const int r = n->a->cfg.r, in = sl->in, out = sl->out;
+    const float *A = n->w + sl->a; /* (r, in) */
+    const float *B = n->w + sl->b; /* (out, r) */
+    float *gA = n->gw + sl->a, *gB = n->gw + sl->b;
     const int drop = n->training && n->p > 0.0f;
     const uint64_t *keys = drop ? module_keys(n, sl->layer, sl->module, T) : NULL;
     const float *xd = x; /* (T, in) */
     if (drop) {
-        tr_dropout(nt, x, in, n->xdrop, in, T, in, keys, n->p);
+        be->dropout(be, x, in, n->xdrop, in, T, in, keys, n->p);
         xd = n->xdrop;
     }
-    tr_gemm(nt, 1, 0, out, r, T, 1.0f, dy, ldy, u, r, 1.0f, gB, r);               /* gB += dyᵀ u */
-    tr_gemm(nt, 0, 0, T, r, out, n->a->scale, dy, ldy, B, r, 0.0f, n->du, r);     /* du = s · dy B */
-    tr_gemm(nt, 1, 0, r, in, T, 1.0f, n->du, r, xd, in, 1.0f, gA, in);            /* gA += duᵀ xd */
+    be->gemm(be, 1, 0, out, r, T, 1.0f, dy, ldy, u, r, 1.0f, gB, r);            /* gB += dyᵀ u */
+    be->gemm(be, 0, 0, T, r, out, n->a->scale, dy, ldy, B, r, 0.0f, n->du, r);  /* du = s · dy B */
+    be->gemm(be, 1, 0, r, in, T, 1.0f, n->du, r, xd, in, 1.0f, gA, in);         /* gA += duᵀ xd */
     if (!dx) return;
     if (!drop) {
-        tr_gemm(nt, 0, 0, T, in, r, 1.0f, n->du, r, A, in, 1.0f, dx, in);         /* dx += du A */
+        be->gemm(be, 0, 0, T, in, r, 1.0f, n->du, r, A, in, 1.0f, dx, in);      /* dx += du A */
         return;
     }
-    tr_gemm(nt, 0, 0, T, in, r, 1.0f, n->du, r, A, in, 0.0f, n->ltmp, in);        /* ltmp = du A */
-    tr_dropout(nt, n->ltmp, in, n->ltmp, in, T, in, keys, n->p);
-    tr_add_cols(nt, dx, in, n->ltmp, T, in);
+    be->gemm(be, 0, 0, T, in, r, 1.0f, n->du, r, A, in, 0.0f, n->ltmp, in);     /* ltmp = du A */
+    be->dropout(be, n->ltmp, in, n->ltmp, in, T, in, keys, n->p);
+    be->add_cols(be, dx, in, n->ltmp, in, T, in);
 }
 
 /* Column offset of a module's output in its fused activation, and that
  * activation's row length. */
-static void out_place(const lr_model *m, int module, int *off, int *ld) {
+static void out_place(const lr_decoder_view *m, int module, int *off, int *ld) {
     switch (module) {
     case LORA_Q: *off = 0, *ld = m->qkv_dim; return;
     case LORA_K: *off = m->q_dim, *ld = m->qkv_dim; return;
@@ -351,11 +363,11 @@ static void out_place(const lr_model *m, int module, int *off, int *ld) {
 }
 
 static void layer_forward(tr_net *n, int l, int T, const float *x, layer_acts *a, float *x_out) {
-    lr_model *m = n->m;
-    lr_backend *be = m->be;
+    const lr_decoder_view *m = &n->m;
+    lr_backend *be = n->be;
     const lr_layer *ly = &m->layers[l];
     const int d = m->d, I = m->inter;
-    const float eps = (float)m->cfg.rms_norm_eps;
+    const float eps = m->eps;
     int off, ld;
 
     be->rmsnorm(be, x, ly->attn_norm, n->h, T, d, eps);                                  /* h (T, d) */
@@ -366,10 +378,10 @@ static void layer_forward(tr_net *n, int l, int T, const float *x, layer_acts *a
         out_place(m, k, &off, &ld);
         lora_forward(n, sl, n->h, a->u[k], a->qkv + off, ld, T);
     }
-    be->rope(be, a->qkv, m->qkv_dim, T, m->cfg.n_heads + m->cfg.n_kv_heads, m->head_dim, n->pos, m->inv_freq);
+    be->rope(be, a->qkv, m->qkv_dim, T, m->n_heads + m->n_kv_heads, m->head_dim, n->pos, m->inv_freq);
     be->attention(be, a->qkv, m->qkv_dim, a->qkv + m->q_dim, a->qkv + m->q_dim + m->kv_dim, m->qkv_dim, a->att,
-                  m->cfg.n_heads, m->cfg.n_kv_heads, m->head_dim, m->attn_scale, &n->ab); /* att (T, q_dim) */
-    memcpy(a->xm, x, (size_t)T * d * sizeof(float));
+                  m->n_heads, m->n_kv_heads, m->head_dim, m->attn_scale, &n->ab); /* att (T, q_dim) */
+    be->copy_cols(be, a->xm, d, x, d, T, d);
     be->matmul(be, a->att, m->q_dim, ly->wo, ly->bo, a->xm, d, T, d, m->q_dim, 1); /* xm = x + o_proj(att) */
     const lora_slot *so = lora_slot_at(n->a, l, LORA_O);
     if (so) lora_forward(n, so, a->att, a->u[LORA_O], a->xm, d, T);
@@ -382,118 +394,128 @@ static void layer_forward(tr_net *n, int l, int T, const float *x, layer_acts *a
         lora_forward(n, sl, n->h, a->u[k], a->gu + off, ld, T);
     }
     be->swiglu(be, a->gu, n->act, T, I);                                          /* act (T, I) */
-    memcpy(x_out, a->xm, (size_t)T * d * sizeof(float));
+    be->copy_cols(be, x_out, d, a->xm, d, T, d);
     be->matmul(be, n->act, I, ly->wdown, ly->bdown, x_out, d, T, d, I, 1);        /* x' = xm + down(act) */
     const lora_slot *sd = lora_slot_at(n->a, l, LORA_DOWN);
     if (sd) lora_forward(n, sd, n->act, a->u[LORA_DOWN], x_out, d, T);
 }
 
 /* Backward of layer l: n->g (T, d) holds ∂/∂(layer output) and becomes
- * ∂/∂(layer input) when need_dx (else it is left undefined). */
-static void layer_backward(tr_net *n, int l, int T, float *grad, int need_dx) {
-    lr_model *m = n->m;
-    lr_backend *be = m->be;
+ * ∂/∂(layer input) when need_dx (else it is left undefined). LoRA
+ * gradients accumulate into n->gw. */
+static void layer_backward(tr_net *n, int l, int T, int need_dx) {
+    const lr_decoder_view *m = &n->m;
+    lr_backend *be = n->be;
     const lr_layer *ly = &m->layers[l];
-    const int d = m->d, I = m->inter, nt = nthreads(n);
-    const float eps = (float)m->cfg.rms_norm_eps;
+    const int d = m->d, I = m->inter;
+    const float eps = m->eps;
     layer_acts *a = acts_of(n, l);
     const float *x = n->acts[l].x; /* (T, d) layer input */
     if (n->recompute) layer_forward(n, l, T, x, a, n->xtmp);
     int off, ld;
 
     /* ---- MLP: x' = xm + down(swiglu(gu)) */
-    tr_gemm(nt, 0, 0, T, I, d, 1.0f, n->g, d, w_f32(ly->wdown), I, 0.0f, n->dact, I);     /* dact (T, I) = g Wdown */
+    be->gemm(be, 0, 0, T, I, d, 1.0f, n->g, d, w_f32(ly->wdown), I, 0.0f, n->dact, I);      /* dact (T, I) = g Wdown */
     const lora_slot *sd = lora_slot_at(n->a, l, LORA_DOWN);
     if (sd) {
         be->swiglu(be, a->gu, n->act, T, I); /* act (T, I), recomputed: the down LoRA's input */
-        lora_backward(n, sd, n->act, a->u[LORA_DOWN], n->g, d, grad, n->dact, T);
+        lora_backward(n, sd, n->act, a->u[LORA_DOWN], n->g, d, n->dact, T);
     }
-    tr_swiglu_backward(nt, a->gu, n->dact, n->dgu, T, I);                          /* dgu (T, 2I) */
-    tr_gemm(nt, 0, 0, T, d, 2 * I, 1.0f, n->dgu, 2 * I, w_f32(ly->wgu), d, 0.0f, n->dh, d); /* dh2 (T, d) = dgu Wgu */
+    be->swiglu_backward(be, a->gu, n->dact, n->dgu, T, I);                                     /* dgu (T, 2I) */
+    be->gemm(be, 0, 0, T, d, 2 * I, 1.0f, n->dgu, 2 * I, w_f32(ly->wgu), d, 0.0f, n->dh, d);  /* dh2 (T, d) = dgu Wgu */
     if (lora_slot_at(n->a, l, LORA_GATE) || lora_slot_at(n->a, l, LORA_UP))
         be->rmsnorm(be, a->xm, ly->mlp_norm, n->h, T, d, eps); /* h2 (T, d), recomputed: the gate/up LoRA input */
     for (int k = LORA_GATE; k <= LORA_UP; k++) {
         const lora_slot *sl = lora_slot_at(n->a, l, k);
         if (!sl) continue;
         out_place(m, k, &off, &ld);
-        lora_backward(n, sl, n->h, a->u[k], n->dgu + off, ld, grad, n->dh, T);
+        lora_backward(n, sl, n->h, a->u[k], n->dgu + off, ld, n->dh, T);
     }
-    tr_rmsnorm_backward(nt, a->xm, ly->mlp_norm, n->dh, n->g, T, d, eps);         /* g = ∂/∂xm */
+    be->rmsnorm_backward(be, a->xm, ly->mlp_norm, n->dh, n->g, T, d, eps);                    /* g = ∂/∂xm */
 
     /* ---- attention: xm = x + o_proj(attention(rope(qkv(h1)))) */
-    tr_gemm(nt, 0, 0, T, m->q_dim, d, 1.0f, n->g, d, w_f32(ly->wo), m->q_dim, 0.0f, n->datt, m->q_dim); /* datt = g Wo */
+    be->gemm(be, 0, 0, T, m->q_dim, d, 1.0f, n->g, d, w_f32(ly->wo), m->q_dim, 0.0f, n->datt, m->q_dim); /* datt = g Wo */
     const lora_slot *so = lora_slot_at(n->a, l, LORA_O);
-    if (so) lora_backward(n, so, a->att, a->u[LORA_O], n->g, d, grad, n->datt, T);
-    tr_attention_backward(nt, a->qkv, m->qkv_dim, n->datt, n->dqkv, m->cfg.n_heads, m->cfg.n_kv_heads, m->head_dim,
-                          m->attn_scale, &n->ab);                                  /* dqkv (T, qkv_dim) */
-    /* RoPE is a rotation: its backward rotates by the opposite angle */
-    be->rope(be, n->dqkv, m->qkv_dim, T, m->cfg.n_heads + m->cfg.n_kv_heads, m->head_dim, n->neg_pos, m->inv_freq);
+    if (so) lora_backward(n, so, a->att, a->u[LORA_O], n->g, d, n->datt, T);
+    be->attention_backward(be, a->qkv, m->qkv_dim, a->qkv + m->q_dim, a->qkv + m->q_dim + m->kv_dim, m->qkv_dim,
+                           n->datt, n->dqkv, n->dqkv + m->q_dim, n->dqkv + m->q_dim + m->kv_dim, m->qkv_dim,
+                           m->n_heads, m->n_kv_heads, m->head_dim, m->attn_scale, &n->ab); /* dqkv (T, qkv_dim) */
+    be->rope_backward(be, n->dqkv, m->qkv_dim, T, m->n_heads + m->n_kv_heads, m->head_dim, n->pos, m->inv_freq);
     if (lora_slot_at(n->a, l, LORA_Q) || lora_slot_at(n->a, l, LORA_K) || lora_slot_at(n->a, l, LORA_V))
         be->rmsnorm(be, x, ly->attn_norm, n->h, T, d, eps); /* h1 (T, d), recomputed: the q/k/v LoRA input */
     if (need_dx)
-        tr_gemm(nt, 0, 0, T, d, m->qkv_dim, 1.0f, n->dqkv, m->qkv_dim, w_f32(ly->wqkv), d, 0.0f, n->dh, d); /* dh1 */
+        be->gemm(be, 0, 0, T, d, m->qkv_dim, 1.0f, n->dqkv, m->qkv_dim, w_f32(ly->wqkv), d, 0.0f, n->dh, d); /* dh1 */
     for (int k = LORA_Q; k <= LORA_V; k++) {
         const lora_slot *sl = lora_slot_at(n->a, l, k);
         if (!sl) continue;
         out_place(m, k, &off, &ld);
-        lora_backward(n, sl, n->h, a->u[k], n->dqkv + off, ld, grad, need_dx ? n->dh : NULL, T);
+        lora_backward(n, sl, n->h, a->u[k], n->dqkv + off, ld, need_dx ? n->dh : NULL, T);
     }
-    if (need_dx) tr_rmsnorm_backward(nt, x, ly->attn_norm, n->dh, n->g, T, d, eps); /* g = ∂/∂x */
+    if (need_dx) be->rmsnorm_backward(be, x, ly->attn_norm, n->dh, n->g, T, d, eps); /* g = ∂/∂x */
 }
 
 /* Forward of every layer; the final residual ends in acts[L].x. */
 static void forward_layers(tr_net *n, const tr_batch *b, int T) {
-    lr_model *m = n->m;
-    const int L = m->cfg.n_layers;
+    const lr_decoder_view *m = &n->m;
     m->be->embed(m->be, m->embed, b->tokens, T, m->d, n->acts[0].x); /* x0 (T, d) */
-    for (int l = 0; l < L; l++) layer_forward(n, l, T, n->acts[l].x, acts_of(n, l), n->acts[l + 1].x);
+    for (int l = 0; l < m->n_layers; l++) layer_forward(n, l, T, n->acts[l].x, acts_of(n, l), n->acts[l + 1].x);
 }
 
 int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_scale, float *grad, double *loss) {
-    lr_model *m = n->m;
-    lr_backend *be = m->be;
-    const int L = m->cfg.n_layers, d = m->d, V = m->vocab, ns = tr_batch_n_loss(b), nt = nthreads(n);
-    const float eps = (float)m->cfg.rms_norm_eps;
+    const lr_decoder_view *m = &n->m;
+    lr_backend *be = n->be;
+    const int L = m->n_layers, d = m->d, V = m->vocab, ns = tr_batch_n_loss(b);
+    const float eps = m->eps;
+    const size_t pbytes = n->a->n_params * sizeof(float);
     int T = 0;
     if (prepare(n, b, dropout_key, 1, &T) != 0) return -1;
+    be->upload(be, n->w, n->a->w, pbytes);  /* the adapter as the optimizer left it */
+    be->upload(be, n->gw, grad, pbytes);    /* gradients accumulate over micro-batches */
     n->training = 1;
     forward_layers(n, b, T);
 
     /* ---- head at the loss positions: z = rmsnorm(x_L[rows]) lm_headᵀ */
-    be->gather_rows(be, n->acts[L].x, d, n->rows, ns, n->sel_x);              /* sel_x (ns, d) */
-    be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, ns, d, eps);             /* sel (ns, d) */
-    be->matmul(be, n->sel, d, m->lm_head, NULL, n->z, V, ns, V, d, 0);        /* z (ns, V) */
-    tr_kl_loss(nt, n->z, ns, V, b->lab_off, b->lab_ids, b->lab_w, grad_scale, loss, n->dz); /* dz (ns, V) */
-    tr_gemm(nt, 0, 0, ns, d, V, 1.0f, n->dz, V, w_f32(m->lm_head), d, 0.0f, n->dsel, d); /* dsel (ns, d) = dz lm_head */
-    memset(n->g, 0, (size_t)T * d * sizeof(float));                          /* g (T, d) = ∂/∂x_L */
-    memset(n->sel, 0, (size_t)ns * d * sizeof(float));
-    tr_rmsnorm_backward(nt, n->sel_x, m->final_norm, n->dsel, n->sel, ns, d, eps); /* reuse sel as ∂/∂sel_x */
-    for (int s = 0; s < ns; s++) /* rows are distinct: each loss position's gradient lands once */
-        memcpy(n->g + (size_t)n->rows[s] * d, n->sel + (size_t)s * d, (size_t)d * sizeof(float));
+    be->gather_rows(be, n->acts[L].x, d, n->rows, ns, n->sel_x);                               /* sel_x (ns, d) */
+    be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, ns, d, eps);                              /* sel (ns, d) */
+    be->matmul(be, n->sel, d, m->lm_head, NULL, n->z, V, ns, V, d, 0);                         /* z (ns, V) */
+    be->kl_loss(be, n->z, ns, V, b->lab_off, b->lab_ids, b->lab_w, grad_scale, loss, n->dz);   /* dz (ns, V) */
+    be->gemm(be, 0, 0, ns, d, V, 1.0f, n->dz, V, w_f32(m->lm_head), d, 0.0f, n->dsel, d);      /* dsel = dz lm_head */
+    be->zero(be, n->g, (size_t)T * d * sizeof(float));                                         /* g (T, d) = ∂/∂x_L */
+    be->zero(be, n->sel, (size_t)ns * d * sizeof(float));
+    be->rmsnorm_backward(be, n->sel_x, m->final_norm, n->dsel, n->sel, ns, d, eps); /* reuse sel as ∂/∂sel_x */
+    be->scatter_rows(be, n->sel, d, n->rows, ns, n->g); /* rows are distinct: each loss position's gradient lands once */
 
-    for (int l = L - 1; l >= n->lowest; l--) layer_backward(n, l, T, grad, l > n->lowest);
+    for (int l = L - 1; l >= n->lowest; l--) layer_backward(n, l, T, l > n->lowest);
     n->training = 0;
+    be->download(be, grad, n->gw, pbytes);
     return 0;
 }
 
 int tr_net_logits(tr_net *n, const tr_batch *b, int all_positions, float *logits) {
-    lr_model *m = n->m;
-    lr_backend *be = m->be;
-    const int L = m->cfg.n_layers, d = m->d, V = m->vocab;
-    const float eps = (float)m->cfg.rms_norm_eps;
+    const lr_decoder_view *m = &n->m;
+    lr_backend *be = n->be;
+    const int L = m->n_layers, d = m->d, V = m->vocab;
+    const float eps = m->eps;
     int T = 0;
     if (prepare(n, b, 0, 0, &T) != 0) return -1;
+    be->upload(be, n->w, n->a->w, n->a->n_params * sizeof(float));
     n->training = 0;
     forward_layers(n, b, T);
     const float *x = n->acts[L].x; /* (T, d) */
-    if (all_positions) {
-        be->rmsnorm(be, x, m->final_norm, n->h, T, d, eps);                 /* (T, d) */
-        be->matmul(be, n->h, d, m->lm_head, NULL, logits, V, T, V, d, 0);   /* (T, V) */
-    } else {
-        const int nl = tr_batch_n_loss(b);
-        be->gather_rows(be, x, d, n->rows, nl, n->sel_x);
-        be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, nl, d, eps);
-        be->matmul(be, n->sel, d, m->lm_head, NULL, logits, V, nl, V, d, 0);
+    const int rows = all_positions ? T : tr_batch_n_loss(b);
+    if (rows > n->logits_cap) {
+        bfree(n, n->logits);
+        n->logits = fzalloc(n, (size_t)rows * V);
+        n->logits_cap = rows;
     }
+    if (all_positions) {
+        be->rmsnorm(be, x, m->final_norm, n->h, T, d, eps);                     /* (T, d) */
+        be->matmul(be, n->h, d, m->lm_head, NULL, n->logits, V, T, V, d, 0);    /* (T, V) */
+    } else {
+        be->gather_rows(be, x, d, n->rows, rows, n->sel_x);
+        be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, rows, d, eps);
+        be->matmul(be, n->sel, d, m->lm_head, NULL, n->logits, V, rows, V, d, 0);
+    }
+    be->download(be, logits, n->logits, (size_t)rows * V * sizeof(float)); /* the caller's host buffer */
     return 0;
 }

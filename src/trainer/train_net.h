@@ -8,9 +8,14 @@
  * and the backward down to the lowest adapted layer with gradients for the
  * LoRA tensors only.
  *
- * The frozen weights are the model runtime's (model_internal.h: fused
- * q|k|v and gate|up matrices); every forward op is a backend op. Only the
- * CPU backend is supported for training. */
+ * The frozen weights are the model runtime's (model.h lr_decoder_view:
+ * fused q|k|v and gate|up matrices, loaded with weights_f32). Every op,
+ * forward and backward, is a backend op (backend.h), and every activation,
+ * the adapter's parameters and their gradients live in backend memory
+ * (be->alloc): the adapter is uploaded from lr_lora.w at each call and the
+ * gradient buffer is copied in and out, so the optimizer, checkpoints and
+ * the allreduce keep working on host arrays. A backend without the
+ * training ops is refused. */
 #ifndef LR_TRAIN_NET_H
 #define LR_TRAIN_NET_H
 
@@ -50,12 +55,12 @@ void tr_net_free(tr_net *n);
 /* Forward, loss, backward of one micro-batch with dropout on (masks keyed
  * by dropout_key and each sequence's key). loss[j] = KL at loss position j
  * (of sequence j without loss_pos);
- * grad (n_params) += grad_scale · ∂(Σ_i loss_i)/∂params.
+ * grad (n_params, host) += grad_scale · ∂(Σ_i loss_i)/∂params; loss host.
  * 0 ok; -1 + lr_error on bad input (token or label id out of range, empty
  * or over-long sequence). */
 int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_scale, float *grad, double *loss);
 
-/* Forward without dropout; logits (T, V) for every position when
+/* Forward without dropout; logits (host) (T, V) for every position when
  * all_positions, else (n_seq, V) at each sequence's last position. Labels
  * of b are not read. 0 ok; -1 + lr_error. */
 int tr_net_logits(tr_net *n, const tr_batch *b, int all_positions, float *logits);

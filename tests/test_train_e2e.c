@@ -165,6 +165,14 @@ static void check_roundtrip(const char *dir) {
     /* 1. the runtime with --adapter (merged in memory) vs peft */
     lr_model *m = model_load(test_data_path("sample/expert"), &mo);
     EXPECT(m && lora_apply_to_model(m, adapter) == 0, "apply: %s", lr_error_msg());
+    if (m) { /* the model API refuses deltas that do not fit (nothing is changed) */
+        const float one[4] = {1, 1, 1, 1};
+        EXPECT(model_add_lora(m, model_config(m)->n_layers, LR_LINEAR_Q, 1, 1, 1, 1.0f, one, one) == -1 &&
+                   strstr(lr_error_msg(), "outside the model"),
+               "a layer out of range is refused: %s", lr_error_msg());
+        EXPECT(model_add_lora(m, 0, LR_LINEAR_DOWN, 1, 2, 2, 1.0f, one, one) == -1 && strstr(lr_error_msg(), "shape"),
+               "a delta of the wrong shape is refused: %s", lr_error_msg());
+    }
     float *ours = m ? forward_all(m, tok, lens, n, T) : NULL;
     const size_t nv = (size_t)T * (m ? model_vocab_size(m) : 0);
     if (ours) {

@@ -347,7 +347,7 @@ static void test_gemm(lr_backend *be) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int shape = 0; shape < 2; shape++) {
-                const int M = shape ? 300 : 7, N = shape ? 5 : 290, K = 33;
+                const int M = shape ? 3000 : 70, N = shape ? 5 : 290, K = 33; /* >= 4e5 flops: rows / columns split */
                 float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)N * K * 4), *C = malloc((size_t)M * N * 4);
                 fill(A, (size_t)M * K, 1), fill(B, (size_t)N * K, 1), fill(C, (size_t)M * N, 1);
                 double *R = malloc((size_t)M * N * 8);
@@ -358,9 +358,18 @@ static void test_gemm(lr_backend *be) {
                             s += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
                         R[i * N + j] = 0.5 * s + 2.0 * C[i * N + j];
                     }
+                float *C1 = malloc((size_t)M * N * 4);
+                memcpy(C1, C, (size_t)M * N * 4);
                 be->gemm(be, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, C, N);
                 const double e = rel_err(C, R, (size_t)M * N);
                 EXPECT(e < 1e-5, "gemm ta %d tb %d shape %d: %g", ta, tb, shape, e);
+                /* the split over threads (slices of C) never changes a result */
+                be->set_threads(be, 1);
+                be->gemm(be, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 2.0f, C1, N);
+                be->set_threads(be, 2);
+                EXPECT(!memcmp(C, C1, (size_t)M * N * 4), "gemm ta %d tb %d shape %d: 1 thread != 2 threads", ta, tb,
+                       shape);
+                free(C1);
                 free(A), free(B), free(C), free(R);
             }
 }

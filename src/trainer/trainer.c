@@ -48,7 +48,8 @@ typedef struct {
     char *sched_json;
     float *grad; /* (n_params) */
     /* micro-batch packing */
-    int32_t *tok;
+    int32_t *tok;   /* (cap_tok) the micro-batch's sequences back to back */
+    int64_t cap_tok;
     int *lens;
     int64_t *keys, *lab_off;
     int32_t *lab_ids;
@@ -293,9 +294,10 @@ static int setup(trainer *t, int *already_done) {
 
 static void alloc_batch(trainer *t) {
     const size_t mb = (size_t)t->o->micro_batch;
-    /* a stream's longest input is not known yet: room for the longest allowed */
-    const size_t L = (size_t)(t->o->feed ? t->meta.max_length : t->data.max_len);
-    t->tok = xmalloc(mb * L * sizeof *t->tok);
+    /* a stream's size is unknown here, so --micro-batch is not bounded by
+     * it yet (run_share is): its token room grows with the samples drawn */
+    t->cap_tok = t->o->feed ? 0 : (int64_t)mb * t->data.max_len;
+    t->tok = xmalloc((t->cap_tok ? (size_t)t->cap_tok : 1) * sizeof *t->tok);
     t->lens = xmalloc(mb * sizeof *t->lens);
     t->keys = xmalloc(mb * sizeof *t->keys);
     t->lab_off = xmalloc((mb + 1) * sizeof *t->lab_off);
@@ -391,6 +393,15 @@ static int run_share(trainer *t, int64_t step, double stats[3]) {
         for (int i = 0; i < ns; i++) {
             const int64_t k = tr_data_at(d, step * B + j0 + i);
             if (k < 0) return -1;
+            if (d->complete && t->o->micro_batch > d->n) { /* the stream ended smaller (train checks a file at setup) */
+                lr_error_set("--micro-batch", "%ld is more than the %lld samples the sampling gave (a micro-batch "
+                             "holds distinct samples)", t->o->micro_batch, (long long)d->n);
+                return -1;
+            }
+            if (nt + d->in_len[k] > t->cap_tok) {
+                t->cap_tok = nt + d->in_len[k] > 2 * t->cap_tok ? nt + d->in_len[k] : 2 * t->cap_tok;
+                t->tok = xrealloc(t->tok, (size_t)t->cap_tok * sizeof *t->tok);
+            }
             memcpy(t->tok + nt, d->tokens + d->in_off[k], (size_t)d->in_len[k] * sizeof *t->tok);
             nt += d->in_len[k];
             t->lens[i] = d->in_len[k];

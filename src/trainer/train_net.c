@@ -89,10 +89,9 @@ tr_net *tr_net_new(lr_model *model, lr_lora *a, int recompute) {
     lr_decoder_view v;
     model_decoder_view(model, &v);
     lr_backend *be = v.be;
-    LR_CHECK(be->gemm && be->rmsnorm_backward && be->rope_backward && be->swiglu_backward && be->attention_backward &&
-                 be->dropout && be->kl_loss && be->copy_cols && be->add_cols && be->scale && be->scatter_rows &&
-                 be->zero,
-             "the %s backend has no training ops", be->name);
+    if (!(be->gemm && be->rmsnorm_backward && be->rope_backward && be->swiglu_backward && be->attention_backward &&
+          be->dropout && be->kl_loss && be->copy_cols && be->add_cols && be->scale && be->scatter_rows && be->zero))
+        lr_die_input("train", "the %s backend cannot train (it has no training ops); train on the CPU", be->name);
     LR_CHECK(a->n_layers == v.n_layers, "adapter has %d layers, model %d", a->n_layers, v.n_layers);
     tr_net *n = xcalloc(1, sizeof *n);
     n->m = v;

@@ -2,7 +2,8 @@
 # Builds the libFuzzer harnesses (fuzz/, Debian's clang) and runs each one
 # in turn, bounded (docs/fuzzing.md):
 #   bash tools/fuzz.sh                 # CI: ~10 s per harness (LR_FUZZ_SECONDS)
-#   bash tools/fuzz.sh --long          # >= 1M executions per harness (LR_FUZZ_RUNS)
+#   bash tools/fuzz.sh --long          # >= 1M executions per harness (LR_FUZZ_RUNS;
+#                                      # LR_FUZZ_SECONDS, when set, caps each harness's time)
 #   bash tools/fuzz.sh problems runfile   # only these harnesses
 # Seeds and committed regression inputs: fuzz/corpus/<harness>/ (read only);
 # what the fuzzer finds goes to build-fuzz/corpus/<harness>/, crashes to
@@ -16,7 +17,7 @@ names=()
 for a in "$@"; do
     case $a in
     --long) long=1 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) names+=("$a") ;;
     esac
 done
@@ -40,15 +41,18 @@ for h in "${names[@]}"; do
     mkdir -p "$work"
     if [ $long = 1 ]; then
         limit=(-runs="${LR_FUZZ_RUNS:-1000000}")
+        [ -n "${LR_FUZZ_SECONDS:-}" ] && limit+=(-max_total_time="$LR_FUZZ_SECONDS")
     else
         limit=(-max_total_time="${LR_FUZZ_SECONDS:-10}")
     fi
     log="$build/artifacts/$h.log"
+    t0=$(date +%s)
     set +e
     "$bin" "${limit[@]}" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -print_final_stats=1 \
         -artifact_prefix="$build/artifacts/$h-" "$work" "$root/fuzz/corpus/$h" >"$log" 2>&1
     rc=$?
     set -e
+    secs=$(($(date +%s) - t0))
     # libFuzzer's last status line: "#N DONE cov: C ft: F corp: ..."
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
     runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}' || true)
@@ -57,7 +61,7 @@ for h in "${names[@]}"; do
         echo "fuzz_$h: FAILED (exit $rc) after ${runs:-?} executions; see $log" >&2
         grep -E 'ERROR|SUMMARY|Test unit written|deadly signal|abort' "$log" | head -n 5 >&2 || true
     else
-        echo "fuzz_$h: ${runs:-?} executions, $(sed -E 's/^#[0-9]+[[:space:]]+[A-Z]+[[:space:]]+//' <<<"$last")"
+        echo "fuzz_$h: ${runs:-?} executions in ${secs} s, $(sed -E 's/^#[0-9]+[[:space:]]+[A-Z]+[[:space:]]+//' <<<"$last")"
     fi
 done
 exit $failed

@@ -308,8 +308,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     H5Fclose(f);
 
     if (which == 0) {
-        lr_chunk_result c;
-        if (runfile_shard_read(path, &c) == 0) chunk_result_free(&c);
+        lr_chunk c;
+        if (runfile_shard_read(path, &c) == 0) chunk_free(&c);
     } else if (which == 1) {
         tr_data d;
         if (tr_data_load(path, 50, 1 + fz_u8(&in) % 8, &d) == 0) {
@@ -321,7 +321,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     } else if (which == 2) {
         int64_t ns = 0, nst = 0;
-        if (runfile_select(path, 0.2, (fz_u8(&in) & 1) ? -1e9 : 0.1, "fuzz", &ns, &nst) == 0 && ns > nst) abort();
+        const lr_method m = method_make(0.2, (fz_u8(&in) & 1) ? -1e9 : 0.1);
+        if (runfile_select(path, &m, "fuzz", &ns, &nst) == 0 && ns > nst) abort();
     } else {
         int has = 0, complete = 0;
         int64_t steps = 0, got = 0;

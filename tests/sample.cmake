@@ -1,6 +1,5 @@
-# Sampling stage (issue 4): scorer math, problems reader, run file, the
+# Sampling stage (issue 4; its math: tests/method.cmake): problems reader, run file, the
 # `sample` / `select` commands with MPI roles, resume and user readability.
-lr_add_c_test(test_sample_contrast test_sample_contrast.c LABELS sample)
 lr_add_c_test(test_sample_problems test_sample_problems.c LABELS sample)
 lr_add_c_test(test_sample_golden test_sample_golden.c LABELS sample)
 lr_add_c_test(test_sample_runfile test_sample_runfile.c LABELS sample)

@@ -17,7 +17,8 @@
 
 #include "common/error.h"
 #include "model/model.h"
-#include "scorer/contrast.h"
+#include "method/contrast.h"
+#include "method/method.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -130,14 +131,19 @@ int main(void) {
             const int n16 = contrast_step(lg[1] + (size_t)t * VE, VE, lg[3] + (size_t)t * VA, VA, tokn, 0.01, scr, &d16, &c16);
             steps++;
             kl_ok += fabs(d16.kl - d32.kl) <= 0.02 + 0.02 * d32.kl;
-            const int s32 = contrast_selected(d32.kl, BETA), s16 = contrast_selected(d16.kl, BETA);
+            const lr_method meth = method_make(ALPHA, BETA);
+            const lr_scored_step st32 = {.kl = d32.kl, .n = n32, .ids = c32.ids, .lpe = c32.logp_expert,
+                                         .lpa = c32.logp_amateur, .token = tokn, .step = (int32_t)t};
+            const lr_scored_step st16 = {.kl = d16.kl, .n = n16, .ids = c16.ids, .lpe = c16.logp_expert,
+                                         .lpa = c16.logp_amateur, .token = tokn, .step = (int32_t)t};
+            const int s32 = method_select(&meth, &st32), s16 = method_select(&meth, &st16);
             sel_agree += s32 == s16;
             if (s32 != s16 && fabs(d32.kl - BETA) > 0.05) flips_far++;
             if (s32 && s16) {
                 int32_t i32[4096], i16[4096];
                 float w32[4096], w16[4096];
-                const int m32 = contrast_label(c32.ids, c32.logp_expert, c32.logp_amateur, n32, ALPHA, i32, w32);
-                const int m16 = contrast_label(c16.ids, c16.logp_expert, c16.logp_amateur, n16, ALPHA, i16, w16);
+                const int m32 = method_label(&meth, &st32, i32, w32);
+                const int m16 = method_label(&meth, &st16, i16, w16);
                 both_sel++;
                 same_sets += m32 == m16 && !memcmp(i32, i16, (size_t)m32 * sizeof(int32_t));
             }

@@ -26,7 +26,7 @@ static double urand(void) {
 }
 
 /* A chunk of n problems starting at first; problem first+1 is skipped. */
-static void make_chunk(lr_chunk_result *c, int64_t id, int64_t first, int n) {
+static void make_chunk(lr_chunk *c, int64_t id, int64_t first, int n) {
     memset(c, 0, sizeof *c);
     c->chunk = id;
     c->first_problem = first;
@@ -75,6 +75,12 @@ static void make_chunk(lr_chunk_result *c, int64_t id, int64_t first, int n) {
     }
 }
 
+/* runfile_select under the default method at (alpha, beta). */
+static int select_at(const char *path, double alpha, double beta, const char *cmd, int64_t *ns, int64_t *nst) {
+    const lr_method m = method_make(alpha, beta);
+    return runfile_select(path, &m, cmd, ns, nst);
+}
+
 static const char *tmpdir(void) {
     static char d[256];
     if (!d[0]) {
@@ -120,7 +126,7 @@ int main(void) {
     EXPECT(run_state_prepare(out, dir, key, 0, 0, &st) != 0 && strstr(lr_error_msg(), "--resume"),
            "an interrupted run needs --resume: %s", lr_error_msg());
 
-    lr_chunk_result c[3];
+    lr_chunk c[3];
     int64_t firsts[3] = {0, 3, 6};
     int ns[3] = {3, 3, 1};
     for (int k = 0; k < 3; k++) make_chunk(&c[k], k, firsts[k], ns[k]);
@@ -136,7 +142,16 @@ int main(void) {
     EXPECT(run_state_prepare(out, dir, key2, 1, 0, &st) != 0 && strstr(lr_error_msg(), "'expert' was \"e\" there"),
            "config mismatch named: %s", lr_error_msg());
 
-    lr_run_meta meta = {"{}", key, "lightreasoner sample ...", "E", "A", probs, 60, 64, 0.01, 0.2, 0.5, 0, NULL};
+    lr_run_meta meta = {.config_json = "{}",
+                        .resume_key = key,
+                        .command_line = "lightreasoner sample ...",
+                        .expert_dir = "E",
+                        .amateur_dir = "A",
+                        .problems_path = probs,
+                        .vocab_expert = 60,
+                        .vocab_amateur = 64,
+                        .store_alpha = 0.01,
+                        .method = method_make(0.2, 0.5)};
     EXPECT(runfile_join(out, dir, &ps, 3, &meta) != 0 && strstr(lr_error_msg(), "chunk 1 was not completed"),
            "join refuses a missing chunk: %s", lr_error_msg());
     EXPECT(!lr_file_exists(out), "no run file after a failed join");
@@ -145,7 +160,7 @@ int main(void) {
     runfile_shard_write(dir, &c[1], 0.01, 0);
     char *s1 = lr_path_join(dir, "chunk-00000001.h5");
     truncate_file(s1, 600);
-    lr_chunk_result tmp;
+    lr_chunk tmp;
     EXPECT(runfile_shard_read(s1, &tmp) != 0, "truncated shard detected");
     int64_t *ids;
     int n;
@@ -159,13 +174,13 @@ int main(void) {
     EXPECT(runfile_shard_scan(dir, &ids, &n) == 0 && n == 3 && !lr_file_exists(stale), "scan: 3 shards, tmp removed");
     free(ids);
 
-    lr_chunk_result back;
+    lr_chunk back;
     EXPECT(runfile_shard_read(s1, &back) == 0, "shard round trip: %s", lr_error_msg());
     EXPECT(back.n_traces == c[1].n_traces && back.n_steps == c[1].n_steps && back.cand.n == c[1].cand.n &&
                !strcmp(back.text[0], c[1].text[0]) && back.div[1].kl == c[1].div[1].kl &&
                back.cand.logp_amateur[2] == c[1].cand.logp_amateur[2],
            "shard content");
-    chunk_result_free(&back);
+    chunk_free(&back);
 
     EXPECT(runfile_join(out, dir, &ps, 3, &meta) == 0, "join: %s", lr_error_msg());
     hid_t f = (hid_t)runfile_open_read(out);
@@ -202,14 +217,14 @@ int main(void) {
     char *copy = tpath("copy.h5");
     lr_copy_file(out, copy);
     int64_t a = 0, b = 0;
-    EXPECT(runfile_select(copy, 0.2, 0.5, "select", &a, &b) == 0 && a == want_samples && b == want_st, "select same");
+    EXPECT(select_at(copy, 0.2, 0.5, "select", &a, &b) == 0 && a == want_samples && b == want_st, "select same");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../test_sample_compare.py %s %s", test_data_dir(), out, copy);
     EXPECT(test_run(cmd, NULL) == 0, "select with the sampling alpha/beta reproduces the file: %s", cmd);
-    EXPECT(runfile_select(copy, 0.2, -1.0, "select", &a, &b) == 0 && a == want_st, "beta -1 selects every step");
-    EXPECT(runfile_select(copy, 0.005, 0.5, "select", &a, &b) != 0 && strstr(lr_error_msg(), "below the store-alpha"),
+    EXPECT(select_at(copy, 0.2, -1.0, "select", &a, &b) == 0 && a == want_st, "beta -1 selects every step");
+    EXPECT(select_at(copy, 0.005, 0.5, "select", &a, &b) != 0 && strstr(lr_error_msg(), "below the store-alpha"),
            "alpha below store-alpha refused: %s", lr_error_msg());
-    EXPECT(runfile_select(copy, 1.0, 0.5, "select", &a, &b) == 0, "alpha 1");
+    EXPECT(select_at(copy, 1.0, 0.5, "select", &a, &b) == 0, "alpha 1");
     f = (hid_t)runfile_open_read(copy);
     int64_t nl = 0, ns2 = 0;
     int64_t *lo = read_i64(f, "samples/label_offsets", &nl);
@@ -227,7 +242,7 @@ int main(void) {
     stat(copy, &sb);
     truncate_file(copy, sb.st_size / 2);
     EXPECT(runfile_open_read(copy) < 0 && strstr(lr_error_msg(), copy), "truncated run file: %s", lr_error_msg());
-    EXPECT(runfile_select(copy, 0.2, 0.5, "select", &a, &b) != 0, "select refuses a damaged file");
+    EXPECT(select_at(copy, 0.2, 0.5, "select", &a, &b) != 0, "select refuses a damaged file");
     stat(copy, &sb);
     EXPECT(sb.st_size > 0, "the damaged file is left as it was");
     EXPECT(runfile_open_read(probs) < 0 && strstr(lr_error_msg(), "not a readable HDF5"), "foreign file: %s",
@@ -241,7 +256,7 @@ int main(void) {
     run_state_cleanup(dir);
     EXPECT(!lr_is_dir(dir), "shard directory removed");
 
-    for (int k = 0; k < 3; k++) chunk_result_free(&c[k]);
+    for (int k = 0; k < 3; k++) chunk_free(&c[k]);
     problems_free(&ps);
     remove(out), remove(copy), remove(probs);
     rmdir(tmpdir());

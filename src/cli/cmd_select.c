@@ -28,7 +28,8 @@ int cmd_select(int argc, char **argv) {
     args_parse(&spec, argc, argv, NULL);
     char *cmdline = args_command_line(argc, argv);
     int64_t n_samples = 0, n_steps = 0;
-    int rc = runfile_select(run, alpha, beta, cmdline, &n_samples, &n_steps);
+    const lr_method m = method_make(alpha, beta);
+    int rc = runfile_select(run, &m, cmdline, &n_samples, &n_steps);
     free(cmdline);
     if (rc != 0) lr_die_last();
     if (!quiet)

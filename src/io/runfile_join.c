@@ -2,7 +2,6 @@
  * order, written under a temporary name and renamed. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "io/runfile.h"
@@ -127,7 +127,7 @@ static void close_datasets(join_state *j) {
 }
 
 /* Appends one chunk (already validated against the problem range). */
-static int append_chunk(join_state *j, const lr_chunk_result *c, const lr_problem_set *ps, const char *path) {
+static int append_chunk(join_state *j, const lr_chunk *c, const lr_problem_set *ps, const char *path) {
     int t = 0;
     for (int i = 0; i < c->n_problems; i++) {
         int64_t pi = c->first_problem + i;
@@ -191,8 +191,8 @@ static int append_chunk(join_state *j, const lr_chunk_result *c, const lr_proble
             h5u_app_write(&j->d_cand_ids, c->cand.ids + a, (size_t)n);
             h5u_app_write(&j->d_cand_lpe, c->cand.logp_expert + a, (size_t)n);
             h5u_app_write(&j->d_cand_lpa, c->cand.logp_amateur + a, (size_t)n);
-            samples_writer_step(&j->sw, j->n_steps, gtrace, s, c->trace_problem[i], d->kl, c->cand.ids + a,
-                                c->cand.logp_expert + a, c->cand.logp_amateur + a, (int)n);
+            const lr_scored_step st = chunk_scored_step(c, i, s, row);
+            samples_writer_step(&j->sw, j->n_steps, gtrace, &st);
             j->n_cands += n;
             j->n_steps++;
             if (contrast_nonfinite(d->kl)) j->n_nonfinite_steps++;
@@ -261,13 +261,13 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
     h5u_attr_i64(j.gd, "vocab_shared", meta->vocab_expert < meta->vocab_amateur ? meta->vocab_expert
                                                                                  : meta->vocab_amateur);
     open_datasets(&j);
-    samples_writer_open(&j.sw, j.file, meta->alpha, meta->beta);
+    samples_writer_open(&j.sw, j.file, &meta->method);
 
     int rc = 0;
     int64_t next_problem = 0;
     for (int64_t id = 0; id < n_chunks && rc == 0; id++) {
         char *path = runfile_shard_path(dir, id);
-        lr_chunk_result c;
+        lr_chunk c;
         if (!lr_file_exists(path)) {
             lr_error_set(path, "shard missing: chunk %lld was not completed (run again with --resume)",
                          (long long)id);
@@ -293,7 +293,7 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
                 rc = append_chunk(&j, &c, ps, path);
                 next_problem += c.n_problems;
             }
-            chunk_result_free(&c);
+            chunk_free(&c);
         }
         free(path);
     }
@@ -323,13 +323,10 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
         free(tmp);
         return rc;
     }
-    const char *die = getenv("LR_TEST_DIE_AT");
-    if (die && !strcmp(die, "join")) {
+    if (lr_crash_point_armed("join", -1)) {
         /* test hook: a crash after the temporary is written, before the rename */
         H5W(H5Fflush(j.file, H5F_SCOPE_GLOBAL), j.file, "(flush)");
-        fprintf(stderr, "lightreasoner: test hook: dying in the join\n");
-        fflush(stderr);
-        raise(SIGKILL);
+        lr_crash_point("join", -1);
     }
     h5u_commit(j.file, tmp, out_path); /* flush, close, fsync, rename: checked */
     free(tmp);

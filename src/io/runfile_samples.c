@@ -16,17 +16,14 @@
 #include "common/error.h"
 #include "common/lock.h"
 #include "io/runfile.h"
-#include "scorer/contrast.h"
+#include "method/method.h"
 
-void samples_writer_open(lr_samples_writer *s, hid_t file, double alpha, double beta) {
+void samples_writer_open(lr_samples_writer *s, hid_t file, const lr_method *m) {
     memset(s, 0, sizeof *s);
-    s->alpha = alpha;
-    s->beta = beta;
+    s->method = *m;
     s->group = H5Gcreate2(file, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5W(s->group, file, "group '/samples'");
-    h5u_attr_str(s->group, "description",
-                 "training samples: generated steps with KL >= beta; label = softmax over the plausible set "
-                 "{v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)");
+    h5u_attr_str(s->group, "description", method_describe(m));
     hid_t g = s->group;
     h5u_app_create(&s->trace, g, "trace", H5T_NATIVE_INT64, "row of /traces", NULL);
     h5u_app_create(&s->step, g, "step", H5T_NATIVE_INT32, "generated step t (0 = first generated token)", NULL);
@@ -41,22 +38,21 @@ void samples_writer_open(lr_samples_writer *s, hid_t file, double alpha, double 
                    "probability");
 }
 
-void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, int32_t step, int64_t problem, double kl,
-                         const int32_t *ids, const float *lpe, const float *lpa, int n) {
+void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st) {
     s->n_steps++;
-    if (!contrast_selected(kl, s->beta)) return;
-    if ((size_t)n > s->cap) {
-        s->cap = (size_t)n * 2;
+    const size_t room = (size_t)method_label_room(st);
+    if (room > s->cap) {
+        s->cap = room * 2;
         s->ids = xrealloc(s->ids, s->cap * sizeof *s->ids);
         s->w = xrealloc(s->w, s->cap * sizeof *s->w);
     }
-    int m = contrast_label(ids, lpe, lpa, n, s->alpha, s->ids, s->w);
-    if (m == 0) return; /* no finite candidate (a damaged row): no label to train on */
+    const int m = method_sample(&s->method, st, s->ids, s->w);
+    if (m == 0) return; /* not selected, or no finite candidate (a damaged row): no label to train on */
     h5u_app_write(&s->trace, &trace, 1);
-    h5u_app_write(&s->step, &step, 1);
-    h5u_app_write(&s->problem, &problem, 1);
+    h5u_app_write(&s->step, &st->step, 1);
+    h5u_app_write(&s->problem, &st->problem, 1);
     h5u_app_write(&s->row, &row, 1);
-    h5u_app_write(&s->kl, &kl, 1);
+    h5u_app_write(&s->kl, &st->kl, 1);
     h5u_app_write(&s->label_offsets, &s->n_labels, 1);
     h5u_app_write(&s->label_ids, s->ids, (size_t)m);
     h5u_app_write(&s->label_weights, s->w, (size_t)m);
@@ -66,8 +62,8 @@ void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, int32
 
 void samples_writer_close(lr_samples_writer *s) {
     h5u_app_write(&s->label_offsets, &s->n_labels, 1);
-    h5u_attr_f64(s->group, "alpha", s->alpha);
-    h5u_attr_f64(s->group, "beta", s->beta);
+    h5u_attr_f64(s->group, "alpha", s->method.alpha);
+    h5u_attr_f64(s->group, "beta", s->method.beta);
     h5u_attr_i64(s->group, "n_samples", s->n_samples);
     h5u_attr_i64(s->group, "n_steps", s->n_steps);
     h5u_attr_f64(s->group, "selected_fraction", s->n_steps ? (double)s->n_samples / (double)s->n_steps : 0.0);
@@ -95,7 +91,7 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
     int rc = -1;
     int64_t ns = 0, nt = 0;
     int64_t *trace_problem = NULL, *off = NULL, *trace = NULL;
-    int32_t *step = NULL, *ids = NULL;
+    int32_t *step = NULL, *token = NULL, *ids = NULL;
     double *kl = NULL;
     float *lpe = NULL, *lpa = NULL;
     if (dv < 0 || tr < 0) {
@@ -103,6 +99,9 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
         goto out;
     }
     if (h5u_len(dv, "kl", path, &ns) != 0) goto out;
+    /* every run file this program writes has /divergence/token; a file
+     * without it gives the method token -1 (lr_scored_step) */
+    const int has_token = H5Lexists(dv, "token", H5P_DEFAULT) > 0;
     int64_t vshared = 0;
     if (h5u_read_attr_i64(src, "vocab_shared", path, &vshared) != 0) goto out;
     if (!(trace_problem = h5u_read_all(tr, "problem", path, H5T_NATIVE_INT64, -1, &nt))) goto out;
@@ -110,6 +109,7 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
     off = xmalloc((size_t)(max_steps + 1) * sizeof *off);
     trace = xmalloc((size_t)max_steps * sizeof *trace);
     step = xmalloc((size_t)max_steps * sizeof *step);
+    token = xmalloc((size_t)max_steps * sizeof *token);
     kl = xmalloc((size_t)max_steps * sizeof *kl);
     size_t ccap = 0;
     for (int64_t s0 = 0; s0 < ns;) {
@@ -135,6 +135,7 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
         if (h5u_read_range(dv, "trace", path, H5T_NATIVE_INT64, s0, k, trace) ||
             h5u_read_range(dv, "step", path, H5T_NATIVE_INT32, s0, k, step) ||
             h5u_read_range(dv, "kl", path, H5T_NATIVE_DOUBLE, s0, k, kl) ||
+            (has_token && h5u_read_range(dv, "token", path, H5T_NATIVE_INT32, s0, k, token)) ||
             h5u_read_range(dv, "cand_ids", path, H5T_NATIVE_INT32, off[0], nc, ids) ||
             h5u_read_range(dv, "cand_logp_expert", path, H5T_NATIVE_FLOAT, off[0], nc, lpe) ||
             h5u_read_range(dv, "cand_logp_amateur", path, H5T_NATIVE_FLOAT, off[0], nc, lpa))
@@ -150,15 +151,22 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
                 lr_error_set(path, "/divergence/trace out of range at row %lld", (long long)(s0 + i));
                 goto out;
             }
-            int64_t a = off[i] - off[0];
-            samples_writer_step(sw, s0 + i, trace[i], step[i], trace_problem[trace[i]], kl[i], ids + a, lpe + a,
-                                lpa + a, (int)(off[i + 1] - off[i]));
+            const int64_t a = off[i] - off[0];
+            const lr_scored_step st = {.problem = trace_problem[trace[i]],
+                                       .step = step[i],
+                                       .token = has_token ? token[i] : -1,
+                                       .kl = kl[i],
+                                       .n = (int)(off[i + 1] - off[i]),
+                                       .ids = ids + a,
+                                       .lpe = lpe + a,
+                                       .lpa = lpa + a};
+            samples_writer_step(sw, s0 + i, trace[i], &st);
         }
         s0 += k;
     }
     rc = 0;
 out:
-    free(trace_problem), free(off), free(trace), free(step), free(kl), free(ids), free(lpe), free(lpa);
+    free(trace_problem), free(off), free(trace), free(step), free(token), free(kl), free(ids), free(lpe), free(lpa);
     if (dv >= 0) H5Gclose(dv);
     if (tr >= 0) H5Gclose(tr);
     return rc;
@@ -168,7 +176,7 @@ out:
  * beta replace the sampled ones there; the configuration `sample` ran with
  * is kept once as `config_sample`, and `config_updated_by` names the
  * command. */
-static void update_root_config(hid_t f, const char *path, double alpha, double beta, const char *command_line) {
+static void update_root_config(hid_t f, const char *path, const lr_method *m, const char *command_line) {
     char *txt = NULL;
     if (!h5u_has_attr(f, "config") || h5u_read_attr_str(f, "config", path, &txt) != 0) {
         lr_error_clear();
@@ -179,8 +187,8 @@ static void update_root_config(hid_t f, const char *path, double alpha, double b
         if (!h5u_has_attr(f, "config_sample")) h5u_attr_str(f, "config_sample", txt);
         cJSON_DeleteItemFromObjectCaseSensitive(j, "alpha");
         cJSON_DeleteItemFromObjectCaseSensitive(j, "beta");
-        cJSON_AddNumberToObject(j, "alpha", alpha);
-        cJSON_AddNumberToObject(j, "beta", beta);
+        cJSON_AddNumberToObject(j, "alpha", m->alpha);
+        cJSON_AddNumberToObject(j, "beta", m->beta);
         char *out = cJSON_PrintUnformatted(j);
         if (out) h5u_attr_str(f, "config", out);
         cJSON_free(out);
@@ -190,12 +198,10 @@ static void update_root_config(hid_t f, const char *path, double alpha, double b
     free(txt);
 }
 
-int runfile_select(const char *path, double alpha, double beta, const char *command_line, int64_t *n_samples,
+int runfile_select(const char *path, const lr_method *m, const char *command_line, int64_t *n_samples,
                    int64_t *n_steps) {
-    if (!(alpha > 0.0 && alpha <= 1.0)) {
-        lr_error_set("select", "--alpha must be in (0, 1], got %g", alpha);
-        return -1;
-    }
+    if (method_check(m, "select") != 0) return -1;
+    const double alpha = m->alpha;
     /* a run file (checked first: no lock file beside anything else), then
      * one writer per run file until this process ends (common/lock.h), then
      * the file as it is under the lock */
@@ -230,11 +236,11 @@ int runfile_select(const char *path, double alpha, double beta, const char *comm
         return -1;
     }
     lr_samples_writer sw;
-    samples_writer_open(&sw, dst, alpha, beta);
+    samples_writer_open(&sw, dst, m);
     rc = rebuild_samples(src, path, &sw);
     if (command_line) h5u_attr_str(sw.group, "select_command_line", command_line);
     samples_writer_close(&sw);
-    if (rc == 0) update_root_config(dst, path, alpha, beta, command_line);
+    if (rc == 0) update_root_config(dst, path, m, command_line);
     if (n_samples) *n_samples = sw.n_samples;
     if (n_steps) *n_steps = sw.n_steps;
     H5Fclose(src);

@@ -1,6 +1,6 @@
-/* Writer of /samples shared by the join and by `select`: applies SPEC §2's
- * selection (KL >= beta) and labels (plausible set at alpha, contrast
- * softmax) to each step's stored candidates. Internal to src/io/runfile*. */
+/* Writer of /samples shared by the join and by `select`: the samples the
+ * method (method/method.h: selection, labels) makes of each stored step.
+ * Internal to src/io/runfile*. */
 #ifndef LR_RUNFILE_SAMPLES_H
 #define LR_RUNFILE_SAMPLES_H
 
@@ -8,11 +8,12 @@
 #include <stdint.h>
 
 #include "io/runfile_h5.h"
+#include "method/method.h"
 
 typedef struct {
     hid_t group;
     h5u_app trace, step, problem, row, kl, label_offsets, label_ids, label_weights;
-    double alpha, beta;
+    lr_method method;
     int64_t n_samples, n_labels, n_steps;
     int32_t *ids;  /* scratch (cap) */
     float *w;
@@ -20,11 +21,10 @@ typedef struct {
 } lr_samples_writer;
 
 /* Creates /samples in file (it must not exist). */
-void samples_writer_open(lr_samples_writer *s, hid_t file, double alpha, double beta);
-/* One step: its divergence row, trace, step index, problem, KL and the n
- * candidates (ids, expert and amateur log-probs). */
-void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, int32_t step, int64_t problem, double kl,
-                         const int32_t *ids, const float *lpe, const float *lpa, int n);
+void samples_writer_open(lr_samples_writer *s, hid_t file, const lr_method *m);
+/* One stored step: its row of /divergence, its row of /traces and the step
+ * itself; a row of /samples when the method makes a sample of it. */
+void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st);
 /* Writes the closing offset and the attributes; closes the group. */
 void samples_writer_close(lr_samples_writer *s);
 

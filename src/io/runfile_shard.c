@@ -12,25 +12,9 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
-
-void chunk_result_free(lr_chunk_result *c) {
-    free(c->problem_status);
-    free(c->trace_problem);
-    free(c->prompt_len);
-    free(c->n_generated);
-    free(c->finish);
-    free(c->token_offsets);
-    free(c->tokens);
-    if (c->text)
-        for (int i = 0; i < c->n_traces; i++) free(c->text[i]);
-    free(c->text);
-    free(c->div);
-    free(c->cand_offsets);
-    cand_buf_free(&c->cand);
-    memset(c, 0, sizeof *c);
-}
 
 char *runfile_shard_dir(const char *out_path) {
     size_t n = strlen(out_path) + 8;
@@ -50,40 +34,40 @@ char *runfile_shard_path(const char *dir, int64_t chunk) {
  * writer stores it as attribute `checksum`; every read recomputes it, so
  * bytes damaged after the shard was committed (a disk, a copy, a stray
  * write) are caught at resume and at the join instead of being merged. */
-static uint64_t chunk_checksum(const lr_chunk_result *c) {
-    uint64_t h = H5U_FNV_INIT;
+static uint64_t chunk_checksum(const lr_chunk *c) {
+    uint64_t h = LR_FNV1A64_INIT;
     const size_t np = (size_t)c->n_problems, nt = (size_t)c->n_traces, ns = (size_t)c->n_steps;
-    h = h5u_fnv1a(h, &c->chunk, sizeof c->chunk);
-    h = h5u_fnv1a(h, &c->first_problem, sizeof c->first_problem);
-    h = h5u_fnv1a(h, c->problem_status, np);
-    h = h5u_fnv1a(h, c->trace_problem, nt * sizeof *c->trace_problem);
-    h = h5u_fnv1a(h, c->prompt_len, nt * sizeof *c->prompt_len);
-    h = h5u_fnv1a(h, c->n_generated, nt * sizeof *c->n_generated);
-    h = h5u_fnv1a(h, c->finish, nt);
-    h = h5u_fnv1a(h, c->token_offsets, (nt + 1) * sizeof *c->token_offsets);
-    h = h5u_fnv1a(h, c->tokens, (size_t)c->token_offsets[nt] * sizeof *c->tokens);
-    for (size_t i = 0; i < nt; i++) h = h5u_fnv1a(h, c->text[i], strlen(c->text[i]) + 1);
+    h = lr_fnv1a64(h, &c->chunk, sizeof c->chunk);
+    h = lr_fnv1a64(h, &c->first_problem, sizeof c->first_problem);
+    h = lr_fnv1a64(h, c->problem_status, np);
+    h = lr_fnv1a64(h, c->trace_problem, nt * sizeof *c->trace_problem);
+    h = lr_fnv1a64(h, c->prompt_len, nt * sizeof *c->prompt_len);
+    h = lr_fnv1a64(h, c->n_generated, nt * sizeof *c->n_generated);
+    h = lr_fnv1a64(h, c->finish, nt);
+    h = lr_fnv1a64(h, c->token_offsets, (nt + 1) * sizeof *c->token_offsets);
+    h = lr_fnv1a64(h, c->tokens, (size_t)c->token_offsets[nt] * sizeof *c->tokens);
+    for (size_t i = 0; i < nt; i++) h = lr_fnv1a64(h, c->text[i], strlen(c->text[i]) + 1);
     for (size_t k = 0; k < ns; k++) {
         const lr_step_div *d = &c->div[k];
-        h = h5u_fnv1a(h, &d->kl, sizeof d->kl);
-        h = h5u_fnv1a(h, &d->entropy_expert, sizeof d->entropy_expert);
-        h = h5u_fnv1a(h, &d->entropy_amateur, sizeof d->entropy_amateur);
-        h = h5u_fnv1a(h, &d->logp_expert, sizeof d->logp_expert);
-        h = h5u_fnv1a(h, &d->logp_amateur, sizeof d->logp_amateur);
-        h = h5u_fnv1a(h, &d->top1_expert, sizeof d->top1_expert);
-        h = h5u_fnv1a(h, &d->top1_amateur, sizeof d->top1_amateur);
+        h = lr_fnv1a64(h, &d->kl, sizeof d->kl);
+        h = lr_fnv1a64(h, &d->entropy_expert, sizeof d->entropy_expert);
+        h = lr_fnv1a64(h, &d->entropy_amateur, sizeof d->entropy_amateur);
+        h = lr_fnv1a64(h, &d->logp_expert, sizeof d->logp_expert);
+        h = lr_fnv1a64(h, &d->logp_amateur, sizeof d->logp_amateur);
+        h = lr_fnv1a64(h, &d->top1_expert, sizeof d->top1_expert);
+        h = lr_fnv1a64(h, &d->top1_amateur, sizeof d->top1_amateur);
     }
-    h = h5u_fnv1a(h, c->cand_offsets, (ns + 1) * sizeof *c->cand_offsets);
+    h = lr_fnv1a64(h, c->cand_offsets, (ns + 1) * sizeof *c->cand_offsets);
     const size_t nc = (size_t)c->cand_offsets[ns];
-    h = h5u_fnv1a(h, c->cand.ids, nc * sizeof *c->cand.ids);
-    h = h5u_fnv1a(h, c->cand.logp_expert, nc * sizeof *c->cand.logp_expert);
-    h = h5u_fnv1a(h, c->cand.logp_amateur, nc * sizeof *c->cand.logp_amateur);
+    h = lr_fnv1a64(h, c->cand.ids, nc * sizeof *c->cand.ids);
+    h = lr_fnv1a64(h, c->cand.logp_expert, nc * sizeof *c->cand.logp_expert);
+    h = lr_fnv1a64(h, c->cand.logp_amateur, nc * sizeof *c->cand.logp_amateur);
     return h;
 }
 
 static void checksum_str(uint64_t h, char out[32]) { snprintf(out, 32, "fnv1a64:%016" PRIx64, h); }
 
-void runfile_shard_write(const char *dir, const lr_chunk_result *c, double store_alpha, int writer_rank) {
+void runfile_shard_write(const char *dir, const lr_chunk *c, double store_alpha, int writer_rank) {
     char *path = runfile_shard_path(dir, c->chunk);
     char *tmp = h5u_tmp_name(path, "tmp");
     hid_t f = h5u_create(tmp, path);
@@ -147,7 +131,7 @@ static int offsets_ok(const int64_t *off, int64_t n, int64_t total) {
     return 1;
 }
 
-int runfile_shard_read(const char *path, lr_chunk_result *c) {
+int runfile_shard_read(const char *path, lr_chunk *c) {
     memset(c, 0, sizeof *c);
     h5u_quiet();
     struct stat sb; /* a FIFO would block H5Fopen */
@@ -254,7 +238,7 @@ out:
     free(schema);
     free(stored_sum);
     H5Fclose(f);
-    if (rc != 0) chunk_result_free(c);
+    if (rc != 0) chunk_free(c);
     return rc;
 }
 
@@ -266,11 +250,11 @@ static int cmp_i64(const void *a, const void *b) {
 /* A shard is kept when it reads back whole and its checksum matches; the
  * id in its name must be the chunk it holds. */
 static int shard_ok(const char *path, long long id) {
-    lr_chunk_result c;
+    lr_chunk c;
     if (runfile_shard_read(path, &c) != 0) return 0;
     int ok = c.chunk == id;
     if (!ok) lr_error_set(path, "holds chunk %lld", (long long)c.chunk);
-    chunk_result_free(&c);
+    chunk_free(&c);
     return ok;
 }
 

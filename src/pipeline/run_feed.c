@@ -32,16 +32,16 @@ int run_feed_next(void *ctx, tr_data *d) {
     }
     free(stop);
     f->waited += lr_now() - t0;
-    lr_chunk_result c;
+    lr_chunk c;
     int rc = runfile_shard_read(path, &c);
     if (rc == 0) {
         if (c.chunk != f->next) {
             lr_error_set(path, "holds chunk %lld, expected %lld", (long long)c.chunk, (long long)f->next);
             rc = -1;
         } else {
-            rc = tr_data_append_chunk(d, &c, f->alpha, f->beta);
+            rc = tr_data_append_chunk(d, &c, &f->method);
         }
-        chunk_result_free(&c);
+        chunk_free(&c);
     }
     free(path);
     if (rc != 0) return -1;

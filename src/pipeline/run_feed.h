@@ -13,7 +13,7 @@
 typedef struct {
     const char *shard_dir;
     int64_t next, n_chunks;
-    double alpha, beta;
+    lr_method method; /* selection + labels of the samples */
     double waited; /* seconds spent waiting for shards */
 } run_feed;
 

@@ -268,7 +268,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     /* phase 2: sample and train at once (one process: one after the other) */
     if (rc == 0 && !complete) {
         char *shard_dir = runfile_shard_dir(o->out);
-        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .alpha = o->alpha, .beta = o->beta};
+        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .method = method_make(o->alpha, o->beta)};
         int prc = 0;
         if (sampling) {
             prc = sample_stage_run(&s); /* LR_EXIT_INTERRUPTED: stopped by a signal */

@@ -9,7 +9,7 @@
 
 /* header: chunk, first_problem, n_problems, n_traces, vocab_expert, n_tokens, meta_bytes, text_bytes */
 
-static size_t meta_size(const lr_gen_chunk *g, int64_t ntok, int64_t text_bytes) {
+static size_t meta_size(const lr_chunk *g, int64_t ntok, int64_t text_bytes) {
     size_t nt = (size_t)g->n_traces;
     return (size_t)g->n_problems + nt * (8 + 4 + 4 + 1) + (nt + 1) * 8 + (size_t)ntok * 4 + (size_t)text_bytes;
 }
@@ -19,7 +19,7 @@ static size_t meta_size(const lr_gen_chunk *g, int64_t ntok, int64_t text_bytes)
 
 static int n_pieces(int64_t floats) { return (int)((floats + PIECE_FLOATS - 1) / PIECE_FLOATS); }
 
-void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest, MPI_Comm comm) {
+void chunk_send_start(lr_chunk_send *cs, const lr_chunk *g, int dest, MPI_Comm comm) {
     memset(cs, 0, sizeof *cs);
     const int nt = g->n_traces;
     int64_t ntok = g->token_offsets[nt], text_bytes = 0;
@@ -76,7 +76,7 @@ void chunk_send_wait(lr_chunk_send *cs) {
     send_release(cs);
 }
 
-int64_t chunk_recv(int src, MPI_Comm comm, lr_gen_chunk *g) {
+int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *g) {
     memset(g, 0, sizeof *g);
     int64_t h[8];
     MPI_CHECK(MPI_Recv(h, 8, MPI_INT64_T, src, TAG_CHUNK_HDR, comm, MPI_STATUS_IGNORE));

@@ -12,7 +12,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#include "sampler/gen_chunk.h"
+#include "io/chunk.h"
 
 enum {
     TAG_WORK_REQ = 101,   /* sampler -> coordinator: give me a chunk */
@@ -34,13 +34,13 @@ typedef struct {
 } lr_chunk_send;
 
 /* Starts sending g to rank dest of comm (g must stay alive until done). */
-void chunk_send_start(lr_chunk_send *cs, const lr_gen_chunk *g, int dest, MPI_Comm comm);
+void chunk_send_start(lr_chunk_send *cs, const lr_chunk *g, int dest, MPI_Comm comm);
 /* Progress; returns 1 once everything was sent (or nothing is pending). */
 int chunk_send_test(lr_chunk_send *cs);
 void chunk_send_wait(lr_chunk_send *cs);
 
 /* Receives the chunk whose header is the next TAG_CHUNK_HDR message from
  * src (blocking). Returns the bytes received. */
-int64_t chunk_recv(int src, MPI_Comm comm, lr_gen_chunk *g);
+int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *g);
 
 #endif

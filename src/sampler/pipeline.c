@@ -2,13 +2,13 @@
 #include "sampler/pipeline.h"
 
 #include <mpi.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/signals.h"
@@ -30,18 +30,13 @@ static _Noreturn void fail(const lr_mpi_env *e, const char *what) {
     exit(LR_EXIT_INTERNAL);
 }
 
-/* Test hook: LR_TEST_DIE_AT=shard:K kills this process with SIGKILL right
- * after it wrote its K-th shard (resume tests). */
-static void maybe_die_after_shard(void) {
+/* Test hooks (resume tests): a stop signal (LR_TEST_SIGNAL_AT=shard:K) or
+ * a SIGKILL (LR_TEST_DIE_AT=shard:K) right after this rank's K-th shard. */
+static void after_shard_hooks(void) {
     static long written = 0;
-    const char *v = getenv("LR_TEST_DIE_AT");
     written++;
     lr_signal_test_hook("shard", written);
-    if (v && !strncmp(v, "shard:", 6) && written == atol(v + 6)) {
-        fprintf(stderr, "lightreasoner: test hook: SIGKILL after shard %ld\n", written);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
+    lr_crash_point("shard", written);
 }
 
 static void sleep_ms(int ms) {
@@ -80,7 +75,7 @@ static void progress_add(progress_state *ps, const int64_t s[LR_NSTATS], int for
     progress_tick(ps, force);
 }
 
-static void chunk_stats(const lr_chunk_result *r, int64_t s[LR_NSTATS]) {
+static void chunk_stats(const lr_chunk *r, int64_t s[LR_NSTATS]) {
     s[0] = r->n_problems;
     s[1] = r->n_traces;
     s[2] = 0;
@@ -92,22 +87,20 @@ static void chunk_stats(const lr_chunk_result *r, int64_t s[LR_NSTATS]) {
 }
 
 /* Scores a generated chunk and writes its shard; fills the stats. */
-static void score_and_store(const lr_mpi_env *e, const lr_pipeline *p, const lr_scorer *sc, lr_gen_chunk *g,
+static void score_and_store(const lr_mpi_env *e, const lr_pipeline *p, const lr_scorer *sc, lr_chunk *c,
                             int64_t s[LR_NSTATS]) {
-    lr_chunk_result r;
-    if (scorer_score_chunk(sc, g, &r) != 0) fail(e, "scoring failed");
-    gen_chunk_free(g);
-    runfile_shard_write(p->shard_dir, &r, p->store_alpha, e->rank);
-    chunk_stats(&r, s);
-    chunk_result_free(&r);
-    maybe_die_after_shard();
+    if (scorer_score_chunk(sc, c) != 0) fail(e, "scoring failed");
+    runfile_shard_write(p->shard_dir, c, p->store_alpha, e->rank);
+    chunk_stats(c, s);
+    chunk_free(c);
+    after_shard_hooks();
 }
 
 /* ---- one process, both roles */
 static void run_single(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *sa, const lr_scorer *sc,
                        progress_state *ps) {
     for (int64_t k = 0; k < p->n_pending && !lr_stop_requested(); k++) { /* SIGTERM: after this chunk */
-        lr_gen_chunk g;
+        lr_chunk g;
         if (sampler_run_chunk(sa, p->pending[k], &g) != 0) fail(e, "generation failed");
         int64_t s[LR_NSTATS];
         score_and_store(e, p, sc, &g, s);
@@ -137,7 +130,7 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
     MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, e->comm));
     MPI_CHECK(MPI_Recv(&cur, 1, MPI_INT64_T, 0, TAG_WORK, e->comm, MPI_STATUS_IGNORE));
     lr_chunk_send inflight = {0};
-    lr_gen_chunk held = {0};
+    lr_chunk held = {0};
     poll_state pst = {&inflight, &next_req};
     sa->poll = sampler_poll;
     /* cppcheck-suppress autoVariables ; reset to NULL before this function returns */
@@ -146,10 +139,10 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
         /* prefetch the next assignment while this chunk is generated */
         MPI_CHECK(MPI_Send(&dummy, 1, MPI_INT64_T, 0, TAG_WORK_REQ, e->comm));
         MPI_CHECK(MPI_Irecv(&next, 1, MPI_INT64_T, 0, TAG_WORK, e->comm, &next_req));
-        lr_gen_chunk g;
+        lr_chunk g;
         if (sampler_run_chunk(sa, cur, &g) != 0) fail(e, "generation failed");
         chunk_send_wait(&inflight); /* back-pressure: the scorer took the previous chunk */
-        gen_chunk_free(&held);
+        chunk_free(&held);
         held = g;
         chunk_send_start(&inflight, &held, (int)(held.chunk % p->n_scorers), e->comm);
         st->bytes_sent += inflight.bytes;
@@ -160,7 +153,7 @@ static void run_sampler(const lr_mpi_env *e, const lr_pipeline *p, lr_sampler *s
         cur = lr_stop_requested() ? -1 : next;
     }
     chunk_send_wait(&inflight);
-    gen_chunk_free(&held);
+    chunk_free(&held);
     sa->poll = NULL;
     sa->poll_ctx = NULL;
     for (int r = 0; r < p->n_scorers; r++)
@@ -193,7 +186,7 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
             break;
         }
         case TAG_CHUNK_HDR: {
-            lr_gen_chunk g;
+            lr_chunk g;
             chunk_recv(st.MPI_SOURCE, e->comm, &g);
             score_and_store(e, p, sc, &g, msg);
             if (coord) progress_add(ps, msg, 0);

@@ -228,7 +228,7 @@ static int load_models(sample_stage *s, int role) {
         if (!s->amateur) return LR_EXIT_INPUT;
         s->sc.amateur = s->amateur;
         s->sc.store_alpha = o->store_alpha;
-        s->sc.beta = o->beta;
+        s->sc.method = method_make(o->alpha, o->beta);
         s->sc.row_budget = o->score_rows;
     }
     return 0;
@@ -282,8 +282,18 @@ void sample_stage_free_models(sample_stage *s) {
 
 int sample_stage_join(sample_stage *s, const char *train_from) {
     const sample_opts *o = s->o;
-    lr_run_meta meta = {s->args_json, s->key, s->command_line, o->expert, o->amateur, o->problems, s->vocab_expert,
-                        s->vocab_amateur, o->store_alpha, o->alpha, o->beta, s->ps.n_bad_lines, train_from};
+    lr_run_meta meta = {.config_json = s->args_json,
+                        .resume_key = s->key,
+                        .command_line = s->command_line,
+                        .expert_dir = o->expert,
+                        .amateur_dir = o->amateur,
+                        .problems_path = o->problems,
+                        .vocab_expert = s->vocab_expert,
+                        .vocab_amateur = s->vocab_amateur,
+                        .store_alpha = o->store_alpha,
+                        .method = method_make(o->alpha, o->beta),
+                        .n_bad_lines = s->ps.n_bad_lines,
+                        .train_from = train_from};
     if (runfile_join(o->out, s->shard_dir, &s->ps, s->n_chunks, &meta) != 0) return -1;
     run_state_cleanup(s->shard_dir);
     if (!o->quiet) print_summary(o->out, &s->stats, s->ps.n_bad_lines);
@@ -307,7 +317,8 @@ int sample_stage_join(sample_stage *s, const char *train_from) {
 int sample_stage_reselect(sample_stage *s) {
     const sample_opts *o = s->o;
     int64_t ns = 0, nst = 0;
-    if (runfile_select(o->out, o->alpha, o->beta, s->command_line, &ns, &nst) != 0) return -1;
+    const lr_method m = method_make(o->alpha, o->beta);
+    if (runfile_select(o->out, &m, s->command_line, &ns, &nst) != 0) return -1;
     run_state_cleanup(s->shard_dir);
     if (!o->quiet)
         fprintf(stderr, "sample: %s is already complete (%lld samples of %lld steps at alpha %g, beta %g)\n", o->out,

@@ -7,29 +7,6 @@
 #include "common/error.h"
 #include "io/runfile.h"
 
-void gen_chunk_free(lr_gen_chunk *g) {
-    free(g->problem_status);
-    free(g->trace_problem);
-    free(g->prompt_len);
-    free(g->n_generated);
-    free(g->finish);
-    free(g->token_offsets);
-    free(g->tokens);
-    for (int i = 0; i < g->n_traces; i++) {
-        if (g->text) free(g->text[i]);
-        if (g->logits) free(g->logits[i]);
-    }
-    free(g->text);
-    free(g->logits);
-    memset(g, 0, sizeof *g);
-}
-
-size_t gen_chunk_logit_bytes(const lr_gen_chunk *g) {
-    size_t n = 0;
-    for (int i = 0; i < g->n_traces; i++) n += (size_t)g->n_generated[i] * (size_t)g->vocab_expert * sizeof(float);
-    return n;
-}
-
 static void add_eos(lr_sampler *s, int32_t id) {
     if (id < 0) return;
     for (int i = 0; i < s->n_eos; i++)
@@ -95,7 +72,7 @@ static uint64_t mix_seed(uint64_t seed, int64_t chunk) {
     return z ^ (z >> 31);
 }
 
-int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_gen_chunk *out) {
+int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out) {
     memset(out, 0, sizeof *out);
     const int V = model_vocab_size(s->expert);
     int64_t first = chunk * s->batch;
@@ -120,7 +97,7 @@ int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_gen_chunk *out) {
         if (len < 0) {
             for (int k = 0; k < nt; k++) free(prompt[k]);
             free(prompt), free(plen), free(which);
-            gen_chunk_free(out);
+            chunk_free(out);
             return -1;
         }
         if (len < 1 || len >= s->ctx_limit) {
@@ -189,6 +166,6 @@ int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_gen_chunk *out) {
     }
     for (int t = 0; t < nt; t++) free(prompt[t]);
     free(prompt), free(plen), free(which);
-    if (rc != 0) gen_chunk_free(out);
+    if (rc != 0) chunk_free(out);
     return rc;
 }

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
-#include "sampler/gen_chunk.h"
+#include "io/chunk.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
@@ -40,6 +40,6 @@ int64_t sampler_n_chunks(int n_problems, int batch);
 
 /* Generates chunk `chunk` into *out. Prompts longer than ctx_limit - 1 are
  * skipped (status PROBLEM_SKIPPED_CONTEXT). 0 ok; -1 + lr_error. */
-int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_gen_chunk *out);
+int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out);
 
 #endif

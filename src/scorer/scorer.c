@@ -7,31 +7,15 @@
 #include "common/check.h"
 #include "common/error.h"
 
-/* Moves the trace description from the generated chunk to the result. */
-static void take_traces(lr_gen_chunk *g, lr_chunk_result *o) {
-    o->chunk = g->chunk;
-    o->first_problem = g->first_problem;
-    o->n_problems = g->n_problems;
-    o->problem_status = g->problem_status, g->problem_status = NULL;
-    o->n_traces = g->n_traces;
-    o->trace_problem = g->trace_problem, g->trace_problem = NULL;
-    o->prompt_len = g->prompt_len, g->prompt_len = NULL;
-    o->n_generated = g->n_generated, g->n_generated = NULL;
-    o->finish = g->finish, g->finish = NULL;
-    o->token_offsets = g->token_offsets, g->token_offsets = NULL;
-    o->tokens = g->tokens, g->tokens = NULL;
-    o->text = g->text, g->text = NULL;
-}
-
-int scorer_score_chunk(const lr_scorer *s, lr_gen_chunk *g, lr_chunk_result *out) {
-    memset(out, 0, sizeof *out);
-    const int ve = g->vocab_expert, va = model_vocab_size(s->amateur);
-    const int nt = g->n_traces;
-    float **erows = g->logits; /* (nt) each (T_i, ve) */
-    int32_t *ngen = g->n_generated;
-    int64_t *toff = g->token_offsets;
-    int32_t *plen = g->prompt_len;
-    int32_t *tokens = g->tokens;
+int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
+    lr_chunk *out = c; /* the contrast part is filled in place */
+    const int ve = c->vocab_expert, va = model_vocab_size(s->amateur);
+    const int nt = c->n_traces;
+    float **erows = c->logits; /* (nt) each (T_i, ve) */
+    const int32_t *ngen = c->n_generated;
+    const int64_t *toff = c->token_offsets;
+    const int32_t *plen = c->prompt_len;
+    const int32_t *tokens = c->tokens;
 
     int64_t ns = 0;
     int64_t *step0 = xmalloc((size_t)(nt + 1) * sizeof *step0); /* first step row of each trace */
@@ -99,20 +83,25 @@ int scorer_score_chunk(const lr_scorer *s, lr_gen_chunk *g, lr_chunk_result *out
         free(base);
         a = b;
     }
+    out->n_selected = out->n_nonfinite = 0;
     if (rc == 0) {
         size_t total = 0;
         for (int64_t r = 0; r < ns; r++) total += steps_cand[r].n;
         cand_buf_reserve(&out->cand, total ? total : 1);
         out->cand_offsets[0] = 0;
         for (int64_t r = 0; r < ns; r++) {
-            const lr_cand_buf *c = &steps_cand[r];
-            memcpy(out->cand.ids + out->cand.n, c->ids, c->n * sizeof(int32_t));
-            memcpy(out->cand.logp_expert + out->cand.n, c->logp_expert, c->n * sizeof(float));
-            memcpy(out->cand.logp_amateur + out->cand.n, c->logp_amateur, c->n * sizeof(float));
-            out->cand.n += c->n;
+            const lr_cand_buf *sc = &steps_cand[r];
+            memcpy(out->cand.ids + out->cand.n, sc->ids, sc->n * sizeof(int32_t));
+            memcpy(out->cand.logp_expert + out->cand.n, sc->logp_expert, sc->n * sizeof(float));
+            memcpy(out->cand.logp_amateur + out->cand.n, sc->logp_amateur, sc->n * sizeof(float));
+            out->cand.n += sc->n;
             out->cand_offsets[r + 1] = (int64_t)out->cand.n;
-            if (contrast_selected(out->div[r].kl, s->beta)) out->n_selected++;
-            if (contrast_nonfinite(out->div[r].kl)) out->n_nonfinite++;
+        }
+        for (int64_t r = 0; r < ns; r++) {
+            const int i = trace_of[r];
+            const lr_scored_step st = chunk_scored_step(out, i, (int32_t)(r - step0[i]), r);
+            if (method_select(&s->method, &st)) out->n_selected++;
+            if (contrast_nonfinite(st.kl)) out->n_nonfinite++;
         }
     }
     for (int64_t r = 0; r < ns; r++) cand_buf_free(&steps_cand[r]);
@@ -121,9 +110,11 @@ int scorer_score_chunk(const lr_scorer *s, lr_gen_chunk *g, lr_chunk_result *out
         free(out->div);
         free(out->cand_offsets);
         cand_buf_free(&out->cand);
-        memset(out, 0, sizeof *out);
+        out->div = NULL;
+        out->cand_offsets = NULL;
+        out->n_steps = 0;
         return -1;
     }
-    take_traces(g, out);
+    chunk_free_logits(c); /* the largest part of a chunk: not needed past this point */
     return 0;
 }

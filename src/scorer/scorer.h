@@ -6,19 +6,21 @@
 #ifndef LR_SCORER_H
 #define LR_SCORER_H
 
-#include "io/runfile.h"
+#include "io/chunk.h"
+#include "method/method.h"
 #include "model/model.h"
-#include "sampler/gen_chunk.h"
 
 typedef struct {
     lr_model *amateur;
     double store_alpha;
-    double beta;     /* only for the selected-steps statistic */
+    lr_method method; /* only for the selected-steps statistic */
     long row_budget; /* amateur logits rows per forward (memory: rows * V_A * 4 bytes) */
 } lr_scorer;
 
-/* Scores *g into *out; the trace arrays move from g to out (g keeps only
- * its logits, which the caller frees). 0 ok; -1 + lr_error. */
-int scorer_score_chunk(const lr_scorer *s, lr_gen_chunk *g, lr_chunk_result *out);
+/* Scores the generated chunk *c in place: adds every step's divergence and
+ * candidates (c->div, cand_offsets, cand, n_selected, n_nonfinite) and frees
+ * its expert logits. 0 ok; -1 + lr_error (c then keeps its traces and
+ * logits, without a contrast part). */
+int scorer_score_chunk(const lr_scorer *s, lr_chunk *c);
 
 #endif

@@ -7,9 +7,9 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
-#include "scorer/contrast.h"
 #include "trainer/rng.h"
 
 void tr_data_free(tr_data *d) {
@@ -134,17 +134,14 @@ int tr_data_load(const char *path, int vocab, int64_t max_length, tr_data *d) {
     d->n = n;
     /* FNV-1a over inputs and labels: a `select` or a re-sample between a
      * kill and --resume must not let the run continue on other data */
-    uint64_t h = 1469598103934665603ull;
-#define FNV(p, nb)                                                             \
-    for (size_t b_ = 0; b_ < (size_t)(nb); b_++) h = (h ^ ((const unsigned char *)(p))[b_]) * 1099511628211ull;
+    uint64_t h = LR_FNV1A64_INIT_RESUME;
     for (int64_t i = 0; i < n; i++) {
-        FNV(d->tokens + d->in_off[i], (size_t)d->in_len[i] * sizeof(int32_t));
-        FNV(&d->in_len[i], sizeof d->in_len[i]);
+        h = lr_fnv1a64(h, d->tokens + d->in_off[i], (size_t)d->in_len[i] * sizeof(int32_t));
+        h = lr_fnv1a64(h, &d->in_len[i], sizeof d->in_len[i]);
     }
-    FNV(d->lab_off, (size_t)(n + 1) * sizeof *d->lab_off);
-    FNV(d->lab_ids, (size_t)nl * sizeof *d->lab_ids);
-    FNV(d->lab_w, (size_t)nl * sizeof *d->lab_w);
-#undef FNV
+    h = lr_fnv1a64(h, d->lab_off, (size_t)(n + 1) * sizeof *d->lab_off);
+    h = lr_fnv1a64(h, d->lab_ids, (size_t)nl * sizeof *d->lab_ids);
+    h = lr_fnv1a64(h, d->lab_w, (size_t)nl * sizeof *d->lab_w);
     d->digest = h;
     if (n == 0) {
         lr_error_set(path, "all %lld samples are longer than --max-length %lld (none left to train on)",
@@ -267,7 +264,7 @@ void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn f
         }                                                                      \
     } while (0)
 
-int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, double beta) {
+int tr_data_append_chunk(tr_data *d, const lr_chunk *c, const lr_method *m) {
     const int64_t nt = c->token_offsets[c->n_traces];
     for (int64_t k = 0; k < nt; k++)
         if (c->tokens[k] < 0 || c->tokens[k] >= d->vocab) {
@@ -282,14 +279,15 @@ int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, dou
         const int64_t toff = d->n_tokens + c->token_offsets[i];
         for (int32_t s = 0; s < c->n_generated[i]; s++, row++) {
             const int64_t global_row = d->n_steps++;
-            if (!contrast_selected(c->div[row].kl, beta)) continue;
+            const lr_scored_step st = chunk_scored_step(c, i, s, row);
+            if (!method_select(m, &st)) continue;
             d->n_file++;
-            const int64_t len = (int64_t)c->prompt_len[i] + s;
+            const int64_t len = (int64_t)c->prompt_len[i] + s; /* the input x || y_<t */
             if (len > d->max_length) {
                 d->n_skipped_long++;
                 continue;
             }
-            const int64_t a = c->cand_offsets[row], m = c->cand_offsets[row + 1] - a;
+            const int64_t room = method_label_room(&st);
             const int64_t cap_n = d->cap_n;
             GROW(d->in_off, d->cap_n, d->n + 1);
             if (d->cap_n != cap_n) {
@@ -299,10 +297,9 @@ int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, dou
             }
             const int64_t nl = d->lab_off[d->n];
             const int64_t cap_lab = d->cap_lab;
-            GROW(d->lab_ids, d->cap_lab, nl + m);
+            GROW(d->lab_ids, d->cap_lab, nl + room);
             if (d->cap_lab != cap_lab) d->lab_w = xrealloc(d->lab_w, (size_t)d->cap_lab * sizeof *d->lab_w);
-            const int k = contrast_label(c->cand.ids + a, c->cand.logp_expert + a, c->cand.logp_amateur + a, (int)m,
-                                         alpha, d->lab_ids + nl, d->lab_w + nl);
+            const int k = method_label(m, &st, d->lab_ids + nl, d->lab_w + nl);
             if (k == 0) continue; /* no finite candidate: no label (as samples_writer_step) */
             d->in_off[d->n] = toff;
             d->in_len[d->n] = (int32_t)len;

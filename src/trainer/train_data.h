@@ -30,7 +30,8 @@
 
 #include <stdint.h>
 
-#include "io/runfile.h"
+#include "io/chunk.h"
+#include "method/method.h"
 
 struct tr_data;
 /* Appends the next chunk of samples to d (tr_data_append_chunk): 0 one
@@ -91,9 +92,9 @@ int tr_data_finish(tr_data *d);
 
 /* An empty streaming data set fed by feed(ctx, d). */
 void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn feed, void *ctx);
-/* Appends one scored chunk: its traces' ids and the samples SPEC §2 makes
- * of its steps at (alpha, beta), exactly as the join writes /samples.
+/* Appends one scored chunk: its traces' ids and the samples the method m
+ * makes of its steps (method_sample), exactly as the join writes /samples.
  * 0, or -1 + lr_error for ids outside the vocabulary. */
-int tr_data_append_chunk(tr_data *d, const lr_chunk_result *c, double alpha, double beta);
+int tr_data_append_chunk(tr_data *d, const lr_chunk *c, const lr_method *m);
 
 #endif

@@ -22,7 +22,7 @@ Writes, under tests/data/sample/:
                     step KL / entropies / chosen log-probs / top-1 ids /
                     number of store-alpha candidates, and the samples
                     (selected steps, label ids, label weights) at alpha, beta
-  contrast_golden.json   unit golden for src/scorer/contrast.c on random
+  contrast_golden.json   unit golden for src/method/ (tests/test_method.c) on random
                     logits rows (V_E != V_A), several temperatures
 
 Run with: python3 tests/reference/make_sample_goldens.py   (torch,

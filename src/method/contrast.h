@@ -1,4 +1,6 @@
-/* The expert-vs-amateur contrast of SPEC §2, one generated step at a time.
+/* The expert-vs-amateur contrast of SPEC §2, one generated step at a time:
+ * the first half of the LightReasoner method (method/method.h is the second:
+ * selection and labels from what this stores).
  *
  * Pure math, no I/O, no model: given the two raw logits rows the models
  * produced for the same context (x, y_<t), it computes
@@ -13,12 +15,10 @@
  *   - the store-alpha candidate set { v < V : p_E(v) >= store_alpha * max_{u<V} p_E(u) }
  *     with both log-probs, which is all that selection and labelling need.
  *
- * Selection and labels are computed from the stored candidates only, by
- * contrast_label(), so `select` on a run file reproduces sampling exactly.
- * The plausibility test is done in log space on the stored fp32 log-probs:
- *   v in M  <=>  (double)lpE[v] - (double)max lpE >= log(alpha). */
-#ifndef LR_CONTRAST_H
-#define LR_CONTRAST_H
+ * Selection and labels are computed from the stored candidates only
+ * (method/method.h), so `select` on a run file reproduces sampling exactly. */
+#ifndef LR_METHOD_CONTRAST_H
+#define LR_METHOD_CONTRAST_H
 
 #include <math.h>
 #include <stddef.h>
@@ -57,18 +57,8 @@ size_t contrast_scratch_size(int ve, int va);
 int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, int32_t token, double store_alpha,
                   float *scratch, lr_step_div *out, lr_cand_buf *cand);
 
-/* Step selection: KL_t >= beta; a non-finite KL (a step whose logits held
- * NaN/Inf, see contrast_step) is never selected. */
-static inline int contrast_selected(double kl, double beta) { return isfinite(kl) && kl >= beta; }
-/* A step recorded as non-finite (contrast_step stores KL = NaN). */
+/* A step recorded as non-finite (contrast_step stores KL = NaN; such a step
+ * is never selected, method/method.h). */
 static inline int contrast_nonfinite(double kl) { return !isfinite(kl); }
-
-/* Plausible set and soft label from a step's candidates (n of them, as
- * stored): M = { i : lpe[i] - max lpe >= log(alpha) }, weights
- * softmax_{M}(lpe - lpa) (fp64, stored fp32). Writes |M| ids and weights to
- * out_ids / out_w (room for n) in candidate order and returns |M| (>= 1 for
- * n >= 1 and alpha <= 1). */
-int contrast_label(const int32_t *ids, const float *lpe, const float *lpa, int n, double alpha, int32_t *out_ids,
-                   float *out_w);
 
 #endif

@@ -1,4 +1,5 @@
-#include "scorer/contrast.h"
+/* Per-step contrast math (method/contrast.h). */
+#include "method/contrast.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -115,45 +116,4 @@ int contrast_step(const float *logits_e, int ve, const float *logits_a, int va, 
         cand->n++;
     }
     return n;
-}
-
-/* exp(s - smax); +inf scores (amateur probability 0) share the mass equally. */
-static double label_term(double s, double smax) {
-    if (isinf(smax)) return s == smax ? 1.0 : 0.0;
-    return exp(s - smax);
-}
-
-int contrast_label(const int32_t *ids, const float *lpe, const float *lpa, int n, double alpha, int32_t *out_ids,
-                   float *out_w) {
-    if (n <= 0) return 0;
-    /* max over the finite log-probs; a candidate is plausible only when its
-     * log-probs are finite (a run file may hold a non-finite step's row) */
-    float max_lpe = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (isfinite(lpe[i]) && lpe[i] > max_lpe) max_lpe = lpe[i];
-    if (!isfinite(max_lpe)) return 0;
-    double thr = log(alpha);
-#define PLAUSIBLE(i) (isfinite(lpe[i]) && !isnan(lpa[i]) && (double)lpe[(i)] - (double)max_lpe >= thr)
-    /* s = lpe - lpa over M; softmax in fp64 with the max subtracted. */
-    double smax = -INFINITY;
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (!PLAUSIBLE(i)) continue;
-        double s = (double)lpe[i] - (double)lpa[i];
-        if (s > smax) smax = s;
-        out_ids[m++] = ids[i];
-    }
-    if (m == 0) return 0;
-    double z = 0.0;
-    for (int i = 0; i < n; i++) {
-        if (!PLAUSIBLE(i)) continue;
-        z += label_term((double)lpe[i] - (double)lpa[i], smax);
-    }
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        if (!PLAUSIBLE(i)) continue;
-        out_w[k++] = (float)(label_term((double)lpe[i] - (double)lpa[i], smax) / z);
-    }
-#undef PLAUSIBLE
-    return m;
 }

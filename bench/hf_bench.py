@@ -84,6 +84,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--attn", default="sdpa")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="the model's compute dtype (logits are returned in fp32 either way)")
     a = ap.parse_args()
     batch = a.batch or (8 if a.scenario == "score" else 1)
     threads = a.threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count()
@@ -96,14 +98,14 @@ def main():
     if a.scenario == "sgemm":
         return torch_sgemm(torch, threads, a.repeats)
     t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation=a.attn).eval()
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype), attn_implementation=a.attn).eval()
     load_s = time.perf_counter() - t0
     rss_after_load = peak_rss_kb()
     cfg = model.config
     V = cfg.vocab_size
     res = {"bench": "model", "impl": "theirs", "scenario": a.scenario, "batch": batch, "threads": threads,
            "torch_threads": torch.get_num_threads(), "attn": model.config._attn_implementation,
-           "torch": torch.__version__, "load_s": load_s}
+           "torch": torch.__version__, "load_s": load_s, "dtype": a.dtype}
     times = []
     if a.scenario == "score":
         ids = torch.tensor([[bench_token(a.seed + b, i, V) for i in range(a.seq_len)] for b in range(batch)],
@@ -112,7 +114,7 @@ def main():
             for r in range(-a.warmup, a.repeats):
                 t = time.perf_counter()
                 out = model(input_ids=ids, use_cache=False)
-                logits = out.logits
+                logits = out.logits.float()  # a no-op in fp32
                 assert logits.dtype == torch.float32 and logits.shape == (batch, a.seq_len, V)
                 e = time.perf_counter() - t
                 del out, logits

@@ -13,7 +13,12 @@
  * dropout masks are regenerated from their counter-based keys.
  * The backward is the same list in reverse; the frozen weights get no
  * gradients, only activations flow through them (dX = dY W). Below the
- * lowest adapted layer nothing is needed, so the backward stops there. */
+ * lowest adapted layer nothing is needed, so the backward stops there.
+ *
+ * Every op is a backend op (model/backend.h) and every float buffer below
+ * (activations, the adapter's copy, its gradient) is backend memory; only
+ * the integer metadata (positions, rows, offsets, dropout keys) and the
+ * losses are host arrays, as the backend contract has it. */
 #include "trainer/train_net.h"
 
 #include <math.h>

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The program says which device computes: `--version` tells whether CUDA is
 # compiled in; a CUDA build notes once, on the first rank, that it found no
-# GPU (and computes on the CPU) or names the GPU; --quiet silences it; a
-# build without CUDA never mentions it.
+# GPU (and computes on the CPU), or names the GPU it computes on, or says it
+# computes on the CPU although GPUs exist (--device cpu); --quiet silences
+# it; a build without CUDA never mentions it.
 set -euo pipefail
 : "${LR_BIN:?}" "${LR_TEST_DATA:?}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
@@ -14,7 +15,7 @@ echo "$ver"
 model=$LR_TEST_DATA/sample/expert
 gen() { "$LR_BIN" generate --model "$model" --prompt "1 + 1 =" --max-new-tokens 2 --threads 1 "$@"; }
 gen >/dev/null 2>"$work/err" || fail "generate exited $?"
-note='no CUDA GPU at run time: computing on the CPU|CUDA GPU .* found'
+note='no CUDA GPU at run time: computing on the CPU|computing on CUDA GPU [0-9]+: |CUDA GPU\(s\) found; computing on the CPU'
 if grep -q "CUDA: compiled in" <<<"$ver"; then
   [ "$(grep -cE "$note" "$work/err")" = 1 ] || fail "a CUDA build must note its device once: $(cat "$work/err")"
   gen --quiet >/dev/null 2>"$work/q" || fail "generate --quiet exited $?"

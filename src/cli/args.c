@@ -10,6 +10,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "model/model.h"
 
 #include <yaml.h>
 
@@ -25,6 +26,11 @@ static const arg_def *find_def(const arg_spec *s, const char *name, size_t len) 
             return &s->defs[i];
     return NULL;
 }
+
+/* Commands that compute (they have --threads) also take --device
+ * cpu|cuda|auto (LR_DEVICE), handled here once for all of them and not
+ * stored with the resolved flags (model.h: model_set_device). */
+static int computes(const arg_spec *s) { return find_def(s, "threads", 7) != NULL; }
 
 /* "max_new_tokens" and "max-new-tokens" name the same flag. */
 static const arg_def *find_key(const arg_spec *s, const char *key) {
@@ -58,6 +64,9 @@ static void print_help(const arg_spec *s) {
         if (d->required) printf(" [required]");
         putchar('\n');
     }
+    if (computes(s))
+        printf("  %-28s %s\n", "--device cpu|cuda|auto",
+               "where the models compute (auto: a CUDA GPU when built in and present, else the CPU; default: auto)");
     printf("  %-28s %s\n", "--config FILE",
            "flags from a JSON or YAML mapping (snake_case or dash keys; sections per command, see docs/pipeline.md)");
     printf("  %-28s %s\n", "-h, --help", "show this help");
@@ -284,6 +293,7 @@ int args_parse(const arg_spec *s, int argc, char **argv, char **positional) {
         }
     }
     apply_env(&c);
+    const char *device = computes(s) ? getenv("LR_DEVICE") : NULL, *device_src = "LR_DEVICE";
     int npos = 0, only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -307,6 +317,12 @@ int args_parse(const arg_spec *s, int argc, char **argv, char **positional) {
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         if (nlen == 6 && !strncmp(name, "config", 6)) {
             if (!eq) i++;
+            continue;
+        }
+        if (nlen == 6 && !strncmp(name, "device", 6) && computes(s)) {
+            device = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!device) lr_die_input(s->command, "--device needs a value (cpu, cuda or auto)");
+            device_src = s->command;
             continue;
         }
         const arg_def *d = find_def(s, name, nlen);
@@ -338,6 +354,7 @@ int args_parse(const arg_spec *s, int argc, char **argv, char **positional) {
         if (c.set[i] && s->defs[i].deprecated)
             lr_warn("%s: --%s is deprecated, use --%s", s->command, s->defs[i].name, s->defs[i].deprecated);
     free(c.set);
+    if (device) model_set_device(device, device_src); /* exit 2: unknown name, or cuda without a GPU */
     for (int i = 0; i < s->n_defs; i++) {
         const arg_def *d = &s->defs[i];
         if (d->required && d->type == ARG_STR && !*(const char **)d->dst)

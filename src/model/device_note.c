@@ -1,9 +1,12 @@
-/* Which device computes (model.h: model_announce_device). */
+/* Which device computes (model.h: model_announce_device): one line, once
+ * per process, on the job's first rank, in a CUDA build only (a build
+ * without CUDA has only the CPU and says nothing). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "model/backend.h"
 #include "model/cuda/cuda_device.h"
+#include "model/device.h"
 #include "model/model.h"
 
 /* The job's first rank (launchers set these before MPI_Init) or no launcher. */
@@ -21,16 +24,20 @@ void model_announce_device(int quiet) {
     if (done) return;
     done = 1;
 #ifdef LR_HAVE_CUDA
+    int gpu = -1, training = 0;
+    const lr_device_kind k = lr_device_last(&gpu, &training);
     const int n = lr_cuda_device_count();
     if (quiet || !first_rank()) return;
-    if (n == 0) {
+    if (k == LR_DEVICE_CUDA) {
+        char name[256] = "?";
+        lr_cuda_device_name(gpu, name, sizeof name);
+        fprintf(stderr, "lightreasoner: computing on CUDA GPU %d: %s (%d on this node)\n", gpu, name, n);
+    } else if (n == 0) {
         fprintf(stderr, "lightreasoner: no CUDA GPU at run time: computing on the CPU (%s kernels)\n",
                 lr_cpu_isa_name());
     } else {
-        char name[256] = "?";
-        lr_cuda_device_name(0, name, sizeof name);
-        fprintf(stderr, "lightreasoner: CUDA GPU %s found (%d in all); this version computes on the CPU (%s kernels)\n",
-                name, n, lr_cpu_isa_name());
+        fprintf(stderr, "lightreasoner: %d CUDA GPU(s) found; computing on the CPU (%s kernels; %s)\n", n,
+                lr_cpu_isa_name(), training ? "training runs on the CPU" : "--device cpu");
     }
 #else
     (void)quiet;

@@ -8,6 +8,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "model/device.h"
 #include "model/model_internal.h"
 #include "model/rope.h"
 
@@ -27,10 +28,12 @@ int model_init_runtime(lr_model *m, const char *where, const lr_model_opts *opts
     m->inv_freq = xmalloc((size_t)(c->head_dim / 2) * sizeof(float));
     if (rope_inv_freq(c, where, m->inv_freq) != 0) return -1;
     model_set_chunk_tokens(m, 0);
-    m->be = lr_backend_cpu_new(opts ? opts->n_threads : 0);
+    m->be = model_backend_new(opts, where); /* --device: device.c */
+    if (!m->be) return -1;
     m->weights_f32 = opts ? opts->weights_f32 : 0;
-    const char *emu = getenv("LR_EMULATE_BF16");
-    if ((opts && opts->emulate_bf16) || (emu && !strcmp(emu, "1"))) lr_backend_emulate_bf16(m->be);
+    const char *emu = getenv("LR_EMULATE_BF16"); /* a CPU emulation of the GPU: CPU backend only */
+    if (m->be->host_memory && ((opts && opts->emulate_bf16) || (emu && !strcmp(emu, "1"))))
+        lr_backend_emulate_bf16(m->be);
     return 0;
 }
 

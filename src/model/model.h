@@ -24,6 +24,7 @@ typedef struct {
                         checkpoint stays bf16 in memory (same results, half the bytes) */
     int emulate_bf16; /* 1: the CPU emulates the CUDA path's bf16 numerics (backend.h);
                          also on with the environment variable LR_EMULATE_BF16=1 */
+    const char *device; /* "cpu", "cuda" or "auto"; NULL: the process-wide choice (model_set_device) */
 } lr_model_opts;
 
 /* A model (and its caches) serves one call at a time: calls on the same
@@ -37,10 +38,18 @@ typedef struct {
  * on a missing/misshapen tensor, unsupported model_type/rope type, etc. */
 lr_model *model_load(const char *dir, const lr_model_opts *opts);
 /* Once per process, on the job's first rank unless quiet: which device
- * computes. A CUDA build says when it finds no GPU at run time (and uses
- * the CPU path); the compute kernels are CPU-only in this version, so a
- * found GPU is named and the CPU path is used as well. */
+ * computes (a CUDA build names the GPU, or says it found none and uses the
+ * CPU). */
 void model_announce_device(int quiet);
+/* --device (args.c, for every command that computes; LR_DEVICE): "cpu",
+ * "cuda" or "auto" (default: CUDA when compiled in and a GPU is usable,
+ * else the CPU) for every model loaded from now on. Exits 2 naming `where`
+ * on another name, and for "cuda" without a usable GPU or without CUDA
+ * compiled in. The trainer's loads stay on the CPU (device.c). */
+void model_set_device(const char *name, const char *where);
+/* For commands that train: "cuda" requested -> exit 2 (no training ops on
+ * CUDA yet); otherwise the trainer's models use the CPU. */
+void model_device_refuse_cuda(const char *where);
 void model_free(lr_model *m);
 /* A model with random weights (uniform, standard deviation std; norms 1)
  * for the shapes of config c, deterministic in seed; no files. For

@@ -1,6 +1,9 @@
-/* GPU discovery, callable from C whether or not CUDA was built in. */
+/* GPU discovery and the CUDA backend's constructor, callable from C
+ * whether or not CUDA was built in (without CUDA: no devices, no backend). */
 #ifndef LR_CUDA_DEVICE_H
 #define LR_CUDA_DEVICE_H
+
+#include "model/backend.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -11,9 +14,14 @@ extern "C" {
 int lr_cuda_device_count(void);
 /* "NAME (sm_XY, N GiB)" into buf; 0 ok. */
 int lr_cuda_device_name(int dev, char *buf, int len);
+/* The CUDA backend on device `dev` (backend_cuda.cu): inference ops only
+ * (the training ops stay NULL). n_threads is what model_n_threads reports
+ * (host-side loops of other stages); <= 0: the online CPUs. */
+lr_backend *lr_backend_cuda_new(int dev, int n_threads);
 #else
 static inline int lr_cuda_device_count(void) { return 0; }
 static inline int lr_cuda_device_name(int dev, char *buf, int len) { (void)dev; (void)buf; (void)len; return -1; }
+static inline lr_backend *lr_backend_cuda_new(int dev, int n_threads) { (void)dev; (void)n_threads; return 0; }
 #endif
 
 #ifdef __cplusplus

@@ -1,0 +1,127 @@
+// The CUDA backend: device memory, the stream, host metadata uploads and
+// the op table (the ops are in cuda_gemm.cu, cuda_kernels.cu and
+// cuda_attention.cu). Weights keep their dtype in device memory (bf16 stays
+// bf16); activations are fp32 (the seam passes float *).
+//
+// Every op is enqueued on one stream; the op's small host metadata (token
+// ids, rows, positions) is copied through a staging buffer on the same
+// stream, so the host may reuse its arrays as soon as the op returns
+// (cudaMemcpyAsync from pageable memory returns after staging the source).
+// download() synchronises the stream: the data is on the host when it
+// returns.
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/cuda/cuda_device.h"
+#include "model/cuda/cuda_internal.h"
+
+// A 256-byte aligned size: device scratch is grown in these steps.
+static size_t round_up(size_t n) { return (n + 255) / 256 * 256; }
+
+void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes) {
+    if (bytes > *cap) {
+        if (*buf) LR_CUDA_CHECK(cudaFree(*buf)); // cudaFree waits for work that may use it
+        const size_t n = round_up(bytes + bytes / 4);
+        LR_CUDA_CHECK(cudaMalloc(buf, n));
+        *cap = n;
+    }
+    return *buf;
+}
+
+void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
+    if (bytes > cx->host_meta_cap) {
+        free(cx->host_meta);
+        cx->host_meta_cap = round_up(bytes + bytes / 4);
+        cx->host_meta = malloc(cx->host_meta_cap);
+        if (!cx->host_meta) lr_die_internal(__FILE__, __LINE__, "out of memory (%zu bytes)", cx->host_meta_cap);
+    }
+    return cx->host_meta;
+}
+
+void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes) {
+    void *d = lr_cuda_scratch(&cx->meta, &cx->meta_cap, bytes ? bytes : 1);
+    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(d, cx->host_meta, bytes, cudaMemcpyHostToDevice, cx->stream));
+    return d;
+}
+
+static void *cu_alloc(lr_backend *be, size_t bytes) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    void *p = NULL;
+    const size_t n = bytes ? bytes : 1;
+    cudaError_t rc = cudaMalloc(&p, n);
+    if (rc != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        lr_die_internal(__FILE__, __LINE__, "out of GPU memory allocating %zu bytes (%zu of %zu free): %s", bytes,
+                        free_b, total_b, cudaGetErrorString(rc));
+    }
+    LR_CUDA_CHECK(cudaMemsetAsync(p, 0, n, cx->stream)); // the seam promises zero-filled memory
+    return p;
+}
+
+static void cu_free(lr_backend *be, void *p) {
+    (void)be;
+    if (p) LR_CUDA_CHECK(cudaFree(p));
+}
+
+static void cu_upload(lr_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, lr_cuda_of(be)->stream));
+}
+
+static void cu_download(lr_backend *be, void *dst, const void *src, size_t bytes) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cx->stream));
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+}
+
+static void cu_set_threads(lr_backend *be, int n) {
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    be->n_threads = n < 1 ? 1 : n;
+}
+
+static void cu_destroy(lr_backend *be) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    lr_cuda_gemm_free(cx);
+    if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
+    if (cx->xbf) LR_CUDA_CHECK(cudaFree(cx->xbf));
+    if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
+    free(cx->host_meta);
+    LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
+    free(cx);
+    free(be);
+}
+
+extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || dev < 0 || dev >= n) return NULL;
+    LR_CUDA_CHECK(cudaSetDevice(dev));
+    lr_backend *be = (lr_backend *)calloc(1, sizeof *be); // ops not set here (training) stay NULL
+    lr_cuda_ctx *cx = (lr_cuda_ctx *)calloc(1, sizeof *cx);
+    if (!be || !cx) lr_die_internal(__FILE__, __LINE__, "out of memory");
+    cx->device = dev;
+    LR_CUDA_CHECK(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
+    be->name = "cuda";
+    be->host_memory = 0;
+    be->ctx = cx;
+    be->alloc = cu_alloc;
+    be->free = cu_free;
+    be->upload = cu_upload;
+    be->download = cu_download;
+    be->set_threads = cu_set_threads;
+    be->destroy = cu_destroy;
+    be->embed = lr_cuda_embed;
+    be->matmul = lr_cuda_matmul;
+    be->rmsnorm = lr_cuda_rmsnorm;
+    be->rope = lr_cuda_rope;
+    be->swiglu = lr_cuda_swiglu;
+    be->add = lr_cuda_add;
+    be->gather_rows = lr_cuda_gather_rows;
+    be->kv_store = lr_cuda_kv_store;
+    be->attention = lr_cuda_attention;
+    be->log_softmax = lr_cuda_log_softmax;
+    lr_cuda_gemm_init(cx);
+    cu_set_threads(be, n_threads);
+    return be;
+}

@@ -1,0 +1,157 @@
+// matmul through cuBLASLt: y (M, ldy)[:, 0:N] (+)= x (M, ldx)[:, 0:K] . w^T + bias.
+//
+// Row-major y = x . w^T is, in cuBLAS's column-major terms, y^T (N x M) =
+// w_cm^T . x_cm with w_cm the (K x N) column-major view of w (N, K) and x_cm
+// the (K x M) view of x: transa = T, transb = N, m = N, n = M, k = K.
+//
+// bf16 weights: A and B must share a type, so x is rounded to bf16 first
+// (round-to-nearest-even, exactly where the CPU bf16 emulation rounds);
+// compute and D stay fp32 (D feeds the residual stream and the logits).
+// fp32 weights: an fp32 GEMM with CUBLAS_COMPUTE_32F (no TF32), so fp32
+// checkpoints match the CPU path to fp32 rounding.
+// Bias rides in the epilogue (CUBLASLT_EPILOGUE_BIAS) and accumulate is
+// beta = 1. Descriptors, layouts and the heuristic's algorithm are cached
+// per shape (cuda_plan.h); one 32 MiB workspace serves every GEMM.
+#include <cuda_bf16.h>
+#include <stdlib.h>
+
+#include "model/cuda/cuda_internal.h"
+
+#define WORKSPACE_BYTES ((size_t)32 << 20)
+#define PLAN_CACHE_CAP 1024
+
+struct gemm_plan {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    int fused_bias; // 0: the heuristic had no bias epilogue for this shape; a kernel adds it
+};
+
+static void plan_destroy(void *v, void *arg) {
+    (void)arg;
+    gemm_plan *p = (gemm_plan *)v;
+    cublasLtMatrixLayoutDestroy(p->a);
+    cublasLtMatrixLayoutDestroy(p->b);
+    cublasLtMatrixLayoutDestroy(p->c);
+    cublasLtMatmulDescDestroy(p->op);
+    free(p);
+}
+
+void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
+    LR_CUBLAS_CHECK(cublasLtCreate(&cx->lt));
+    cx->workspace_bytes = WORKSPACE_BYTES;
+    LR_CUDA_CHECK(cudaMalloc(&cx->workspace, cx->workspace_bytes));
+    cx->gemm = lr_gemm_cache_new(PLAN_CACHE_CAP, plan_destroy, NULL);
+    if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
+}
+
+void lr_cuda_gemm_free(lr_cuda_ctx *cx) {
+    lr_gemm_cache_free(cx->gemm);
+    cx->gemm = NULL;
+    if (cx->workspace) LR_CUDA_CHECK(cudaFree(cx->workspace));
+    cx->workspace = NULL;
+    if (cx->lt) LR_CUBLAS_CHECK(cublasLtDestroy(cx->lt));
+    cx->lt = NULL;
+}
+
+// Descriptors for key; the algorithm from the heuristic (with the bias
+// epilogue when asked, else or when no algorithm supports it, without).
+// 0, or -1 when no algorithm fits at all.
+static int plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, int fuse_bias, gemm_plan *p) {
+    const cudaDataType_t ab = k->wdtype == LR_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (fuse_bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        const cudaDataType_t bt = CUDA_R_32F;
+        LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, ab, (uint64_t)k->K, (uint64_t)k->N, (int64_t)k->K));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, ab, (uint64_t)k->K, (uint64_t)k->M, (int64_t)k->ldb));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)k->N, (uint64_t)k->M, (int64_t)k->ldc));
+
+    cublasLtMatmulPreference_t pref;
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const uint64_t ws = cx->workspace_bytes;
+    const uint32_t al_a = (uint32_t)k->align_a, al_b = (uint32_t)k->align_b, al_c = (uint32_t)k->align_c;
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res);
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1) {
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+        cublasLtMatmulDescDestroy(p->op);
+        return -1;
+    }
+    p->algo = res.algo;
+    p->fused_bias = fuse_bias;
+    return 0;
+}
+
+static gemm_plan *plan_get(lr_cuda_ctx *cx, const lr_gemm_key *k) {
+    gemm_plan *p = (gemm_plan *)lr_gemm_cache_get(cx->gemm, k);
+    if (p) return p;
+    p = (gemm_plan *)calloc(1, sizeof *p);
+    if (!p) lr_die_internal(__FILE__, __LINE__, "out of memory");
+    if ((k->bias && plan_try(cx, k, 1, p) == 0) || plan_try(cx, k, 0, p) == 0) {
+        if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
+        return p;
+    }
+    lr_die_internal(__FILE__, __LINE__,
+                    "cuBLASLt has no algorithm for %s GEMM M=%d N=%d K=%d ldb=%d ldc=%d (alignment %d/%d/%d bytes)",
+                    k->wdtype == LR_BF16 ? "bf16" : "fp32", k->M, k->N, k->K, k->ldb, k->ldc, k->align_a, k->align_b,
+                    k->align_c);
+}
+
+// xb (M, K) bf16 = x (M, ldx)[:, 0:K] rounded to nearest even.
+__global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M, int K) {
+    const size_t n = (size_t)M * K;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / (size_t)K, c = i % (size_t)K;
+        xb[i] = __float2bfloat16_rn(x[r * (size_t)ldx + c]);
+    }
+}
+
+static unsigned grid_for(size_t n, unsigned block) {
+    size_t g = (n + block - 1) / block;
+    if (g > 65535u * 16u) g = 65535u * 16u; // grid-stride loops cover the rest
+    return (unsigned)(g ? g : 1);
+}
+
+void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
+                    int N, int K, int accumulate) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { // y (+)= bias: no GEMM (cuBLASLt rejects k = 0)
+        if (!accumulate) lr_cuda_zero_cols(cx, y, ldy, M, N);
+        if (bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
+        return;
+    }
+    const void *B = x;
+    int ldb = ldx;
+    if (w.dtype == LR_BF16) {
+        __nv_bfloat16 *xb = (__nv_bfloat16 *)lr_cuda_scratch(&cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
+        to_bf16_kernel<<<grid_for((size_t)M * K, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K);
+        LR_CUDA_LAUNCHED();
+        B = xb;
+        ldb = K;
+    }
+    const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
+    gemm_plan *p = plan_get(cx, &key);
+    if (bias && p->fused_bias)
+        LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, p->op, &alpha, w.data, p->a, B, p->b, &beta, y, p->c, y, p->c, &p->algo,
+                                   cx->workspace, cx->workspace_bytes, cx->stream));
+    if (bias && !p->fused_bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
+}

@@ -1,0 +1,72 @@
+// The CUDA backend's private state and its op functions, shared by the .cu
+// files of src/model/cuda/ (backend_cuda.cu builds the op table). C++ only.
+#ifndef LR_CUDA_INTERNAL_H
+#define LR_CUDA_INTERNAL_H
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "model/backend.h"
+}
+#include "model/cuda/cuda_plan.h"
+#include "model/cuda/cuda_check.h"
+
+// One compute stream per backend; every op is enqueued on it in program
+// order, so device scratch buffers are reused without extra syncs.
+struct lr_cuda_ctx {
+    int device;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;         // cuBLASLt workspace (workspace_bytes), one for all GEMMs
+    size_t workspace_bytes;
+    lr_gemm_cache *gemm;     // plans per GEMM shape (cuda_gemm.cu)
+    void *meta;              // device copy of an op's small host metadata (ids, rows, positions)
+    size_t meta_cap;
+    void *host_meta;         // host staging for the same (malloc)
+    size_t host_meta_cap;
+    void *xbf;               // bf16 copy of a GEMM input (bf16 weights need bf16 activations)
+    size_t xbf_cap;
+    float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
+    int inv_freq_n;
+    const float *inv_freq_host; // the host array it was copied from
+    float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
+};
+
+static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) { return (lr_cuda_ctx *)be->ctx; }
+
+// A device scratch buffer of at least `bytes` (grown; contents undefined).
+void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes);
+// Host staging area of at least `bytes` for metadata (grown).
+void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes);
+// Copies the first `bytes` of the host staging area to the device meta
+// buffer (enqueued on the stream) and returns the device pointer.
+void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
+
+// GEMM plans (cuda_gemm.cu).
+void lr_cuda_gemm_init(lr_cuda_ctx *cx);
+void lr_cuda_gemm_free(lr_cuda_ctx *cx);
+
+// Ops: contracts as in backend.h.
+void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);
+void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
+                    int N, int K, int accumulate);
+void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps);
+void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                  const float *inv_freq);
+void lr_cuda_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter);
+void lr_cuda_add(lr_backend *be, float *y, const float *x, int M, int d);
+void lr_cuda_gather_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
+void lr_cuda_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+                      const float *v_src, int ld_src, int M, int width);
+void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+                       int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
+void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);
+
+// Kernel helpers shared by the kernels' files.
+void lr_cuda_add_bias(lr_cuda_ctx *cx, float *y, int ldy, const float *bias, int M, int N);
+void lr_cuda_zero_cols(lr_cuda_ctx *cx, float *y, int ldy, int M, int N);
+
+#endif

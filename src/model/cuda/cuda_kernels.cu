@@ -1,0 +1,236 @@
+// The CUDA backend's elementwise and row kernels (contracts in backend.h):
+// embed, rmsnorm, rope, swiglu, add, gather_rows, kv_store, log_softmax and
+// the GEMM helpers (bias, zeroing). Simple and correct first: one block per
+// row where a row reduces, grid-stride loops elsewhere; sums that the CPU
+// path does in fp64 are fp64 here too.
+#include <cuda_bf16.h>
+#include <math.h>
+#include <string.h>
+
+#include "model/cuda/cuda_internal.h"
+
+static unsigned grid_for(size_t n, unsigned block) {
+    size_t g = (n + block - 1) / block;
+    if (g > 65535u * 16u) g = 65535u * 16u;
+    return (unsigned)(g ? g : 1);
+}
+
+#define GRID_STRIDE(i, n) \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+
+// ---- block reductions (blockDim.x a multiple of 32, at most 1024)
+template <typename T> __device__ T warp_sum(T v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+// Every thread gets the block's sum; red holds 32 T.
+template <typename T> __device__ T block_sum(T v, T *red) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads(); // red may still be read by a previous reduction
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : (T)0;
+    return warp_sum(v);
+}
+__device__ float block_max(float v, float *red) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+// ---- embed: out (M, d) = table rows ids, widened exactly
+template <typename T> __device__ float widen(T v);
+template <> __device__ float widen<float>(float v) { return v; }
+template <> __device__ float widen<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __global__ void embed_kernel(const T *table, const int32_t *ids, int d, float *out) {
+    const T *row = table + (size_t)ids[blockIdx.x] * d;
+    float *o = out + (size_t)blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = widen(row[i]);
+}
+
+void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *ids), ids, (size_t)M * sizeof *ids);
+    const int32_t *dids = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *ids);
+    if (table.dtype == LR_BF16)
+        embed_kernel<<<M, 256, 0, cx->stream>>>((const __nv_bfloat16 *)table.data, dids, d, out);
+    else
+        embed_kernel<<<M, 256, 0, cx->stream>>>((const float *)table.data, dids, d, out);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- rmsnorm: as transformers: variance in fp32 (summed in fp64, as the
+// CPU path), rsqrt in fp32, then w * (x * inv). y may equal x.
+__global__ void rmsnorm_kernel(const float *x, const float *w, float *y, int d, float eps) {
+    __shared__ double red[32];
+    const float *xr = x + (size_t)blockIdx.x * d;
+    float *yr = y + (size_t)blockIdx.x * d;
+    double ss = 0;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) ss += (double)xr[i] * (double)xr[i];
+    ss = block_sum(ss, red);
+    const float var = (float)(ss / d);
+    const float inv = 1.0f / sqrtf(var + eps);
+    for (int i = threadIdx.x; i < d; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+}
+
+void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    rmsnorm_kernel<<<M, 256, 0, cx->stream>>>(x, w, y, d, eps);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- rope in place, rotate-half; angle = pos * inv_freq in fp32 as transformers
+__global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t *pos, const float *inv_freq) {
+    const int r = blockIdx.x, half = hd / 2;
+    const float p = (float)pos[r];
+    float *row = x + (size_t)r * ld;
+    for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
+        const int h = t / half, i = t % half;
+        float s, c;
+        sincosf(__fmul_rn(p, inv_freq[i]), &s, &c); // full-range, not the fast intrinsic
+        float *xh = row + (size_t)h * hd;
+        const float a = xh[i], b = xh[i + half];
+        xh[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)); // no fma contraction, as the CPU path
+        xh[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+    }
+}
+
+void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                  const float *inv_freq) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    const int half = head_dim / 2;
+    // inv_freq is the model's constant array: copied once, again only when it changes
+    if (cx->inv_freq_host != inv_freq || cx->inv_freq_n != half || cx->inv_freq_first != inv_freq[0]) {
+        if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
+        LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
+        LR_CUDA_CHECK(cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice,
+                                      cx->stream));
+        cx->inv_freq_host = inv_freq;
+        cx->inv_freq_n = half;
+        cx->inv_freq_first = inv_freq[0];
+    }
+    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
+    const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
+    rope_kernel<<<M, 128, 0, cx->stream>>>(x, ld, n_heads, head_dim, dpos, cx->inv_freq);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- swiglu: out (M, I) = silu(g) * u with gu = g | u per row
+__global__ void swiglu_kernel(const float *gu, float *out, int M, int inter) {
+    const size_t n = (size_t)M * inter;
+    GRID_STRIDE(i, n) {
+        const size_t r = i / (size_t)inter, c = i % (size_t)inter;
+        const float g = gu[r * 2 * inter + c], u = gu[r * 2 * inter + inter + c];
+        out[i] = g / (1.0f + expf(-g)) * u;
+    }
+}
+
+void lr_cuda_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    const size_t n = (size_t)M * inter;
+    if (n == 0) return;
+    swiglu_kernel<<<grid_for(n, 256), 256, 0, cx->stream>>>(gu, out, M, inter);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- add: y += x
+__global__ void add_kernel(float *y, const float *x, size_t n) {
+    GRID_STRIDE(i, n) y[i] += x[i];
+}
+
+void lr_cuda_add(lr_backend *be, float *y, const float *x, int M, int d) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    const size_t n = (size_t)M * d;
+    if (n == 0) return;
+    add_kernel<<<grid_for(n, 256), 256, 0, cx->stream>>>(y, x, n);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- gather_rows: dst (n, d) = src rows
+__global__ void gather_kernel(const float *src, int d, const int *rows, float *dst) {
+    const float *s = src + (size_t)rows[blockIdx.x] * d;
+    float *o = dst + (size_t)blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) o[i] = s[i];
+}
+
+void lr_cuda_gather_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (n <= 0) return;
+    memcpy(lr_cuda_host_meta(cx, (size_t)n * sizeof *rows), rows, (size_t)n * sizeof *rows);
+    const int *drows = (const int *)lr_cuda_meta_upload(cx, (size_t)n * sizeof *rows);
+    gather_kernel<<<n, 256, 0, cx->stream>>>(src, d, drows, dst);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- kv_store: cache rows dst_row[r] = k / v source row r
+__global__ void kv_store_kernel(float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+                                const float *v_src, int ld_src, int width) {
+    const int r = blockIdx.x;
+    const size_t o = (size_t)dst_row[r] * width, s = (size_t)r * ld_src;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        k_dst[o + i] = k_src[s + i];
+        v_dst[o + i] = v_src[s + i];
+    }
+}
+
+void lr_cuda_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+                      const float *v_src, int ld_src, int M, int width) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
+    const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
+    kv_store_kernel<<<M, 256, 0, cx->stream>>>(k_dst, v_dst, drow, k_src, v_src, ld_src, width);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- log_softmax per row: fp32 max, fp64 sum of exp, y = x - (max + log(sum)).
+// y may equal x.
+__global__ void log_softmax_kernel(const float *x, float *y, int N) {
+    __shared__ float redf[32];
+    __shared__ double redd[32];
+    const float *xr = x + (size_t)blockIdx.x * N;
+    float *yr = y + (size_t)blockIdx.x * N;
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) mx = fmaxf(mx, xr[i]);
+    mx = block_max(mx, redf);
+    double s = 0;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) s += exp((double)(xr[i] - mx));
+    s = block_sum(s, redd);
+    const float lse = mx + (float)log(s);
+    for (int i = threadIdx.x; i < N; i += blockDim.x) yr[i] = xr[i] - lse;
+}
+
+void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    log_softmax_kernel<<<M, 512, 0, cx->stream>>>(x, y, N);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- GEMM helpers
+__global__ void add_bias_kernel(float *y, int ldy, const float *bias, int M, int N) {
+    const size_t n = (size_t)M * N;
+    GRID_STRIDE(i, n) y[(i / (size_t)N) * ldy + i % (size_t)N] += bias[i % (size_t)N];
+}
+
+void lr_cuda_add_bias(lr_cuda_ctx *cx, float *y, int ldy, const float *bias, int M, int N) {
+    add_bias_kernel<<<grid_for((size_t)M * N, 256), 256, 0, cx->stream>>>(y, ldy, bias, M, N);
+    LR_CUDA_LAUNCHED();
+}
+
+void lr_cuda_zero_cols(lr_cuda_ctx *cx, float *y, int ldy, int M, int N) {
+    LR_CUDA_CHECK(cudaMemset2DAsync(y, (size_t)ldy * sizeof(float), 0, (size_t)N * sizeof(float), (size_t)M, cx->stream));
+}

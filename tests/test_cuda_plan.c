@@ -1,0 +1,146 @@
+/* The CUDA backend's host-side planning (src/model/cuda/cuda_plan.h) and
+ * the device choice (src/model/device.c), on the CPU: the GEMM plan cache
+ * (keys, lookups, clear-all eviction with every plan destroyed once), the
+ * pointer alignment that keys carry, the attention row plan of a ragged
+ * batch (and its refusal of inconsistent batches), --device parsing, the
+ * GPU of a local rank and the local rank from launcher variables. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/cuda/cuda_plan.h"
+#include "model/device.h"
+#include "test_util.h"
+
+static int destroyed;
+static void count_destroy(void *v, void *arg) {
+    (void)arg;
+    destroyed++;
+    free(v);
+}
+
+static void test_align(void) {
+    EXPECT(lr_ptr_align(NULL) == 256, "NULL counts as fully aligned");
+    EXPECT(lr_ptr_align((void *)(uintptr_t)4096) == 256, "4096 -> 256 (the cap)");
+    EXPECT(lr_ptr_align((void *)(uintptr_t)(4096 + 12)) == 4, "4096+12 -> 4");
+    EXPECT(lr_ptr_align((void *)(uintptr_t)(4096 + 48)) == 16, "4096+48 -> 16");
+    EXPECT(lr_ptr_align((void *)(uintptr_t)(4096 + 1)) == 1, "odd -> 1");
+    EXPECT(lr_ptr_align((void *)(uintptr_t)(4096 + 128)) == 128, "+128 -> 128");
+}
+
+static void test_cache(void) {
+    char *base = (char *)(uintptr_t)0x10000;
+    lr_gemm_cache *gc = lr_gemm_cache_new(8, count_destroy, NULL);
+    lr_gemm_key k1 = lr_gemm_key_make(LR_BF16, 1, 1536, 1536, 1536, 1536, 0, 0, base, base, base);
+    lr_gemm_key k2 = k1;
+    k2.M = 2;
+    lr_gemm_key k3 = lr_gemm_key_make(LR_BF16, 1, 1536, 1536, 1536, 1536, 0, 0, base, base + 12, base);
+    lr_gemm_key k4 = lr_gemm_key_make(LR_F32, 1, 1536, 1536, 1536, 1536, 0, 0, base, base, base);
+    lr_gemm_key k5 = lr_gemm_key_make(LR_BF16, 1, 1536, 1536, 1536, 1536, 1, 0, base, base, base);
+    lr_gemm_key k6 = lr_gemm_key_make(LR_BF16, 1, 1536, 1536, 1536, 1536, 0, 1, base, base, base);
+    EXPECT(k3.align_b == 4 && k1.align_b == 256, "alignment is part of the key (%d %d)", k3.align_b, k1.align_b);
+    EXPECT(lr_gemm_cache_get(gc, &k1) == NULL, "empty cache misses");
+    int *v1 = malloc(sizeof *v1), *v2 = malloc(sizeof *v2);
+    lr_gemm_cache_put(gc, &k1, v1);
+    lr_gemm_cache_put(gc, &k2, v2);
+    EXPECT(lr_gemm_cache_get(gc, &k1) == v1 && lr_gemm_cache_get(gc, &k2) == v2, "hits return their own plan");
+    const lr_gemm_key *others[] = {&k3, &k4, &k5, &k6};
+    for (int i = 0; i < 4; i++) EXPECT(lr_gemm_cache_get(gc, others[i]) == NULL, "key %d differs in one field", i);
+    EXPECT(gc->size == 2, "size 2");
+    EXPECT(lr_gemm_cache_put(gc, &k1, v2) == -1 && lr_gemm_cache_get(gc, &k1) == v1, "a key is stored once");
+    EXPECT(lr_gemm_cache_put(gc, &k3, NULL) == -1, "NULL values refused");
+    /* fill to capacity, then one more: everything is destroyed first */
+    for (int m = 10; m < 16; m++) {
+        lr_gemm_key k = k1;
+        k.M = m;
+        lr_gemm_cache_put(gc, &k, malloc(1));
+    }
+    EXPECT(gc->size == 8 && destroyed == 0, "full at 8, nothing destroyed yet");
+    lr_gemm_key k9 = k1;
+    k9.M = 99;
+    int *v9 = malloc(sizeof *v9);
+    lr_gemm_cache_put(gc, &k9, v9);
+    EXPECT(destroyed == 8 && gc->size == 1 && gc->evictions == 8,
+           "a put into a full cache destroys all 8 (%d, size %d)", destroyed, gc->size);
+    EXPECT(lr_gemm_cache_get(gc, &k1) == NULL && lr_gemm_cache_get(gc, &k9) == v9, "only the new plan remains");
+    lr_gemm_cache_free(gc);
+    EXPECT(destroyed == 9, "free destroys the rest (%d)", destroyed);
+    /* many keys in a big cache: every one found (probing across collisions) */
+    destroyed = 0;
+    gc = lr_gemm_cache_new(1024, count_destroy, NULL);
+    for (int m = 1; m <= 1000; m++) {
+        lr_gemm_key k = lr_gemm_key_make(LR_BF16, m, 8960 * 2, 1536, 1536, 8960 * 2, m & 1, 0, base, base, base);
+        int *v = malloc(sizeof *v);
+        *v = m;
+        lr_gemm_cache_put(gc, &k, v);
+    }
+    int bad = 0;
+    for (int m = 1; m <= 1000; m++) {
+        lr_gemm_key k = lr_gemm_key_make(LR_BF16, m, 8960 * 2, 1536, 1536, 8960 * 2, m & 1, 0, base, base, base);
+        int *v = lr_gemm_cache_get(gc, &k);
+        bad += !v || *v != m;
+    }
+    EXPECT(bad == 0 && destroyed == 0, "1000 keys all found (%d bad)", bad);
+    lr_gemm_cache_free(gc);
+    EXPECT(destroyed == 1000, "1000 destroyed at free");
+}
+
+static void test_attn_plan(void) {
+    const int q_off[4] = {0, 5, 6, 23}, n_past[3] = {0, 40, 3};
+    const int64_t kv_row[3] = {0, 100, 300};
+    lr_attn_batch b = {.n_seq = 3, .q_off = q_off, .n_past = n_past, .kv_row = kv_row};
+    int32_t pos[23];
+    int64_t kv[23];
+    EXPECT(lr_attn_plan_rows(&b, 23, pos, kv) == 0, "a consistent batch plans");
+    EXPECT(pos[0] == 0 && pos[4] == 4 && kv[4] == 0, "sequence 0: positions 0..4 from row 0");
+    EXPECT(pos[5] == 40 && kv[5] == 100, "sequence 1: one query at position 40");
+    EXPECT(pos[6] == 3 && pos[22] == 19 && kv[22] == 300, "sequence 2: positions 3..19");
+    EXPECT(lr_attn_plan_rows(&b, 24, pos, kv) != 0, "rows beyond the batch are refused");
+    const int bad_off[4] = {0, 6, 5, 23};
+    lr_attn_batch b2 = b;
+    b2.q_off = bad_off;
+    EXPECT(lr_attn_plan_rows(&b2, 23, pos, kv) != 0, "decreasing q_off refused");
+    const int neg[3] = {0, -1, 0};
+    b2 = b;
+    b2.n_past = neg;
+    EXPECT(lr_attn_plan_rows(&b2, 23, pos, kv) != 0, "negative n_past refused");
+    lr_attn_batch e = {.n_seq = 0};
+    EXPECT(lr_attn_plan_rows(&e, 0, pos, kv) == 0, "an empty batch plans");
+}
+
+static void test_device(void) {
+    lr_device_kind k;
+    EXPECT(lr_device_parse("cpu", &k) == 0 && k == LR_DEVICE_CPU, "cpu");
+    EXPECT(lr_device_parse("cuda", &k) == 0 && k == LR_DEVICE_CUDA, "cuda");
+    EXPECT(lr_device_parse("auto", &k) == 0 && k == LR_DEVICE_AUTO, "auto");
+    EXPECT(lr_device_parse(NULL, &k) == 0 && k == LR_DEVICE_AUTO, "NULL = auto");
+    EXPECT(lr_device_parse("tpu", &k) != 0, "unknown names refused");
+    EXPECT(lr_device_gpu_index(0, 8) == 0 && lr_device_gpu_index(5, 4) == 1 && lr_device_gpu_index(3, 0) == -1,
+           "GPU = local rank mod GPUs");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK"), unsetenv("SLURM_LOCALID"), unsetenv("MPI_LOCALRANKID");
+    unsetenv("PMI_LOCAL_RANK");
+    EXPECT(lr_device_local_rank() == 0, "no launcher: local rank 0");
+    setenv("SLURM_LOCALID", "3", 1);
+    EXPECT(lr_device_local_rank() == 3, "SLURM_LOCALID");
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "2", 1);
+    EXPECT(lr_device_local_rank() == 2, "Open MPI's variable first");
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
+    EXPECT(lr_device_local_rank() == 3, "a malformed value is skipped");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK"), unsetenv("SLURM_LOCALID");
+    /* auto here: CUDA only when compiled in and a GPU is usable; training never */
+    EXPECT(lr_device_resolve("cpu", 0, "t") == LR_DEVICE_CPU, "cpu resolves to cpu");
+    EXPECT(lr_device_resolve("auto", 1, "t") == LR_DEVICE_CPU, "training loads resolve auto to cpu");
+    const lr_device_kind a = lr_device_resolve("auto", 0, "t");
+    EXPECT(a == LR_DEVICE_CPU || (a == LR_DEVICE_CUDA && lr_device_cuda_compiled()), "auto resolves");
+    if (a == LR_DEVICE_CPU) EXPECT((int)lr_device_resolve("cuda", 0, "t") == -1, "cuda without a GPU: an error");
+    EXPECT((int)lr_device_resolve("cuda", 1, "t") == -1, "cuda for a training load: an error");
+    EXPECT((int)lr_device_resolve("npu", 0, "t") == -1, "bad name: an error");
+}
+
+int main(void) {
+    test_align();
+    test_cache();
+    test_attn_plan();
+    test_device();
+    return test_finish("test_cuda_plan");
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# One-command GPU check (issue 15 items 5-6; docs/model.md "GPU check").
+#
+#   bash tools/gpu_check.sh            on a lent H100/H200 (the device `run` tool,
+#                                      timeout_s 540): build, kernel tests, SPEC §5
+#                                      numerics contract, performance vs HF bf16
+#   bash tools/gpu_check.sh --pack     here: copy this machine's cJSON (header +
+#                                      .so, ~60 KB) into build-gpu-carry/ for the
+#                                      device run to carry (the GPU machines lack it)
+#   bash tools/gpu_check.sh --dry-run  here, without a GPU: --pack, the same build,
+#                                      "no CUDA device" handled, the harness checked
+#                                      on the CPU (ctest test_gpu_check_dry_run)
+# Options: --out DIR (default $OUT, else gpu-check-out), --build DIR (default
+# build-gpu-check), --budget SECONDS (default 520: every stage gets at most
+# what is left, so a 540 s timeout still ends with a report).
+#
+# Every stage's status goes to OUT/stages.tsv and its output to OUT/<stage>.log;
+# a failed stage does not stop the later ones; OUT/gpu_check.json and
+# OUT/gpu_check.md are written at the end (and after every stage). Exit 0
+# only when no stage failed or timed out.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+DRY=0 PACK_ONLY=0 OUTDIR=${OUT:-$ROOT/gpu-check-out} BUILD=$ROOT/build-gpu-check BUDGET=520
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dry-run) DRY=1 ;;
+    --pack) PACK_ONLY=1 ;;
+    --out) OUTDIR=$2; shift ;;
+    --build) BUILD=$2; shift ;;
+    --budget) BUDGET=$2; shift ;;
+    *) echo "usage: bash tools/gpu_check.sh [--dry-run|--pack] [--out DIR] [--build DIR] [--budget S]" >&2; exit 2 ;;
+  esac
+  shift
+done
+START=$(date +%s)
+elapsed() { echo $(( $(date +%s) - START )); }
+log() { echo "[gpu_check +$(elapsed)s] $*"; }
+CARRY=$ROOT/build-gpu-carry
+
+# ---- --pack: this machine's cJSON, for machines without it
+pack() {
+  local dst=${1:-$CARRY}/cjson hdr lib
+  hdr=$(ls /usr/include/cjson/cJSON.h 2>/dev/null | head -1)
+  lib=$(ls /usr/lib/*/libcjson.so.1* /usr/lib/libcjson.so.1* /usr/lib64/libcjson.so.1* 2>/dev/null | grep -v utils | head -1)
+  if [ -z "$hdr" ] || [ -z "$lib" ]; then echo "pack: cJSON not found here (apt-get install libcjson-dev)" >&2; return 1; fi
+  mkdir -p "$dst/include/cjson" "$dst/lib"
+  cp "$hdr" "$dst/include/cjson/"
+  cp -L "$lib" "$dst/lib/libcjson.so.1"
+  ln -sf libcjson.so.1 "$dst/lib/libcjson.so"
+  echo "pack: cJSON -> $dst ($(du -sk "$dst" | cut -f1) KiB)"
+}
+if [ $PACK_ONLY = 1 ]; then pack; exit $?; fi
+
+mkdir -p "$OUTDIR" || exit 2
+: > "$OUTDIR/stages.tsv"
+WORK=${LR_GPU_WORK:-/tmp/lr_gpu_check}
+[ $DRY = 1 ] && WORK=$BUILD/work
+mkdir -p "$WORK"
+FAILED=0
+
+report() { python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" >/dev/null 2>&1 || true; }
+
+# stage NAME CAP_SECONDS OK_CODES CMD...: runs CMD with at most
+# min(CAP, budget left) seconds; OK_CODES is a comma list of exit codes that
+# count as a pass (77 = "skip": recorded as skip).
+stage() {
+  local name=$1 cap=$2 ok=$3; shift 3
+  local left=$(( BUDGET - $(elapsed) )) t0 rc status note=""
+  [ "$cap" -gt "$left" ] && cap=$left
+  if [ "$cap" -lt 5 ]; then
+    printf '%s\tskip\t0\tout of time\n' "$name" >> "$OUTDIR/stages.tsv"
+    log "$name: skipped (out of time)"; return 0
+  fi
+  log "$name: start (limit ${cap}s)"
+  t0=$(date +%s%N)
+  # through bash -c so that the exported shell functions (probe, build, pack) run too
+  timeout -k 5 "$cap" bash -c '"$@"' _ "$@" > "$OUTDIR/$name.log" 2>&1
+  rc=$?
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 )) secs
+  secs="$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+  if [ $rc = 124 ] || [ $rc = 137 ]; then status=timeout; note="over ${cap}s"
+  elif [ $rc = 77 ] && [[ ",$ok," == *",77,"* ]]; then status=skip; note=$(tail -1 "$OUTDIR/$name.log")
+  elif [[ ",$ok," == *",$rc,"* ]]; then status=pass
+  else status=fail; note="exit $rc"
+  fi
+  [ $status = fail ] || [ $status = timeout ] && FAILED=1
+  note=${note//$'\t'/ }
+  printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$note" >> "$OUTDIR/stages.tsv"
+  log "$name: $status ${note:+($note)}"
+  if [ $status != pass ]; then tail -15 "$OUTDIR/$name.log" | sed "s/^/    [$name] /"; fi
+  report
+  return 0
+}
+
+probe() {
+  echo "date: $(date -u +%FT%TZ)"
+  echo "host: $(uname -srm)"
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+  command -v nvcc >/dev/null && nvcc --version | tail -1 || { [ -x /usr/local/cuda/bin/nvcc ] && /usr/local/cuda/bin/nvcc --version | tail -1; }
+  cmake --version | head -1
+  echo "cores: $(nproc)"
+  python3 - <<'PY' 2>&1
+import importlib
+for m in ("numpy", "torch", "transformers", "safetensors"):
+    try:
+        mod = importlib.import_module(m)
+        extra = ""
+        if m == "torch":
+            extra = f" cuda={mod.cuda.is_available()}"
+        print(f"{m} {getattr(mod, '__version__', '?')}{extra}")
+    except Exception as e:
+        print(f"{m}: missing ({type(e).__name__})")
+PY
+  echo "commit: $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo '?')"
+}
+
+build() {
+  local cuda=ON extra=()
+  command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || cuda=OFF
+  if [ $DRY = 1 ]; then pack "$BUILD/carry" || return 1; extra+=(-DLR_CJSON_DIR="$BUILD/carry/cjson")
+  elif [ ! -e /usr/include/cjson/cJSON.h ] && [ -d "$CARRY/cjson" ]; then extra+=(-DLR_CJSON_DIR="$CARRY/cjson"); fi
+  cmake -S "$ROOT/tools/gpu_check" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLR_GPU_CHECK_CUDA=$cuda "${extra[@]}" &&
+    cmake --build "$BUILD" -j"$(nproc)"
+}
+
+export -f pack probe build
+export ROOT DRY BUILD CARRY
+T=$BUILD/gpu_test
+stage probe 30 0 probe
+cat "$OUTDIR/probe.log" > "$OUTDIR/probe.txt" 2>/dev/null
+stage build 240 0 build
+if [ $DRY = 1 ]; then
+  # no GPU here: the CUDA path must say so and skip; the harness itself runs
+  # on the CPU (bf16 emulation as the device under test) and must catch a
+  # wrong op; the Python helpers must at least compile.
+  stage ops_cuda 60 0,77 "$T" ops --json "$OUTDIR/ops_cuda.json"
+  stage selfcheck_ops 60 0 "$T" ops --dut cpu-emu --json "$OUTDIR/selfcheck_ops.json"
+  stage selfcheck_faulty 60 0 bash -c "\"$T\" ops --dut cpu-faulty --json \"$OUTDIR/selfcheck_faulty.json\" >/dev/null; [ \$? = 1 ]"
+  stage demo_bf16 60 0 bash -c "python3 tools/gpu_check/to_bf16.py data/demo/expert \"$WORK/demo-bf16/expert\" &&
+    python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
+  stage selfcheck_contract 120 0 "$T" contract --dut cpu-emu --json "$OUTDIR/selfcheck_contract.json" \
+    --model data/demo/expert --model "$WORK/demo-bf16/amateur" --seqs 6 --max-len 48
+  stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
+    tools/gpu_check/hf_bench.py tools/gpu_check/report.py tools/gpu_check/to_bf16.py bench/make_model_bf16.py
+else
+  stage ops 90 0 "$T" ops --json "$OUTDIR/ops.json"
+  stage contract_demo_f32 60 0 "$T" contract --json "$OUTDIR/contract_demo_f32.json" \
+    --model data/demo/expert --model data/demo/amateur
+  stage demo_bf16 60 0 bash -c "python3 tools/gpu_check/to_bf16.py data/demo/expert \"$WORK/demo-bf16/expert\" &&
+    python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
+  stage contract_demo_bf16 60 0 "$T" contract --json "$OUTDIR/contract_demo_bf16.json" \
+    --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur"
+  # performance: a Qwen2.5-Math-1.5B-shaped random bf16 model (numpy), ours then HF
+  if python3 -c "import numpy" 2>/dev/null; then
+    stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
+    stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b"
+    stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
+  else
+    printf 'perf\tskip\t0\tno numpy: no 1.5B-shaped model\n' >> "$OUTDIR/stages.tsv"
+  fi
+fi
+report
+python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" || FAILED=1
+log "done: $([ $FAILED = 0 ] && echo PASS || echo FAIL) (report: $OUTDIR/gpu_check.md)"
+exit $FAILED

@@ -1,0 +1,141 @@
+/* gpu_test: the stand-alone GPU check's test binary (tools/gpu_check.sh).
+ *
+ *   gpu_test ops      [--dut cuda|cpu-emu|cpu-faulty] --json FILE
+ *   gpu_test contract [--dut ...] --json FILE --model DIR [--model DIR ...]
+ *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N]
+ *
+ * Exit 0: every check passed; 1: a check failed; 2: usage; 77: the device
+ * under test is CUDA and there is no usable GPU (nothing was checked). */
+#include "gpu_test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/cuda/cuda_device.h"
+
+const char *g_dut = "cuda";
+
+/* cpu-faulty: the CPU backend with a wrong rmsnorm (the first row scaled
+ * by 1.25), so the dry run can show that the checks fail when an op is wrong. */
+static void (*g_rmsnorm)(lr_backend *, const float *, const float *, float *, int, int, float);
+static void faulty_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
+    g_rmsnorm(be, x, w, y, M, d, eps);
+    for (int i = 0; i < d && M > 0; i++) y[i] *= 1.25f;
+}
+
+lr_backend *gt_dut_backend(void) {
+    if (!strcmp(g_dut, "cpu-faulty")) {
+        lr_backend *be = lr_backend_cpu_new(0);
+        g_rmsnorm = be->rmsnorm;
+        be->rmsnorm = faulty_rmsnorm;
+        return be;
+    }
+    if (!strcmp(g_dut, "cpu-emu")) {
+        lr_backend *be = lr_backend_cpu_new(0);
+        lr_backend_emulate_bf16(be);
+        return be;
+    }
+    if (lr_cuda_device_count() < 1) return NULL;
+    return lr_backend_cuda_new(0, 0);
+}
+
+void gt_open(gt_report *r, const char *path, const char *stage) {
+    r->f = fopen(path, "w");
+    if (!r->f) {
+        fprintf(stderr, "gpu_test: cannot write %s\n", path);
+        exit(2);
+    }
+    r->n = r->failures = 0;
+    char dev[256] = "cpu";
+    if (!strcmp(g_dut, "cuda") && lr_cuda_device_name(0, dev, sizeof dev) != 0) strcpy(dev, "none");
+    fprintf(r->f, "{\"stage\": \"%s\", \"dut\": \"%s\", \"device\": \"%s\", \"checks\": [\n", stage, g_dut, dev);
+}
+
+void gt_check(gt_report *r, const char *name, int ok, const char *fmt, ...) {
+    char extra[1024] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(extra, sizeof extra, fmt, ap);
+    va_end(ap);
+    fprintf(r->f, "%s  {\"name\": \"%s\", \"pass\": %s%s%s}", r->n ? ",\n" : "", name, ok ? "true" : "false",
+            *extra ? ", " : "", extra);
+    fflush(r->f);
+    r->n++;
+    if (!ok) r->failures++;
+    printf("  %-4s %-44s %s\n", ok ? "ok" : "FAIL", name, extra);
+    fflush(stdout);
+}
+
+int gt_close(gt_report *r) {
+    fprintf(r->f, "\n], \"failures\": %d}\n", r->failures);
+    fclose(r->f);
+    return r->failures;
+}
+
+double gt_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+float gt_uniform(unsigned long long *s) {
+    unsigned long long z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: gpu_test ops|contract|perf [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
+                    "[--score-tokens N] [--decode-steps N] [--seqs N] [--max-len N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) usage();
+    const char *cmd = argv[1], *json = NULL, *models[8];
+    int n_models = 0, score_tokens = 4096, decode_steps = 32, seqs = 16, max_len = 96;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) usage();
+        if (!strcmp(a, "--dut")) g_dut = v;
+        else if (!strcmp(a, "--json")) json = v;
+        else if (!strcmp(a, "--model") && n_models < 8) models[n_models++] = v;
+        else if (!strcmp(a, "--score-tokens")) score_tokens = atoi(v);
+        else if (!strcmp(a, "--decode-steps")) decode_steps = atoi(v);
+        else if (!strcmp(a, "--seqs")) seqs = atoi(v);
+        else if (!strcmp(a, "--max-len")) max_len = atoi(v);
+        else usage();
+        i++;
+    }
+    if (!json || (strcmp(g_dut, "cuda") && strcmp(g_dut, "cpu-emu") && strcmp(g_dut, "cpu-faulty"))) usage();
+    if (!strcmp(g_dut, "cuda") && lr_cuda_device_count() < 1) {
+        printf("gpu_test %s: no CUDA device (none usable, or CUDA not compiled in): nothing checked\n", cmd);
+        FILE *f = fopen(json, "w");
+        if (f) {
+            fprintf(f, "{\"stage\": \"%s\", \"dut\": \"cuda\", \"skipped\": \"no CUDA device\", \"checks\": []}\n", cmd);
+            fclose(f);
+        }
+        return 77;
+    }
+    gt_report r;
+    gt_open(&r, json, cmd);
+    printf("gpu_test %s (device under test: %s)\n", cmd, g_dut);
+    if (!strcmp(cmd, "ops")) {
+        gt_ops(&r);
+    } else if (!strcmp(cmd, "contract")) {
+        if (n_models == 0) usage();
+        for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
+    } else if (!strcmp(cmd, "perf")) {
+        if (n_models != 1) usage();
+        gt_perf(&r, models[0], score_tokens, decode_steps);
+    } else {
+        usage();
+    }
+    const int fails = gt_close(&r);
+    printf("gpu_test %s: %d check(s), %d failed\n", cmd, r.n, fails);
+    return fails ? 1 : 0;
+}

@@ -1,0 +1,41 @@
+/* The stand-alone GPU check's test binary (gpu_test.c: main and report
+ * helpers; gpu_test_ops.c: each backend op on the device under test vs the
+ * CPU backend; gpu_test_model.c: the SPEC §5 numerics contract on whole
+ * models and the performance set). */
+#ifndef LR_GPU_TEST_H
+#define LR_GPU_TEST_H
+
+#include <stdio.h>
+
+#include "model/backend.h"
+
+/* The device under test: "cuda" (the CUDA backend), "cpu-emu" (the CPU
+ * backend in bf16 emulation: lets the harness itself run without a GPU) or
+ * "cpu-faulty" (a CPU backend with a wrong op: the checks must fail; ops only). */
+extern const char *g_dut;
+
+/* A new backend for the device under test, or NULL (no GPU). */
+lr_backend *gt_dut_backend(void);
+
+/* One JSON report: checks are appended as objects of an array. */
+typedef struct {
+    FILE *f;
+    int n;        /* checks written */
+    int failures; /* checks that failed */
+} gt_report;
+
+void gt_open(gt_report *r, const char *path, const char *stage);
+/* {"name": name, "pass": ok, <extra JSON fields>}; prints one line too. */
+void gt_check(gt_report *r, const char *name, int ok, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Closes the array and the object; returns the failure count. */
+int gt_close(gt_report *r);
+
+double gt_now(void); /* seconds, monotonic */
+/* Deterministic uniform in [-1, 1) from a splitmix64 state. */
+float gt_uniform(unsigned long long *s);
+
+int gt_ops(gt_report *r);
+int gt_contract(gt_report *r, const char *model_dir, int n_seq, int max_len);
+int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_steps);
+
+#endif

@@ -1,0 +1,247 @@
+/* Whole-model checks of the device under test (gpu_test contract / perf).
+ *
+ * contract: SPEC §5's numerics contract, teacher-forced on the same ids:
+ * per logits row KL(p_cpu || p_dut) in fp64 from both rows' log-softmax;
+ * mean <= 2e-3 nats, p99 <= 1e-2, and the same top-1 token wherever the
+ * CPU fp32 top-1/top-2 margin exceeds 0.25 nats. Checked for the
+ * teacher-forced forward (model_forward) and for the KV-cache path
+ * (model_extend: a prefill of each sequence's first half, then one token
+ * per step for the whole batch), both against the CPU's forward.
+ *
+ * perf: scoring tokens/s (model_forward over 256-token sequences, logits
+ * of the last positions, as the scorer uses it) with the matmul TFLOP/s,
+ * and decode tokens/s at batch 1 and 64 (model_extend, one token per
+ * sequence per step, logits copied back each step, as `sample` does). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "gpu_test.h"
+#include "model/model.h"
+
+static lr_model *load(const char *dir, int dut) {
+    lr_model_opts o = {.quiet = 1, .device = "cpu"};
+    if (dut) {
+        if (!strcmp(g_dut, "cuda")) o.device = "cuda";
+        else o.emulate_bf16 = 1;
+    }
+    lr_model *m = model_load(dir, &o);
+    if (!m) fprintf(stderr, "gpu_test: %s\n", lr_error_msg());
+    return m;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double row_lse(const float *x, int V) {
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
+    return mx + log(s);
+}
+
+/* The contract over T rows of ref / dut logits (T, V). */
+static void contract_check(gt_report *r, const char *name, const float *ref, const float *dut, long T, int V) {
+    double *kl = malloc((size_t)T * sizeof *kl), sum = 0, max_dlogit = 0;
+    long agree = 0, confident = 0, confident_flips = 0;
+    double worst_flip_margin = 0;
+    for (long t = 0; t < T; t++) {
+        const float *a = ref + (size_t)t * V, *b = dut + (size_t)t * V;
+        const double la = row_lse(a, V), lb = row_lse(b, V);
+        double k = 0;
+        int top1 = 0, top2 = -1, topd = 0;
+        for (int i = 0; i < V; i++) {
+            const double lpa = a[i] - la, lpb = b[i] - lb;
+            k += exp(lpa) * (lpa - lpb);
+            const double dl = fabs((double)a[i] - b[i]);
+            if (!(dl <= max_dlogit)) max_dlogit = isnan(dl) ? INFINITY : dl;
+            if (b[i] > b[topd]) topd = i;
+            if (a[i] > a[top1]) top2 = top1, top1 = i;
+            else if (i != top1 && (top2 < 0 || a[i] > a[top2])) top2 = i;
+        }
+        if (top2 < 0) top2 = top1 == 0 ? 1 : 0;
+        kl[t] = isnan(k) ? INFINITY : (k < 0 ? 0 : k);
+        sum += kl[t];
+        agree += topd == top1;
+        const double margin = (double)a[top1] - a[top2];
+        if (margin > 0.25) {
+            confident++;
+            if (topd != top1) {
+                confident_flips++;
+                if (margin > worst_flip_margin) worst_flip_margin = margin;
+            }
+        }
+    }
+    qsort(kl, (size_t)T, sizeof *kl, cmp_double);
+    const double mean = T ? sum / T : 0, p99 = T ? kl[(size_t)((T - 1) * 0.99)] : 0, mx = T ? kl[T - 1] : 0;
+    const int ok = T > 0 && mean <= 2e-3 && p99 <= 1e-2 && confident_flips == 0;
+    gt_check(r, name, ok,
+             "\"rows\": %ld, \"kl_mean\": %.3g, \"kl_p99\": %.3g, \"kl_max\": %.3g, \"top1_agree\": %.5f, "
+             "\"confident_rows\": %ld, \"confident_flips\": %ld, \"worst_flip_margin\": %.3g, \"max_abs_dlogit\": %.3g",
+             T, mean, p99, mx, T ? (double)agree / T : 0, confident, confident_flips, worst_flip_margin, max_dlogit);
+    free(kl);
+}
+
+int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
+    char name[512];
+    const double t0 = gt_now();
+    lr_model *mc = load(dir, 0), *md = load(dir, 1);
+    snprintf(name, sizeof name, "load %s", dir);
+    if (!mc || !md) {
+        gt_check(r, name, 0, "\"error\": \"model_load failed\"");
+        model_free(mc), model_free(md);
+        return 1;
+    }
+    const int V = model_vocab_size(mc), ctx = model_config(mc)->max_position_embeddings;
+    if (max_len > ctx) max_len = ctx;
+    if (max_len < 9) max_len = 9;
+    if (n_seq > 64) n_seq = 64;
+    unsigned long long seed = 777;
+    int lens[64], off[65];
+    off[0] = 0;
+    for (int s = 0; s < n_seq; s++) {
+        lens[s] = 8 + (int)((gt_uniform(&seed) * 0.5f + 0.5f) * (float)(max_len - 8));
+        if (lens[s] > max_len) lens[s] = max_len;
+        off[s + 1] = off[s] + lens[s];
+    }
+    const long T = off[n_seq];
+    int32_t *tok = malloc((size_t)T * sizeof *tok);
+    for (long i = 0; i < T; i++) tok[i] = (int32_t)((gt_uniform(&seed) * 0.5f + 0.5f) * (float)(V - 1));
+    float *lc = malloc((size_t)T * V * 4), *ld = malloc((size_t)T * V * 4), *lk = malloc((size_t)T * V * 4);
+    int rc = model_forward(mc, tok, lens, n_seq, 1, lc) | model_forward(md, tok, lens, n_seq, 1, ld);
+    snprintf(name, sizeof name, "contract forward %s", dir);
+    if (rc) gt_check(r, name, 0, "\"error\": \"model_forward failed: %s\"", lr_error_msg());
+    else contract_check(r, name, lc, ld, T, V);
+
+    /* the KV-cache path of the device under test */
+    lr_kv_cache *c = kv_cache_new(md, n_seq, max_len);
+    int slots[64], n_new[64], pos[64];
+    int32_t *buf = malloc((size_t)T * sizeof *buf);
+    long p = 0;
+    for (int s = 0; s < n_seq; s++) {
+        slots[s] = s;
+        n_new[s] = lens[s] / 2;
+        memcpy(buf + p, tok + off[s], (size_t)n_new[s] * sizeof *buf);
+        p += n_new[s];
+    }
+    float *all = malloc((size_t)p * V * 4);
+    rc = c ? model_extend(md, c, slots, buf, n_new, n_seq, NULL, all) : -1;
+    p = 0;
+    for (int s = 0; s < n_seq && !rc; s++) {
+        memcpy(lk + (size_t)off[s] * V, all + (size_t)p * V, (size_t)n_new[s] * V * 4);
+        p += n_new[s];
+        pos[s] = n_new[s];
+    }
+    free(all);
+    float *last = malloc((size_t)n_seq * V * 4);
+    for (;;) {
+        int n = 0, which[64];
+        for (int s = 0; s < n_seq; s++)
+            if (pos[s] < lens[s]) {
+                which[n] = s, slots[n] = s, n_new[n] = 1, buf[n] = tok[off[s] + pos[s]];
+                n++;
+            }
+        if (n == 0 || rc) break;
+        rc = model_extend(md, c, slots, buf, n_new, n, last, NULL);
+        for (int i = 0; i < n && !rc; i++) {
+            const int s = which[i];
+            memcpy(lk + (size_t)(off[s] + pos[s]) * V, last + (size_t)i * V, (size_t)V * 4);
+            pos[s]++;
+        }
+    }
+    snprintf(name, sizeof name, "contract kv-cache %s", dir);
+    if (rc) gt_check(r, name, 0, "\"error\": \"model_extend failed: %s\"", lr_error_msg());
+    else contract_check(r, name, lc, lk, T, V);
+    snprintf(name, sizeof name, "contract time %s", dir);
+    gt_check(r, name, 1, "\"seconds\": %.2f, \"sequences\": %d, \"tokens\": %ld", gt_now() - t0, n_seq, T);
+    kv_cache_free(c);
+    free(last), free(buf), free(tok), free(lc), free(ld), free(lk);
+    model_free(mc), model_free(md);
+    return r->failures;
+}
+
+/* matmul FLOPs per token of the decoder layers (lm_head separately) */
+static double layer_flops_per_token(const lr_model_config *c) {
+    const double d = c->hidden_size, hd = c->head_dim, q = c->n_heads * hd, kv = c->n_kv_heads * hd;
+    const double per_layer = d * (q + 2 * kv) + q * d + 3.0 * c->intermediate_size * d;
+    return 2.0 * per_layer * c->n_layers;
+}
+
+int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps) {
+    if (strcmp(g_dut, "cuda")) {
+        gt_check(r, "perf", 1, "\"skipped\": \"perf runs on the CUDA device only\"");
+        return 0;
+    }
+    double t0 = gt_now();
+    lr_model *m = load(dir, 1);
+    if (!m) {
+        gt_check(r, "perf load", 0, "\"error\": \"model_load failed\"");
+        return 1;
+    }
+    const lr_model_config *c = model_config(m);
+    const int V = model_vocab_size(m);
+    const double wbytes = (double)model_weight_bytes(m);
+    gt_check(r, "perf load", 1, "\"seconds\": %.2f, \"weight_bytes\": %.0f, \"layers\": %d, \"hidden\": %d, \"vocab\": %d",
+             gt_now() - t0, wbytes, c->n_layers, c->hidden_size, V);
+    unsigned long long seed = 99;
+    /* scoring: 256-token sequences, logits at the last positions */
+    {
+        const int L = 256 < c->max_position_embeddings ? 256 : c->max_position_embeddings;
+        int n_seq = score_tokens / L;
+        if (n_seq < 1) n_seq = 1;
+        if (n_seq > 256) n_seq = 256;
+        int *lens = malloc((size_t)n_seq * sizeof *lens);
+        int32_t *tok = malloc((size_t)n_seq * L * sizeof *tok);
+        for (int s = 0; s < n_seq; s++) lens[s] = L;
+        for (long i = 0; i < (long)n_seq * L; i++) tok[i] = (int32_t)((gt_uniform(&seed) * 0.5f + 0.5f) * (V - 1));
+        float *lg = malloc((size_t)n_seq * V * 4);
+        int rc = model_forward(m, tok, lens, n_seq, 0, lg); /* warm-up: plans, workspace */
+        const int iters = 3;
+        t0 = gt_now();
+        for (int i = 0; i < iters && !rc; i++) rc = model_forward(m, tok, lens, n_seq, 0, lg);
+        const double dt = (gt_now() - t0) / iters, tokens = (double)n_seq * L;
+        const double flops = layer_flops_per_token(c) * tokens + 2.0 * c->hidden_size * V * n_seq;
+        gt_check(r, "perf scoring", rc == 0,
+                 "\"tokens_per_pass\": %.0f, \"seconds_per_pass\": %.4f, \"tokens_per_s\": %.0f, \"tflops\": %.1f", tokens,
+                 dt, tokens / dt, flops / dt / 1e12);
+        free(lens), free(tok), free(lg);
+    }
+    /* decode at batch 1 and 64 */
+    const int batches[2] = {1, 64};
+    for (int bi = 0; bi < 2; bi++) {
+        const int B = batches[bi], P = 32, warm = 2;
+        lr_kv_cache *kc = kv_cache_new(m, B, P + warm + decode_steps + 1);
+        int *slots = malloc((size_t)B * sizeof *slots), *nn = malloc((size_t)B * sizeof *nn);
+        int32_t *tok = malloc((size_t)B * P * sizeof *tok);
+        float *last = malloc((size_t)B * V * 4);
+        for (int s = 0; s < B; s++) slots[s] = s, nn[s] = P;
+        for (long i = 0; i < (long)B * P; i++) tok[i] = (int32_t)((gt_uniform(&seed) * 0.5f + 0.5f) * (V - 1));
+        int rc = kc ? model_extend(m, kc, slots, tok, nn, B, last, NULL) : -1;
+        for (int s = 0; s < B; s++) nn[s] = 1;
+        double ts = 0;
+        for (int step = 0; step < warm + decode_steps && !rc; step++) {
+            if (step == warm) ts = gt_now();
+            for (int s = 0; s < B; s++) { /* greedy: the next ids from the logits (host argmax, as sample's greedy) */
+                const float *row = last + (size_t)s * V;
+                int best = 0;
+                for (int i = 1; i < V; i++) best = row[i] > row[best] ? i : best;
+                tok[s] = best;
+            }
+            rc = model_extend(m, kc, slots, tok, nn, B, last, NULL);
+        }
+        const double dt = (gt_now() - ts) / (decode_steps > 0 ? decode_steps : 1);
+        char name[64];
+        snprintf(name, sizeof name, "perf decode batch %d", B);
+        gt_check(r, name, rc == 0,
+                 "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, \"weight_gb_per_s\": %.0f",
+                 B, decode_steps, dt * 1e3, B / dt, wbytes / dt / 1e9);
+        kv_cache_free(kc);
+        free(slots), free(nn), free(tok), free(last);
+    }
+    model_free(m);
+    return r->failures;
+}

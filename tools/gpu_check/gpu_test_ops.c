@@ -1,0 +1,316 @@
+/* Every inference op of the device under test against the CPU backend on
+ * random inputs (gpu_test ops). Tolerances, per output element:
+ *   embed, gather_rows, kv_store, add: exact (copies / one fp32 add);
+ *   matmul: |d| <= 1e-4 * sum_k |x_k w_k| + 1e-6 (fp32 accumulation in
+ *     another order; bf16 weights are checked against the CPU's bf16
+ *     emulation, which rounds x to bf16 as the GPU does, so both sum the
+ *     same exact products);
+ *   rmsnorm, swiglu: |d| <= 1e-5 * |ref| + 1e-6 (one rsqrt / exp apart);
+ *   rope: |d| <= 1e-5 * max|x| (sincos within a few ulp);
+ *   attention: |d| <= 1e-4 * max|v| (fp32 online softmax vs two-pass);
+ *   log_softmax: |d| <= 1e-5 * (1 + |ref|).
+ * Shapes include strided column slices (ldx > K, ldy > N, pointers not
+ * 16-byte aligned), GQA groups, ragged batches with and without a cache,
+ * and contexts longer than one attention tile. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_test.h"
+
+static unsigned long long g_seed = 12345;
+
+static float *rnd(size_t n, float scale) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = scale * gt_uniform(&g_seed);
+    return p;
+}
+
+static uint16_t to_bf16_bits(float x) {
+    float r = lr_round_bf16(x);
+    uint32_t u;
+    memcpy(&u, &r, 4);
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_value(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Backend copy of n bytes of host data. */
+static void *put(lr_backend *be, const void *h, size_t bytes) {
+    void *d = be->alloc(be, bytes);
+    be->upload(be, d, h, bytes);
+    return d;
+}
+
+static float *get(lr_backend *be, const float *d, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    be->download(be, h, d, n * sizeof *h);
+    return h;
+}
+
+/* max over i of |a_i - b_i| / bound_i; <= 1 passes */
+static double worst_ratio(const float *a, const float *b, const double *bound, size_t n, size_t *at) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)a[i] - (double)b[i]) / bound[i];
+        if (!(r <= w)) { /* NaN counts as worst */
+            w = isnan(r) ? INFINITY : r;
+            *at = i;
+        }
+    }
+    return w;
+}
+
+static void check_close(gt_report *r, const char *name, const float *ref, const float *dut, const double *bound,
+                        size_t n) {
+    size_t at = 0;
+    const double w = worst_ratio(ref, dut, bound, n, &at);
+    gt_check(r, name, w <= 1.0, "\"worst_err_over_tol\": %.3g, \"at\": %zu, \"ref\": %.9g, \"dut\": %.9g", w, at,
+             n ? ref[at] : 0.0, n ? dut[at] : 0.0);
+}
+
+/* ---- matmul */
+static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, lr_dtype dt, int M, int N,
+                        int K, int bias, int acc, int strided) {
+    const int offx = strided ? 3 : 0, offy = strided ? 5 : 0; /* column offsets: unaligned pointers */
+    const int ldx = K + (strided ? 9 : 0), ldy = N + (strided ? 7 : 0);
+    float *x = rnd((size_t)M * ldx, 1.0f), *w32 = rnd((size_t)N * K, 0.05f), *b = rnd((size_t)N, 0.5f);
+    float *y0 = rnd((size_t)M * ldy, 1.0f);
+    uint16_t *w16 = malloc((size_t)N * K * sizeof *w16);
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        w16[i] = to_bf16_bits(w32[i]);
+        if (dt == LR_BF16) w32[i] = bf16_value(w16[i]); /* the bound below uses the weights' values */
+    }
+    lr_backend *ref = dt == LR_BF16 ? emu : cpu;
+    lr_backend *bes[2] = {ref, dut};
+    float *out[2];
+    for (int i = 0; i < 2; i++) {
+        lr_backend *be = bes[i];
+        float *dx = put(be, x, (size_t)M * ldx * 4), *dy = put(be, y0, (size_t)M * ldy * 4);
+        float *db = bias ? put(be, b, (size_t)N * 4) : NULL;
+        void *dw = dt == LR_BF16 ? put(be, w16, (size_t)N * K * 2) : put(be, w32, (size_t)N * K * 4);
+        lr_weight w = {dw, dt};
+        be->matmul(be, dx + offx, ldx, w, db, dy + offy, ldy, M, N, K, acc);
+        out[i] = get(be, dy, (size_t)M * ldy);
+        be->free(be, dx), be->free(be, dy), be->free(be, dw);
+        if (db) be->free(be, db);
+    }
+    double *bound = malloc((size_t)M * ldy * sizeof *bound);
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < ldy; c++) {
+            double s = 0;
+            const int n = c - offy;
+            if (n >= 0 && n < N) {
+                for (int k = 0; k < K; k++) {
+                    const float xv = dt == LR_BF16 ? lr_round_bf16(x[(size_t)m * ldx + offx + k])
+                                                   : x[(size_t)m * ldx + offx + k];
+                    s += fabs((double)xv * w32[(size_t)n * K + k]);
+                }
+                if (bias) s += fabs(b[n]);
+                if (acc) s += fabs(y0[(size_t)m * ldy + c]);
+            }
+            bound[(size_t)m * ldy + c] = 1e-4 * s + 1e-6; /* columns outside [offy, offy+N) must stay exact */
+        }
+    char name[128];
+    snprintf(name, sizeof name, "matmul %s M=%d N=%d K=%d%s%s%s", dt == LR_BF16 ? "bf16" : "f32", M, N, K,
+             bias ? " bias" : "", acc ? " acc" : "", strided ? " strided" : "");
+    check_close(r, name, out[0], out[1], bound, (size_t)M * ldy);
+    free(x), free(w32), free(b), free(y0), free(w16), free(bound), free(out[0]), free(out[1]);
+}
+
+/* ---- attention: a ragged batch over K/V rows */
+static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n_heads, int n_kv, int hd,
+                           int n_seq, const int *n_new, const int *n_past, int cached) {
+    int T = 0, q_off[9], kv_rows = 0;
+    int64_t kv_row[8];
+    q_off[0] = 0;
+    for (int s = 0; s < n_seq; s++) {
+        q_off[s + 1] = q_off[s] + n_new[s];
+        T += n_new[s];
+    }
+    const int qd = n_heads * hd, kvd = n_kv * hd;
+    int ldq, ldkv;
+    if (cached) { /* K/V in a cache: each sequence a block of past + new rows, 11 spare rows apart */
+        for (int s = 0; s < n_seq; s++) {
+            kv_row[s] = kv_rows;
+            kv_rows += n_past[s] + n_new[s] + 11;
+        }
+        ldq = qd + 2 * kvd, ldkv = kvd;
+    } else { /* k, v are column slices of the packed qkv rows */
+        for (int s = 0; s < n_seq; s++) kv_row[s] = q_off[s];
+        kv_rows = T, ldq = qd + 2 * kvd, ldkv = ldq;
+    }
+    float *q = rnd((size_t)T * ldq, 1.0f);
+    float *k = cached ? rnd((size_t)kv_rows * kvd, 1.0f) : NULL, *v = cached ? rnd((size_t)kv_rows * kvd, 1.0f) : NULL;
+    lr_attn_batch ab = {.n_seq = n_seq, .q_off = q_off, .n_past = n_past, .kv_row = kv_row};
+    lr_backend *bes[2] = {cpu, dut};
+    float *out[2];
+    for (int i = 0; i < 2; i++) {
+        lr_backend *be = bes[i];
+        float *dq = put(be, q, (size_t)T * ldq * 4), *dk, *dv, *dout = be->alloc(be, (size_t)T * qd * 4);
+        if (cached) dk = put(be, k, (size_t)kv_rows * kvd * 4), dv = put(be, v, (size_t)kv_rows * kvd * 4);
+        else dk = dq + qd, dv = dq + qd + kvd;
+        be->attention(be, dq, ldq, dk, dv, ldkv, dout, n_heads, n_kv, hd, 1.0f / sqrtf((float)hd), &ab);
+        out[i] = get(be, dout, (size_t)T * qd);
+        be->free(be, dq), be->free(be, dout);
+        if (cached) be->free(be, dk), be->free(be, dv);
+    }
+    double *bound = malloc((size_t)T * qd * sizeof *bound);
+    for (size_t i = 0; i < (size_t)T * qd; i++) bound[i] = 1e-4; /* |v| <= 1 */
+    char name[128];
+    snprintf(name, sizeof name, "attention %d:%d hd=%d seqs=%d T=%d %s", n_heads, n_kv, hd, n_seq, T,
+             cached ? "cache" : "packed");
+    check_close(r, name, out[0], out[1], bound, (size_t)T * qd);
+    free(q), free(k), free(v), free(bound), free(out[0]), free(out[1]);
+}
+
+/* ---- the row/elementwise ops */
+static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
+    const int M = 37, d = 896, V = 300, I = 700;
+    lr_backend *bes[2] = {cpu, dut};
+    /* embed, f32 and bf16 tables */
+    int32_t ids[37];
+    for (int i = 0; i < M; i++) ids[i] = (i * 131 + 7) % V;
+    float *tab = rnd((size_t)V * d, 1.0f);
+    uint16_t *tab16 = malloc((size_t)V * d * 2);
+    for (size_t i = 0; i < (size_t)V * d; i++) tab16[i] = to_bf16_bits(tab[i]);
+    double *exact = calloc((size_t)M * 2 * I + (size_t)V * d, sizeof *exact);
+    for (size_t i = 0; i < (size_t)M * 2 * I + (size_t)V * d; i++) exact[i] = 1e-30; /* "== " within denormals */
+    for (int dt = 0; dt < 2; dt++) {
+        float *out[2];
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            void *dtab = dt ? put(be, tab16, (size_t)V * d * 2) : put(be, tab, (size_t)V * d * 4);
+            float *dout = be->alloc(be, (size_t)M * d * 4);
+            lr_weight w = {dtab, dt ? LR_BF16 : LR_F32};
+            be->embed(be, w, ids, M, d, dout);
+            out[i] = get(be, dout, (size_t)M * d);
+            be->free(be, dtab), be->free(be, dout);
+        }
+        check_close(r, dt ? "embed bf16" : "embed f32", out[0], out[1], exact, (size_t)M * d);
+        free(out[0]), free(out[1]);
+    }
+    /* rmsnorm (out of place and in place), swiglu, add, gather_rows, log_softmax */
+    float *x = rnd((size_t)M * d, 3.0f), *g = rnd((size_t)d, 1.0f), *gu = rnd((size_t)M * 2 * I, 4.0f);
+    float *x2 = rnd((size_t)M * d, 1.0f), *lg = rnd((size_t)M * V, 20.0f);
+    int rows[5] = {36, 0, 17, 17, 3};
+    float *o_norm[2], *o_inpl[2], *o_sw[2], *o_add[2], *o_gat[2], *o_ls[2];
+    for (int i = 0; i < 2; i++) {
+        lr_backend *be = bes[i];
+        float *dx = put(be, x, (size_t)M * d * 4), *dg = put(be, g, (size_t)d * 4), *dy = be->alloc(be, (size_t)M * d * 4);
+        be->rmsnorm(be, dx, dg, dy, M, d, 1e-6f);
+        o_norm[i] = get(be, dy, (size_t)M * d);
+        be->rmsnorm(be, dx, dg, dx, M, d, 1e-6f);
+        o_inpl[i] = get(be, dx, (size_t)M * d);
+        float *dgu = put(be, gu, (size_t)M * 2 * I * 4), *dact = be->alloc(be, (size_t)M * I * 4);
+        be->swiglu(be, dgu, dact, M, I);
+        o_sw[i] = get(be, dact, (size_t)M * I);
+        float *dx2 = put(be, x2, (size_t)M * d * 4);
+        be->add(be, dy, dx2, M, d);
+        o_add[i] = get(be, dy, (size_t)M * d);
+        float *dgat = be->alloc(be, (size_t)5 * d * 4);
+        be->gather_rows(be, dx2, d, rows, 5, dgat);
+        o_gat[i] = get(be, dgat, (size_t)5 * d);
+        float *dl = put(be, lg, (size_t)M * V * 4);
+        be->log_softmax(be, dl, dl, M, V);
+        o_ls[i] = get(be, dl, (size_t)M * V);
+        be->free(be, dx), be->free(be, dg), be->free(be, dy), be->free(be, dgu), be->free(be, dact);
+        be->free(be, dx2), be->free(be, dgat), be->free(be, dl);
+    }
+    double *bd = malloc((size_t)M * 2 * I * sizeof *bd);
+    for (size_t i = 0; i < (size_t)M * d; i++) bd[i] = 1e-5 * fabs(o_norm[0][i]) + 1e-6;
+    check_close(r, "rmsnorm", o_norm[0], o_norm[1], bd, (size_t)M * d);
+    check_close(r, "rmsnorm in place", o_inpl[0], o_inpl[1], bd, (size_t)M * d);
+    for (size_t i = 0; i < (size_t)M * I; i++) bd[i] = 1e-5 * fabs(o_sw[0][i]) + 1e-6;
+    check_close(r, "swiglu", o_sw[0], o_sw[1], bd, (size_t)M * I);
+    for (size_t i = 0; i < (size_t)M * d; i++) bd[i] = 1e-5 * fabs(o_add[0][i]) + 1e-6; /* rmsnorm's error + exact add */
+    check_close(r, "add", o_add[0], o_add[1], bd, (size_t)M * d);
+    check_close(r, "gather_rows", o_gat[0], o_gat[1], exact, (size_t)5 * d);
+    for (size_t i = 0; i < (size_t)M * V; i++) bd[i] = 1e-5 * (1 + fabs(o_ls[0][i]));
+    check_close(r, "log_softmax", o_ls[0], o_ls[1], bd, (size_t)M * V);
+    for (int i = 0; i < 2; i++) free(o_norm[i]), free(o_inpl[i]), free(o_sw[i]), free(o_add[i]), free(o_gat[i]), free(o_ls[i]);
+
+    /* rope on q+k heads of qkv rows (in place), positions up to 4000 */
+    {
+        const int nh = 14, hd = 128, ld = nh * hd + 2 * hd + 5, Mr = 9;
+        int32_t pos[9] = {0, 1, 2, 77, 500, 1023, 1024, 3000, 3999};
+        float inv[64];
+        for (int i = 0; i < hd / 2; i++) inv[i] = (float)pow(1000000.0, -2.0 * i / hd);
+        float *q = rnd((size_t)Mr * ld, 2.0f), *o[2];
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            float *dq = put(be, q, (size_t)Mr * ld * 4);
+            be->rope(be, dq, ld, Mr, nh, hd, pos, inv);
+            o[i] = get(be, dq, (size_t)Mr * ld);
+            be->free(be, dq);
+        }
+        double *b2 = malloc((size_t)Mr * ld * sizeof *b2);
+        for (size_t i = 0; i < (size_t)Mr * ld; i++) b2[i] = 1e-5 * 2.0 * 2; /* max|x| = 2, two terms */
+        check_close(r, "rope", o[0], o[1], b2, (size_t)Mr * ld);
+        free(q), free(o[0]), free(o[1]), free(b2);
+    }
+    /* kv_store into scattered cache rows */
+    {
+        const int Mk = 6, width = 256, ld = 3 * width, rows_total = 50;
+        int64_t dst[6] = {49, 0, 7, 8, 30, 2};
+        float *src = rnd((size_t)Mk * ld, 1.0f), *ok[2], *ov[2];
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            float *ds = put(be, src, (size_t)Mk * ld * 4);
+            float *kd = be->alloc(be, (size_t)rows_total * width * 4), *vd = be->alloc(be, (size_t)rows_total * width * 4);
+            be->kv_store(be, kd, vd, dst, ds, ds + width, ld, Mk, width);
+            ok[i] = get(be, kd, (size_t)rows_total * width);
+            ov[i] = get(be, vd, (size_t)rows_total * width);
+            be->free(be, ds), be->free(be, kd), be->free(be, vd);
+        }
+        double *ex = malloc((size_t)rows_total * width * sizeof *ex);
+        for (size_t i = 0; i < (size_t)rows_total * width; i++) ex[i] = 1e-30;
+        check_close(r, "kv_store k", ok[0], ok[1], ex, (size_t)rows_total * width);
+        check_close(r, "kv_store v", ov[0], ov[1], ex, (size_t)rows_total * width);
+        free(src), free(ex);
+        for (int i = 0; i < 2; i++) free(ok[i]), free(ov[i]);
+    }
+    free(tab), free(tab16), free(exact), free(x), free(g), free(gu), free(x2), free(lg), free(bd);
+}
+
+int gt_ops(gt_report *r) {
+    lr_backend *cpu = lr_backend_cpu_new(0), *emu = lr_backend_cpu_new(0), *dut = gt_dut_backend();
+    lr_backend_emulate_bf16(emu);
+    /* The CPU-only self-check (--dut cpu-emu) compares the emulation with
+     * itself: it runs the harness end to end, the real check needs a GPU. */
+    if (!strcmp(g_dut, "cpu-emu")) lr_backend_emulate_bf16(cpu);
+    if (!dut) {
+        gt_check(r, "device under test", 0, "\"error\": \"no backend\"");
+        return 1;
+    }
+    const double t0 = gt_now();
+    static const int shapes[][3] = {{1, 64, 128}, {7, 96, 200}, {64, 256, 512}, {300, 1000, 384}, {1, 1536, 1536}};
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            const lr_dtype t = dt ? LR_BF16 : LR_F32;
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 0, 0);
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 0, 0);
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 1, 1);
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 1, 1);
+        }
+    test_rows(r, cpu, dut);
+    {
+        const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1);
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0);
+        const int nl[2] = {1, 3}, pl[2] = {700, 299}; /* several key tiles */
+        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1);
+        const int n1[1] = {130}, p1[1] = {0};
+        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0);
+    }
+    gt_check(r, "ops wall time", 1, "\"seconds\": %.2f", gt_now() - t0);
+    lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);
+    return r->failures;
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Collects the GPU check's stage table and JSON files under OUT into
+OUT/gpu_check.json and OUT/gpu_check.md (tools/gpu_check.sh). Standard
+library only.
+
+    python3 tools/gpu_check/report.py OUT"""
+import datetime
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except Exception as e:  # noqa: BLE001 - a missing or cut-off file is reported, not fatal
+        return {"error": f"{os.path.basename(path)}: {e}"}
+
+
+def main():
+    out = sys.argv[1]
+    stages = []
+    if os.path.exists(os.path.join(out, "stages.tsv")):
+        for line in open(os.path.join(out, "stages.tsv")):
+            p = line.rstrip("\n").split("\t")
+            if len(p) >= 3:
+                stages.append({"stage": p[0], "status": p[1], "seconds": float(p[2]), "note": p[3] if len(p) > 3 else ""})
+    probe = open(os.path.join(out, "probe.txt")).read() if os.path.exists(os.path.join(out, "probe.txt")) else ""
+    results = {}
+    for f in sorted(os.listdir(out)):
+        if f.endswith(".json") and f != "gpu_check.json":
+            results[f[:-5]] = load(os.path.join(out, f))
+    failed = [s["stage"] for s in stages if s["status"] in ("fail", "timeout")]
+    doc = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "pass": not failed, "failed_stages": failed, "stages": stages, "probe": probe, "results": results}
+    with open(os.path.join(out, "gpu_check.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+
+    md = [f"# GPU check — {'PASS' if not failed else 'FAIL'} ({doc['date']})", ""]
+    dev = next((r.get("device") for r in results.values() if isinstance(r, dict) and r.get("device")), "?")
+    md += [f"Device: {dev}", "", "```", probe.strip()[:2000], "```", "", "## Stages", "",
+           "| stage | status | seconds | note |", "|---|---|---|---|"]
+    md += [f"| {s['stage']} | {s['status']} | {s['seconds']:.1f} | {s['note']} |" for s in stages]
+    for name, r in results.items():
+        checks = r.get("checks") if isinstance(r, dict) else None
+        if not checks:
+            if isinstance(r, dict) and (r.get("error") or r.get("skipped")):
+                md += ["", f"## {name}", "", str(r.get("error") or "skipped: " + r.get("skipped"))]
+            continue
+        md += ["", f"## {name} ({r.get('dut', r.get('stage', ''))})", "", "| check | pass | values |", "|---|---|---|"]
+        for c in checks:
+            vals = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("name", "pass"))
+            md += [f"| {c['name']} | {'ok' if c['pass'] else '**FAIL**'} | {vals} |"]
+    ours = {c["name"].replace("perf ", ""): c for c in results.get("perf", {}).get("checks", []) or []}
+    hf = {c["name"].replace("hf ", ""): c for c in results.get("hf", {}).get("checks", []) or []}
+    rows = [k for k in ("scoring", "decode batch 1", "decode batch 64") if k in ours or k in hf]
+    if rows:
+        md += ["", "## Ours vs HF transformers bf16 (same GPU, same shapes)", "",
+               "| workload | ours tokens/s | HF tokens/s | ratio |", "|---|---|---|---|"]
+        for k in rows:
+            a, b = ours.get(k, {}).get("tokens_per_s"), hf.get(k, {}).get("tokens_per_s")
+            ratio = f"{a / b:.2f}x" if a and b else "-"
+            md += [f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |"]
+    with open(os.path.join(out, "gpu_check.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print(f"report: {os.path.join(out, 'gpu_check.md')} ({'PASS' if not failed else 'FAIL: ' + ', '.join(failed)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,7 +91,7 @@ int main(void) {
     free(out);
 
     /* (1) SIGKILL right after the 3rd chunk is persisted */
-    rc = run_eval("LR_EVAL_CRASH_AFTER_CHUNKS=3", a, "", &out);
+    rc = run_eval("LR_TEST_DIE_AT=chunk:3", a, "", &out);
     EXPECT(rc != 0, "crash hook killed the run (rc %d)", rc);
     free(out);
     snprintf(parts, sizeof parts, "%s.eval-gsm8k.parts", a);
@@ -122,7 +122,7 @@ int main(void) {
 
     /* (3) every rank of a 2-rank job dies; resume on one rank */
     char prefix[700];
-    snprintf(prefix, sizeof prefix, "LR_EVAL_CRASH_AFTER_CHUNKS=2 %s", eval_mpirun(2));
+    snprintf(prefix, sizeof prefix, "LR_TEST_DIE_AT=chunk:2 %s", eval_mpirun(2));
     rc = run_eval(prefix, c, "", &out);
     EXPECT(rc != 0, "2-rank job killed (rc %d)", rc);
     free(out);

@@ -25,6 +25,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/progress.h"
+#include "model/eos.h"
 #include "model/model.h"
 #include "trainer/lora_merge.h" /* --adapter */
 #include "tokenizer/tokenizer.h"
@@ -165,16 +166,11 @@ int cmd_generate(int argc, char **argv) {
     }
 
     /* EOS ids: config + generation_config (merged at load) + the tokenizer's */
-    int32_t eos[LR_MAX_EOS + 1];
-    int n_eos = 0;
-    for (int i = 0; i < cfg->n_eos; i++) eos[n_eos++] = cfg->eos_token_ids[i];
-    int32_t te = tok ? tokenizer_eos_id(tok) : -1;
-    int dup = 0;
-    for (int i = 0; i < n_eos; i++) dup |= eos[i] == te;
-    if (te >= 0 && !dup) eos[n_eos++] = te;
+    lr_eos_set eos;
+    model_eos_set(m, tok ? tokenizer_eos_id(tok) : -1, &eos);
 
     lr_gen_params gp = {.max_new_tokens = (int)max_new, .temperature = temperature, .top_p = top_p,
-                        .seed = (uint64_t)seed, .eos_ids = eos, .n_eos = n_eos, .batch = (int)batch};
+                        .seed = (uint64_t)seed, .eos_ids = eos.ids, .n_eos = eos.n, .batch = (int)batch};
     const int32_t **pp = xmalloc((size_t)n * sizeof *pp);
     int *pl = xmalloc((size_t)n * sizeof *pl), *ol = xmalloc((size_t)n * sizeof *ol);
     int32_t **outs = xmalloc((size_t)n * sizeof *outs);

@@ -51,83 +51,9 @@ typedef struct {
     long line;
 } seq;
 
-/* ---- HDF5 helpers: 1-D / 2-D extendible chunked datasets appended to */
-
-typedef struct {
-    hid_t ds;
-    hid_t type;
-    int ndim;
-    hsize_t cols; /* 2-D row length */
-    hsize_t rows; /* written so far */
-} h5_app;
-
-/* Every HDF5 call of the output is checked: a failure (disk full) ends the
- * process naming the file and the OS reason, its temporary removed
- * (io/runfile_h5.h). */
-#define H5_OUT(call) H5W((call), -1, "(logprobs output)")
-
-static void attr_str(hid_t obj, const char *name, const char *value) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_OUT(t);
-    H5_OUT(H5Tset_size(t, strlen(value) + 1));
-    H5_OUT(H5Tset_cset(t, H5T_CSET_UTF8));
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OUT(a);
-    H5_OUT(H5Awrite(a, t, value));
-    H5_OUT(H5Aclose(a));
-    H5Sclose(sp), H5Tclose(t);
-}
-
-static void attr_i64(hid_t obj, const char *name, long long v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OUT(a);
-    H5_OUT(H5Awrite(a, H5T_NATIVE_LLONG, &v));
-    H5_OUT(H5Aclose(a));
-    H5Sclose(sp);
-}
-
-static h5_app app_create(hid_t f, const char *name, hid_t file_type, hid_t mem_type, hsize_t cols, const char *desc,
-                         const char *units) {
-    h5_app a = {.type = mem_type, .ndim = cols ? 2 : 1, .cols = cols};
-    hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols};
-    hsize_t chunk[2] = {cols ? (cols >= 65536 ? 4 : (65536 + cols - 1) / cols) : 65536, cols};
-    hid_t sp = H5Screate_simple(a.ndim, dims, maxd);
-    hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_OUT(H5Pset_chunk(pl, a.ndim, chunk));
-    a.ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
-    H5_OUT(a.ds);
-    H5Pclose(pl), H5Sclose(sp);
-    attr_str(a.ds, "description", desc);
-    if (units) attr_str(a.ds, "units", units);
-    return a;
-}
-
-static void app_write(h5_app *a, const void *data, hsize_t rows) {
-    if (!rows) return;
-    hsize_t nd[2] = {a->rows + rows, a->cols};
-    H5_OUT(H5Dset_extent(a->ds, nd));
-    hid_t fs = H5Dget_space(a->ds);
-    hsize_t start[2] = {a->rows, 0}, count[2] = {rows, a->cols};
-    H5_OUT(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
-    hid_t ms = H5Screate_simple(a->ndim, count, NULL);
-    H5_OUT(H5Dwrite(a->ds, a->type, ms, fs, H5P_DEFAULT, data));
-    H5Sclose(ms), H5Sclose(fs);
-    a->rows += rows;
-}
-
-static void write_1d(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *data, hsize_t n,
-                     const char *desc) {
-    hsize_t d[1] = {n};
-    hid_t sp = H5Screate_simple(1, d, NULL);
-    hid_t ds = H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OUT(ds);
-    if (n) H5_OUT(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-    attr_str(ds, "description", desc);
-    H5_OUT(H5Dclose(ds));
-    H5Sclose(sp);
-}
+/* The output is written with io/runfile_h5.h: every HDF5 call is checked,
+ * a failure (disk full) ends the process naming the file and the OS
+ * reason, its temporary removed. */
 
 int cmd_logprobs(int argc, char **argv) {
     const char *dir = NULL, *in_path = NULL, *out_path = NULL, *field = "text";
@@ -207,21 +133,21 @@ int cmd_logprobs(int argc, char **argv) {
     snprintf(tmp, tl, "%s.tmp.%ld", out_path, (long)getpid());
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = h5u_create(tmp, out_path);
-    attr_str(f, "schema", "lightreasoner.logprobs");
-    attr_i64(f, "schema_version", 1);
-    attr_str(f, "version", LR_VERSION);
-    attr_str(f, "git_commit", LR_GIT_COMMIT);
+    h5u_attr_str(f, "schema", "lightreasoner.logprobs");
+    h5u_attr_i64(f, "schema_version", 1);
+    h5u_attr_str(f, "version", LR_VERSION);
+    h5u_attr_str(f, "git_commit", LR_GIT_COMMIT);
     char *cl = args_command_line(argc, argv);
-    attr_str(f, "command_line", cl);
+    h5u_attr_str(f, "command_line", cl);
     free(cl);
-    attr_str(f, "model", dir);
-    attr_str(f, "input", in_path);
-    attr_i64(f, "full", full);
-    attr_i64(f, "vocab_size", V);
-    attr_i64(f, "n_sequences", n);
-    attr_i64(f, "n_positions", n_pos);
-    attr_i64(f, "top_k", top_k);
-    attr_str(f, "description",
+    h5u_attr_str(f, "model", dir);
+    h5u_attr_str(f, "input", in_path);
+    h5u_attr_i64(f, "full", full);
+    h5u_attr_i64(f, "vocab_size", V);
+    h5u_attr_i64(f, "n_sequences", n);
+    h5u_attr_i64(f, "n_positions", n_pos);
+    h5u_attr_i64(f, "top_k", top_k);
+    h5u_attr_str(f, "description",
              "Teacher-forced next-token statistics. Position t of a sequence of n tokens (t < n-1) is the "
              "distribution over token t+1 given tokens 0..t. Sequence i: ids[ids_offsets[i]:ids_offsets[i+1]], "
              "positions position_offsets[i]..position_offsets[i+1]-1 of the per-position datasets. Log-softmax in "
@@ -236,27 +162,27 @@ int cmd_logprobs(int argc, char **argv) {
         pos_off[i + 1] = pos_off[i] + ss[i].n - 1;
         src_line[i] = ss[i].line;
     }
-    write_1d(f, "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, all_ids, (hsize_t)total, "input token ids, all sequences concatenated");
-    write_1d(f, "ids_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, seq_off, (hsize_t)n + 1,
-             "sequence i is ids[ids_offsets[i]:ids_offsets[i+1]]");
-    write_1d(f, "position_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, pos_off, (hsize_t)n + 1,
+    h5u_write_1d_plain(f, "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, all_ids, (hsize_t)total, "input token ids, all sequences concatenated", NULL);
+    h5u_write_1d_plain(f, "ids_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, seq_off, (hsize_t)n + 1,
+             "sequence i is ids[ids_offsets[i]:ids_offsets[i+1]]", NULL);
+    h5u_write_1d_plain(f, "position_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, pos_off, (hsize_t)n + 1,
              "positions of sequence i are rows position_offsets[i]..position_offsets[i+1]-1 of "
-             "logprob/entropy/topk_*/full_logprobs (a sequence of n tokens has n-1)");
-    write_1d(f, "source_line", H5T_STD_I64LE, H5T_NATIVE_INT64, src_line, (hsize_t)n, "line number of the sequence in the input file");
-    h5_app d_lp = app_create(f, "logprob", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
-                             "log p(ids[t+1] | ids[0..t]) under the model", "nats (natural log)");
-    h5_app d_ent = app_create(f, "entropy", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
-                              "entropy of the next-token distribution at position t", "nats (natural log)");
-    h5_app d_tki = {0}, d_tkl = {0}, d_full = {0};
+             "logprob/entropy/topk_*/full_logprobs (a sequence of n tokens has n-1)", NULL);
+    h5u_write_1d_plain(f, "source_line", H5T_STD_I64LE, H5T_NATIVE_INT64, src_line, (hsize_t)n, "line number of the sequence in the input file", NULL);
+    h5u_rows d_lp, d_ent, d_tki = {0}, d_tkl = {0}, d_full = {0};
+    h5u_rows_create(&d_lp, f, "logprob", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
+                    "log p(ids[t+1] | ids[0..t]) under the model", "nats (natural log)");
+    h5u_rows_create(&d_ent, f, "entropy", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0,
+                    "entropy of the next-token distribution at position t", "nats (natural log)");
     if (top_k > 0) {
-        d_tki = app_create(f, "topk_ids", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)top_k,
-                           "the top_k most probable next token ids, most probable first (ties: lower id first)", NULL);
-        d_tkl = app_create(f, "topk_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)top_k,
-                           "log-probs of topk_ids", "nats (natural log)");
+        h5u_rows_create(&d_tki, f, "topk_ids", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)top_k,
+                        "the top_k most probable next token ids, most probable first (ties: lower id first)", NULL);
+        h5u_rows_create(&d_tkl, f, "topk_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)top_k,
+                        "log-probs of topk_ids", "nats (natural log)");
     }
     if (full)
-        d_full = app_create(f, "full_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)V,
-                            "full log-softmax row of the next-token distribution at position t", "nats (natural log)");
+        h5u_rows_create(&d_full, f, "full_logprobs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)V,
+                        "full log-softmax row of the next-token distribution at position t", "nats (natural log)");
 
     /* Forward passes over whole sequences, batch_tokens at a time. */
     lr_progress pg;
@@ -291,27 +217,25 @@ int cmd_logprobs(int argc, char **argv) {
                                  full ? logits + (size_t)p * V : NULL);
             }
         }
-        app_write(&d_lp, lp, (hsize_t)P);
-        app_write(&d_ent, ent, (hsize_t)P);
+        h5u_rows_append(&d_lp, lp, (hsize_t)P);
+        h5u_rows_append(&d_ent, ent, (hsize_t)P);
         if (top_k) {
-            app_write(&d_tki, tki, (hsize_t)P);
-            app_write(&d_tkl, tkl, (hsize_t)P);
+            h5u_rows_append(&d_tki, tki, (hsize_t)P);
+            h5u_rows_append(&d_tkl, tkl, (hsize_t)P);
         }
-        if (full) app_write(&d_full, logits, (hsize_t)P);
+        if (full) h5u_rows_append(&d_full, logits, (hsize_t)P);
         free(lp), free(ent), free(tki), free(tkl);
         done += T;
         progress_update(&pg, done, 0, "%.0f tok/s", done / (progress_elapsed(&pg) + 1e-9));
         s0 = s1;
     }
     progress_end(&pg);
-    H5_OUT(H5Dclose(d_lp.ds));
-    H5_OUT(H5Dclose(d_ent.ds));
-    if (top_k) {
-        H5_OUT(H5Dclose(d_tki.ds));
-        H5_OUT(H5Dclose(d_tkl.ds));
-    }
-    if (full) H5_OUT(H5Dclose(d_full.ds));
-    attr_i64(f, "complete", 1);
+    h5u_rows_close(&d_lp);
+    h5u_rows_close(&d_ent);
+    h5u_rows_close(&d_tki);
+    h5u_rows_close(&d_tkl);
+    h5u_rows_close(&d_full);
+    h5u_attr_i64(f, "complete", 1);
     h5u_commit(f, tmp, out_path); /* flush, close, fsync, rename: checked */
     if (!quiet)
         fprintf(stderr, "logprobs: %d sequences, %ld tokens, %ld positions in %.1f s -> %s\n", n, total, n_pos,

@@ -81,8 +81,7 @@ int cmd_train(int argc, char **argv) {
     char *cmdline = args_command_line(argc, argv);
     o.config_json = cfg;
     o.command_line = cmdline;
-    train_comm tc = {.use_mpi = env.use_mpi, .comm = MPI_COMM_WORLD, .rank = env.rank, .size = env.size};
-    int rc = trainer_run(&o, &tc);
+    int rc = trainer_run(&o, &env);
     free(cfg);
     free(cmdline);
     mpi_env_finalize(&env);

@@ -86,18 +86,24 @@ int mpi_env_worst(const lr_mpi_env *e, int rc) {
     return worst;
 }
 
-int mpi_env_agree(const lr_mpi_env *e, int rc) {
+/* only_input: print the lowest failing rank's status only when it is bad input */
+static int agree(const lr_mpi_env *e, int rc, int only_input) {
+    const int print = rc && (!only_input || rc == LR_EXIT_INPUT);
     if (!e->use_mpi) {
-        if (rc) print_status(rc);
+        if (print) print_status(rc);
         return rc;
     }
     int first = INT_MAX, mine = rc ? e->rank : INT_MAX;
     const int worst = mpi_env_worst(e, rc);
     if (!worst) return 0;
     MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, e->comm));
-    if (e->rank == first) print_status(rc);
+    if (e->rank == first && print) print_status(rc);
     return worst;
 }
+
+int mpi_env_agree(const lr_mpi_env *e, int rc) { return agree(e, rc, 0); }
+
+int mpi_env_agree_input(const lr_mpi_env *e, int rc) { return agree(e, rc, 1); }
 
 int mpi_env_split_two(int world, long *n_first, long *n_second) {
     long a = *n_first, b = *n_second;

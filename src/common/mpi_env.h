@@ -29,6 +29,9 @@ void mpi_env_free_sub(lr_mpi_env *sub);
  * lr_error set). Returns the largest code; the lowest failing rank prints
  * "lightreasoner: error: <msg>" (exit code 2) or an internal-error line. */
 int mpi_env_agree(const lr_mpi_env *e, int rc);
+/* The same, printing only a bad-input code (2): for a stage that prints
+ * its other failures where they happen (the trainer). */
+int mpi_env_agree_input(const lr_mpi_env *e, int rc);
 
 /* Collective: the largest code of all ranks, printing nothing (for a code
  * whose message the failing rank already printed). */

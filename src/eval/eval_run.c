@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <mpi.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +10,11 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/signals.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 #include "common/lock.h"
 #include "common/mpi_env.h"
 #include "common/progress.h"
@@ -23,6 +24,7 @@
 #include "eval/eval_store.h"
 #include "eval/tk_bench.h"
 #include "eval/wilson.h"
+#include "model/eos.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "trainer/lora_merge.h"
@@ -33,8 +35,7 @@ typedef struct {
     lr_model *model;
     lr_chat_template tpl;
     const char *tpl_name;
-    int32_t eos[2 * LR_MAX_EOS + 8];
-    int n_eos;
+    lr_eos_set eos;
 } eval_shared;
 
 /* The headline numbers of one benchmark (for the paper table). */
@@ -60,8 +61,7 @@ typedef struct {
     const char *tpl_name;
     int32_t **prompts;
     int *prompt_lens;
-    int32_t eos[2 * LR_MAX_EOS + 8];
-    int n_eos;
+    lr_eos_set eos;
     tk_prompt_type pt; /* PT_SPEC: chat template + system prompt; else the toolkit's template */
     char *overlong;    /* per problem: the prompt does not fit the context (--overlong wrong) */
     long n_overlong;
@@ -103,26 +103,20 @@ static int valid_name(const char *s) {
 }
 
 /* ---- fingerprint: everything that changes the outputs */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 static void make_fingerprint(eval_ctx *c) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = LR_FNV1A64_INIT_RESUME;
     char *cfg_path = lr_path_join(c->o->model_dir, "config.json");
     size_t len = 0;
     char *cfg = lr_read_file(cfg_path, 1u << 24, &len);
-    if (cfg) h = fnv(h, cfg, len);
+    if (cfg) h = lr_fnv1a64(h, cfg, len);
     free(cfg);
     free(cfg_path);
     long v[3] = {c->o->max_new_tokens, c->o->batch, c->chunk};
-    h = fnv(h, v, sizeof v);
-    h = fnv(h, c->eos, (size_t)c->n_eos * sizeof *c->eos);
+    h = lr_fnv1a64(h, v, sizeof v);
+    h = lr_fnv1a64(h, c->eos.ids, (size_t)c->eos.n * sizeof *c->eos.ids);
     for (long i = 0; i < c->b.n; i++) {
-        h = fnv(h, c->prompts[i], (size_t)c->prompt_lens[i] * sizeof(int32_t));
-        h = fnv(h, &c->prompt_lens[i], sizeof(int));
+        h = lr_fnv1a64(h, c->prompts[i], (size_t)c->prompt_lens[i] * sizeof(int32_t));
+        h = lr_fnv1a64(h, &c->prompt_lens[i], sizeof(int));
     }
     /* an adapter (--adapter) joins the fingerprint: its config and tensors */
     if (c->o->adapter) {
@@ -131,7 +125,7 @@ static void make_fingerprint(eval_ctx *c) {
             char *p = lr_path_join(c->o->adapter, names[k]);
             size_t n = 0;
             char *bytes = lr_read_file(p, (size_t)1 << 32, &n);
-            if (bytes) h = fnv(h, bytes, n);
+            if (bytes) h = lr_fnv1a64(h, bytes, n);
             free(bytes);
             free(p);
         }
@@ -177,20 +171,12 @@ static int decide_state(eval_ctx *c, int *state) {
 }
 
 /* ---- model, tokenizer, prompts */
-static void add_eos(eval_ctx *c, int32_t id) {
-    if (id < 0) return;
-    for (int i = 0; i < c->n_eos; i++)
-        if (c->eos[i] == id) return;
-    if (c->n_eos < (int)(sizeof c->eos / sizeof *c->eos)) c->eos[c->n_eos++] = id;
-}
-
 static void from_shared(eval_ctx *c) {
     c->tok = c->sh->tok;
     c->model = c->sh->model;
     c->tpl = c->sh->tpl;
     c->tpl_name = c->sh->tpl_name;
-    memcpy(c->eos, c->sh->eos, sizeof c->eos);
-    c->n_eos = c->sh->n_eos;
+    c->eos = c->sh->eos;
 }
 
 static int load_model(eval_ctx *c) {
@@ -222,25 +208,20 @@ static int load_model(eval_ctx *c) {
 
     /* Stop at every EOS the model directory names (SPEC §2), plus the
      * ChatML end-of-turn: instruct and base models alike end answers there. */
-    const lr_model_config *mc = model_config(c->model);
-    const lr_generation_config *gc = model_generation_config(c->model);
-    for (int i = 0; i < mc->n_eos; i++) add_eos(c, mc->eos_token_ids[i]);
-    for (int i = 0; i < gc->n_eos; i++) add_eos(c, gc->eos_token_ids[i]);
-    add_eos(c, tokenizer_eos_id(c->tok));
-    if (c->tpl != CHAT_PLAIN) add_eos(c, tokenizer_token_id(c->tok, "<|im_end|>"));
+    model_eos_set(c->model, tokenizer_eos_id(c->tok), &c->eos);
+    if (c->tpl != CHAT_PLAIN) lr_eos_add(&c->eos, tokenizer_token_id(c->tok, "<|im_end|>"));
     if (c->pt != PT_SPEC) {
         /* math_eval.py's stop words that are single tokens */
         static const char *const stops[] = {"</s>", "<|im_end|>", "<|endoftext|>"};
-        for (int i = 0; i < 3; i++) add_eos(c, tokenizer_token_id(c->tok, stops[i]));
+        for (int i = 0; i < 3; i++) lr_eos_add(&c->eos, tokenizer_token_id(c->tok, stops[i]));
     }
-    if (c->n_eos == 0) {
+    if (c->eos.n == 0) {
         lr_error_set(o->model_dir, "the model names no EOS token (config.json / generation_config.json)");
         return 2;
     }
     sh->tpl = c->tpl;
     sh->tpl_name = c->tpl_name;
-    memcpy(sh->eos, c->eos, sizeof sh->eos);
-    sh->n_eos = c->n_eos;
+    sh->eos = c->eos;
     return 0;
 }
 
@@ -379,21 +360,6 @@ static void on_step(void *ctx, int seq, int step, int32_t token, const float *lo
 }
 
 /* ---- one chunk: generate, decode, extract, persist */
-static int is_eos(const eval_ctx *c, int32_t id) {
-    for (int i = 0; i < c->n_eos; i++)
-        if (c->eos[i] == id) return 1;
-    return 0;
-}
-
-/* Testing hook: LR_EVAL_CRASH_AFTER_CHUNKS=N makes a rank SIGKILL itself
- * after persisting its N-th chunk, so that tests can check --resume at a
- * known point (tests also kill -9 at arbitrary moments). */
-static void crash_hook(void) {
-    static long written = 0;
-    const char *v = getenv("LR_EVAL_CRASH_AFTER_CHUNKS");
-    if (v && *v && ++written >= atol(v)) raise(SIGKILL);
-}
-
 /* extract_method for the toolkit's extraction: which branch found it */
 static answer_method toolkit_method(const char *text, const char *pred, tk_data d) {
     if (!*pred) return ANSWER_NONE;
@@ -411,8 +377,8 @@ static void run_chunk(eval_ctx *c, long k) {
         .temperature = 0,
         .top_p = 1,
         .seed = 0,
-        .eos_ids = c->eos,
-        .n_eos = c->n_eos,
+        .eos_ids = c->eos.ids,
+        .n_eos = c->eos.n,
         .batch = (int)(c->o->batch < cnt ? c->o->batch : cnt),
     };
     int32_t **out = xcalloc((size_t)cnt, sizeof *out);
@@ -447,7 +413,7 @@ static void run_chunk(eval_ctx *c, long k) {
     eval_item *items = xcalloc((size_t)cnt, sizeof *items);
     for (int i = 0; i < cnt; i++) {
         int n = out_lens[i];
-        if (n > 0 && fin[i] == FINISH_EOS && is_eos(c, out[i][n - 1])) n--; /* the EOS is not text */
+        if (n > 0 && fin[i] == FINISH_EOS && lr_is_eos(c->eos.ids, c->eos.n, out[i][n - 1])) n--; /* the EOS is not text */
         if (n > 0 && fin[i] == FINISH_NONFINITE) n--; /* chosen from a NaN/Inf logits row: not text */
         /* Models pad vocab_size past the tokenizer (Qwen2.5: 151936 vs
          * 151665); an id in the padding has no text, as in HF decode. */
@@ -473,7 +439,8 @@ static void run_chunk(eval_ctx *c, long k) {
         free(out[i]);
     }
     if (eval_parts_write_chunk(c->parts_dir, k, lo, hi, c->fingerprint, items) != 0) abort_job(c, 1);
-    crash_hook();
+    static long persisted = 0; /* this rank's chunks, over every eval of the process */
+    lr_crash_point("chunk", ++persisted); /* LR_TEST_DIE_AT=chunk:N (resume tests) */
     for (int i = 0; i < cnt; i++) eval_item_free(&items[i]);
     free(items);
     free(out);

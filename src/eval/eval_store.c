@@ -17,66 +17,31 @@
 #include "io/runfile_h5.h"
 #include "version.h"
 
-/* HDF5 prints its own error stack by default; we report errors ourselves
- * (file + problem, exit 2), so it is silenced while we touch files. */
-typedef struct {
-    H5E_auto2_t fn;
-    void *data;
-} h5_quiet;
-static void quiet_on(h5_quiet *q) {
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-static void quiet_off(h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
-
-static hid_t utf8_vlen_type(void) { return h5u_str_type(); }
-
-/* Every write is checked: a failure (disk full) ends the process naming
- * the file and the OS reason (h5u_die_write); the run file is untouched,
- * since the group is added to a copy that replaces it only when whole. */
+/* Every write is checked (io/runfile_h5.h): a failure (disk full) ends
+ * the process naming the file and the OS reason; the run file is
+ * untouched, since the group is added to a copy that replaces it only
+ * when whole. Absent strings are stored as "". */
 static void attr_str(hid_t obj, const char *key, const char *val) { h5u_attr_str(obj, key, val ? val : ""); }
-static void attr_long(hid_t obj, const char *key, long val) { h5u_attr_i64(obj, key, val); }
-static void attr_double(hid_t obj, const char *key, double val) { h5u_attr_f64(obj, key, val); }
-
-/* A 1-D dataset of n elements, with a description (and units) attribute. */
-static hid_t make_dset(hid_t g, const char *name, hid_t file_type, long n, const char *desc, const char *units) {
-    char what[300];
-    snprintf(what, sizeof what, "dataset '%s'", name);
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    H5W(sp, g, what);
-    hid_t d = H5Dcreate2(g, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5W(d, g, what);
-    H5Sclose(sp);
-    attr_str(d, "description", desc);
-    if (units) attr_str(d, "units", units);
-    return d;
-}
 
 static void write_strings(hid_t g, const char *name, const eval_row *rows, long n, size_t field, const char *desc) {
-    hid_t t = utf8_vlen_type();
-    hid_t d = make_dset(g, name, t, n, desc, NULL);
     const char **v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
     for (long i = 0; i < n; i++) {
         const char *s = *(const char *const *)((const char *)&rows[i] + field);
         v[i] = s ? s : "";
     }
-    if (n) H5W(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), g, name);
+    h5u_write_1d_plain(g, name, h5u_str_type(), h5u_str_type(), v, (size_t)n, desc, NULL);
     free(v);
-    H5W(H5Dclose(d), g, name);
 }
 
 static void write_ints(hid_t g, const char *name, hid_t file_type, const eval_row *rows, long n, size_t field,
                        int is_long, const char *desc, const char *units) {
-    hid_t d = make_dset(g, name, file_type, n, desc, units);
     int64_t *v = xmalloc((size_t)(n ? n : 1) * sizeof *v);
     for (long i = 0; i < n; i++) {
         const char *base = (const char *)&rows[i] + field;
         v[i] = is_long ? *(const long *)base : *(const int *)base;
     }
-    if (n) H5W(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), g, name);
+    h5u_write_1d_plain(g, name, file_type, H5T_NATIVE_INT64, v, (size_t)n, desc, units);
     free(v);
-    H5W(H5Dclose(d), g, name);
 }
 
 /* finish_reason as the run file's shared HDF5 enum (/types/finish_reason), like /traces */
@@ -122,21 +87,21 @@ static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
     attr_str(g, "chat_template", s->chat_template);
     attr_str(g, "compare", s->compare);
     attr_str(g, "prompt_type", s->prompt_type ? s->prompt_type : "spec");
-    attr_long(g, "num_shots", s->num_shots);
+    h5u_attr_i64(g, "num_shots", s->num_shots);
     attr_str(g, "decoding", "greedy");
-    attr_long(g, "max_new_tokens", s->max_new_tokens);
-    attr_long(g, "batch", s->batch);
-    attr_long(g, "chunk", s->chunk);
-    attr_long(g, "n_problems", s->n_problems);
-    attr_long(g, "n_correct", s->n_correct);
-    attr_long(g, "n_gold_unparseable", s->n_gold_unparseable);
-    attr_long(g, "n_no_answer", s->n_no_answer);
-    attr_double(g, "accuracy", s->accuracy);
-    attr_double(g, "accuracy_ci95_low", s->ci_low);
-    attr_double(g, "accuracy_ci95_high", s->ci_high);
+    h5u_attr_i64(g, "max_new_tokens", s->max_new_tokens);
+    h5u_attr_i64(g, "batch", s->batch);
+    h5u_attr_i64(g, "chunk", s->chunk);
+    h5u_attr_i64(g, "n_problems", s->n_problems);
+    h5u_attr_i64(g, "n_correct", s->n_correct);
+    h5u_attr_i64(g, "n_gold_unparseable", s->n_gold_unparseable);
+    h5u_attr_i64(g, "n_no_answer", s->n_no_answer);
+    h5u_attr_f64(g, "accuracy", s->accuracy);
+    h5u_attr_f64(g, "accuracy_ci95_low", s->ci_low);
+    h5u_attr_f64(g, "accuracy_ci95_high", s->ci_high);
     attr_str(g, "ci_method", "Wilson score interval, 95%");
-    attr_long(g, "n_ranks", s->n_ranks);
-    attr_double(g, "wall_seconds", s->wall_seconds);
+    h5u_attr_i64(g, "n_ranks", s->n_ranks);
+    h5u_attr_f64(g, "wall_seconds", s->wall_seconds);
     attr_str(g, "config", s->config_json);
     attr_str(g, "command_line", s->command_line);
     attr_str(g, "version", LR_VERSION);
@@ -152,8 +117,8 @@ static void write_group(hid_t g, const eval_summary *s, const eval_row *rows) {
 int eval_store_probe(const char *path, const char *name, int *exists) {
     *exists = 0;
     if (access(path, F_OK) != 0) return 0;
-    h5_quiet q;
-    quiet_on(&q);
+    h5u_quiet_state q;
+    h5u_quiet_push(&q);
     int rc = 0;
     if (H5Fis_hdf5(path) <= 0) {
         lr_error_set(path, "exists but is not an HDF5 file, or is locked by another process (refusing to touch it)");
@@ -170,7 +135,7 @@ int eval_store_probe(const char *path, const char *name, int *exists) {
             H5Fclose(f);
         }
     }
-    quiet_off(&q);
+    h5u_quiet_pop(&q);
     return rc;
 }
 
@@ -202,8 +167,8 @@ static int add_group(hid_t f, const char *path, const eval_summary *s, const eva
 }
 
 int eval_store_write(const char *path, const eval_summary *s, const eval_row *rows, int overwrite) {
-    h5_quiet q;
-    quiet_on(&q);
+    h5u_quiet_state q;
+    h5u_quiet_push(&q);
     /* Never modified in place: the group is added to a copy (or a new file)
      * that is flushed, fsynced and renamed over the run file, so a failure
      * at any point (disk full, kill) leaves the previous complete file. One
@@ -227,22 +192,14 @@ int eval_store_write(const char *path, const eval_summary *s, const eval_row *ro
         else h5u_abandon(f, tmp);
     }
     free(tmp);
-    quiet_off(&q);
+    h5u_quiet_pop(&q);
     return rc;
-}
-
-static int read_attr(hid_t g, const char *key, hid_t mem_type, void *out) {
-    hid_t a = H5Aopen(g, key, H5P_DEFAULT);
-    if (a < 0) return -1;
-    herr_t e = H5Aread(a, mem_type, out);
-    H5Aclose(a);
-    return e < 0 ? -1 : 0;
 }
 
 int eval_store_read_summary(const char *path, const char *name, long *n_problems, long *n_correct, double *acc,
                             double *lo, double *hi) {
-    h5_quiet q;
-    quiet_on(&q);
+    h5u_quiet_state q;
+    h5u_quiet_push(&q);
     int rc = -1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f >= 0) {
@@ -251,11 +208,10 @@ int eval_store_read_summary(const char *path, const char *name, long *n_problems
         hid_t g = H5Gopen2(f, link, H5P_DEFAULT);
         if (g >= 0) {
             int64_t np = 0, nc = 0;
-            if (read_attr(g, "n_problems", H5T_NATIVE_INT64, &np) == 0 &&
-                read_attr(g, "n_correct", H5T_NATIVE_INT64, &nc) == 0 &&
-                read_attr(g, "accuracy", H5T_NATIVE_DOUBLE, acc) == 0 &&
-                read_attr(g, "accuracy_ci95_low", H5T_NATIVE_DOUBLE, lo) == 0 &&
-                read_attr(g, "accuracy_ci95_high", H5T_NATIVE_DOUBLE, hi) == 0) {
+            if (h5u_read_attr_i64(g, "n_problems", path, &np) == 0 && h5u_read_attr_i64(g, "n_correct", path, &nc) == 0 &&
+                h5u_read_attr_f64(g, "accuracy", path, acc) == 0 &&
+                h5u_read_attr_f64(g, "accuracy_ci95_low", path, lo) == 0 &&
+                h5u_read_attr_f64(g, "accuracy_ci95_high", path, hi) == 0) {
                 *n_problems = (long)np;
                 *n_correct = (long)nc;
                 rc = 0;
@@ -265,6 +221,6 @@ int eval_store_read_summary(const char *path, const char *name, long *n_problems
         H5Fclose(f);
     }
     if (rc) lr_error_set(path, "cannot read the summary of /eval/%s", name);
-    quiet_off(&q);
+    h5u_quiet_pop(&q);
     return rc;
 }

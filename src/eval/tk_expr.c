@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "common/hash.h"
 #include "eval/toolkit.h"
 
 /* ------------------------------------------------------------ trees */
@@ -890,8 +891,7 @@ static uint64_t mix(uint64_t h) {
 /* Points: trials 1-3 in [0.35, 1.95], 4-6 in [2.5, 12.5] (so that floor
  * and log bases separate); trial 0 is never used with symbols. */
 static long double sym_value(const char *name, unsigned trial) {
-    uint64_t h = 1469598103934665603ull ^ trial;
-    for (const char *c = name; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    const uint64_t h = lr_fnv1a64_str(LR_FNV1A64_INIT_RESUME ^ trial, name);
     long double u = (long double)(mix(h) >> 11) / 9007199254740992.0L;
     return trial >= 4 && trial < 100 ? 2.5L + 10.0L * u : 0.35L + 1.6L * u;
 }

@@ -9,6 +9,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 
 int lr_utf8_valid(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -34,15 +35,6 @@ int lr_utf8_valid(const char *s, size_t n) {
         p += len;
     }
     return 1;
-}
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
 }
 
 /* The field as text: strings as they are, numbers printed like JSON
@@ -160,12 +152,12 @@ int problems_load(const char *path, const lr_problem_opts *o, lr_problem_set *ou
     lr_line_reader r;
     if (lr_lines_open(&r, path) != 0) return -1;
     int cap = 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = LR_FNV1A64_INIT;
     char *line;
     long len;
     while ((o->max_problems <= 0 || out->n < o->max_problems) && (len = lr_lines_next(&r, &line)) >= 0) {
-        h = fnv1a(h, line, (size_t)len);
-        h = fnv1a(h, "\n", 1);
+        h = lr_fnv1a64(h, line, (size_t)len);
+        h = lr_fnv1a64(h, "\n", 1);
         if (is_blank(line, len)) continue;
         lr_problem p;
         if (parse_line(path, r.line_no, line, len, o, out->n, &p) != 0) {

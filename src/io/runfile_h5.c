@@ -20,6 +20,13 @@
 
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+void h5u_quiet_push(h5u_quiet_state *q) {
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void h5u_quiet_pop(const h5u_quiet_state *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
+
 /* ---- write failures */
 
 typedef struct {
@@ -126,15 +133,6 @@ void h5u_need_space(hid_t f, const char *tmp, uint64_t bytes, const char *what) 
     snprintf(reason, sizeof reason, "%s (%llu bytes needed, %llu free)", strerror(ENOSPC), (unsigned long long)bytes,
              (unsigned long long)avail);
     die_write_msg(tmp, what, reason);
-}
-
-uint64_t h5u_fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
 }
 
 int h5u_copy_bytes(const char *src, const char *dst, const char *final) {
@@ -391,6 +389,63 @@ void h5u_write_1d(hid_t loc, const char *name, hid_t mem_type, const void *data,
     /* the close writes what HDF5 still buffers (the sieve buffer): checked */
     H5W(H5Dclose(ds), loc, what);
     H5Sclose(sp);
+}
+
+void h5u_write_1d_plain(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *data, size_t n,
+                        const char *description, const char *units) {
+    char what[600];
+    ds_what(loc, name, what, sizeof what);
+    hsize_t dim = n;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    H5W(sp, loc, what);
+    hid_t ds = H5Dcreate2(loc, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5W(ds, loc, what);
+    H5Sclose(sp);
+    describe(ds, description, units);
+    if (n) H5W(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, what);
+    H5W(H5Dclose(ds), loc, what);
+}
+
+void h5u_rows_create(h5u_rows *a, hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t cols,
+                     const char *description, const char *units) {
+    char what[600];
+    ds_what(loc, name, what, sizeof what);
+    *a = (h5u_rows){.mem_type = mem_type, .ndim = cols ? 2 : 1, .cols = cols};
+    hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols};
+    hsize_t chunk[2] = {cols ? (cols >= 65536 ? 4 : (65536 + cols - 1) / cols) : 65536, cols};
+    hid_t sp = H5Screate_simple(a->ndim, dims, maxd);
+    H5W(sp, loc, what);
+    hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+    H5W(pl, loc, what);
+    H5W(H5Pset_chunk(pl, a->ndim, chunk), loc, what);
+    a->ds = H5Dcreate2(loc, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    H5W(a->ds, loc, what);
+    H5Pclose(pl);
+    H5Sclose(sp);
+    describe(a->ds, description, units);
+}
+
+void h5u_rows_append(h5u_rows *a, const void *data, hsize_t rows) {
+    if (!rows) return;
+    char what[600];
+    ds_what(a->ds, NULL, what, sizeof what);
+    hsize_t nd[2] = {a->rows + rows, a->cols};
+    H5W(H5Dset_extent(a->ds, nd), a->ds, what);
+    hid_t fs = H5Dget_space(a->ds);
+    H5W(fs, a->ds, what);
+    hsize_t start[2] = {a->rows, 0}, count[2] = {rows, a->cols};
+    H5W(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), a->ds, what);
+    hid_t ms = H5Screate_simple(a->ndim, count, NULL);
+    H5W(ms, a->ds, what);
+    H5W(H5Dwrite(a->ds, a->mem_type, ms, fs, H5P_DEFAULT, data), a->ds, what);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    a->rows += rows;
+}
+
+void h5u_rows_close(h5u_rows *a) {
+    if (a->ds > 0) H5W(H5Dclose(a->ds), a->ds, "(close a dataset)");
+    a->ds = -1;
 }
 
 static hid_t attr_create(hid_t obj, const char *name, hid_t type, const char *what) {

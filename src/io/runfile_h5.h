@@ -19,6 +19,14 @@
 
 /* Silences HDF5's automatic error-stack printing (we report our own). */
 void h5u_quiet(void);
+/* The same for a while: push saves the current printer, pop restores it
+ * (library code that must leave the caller's setting as it found it). */
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} h5u_quiet_state;
+void h5u_quiet_push(h5u_quiet_state *q);
+void h5u_quiet_pop(const h5u_quiet_state *q);
 
 /* The OS reason of the HDF5 call that just failed ("No space left on
  * device"), from the errno HDF5's file driver records on its error stack;
@@ -91,6 +99,26 @@ void h5u_app_close(h5u_app *a); /* flushes */
 /* Whole 1-D dataset in one call: contiguous when under 4 KiB, else chunked
  * to its size (at most 64 KiB a chunk) with shuffle + gzip. */
 void h5u_write_1d(hid_t loc, const char *name, hid_t mem_type, const void *data, size_t n);
+/* Whole 1-D dataset, contiguous (no filters), of an explicit file type
+ * (e.g. u8 flags from int64 values), "description"/"units" attributes
+ * (NULL: none) written before the data (the /eval groups' layout). */
+void h5u_write_1d_plain(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *data, size_t n,
+                        const char *description, const char *units);
+
+/* ---- appendable rows, uncompressed: a 1-D (cols == 0) or 2-D (n, cols)
+ * dataset grown by whole rows, in chunks of about 64 Ki values (for
+ * outputs of mostly incompressible floats: logprobs) */
+typedef struct {
+    hid_t ds;
+    hid_t mem_type; /* not owned */
+    int ndim;
+    hsize_t cols; /* 2-D row length */
+    hsize_t rows; /* written so far */
+} h5u_rows;
+void h5u_rows_create(h5u_rows *a, hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t cols,
+                     const char *description, const char *units);
+void h5u_rows_append(h5u_rows *a, const void *data, hsize_t rows);
+void h5u_rows_close(h5u_rows *a);
 
 /* ---- attributes (overwrite when present) */
 void h5u_attr_str(hid_t obj, const char *name, const char *value);
@@ -125,10 +153,6 @@ int h5u_copy_bytes(const char *src, const char *dst, const char *final);
  * of tmp has `bytes` free: a check before an H5Ocopy, inside which HDF5
  * 1.10 crashes when a write fails. */
 void h5u_need_space(hid_t f, const char *tmp, uint64_t bytes, const char *what);
-
-/* FNV-1a 64-bit hash, continued from h (start with H5U_FNV_INIT). */
-#define H5U_FNV_INIT 0xcbf29ce484222325ULL
-uint64_t h5u_fnv1a(uint64_t h, const void *data, size_t n);
 
 /* The start of a crash-safe rewrite: tmp (tracked, to become src_path) =
  * a byte copy of src_path, opened read-write, with the top-level object

@@ -2,7 +2,6 @@
  * order, written under a temporary name and renamed. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "io/runfile.h"
@@ -323,13 +323,10 @@ int runfile_join(const char *out_path, const char *dir, const lr_problem_set *ps
         free(tmp);
         return rc;
     }
-    const char *die = getenv("LR_TEST_DIE_AT");
-    if (die && !strcmp(die, "join")) {
+    if (lr_crash_point_armed("join", -1)) {
         /* test hook: a crash after the temporary is written, before the rename */
         H5W(H5Fflush(j.file, H5F_SCOPE_GLOBAL), j.file, "(flush)");
-        fprintf(stderr, "lightreasoner: test hook: dying in the join\n");
-        fflush(stderr);
-        raise(SIGKILL);
+        lr_crash_point("join", -1);
     }
     h5u_commit(j.file, tmp, out_path); /* flush, close, fsync, rename: checked */
     free(tmp);

@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
 
@@ -34,33 +35,33 @@ char *runfile_shard_path(const char *dir, int64_t chunk) {
  * bytes damaged after the shard was committed (a disk, a copy, a stray
  * write) are caught at resume and at the join instead of being merged. */
 static uint64_t chunk_checksum(const lr_chunk *c) {
-    uint64_t h = H5U_FNV_INIT;
+    uint64_t h = LR_FNV1A64_INIT;
     const size_t np = (size_t)c->n_problems, nt = (size_t)c->n_traces, ns = (size_t)c->n_steps;
-    h = h5u_fnv1a(h, &c->chunk, sizeof c->chunk);
-    h = h5u_fnv1a(h, &c->first_problem, sizeof c->first_problem);
-    h = h5u_fnv1a(h, c->problem_status, np);
-    h = h5u_fnv1a(h, c->trace_problem, nt * sizeof *c->trace_problem);
-    h = h5u_fnv1a(h, c->prompt_len, nt * sizeof *c->prompt_len);
-    h = h5u_fnv1a(h, c->n_generated, nt * sizeof *c->n_generated);
-    h = h5u_fnv1a(h, c->finish, nt);
-    h = h5u_fnv1a(h, c->token_offsets, (nt + 1) * sizeof *c->token_offsets);
-    h = h5u_fnv1a(h, c->tokens, (size_t)c->token_offsets[nt] * sizeof *c->tokens);
-    for (size_t i = 0; i < nt; i++) h = h5u_fnv1a(h, c->text[i], strlen(c->text[i]) + 1);
+    h = lr_fnv1a64(h, &c->chunk, sizeof c->chunk);
+    h = lr_fnv1a64(h, &c->first_problem, sizeof c->first_problem);
+    h = lr_fnv1a64(h, c->problem_status, np);
+    h = lr_fnv1a64(h, c->trace_problem, nt * sizeof *c->trace_problem);
+    h = lr_fnv1a64(h, c->prompt_len, nt * sizeof *c->prompt_len);
+    h = lr_fnv1a64(h, c->n_generated, nt * sizeof *c->n_generated);
+    h = lr_fnv1a64(h, c->finish, nt);
+    h = lr_fnv1a64(h, c->token_offsets, (nt + 1) * sizeof *c->token_offsets);
+    h = lr_fnv1a64(h, c->tokens, (size_t)c->token_offsets[nt] * sizeof *c->tokens);
+    for (size_t i = 0; i < nt; i++) h = lr_fnv1a64(h, c->text[i], strlen(c->text[i]) + 1);
     for (size_t k = 0; k < ns; k++) {
         const lr_step_div *d = &c->div[k];
-        h = h5u_fnv1a(h, &d->kl, sizeof d->kl);
-        h = h5u_fnv1a(h, &d->entropy_expert, sizeof d->entropy_expert);
-        h = h5u_fnv1a(h, &d->entropy_amateur, sizeof d->entropy_amateur);
-        h = h5u_fnv1a(h, &d->logp_expert, sizeof d->logp_expert);
-        h = h5u_fnv1a(h, &d->logp_amateur, sizeof d->logp_amateur);
-        h = h5u_fnv1a(h, &d->top1_expert, sizeof d->top1_expert);
-        h = h5u_fnv1a(h, &d->top1_amateur, sizeof d->top1_amateur);
+        h = lr_fnv1a64(h, &d->kl, sizeof d->kl);
+        h = lr_fnv1a64(h, &d->entropy_expert, sizeof d->entropy_expert);
+        h = lr_fnv1a64(h, &d->entropy_amateur, sizeof d->entropy_amateur);
+        h = lr_fnv1a64(h, &d->logp_expert, sizeof d->logp_expert);
+        h = lr_fnv1a64(h, &d->logp_amateur, sizeof d->logp_amateur);
+        h = lr_fnv1a64(h, &d->top1_expert, sizeof d->top1_expert);
+        h = lr_fnv1a64(h, &d->top1_amateur, sizeof d->top1_amateur);
     }
-    h = h5u_fnv1a(h, c->cand_offsets, (ns + 1) * sizeof *c->cand_offsets);
+    h = lr_fnv1a64(h, c->cand_offsets, (ns + 1) * sizeof *c->cand_offsets);
     const size_t nc = (size_t)c->cand_offsets[ns];
-    h = h5u_fnv1a(h, c->cand.ids, nc * sizeof *c->cand.ids);
-    h = h5u_fnv1a(h, c->cand.logp_expert, nc * sizeof *c->cand.logp_expert);
-    h = h5u_fnv1a(h, c->cand.logp_amateur, nc * sizeof *c->cand.logp_amateur);
+    h = lr_fnv1a64(h, c->cand.ids, nc * sizeof *c->cand.ids);
+    h = lr_fnv1a64(h, c->cand.logp_expert, nc * sizeof *c->cand.logp_expert);
+    h = lr_fnv1a64(h, c->cand.logp_amateur, nc * sizeof *c->cand.logp_amateur);
     return h;
 }
 

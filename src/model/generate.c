@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "model/eos.h"
 #include "model/model_internal.h"
 #include "model/sampling.h"
 
@@ -20,12 +21,6 @@ typedef struct {
     int len;
     lr_rng rng;
 } seq_state;
-
-static int is_eos(const lr_gen_params *p, int32_t t) {
-    for (int i = 0; i < p->n_eos; i++)
-        if (p->eos_ids[i] == t) return 1;
-    return 0;
-}
 
 int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt_lens, int n, const lr_gen_params *p,
                    lr_step_fn on_step, void *ctx, int32_t **out_tokens, int *out_lens, lr_finish_reason *finish) {
@@ -122,7 +117,7 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
             sq->out[sq->len++] = t;
             int done = 1;
             if (!finite) finish[q] = FINISH_NONFINITE;
-            else if (is_eos(p, t)) finish[q] = FINISH_EOS;
+            else if (lr_is_eos(p->eos_ids, p->n_eos, t)) finish[q] = FINISH_EOS;
             else if (sq->len >= max_new) finish[q] = FINISH_LENGTH;
             else if (prompt_lens[q] + sq->len >= max_pos) finish[q] = FINISH_CONTEXT;
             else done = 0;

@@ -6,6 +6,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "model/model_internal.h"
 #include "model/rope.h"
 
@@ -15,10 +16,7 @@ static void fill(lr_model *m, float *dst, size_t n, uint64_t *state, float amp) 
     for (size_t o = 0; o < n; o += 4096) {
         const size_t k = n - o < 4096 ? n - o : 4096;
         for (size_t i = 0; i < k; i++) {
-            uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-            z ^= z >> 31;
+            const uint64_t z = lr_splitmix64(state);
             buf[i] = amp * (float)((double)(z >> 11) * 0x1.0p-53 * 2.0 - 1.0);
         }
         m->be->upload(m->be, dst + o, buf, k * sizeof(float));

@@ -7,18 +7,12 @@
 #include <stdlib.h>
 
 #include "common/check.h"
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "common/hash.h"
 
 void lr_rng_seed(lr_rng *r, uint64_t seed, uint64_t stream) {
     uint64_t x = seed;
-    uint64_t k = splitmix64(&x) ^ (stream * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull);
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&k);
+    uint64_t k = lr_splitmix64(&x) ^ (stream * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull);
+    for (int i = 0; i < 4; i++) r->s[i] = lr_splitmix64(&k);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -57,15 +57,15 @@ static int eval_line(hid_t f, const char *name, double *acc) {
 
 static void summary(const run_opts *o) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(o->out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = H5Fopen(o->sample.out, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return;
     double ns = 0, nd = 0, loss0 = 0, loss1 = 0, before = 0, after = 0;
     h5peek_attr_double(f, "/samples", "n_samples", &ns);
     h5peek_attr_double(f, "/samples", "n_steps", &nd);
     int64_t n = 0;
     double *loss = h5peek_doubles(f, "/train/log/loss", &n);
-    printf("\nrun file %s\n", o->out);
-    printf("samples  %g of %g generated steps selected (KL >= %g)\n", ns, nd, o->beta);
+    printf("\nrun file %s\n", o->sample.out);
+    printf("samples  %g of %g generated steps selected (KL >= %g)\n", ns, nd, o->sample.beta);
     if (loss && n > 0) {
         int64_t w = n >= 10 ? n / 10 : 1;
         for (int64_t i = 0; i < w; i++) loss0 += loss[i] / (double)w, loss1 += loss[n - 1 - i] / (double)w;
@@ -78,6 +78,13 @@ static void summary(const run_opts *o) {
     if (hb && ha) printf("change   %+.1f points (one run; see docs/pipeline.md for the spread over seeds)\n",
                          100 * (after - before));
     H5Fclose(f);
+}
+
+run_opts run_opts_default(void) {
+    run_opts o = {.sample = sample_opts_default(), .train = train_opts_default(), .eval_max_new_tokens = 1024};
+    o.train.shuffle_buffer = 256;
+    o.train.start_after = 64;
+    return o;
 }
 
 int run_split_roles(int world, long *samplers, long *scorers, long *trainers) {
@@ -139,37 +146,24 @@ typedef struct {
 /* Phase 2 on a trainer rank: LoRA training on the samples as they arrive. */
 static int train_part(const run_opts *o, const lr_mpi_env *grp, const run_paths *p, run_feed *feed,
                       const char *data_key) {
-    train_opts to = train_opts_default();
-    to.run_path = o->out;
-    to.model_dir = o->expert;
+    train_opts to = o->train;
+    to.run_path = o->sample.out;
+    to.model_dir = o->sample.expert;
     to.state_path = p->state;
     to.export_dir = p->adapter;
-    to.targets = o->target_modules;
-    to.r = o->lora_r;
-    to.alpha = o->lora_alpha > 0 ? o->lora_alpha : 2.0 * (double)o->lora_r;
-    to.dropout = o->dropout;
-    to.max_length = o->max_length;
-    to.recompute = o->recompute;
-    to.lr = o->lr;
-    to.max_steps = o->max_steps;
-    to.micro_batch = o->micro_batch;
-    to.grad_accum = o->grad_accum;
-    to.seed = o->seed;
-    to.save_every = o->save_every;
+    if (to.alpha <= 0) to.alpha = 2.0 * (double)to.r;
+    if (to.shuffle_buffer == 0) to.start_after = 0;
     to.threads = o->threads;
     to.resume = o->resume;
     to.overwrite = !o->resume;
     to.quiet = o->quiet;
     to.config_json = o->config_json;
     to.command_line = o->command_line;
-    to.shuffle_buffer = o->shuffle_buffer;
-    to.start_after = o->start_after;
     to.feed = run_feed_next;
     to.feed_ctx = feed;
     to.data_key = data_key;
-    train_comm tc = {.use_mpi = grp->use_mpi, .comm = grp->comm, .rank = grp->rank, .size = grp->size};
     const double t0 = lr_now();
-    int rc = trainer_run(&to, &tc);
+    int rc = trainer_run(&to, grp);
     if (rc == 0 && grp->rank == 0 && !o->quiet)
         fprintf(stderr, "run: training took %.1f s, %.1f s of it waiting for the scorers' samples\n", lr_now() - t0,
                 feed->waited);
@@ -178,14 +172,14 @@ static int train_part(const run_opts *o, const lr_mpi_env *grp, const run_paths 
 
 /* Phase 3: one evaluation on every rank. */
 static int eval_part(const run_opts *o, const lr_mpi_env *world, const char *name, const char *adapter) {
-    eval_opts eo = {.model_dir = o->expert,
+    eval_opts eo = {.model_dir = o->sample.expert,
                     .adapter = adapter,
                     .benchmark = o->benchmark,
                     .compare = "auto",
                     .system_prompt = EVAL_SYSTEM_PROMPT,
                     .chat_template = "auto",
                     .name = name,
-                    .out = o->out,
+                    .out = o->sample.out,
                     .limit = o->eval_limit,
                     .max_new_tokens = o->eval_max_new_tokens,
                     .batch = o->batch > 0 ? o->batch : 8,
@@ -200,7 +194,7 @@ static int eval_part(const run_opts *o, const lr_mpi_env *world, const char *nam
 }
 
 int run_job(const run_opts *o, const lr_mpi_env *world) {
-    long samplers = o->samplers, scorers = o->scorers, trainers = o->trainers;
+    long samplers = o->sample.samplers, scorers = o->sample.scorers, trainers = o->trainers;
     const int n_sampling = run_split_roles(world->size, &samplers, &scorers, &trainers);
     int rc = mpi_env_agree(world, n_sampling < 0 ? LR_EXIT_INPUT : 0);
     if (rc) return rc;
@@ -236,17 +230,14 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     /* phase 1: the sampling group checks its inputs and loads its models */
     lr_mpi_env grp;
     mpi_env_split(world, sampling ? 0 : 1, &grp);
-    sample_opts so = sample_opts_default();
-    so.expert = o->expert, so.amateur = o->amateur, so.problems = o->problems, so.out = o->out;
-    so.max_problems = o->max_problems, so.max_new_tokens = o->max_new_tokens;
+    sample_opts so = o->sample;
+    const sample_opts sd = sample_opts_default();
     if (o->batch > 0) so.batch = o->batch;
-    so.alpha = o->alpha, so.beta = o->beta, so.samplers = samplers, so.scorers = scorers, so.threads = o->threads;
+    so.samplers = samplers, so.scorers = scorers, so.threads = o->threads;
     so.resume = o->resume, so.overwrite = !o->resume, so.quiet = o->quiet;
-    if (o->system) so.system = o->system;
-    if (o->chat_template) so.chat_template = o->chat_template;
-    if (o->question_field) so.question_field = o->question_field;
-    so.temperature = o->temperature, so.top_p = o->top_p, so.seed = o->sample_seed;
-    so.store_alpha = o->store_alpha, so.score_rows = o->score_rows, so.skip_bad_lines = o->skip_bad_lines;
+    if (!so.system) so.system = sd.system;
+    if (!so.chat_template) so.chat_template = sd.chat_template;
+    if (!so.question_field) so.question_field = sd.question_field;
     char *key_json = sampling_json(&so);
     sample_stage s;
     memset(&s, 0, sizeof s);
@@ -258,17 +249,17 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     if (rc == 0 && world->rank == 0 && !complete) {
         /* the trainers' /train lives in the work directory until the join */
         if (!o->resume) remove(p.state);
-        char *sd = runfile_shard_dir(o->out), *mark = lr_path_join(sd, RUN_FEED_STOP_MARK);
+        char *shards = runfile_shard_dir(o->sample.out), *mark = lr_path_join(shards, RUN_FEED_STOP_MARK);
         remove(mark); /* an earlier instance's stop marker */
-        free(mark), free(sd);
+        free(mark), free(shards);
         if (!lr_file_exists(p.state) && train_h5_create_state(p.state) != 0) rc = LR_EXIT_INPUT;
     }
     if (rc == 0) rc = mpi_env_agree(world, rc);
 
     /* phase 2: sample and train at once (one process: one after the other) */
     if (rc == 0 && !complete) {
-        char *shard_dir = runfile_shard_dir(o->out);
-        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .method = method_make(o->alpha, o->beta)};
+        char *shard_dir = runfile_shard_dir(o->sample.out);
+        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .method = method_make(o->sample.alpha, o->sample.beta)};
         int prc = 0;
         if (sampling) {
             prc = sample_stage_run(&s); /* LR_EXIT_INTERRUPTED: stopped by a signal */
@@ -294,7 +285,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
         if (rc != LR_EXIT_INTERRUPTED) rc = mpi_env_agree(world, rc); /* the stages said why they stopped */
         free(shard_dir);
     } else if (rc == 0 && complete && world->rank == 0 && !o->quiet) {
-        fprintf(stderr, "run: %s already holds the sampled and trained run; continuing with the evaluation\n", o->out);
+        fprintf(stderr, "run: %s already holds the sampled and trained run; continuing with the evaluation\n", o->sample.out);
     }
     sample_stage_free(&s);
     mpi_env_free_sub(&grp);

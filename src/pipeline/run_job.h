@@ -16,27 +16,28 @@
 #define LR_RUN_JOB_H
 
 #include "common/mpi_env.h"
+#include "sampler/sample_stage.h"
+#include "trainer/trainer.h"
 
+/* The stages' own options plus what only `run` has. The job sets what it
+ * owns in the stages' copies (roles, threads, resume, quiet, the trainers'
+ * stream and paths); everything else goes to the stages as given. */
 typedef struct {
-    const char *expert, *amateur, *problems, *benchmark, *out, *workdir;
-    long max_problems, eval_limit, max_new_tokens, eval_max_new_tokens, batch, threads;
-    double alpha, beta, lr;
-    long samplers, scorers, trainers;
-    long max_steps, micro_batch, grad_accum, lora_r, seed, save_every;
-    long shuffle_buffer, start_after;
-    const char *target_modules;
-    /* sampling (sample_stage.h) */
-    const char *system, *chat_template, *question_field;
-    double temperature, top_p, store_alpha;
-    long sample_seed, score_rows;
-    int skip_bad_lines;
-    /* training (trainer.h) */
-    double lora_alpha, dropout;
-    long max_length;
-    int recompute;
+    sample_opts sample; /* expert, amateur, problems, out, the sampling and contrast flags;
+                         * system, chat_template, question_field: NULL = the stage's default */
+    train_opts train;   /* the LoRA and optimiser flags (train.alpha <= 0: 2 x r) */
+    const char *benchmark, *workdir;
+    long eval_limit, eval_max_new_tokens;
+    long batch;         /* sequences decoded together in sampling and eval (0: each stage's default) */
+    long threads, trainers;
     int no_eval, resume, overwrite, quiet;
     const char *config_json, *command_line;
 } run_opts;
+
+/* The defaults of a full run: the stages' defaults (sample_opts_default,
+ * train_opts_default), trainers drawing through a shuffle buffer of 256
+ * that starts after 64 samples, eval with 1024 new tokens. */
+run_opts run_opts_default(void);
 
 /* The role split for a world of W ranks: returns the sampling group size
  * S (trainers = W - S; W = 1: 1, one process plays all roles) and the

@@ -2,13 +2,13 @@
 #include "sampler/pipeline.h"
 
 #include <mpi.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/signals.h"
@@ -30,18 +30,13 @@ static _Noreturn void fail(const lr_mpi_env *e, const char *what) {
     exit(LR_EXIT_INTERNAL);
 }
 
-/* Test hook: LR_TEST_DIE_AT=shard:K kills this process with SIGKILL right
- * after it wrote its K-th shard (resume tests). */
-static void maybe_die_after_shard(void) {
+/* Test hooks (resume tests): a stop signal (LR_TEST_SIGNAL_AT=shard:K) or
+ * a SIGKILL (LR_TEST_DIE_AT=shard:K) right after this rank's K-th shard. */
+static void after_shard_hooks(void) {
     static long written = 0;
-    const char *v = getenv("LR_TEST_DIE_AT");
     written++;
     lr_signal_test_hook("shard", written);
-    if (v && !strncmp(v, "shard:", 6) && written == atol(v + 6)) {
-        fprintf(stderr, "lightreasoner: test hook: SIGKILL after shard %ld\n", written);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
+    lr_crash_point("shard", written);
 }
 
 static void sleep_ms(int ms) {
@@ -98,7 +93,7 @@ static void score_and_store(const lr_mpi_env *e, const lr_pipeline *p, const lr_
     runfile_shard_write(p->shard_dir, c, p->store_alpha, e->rank);
     chunk_stats(c, s);
     chunk_free(c);
-    maybe_die_after_shard();
+    after_shard_hooks();
 }
 
 /* ---- one process, both roles */

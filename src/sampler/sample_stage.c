@@ -221,7 +221,7 @@ static int load_models(sample_stage *s, int role) {
         sa->seed = (uint64_t)o->seed;
         sa->ctx_limit = s->ctx_limit;
         sa->vocab_amateur = s->vocab_amateur;
-        sampler_collect_eos(sa);
+        model_eos_set(sa->expert, tokenizer_eos_id(sa->tok), &sa->eos);
     }
     if (role & 2) {
         s->amateur = model_load(o->amateur, &mo);

@@ -5,23 +5,8 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "io/runfile.h"
-
-static void add_eos(lr_sampler *s, int32_t id) {
-    if (id < 0) return;
-    for (int i = 0; i < s->n_eos; i++)
-        if (s->eos[i] == id) return;
-    if (s->n_eos < (int)(sizeof s->eos / sizeof s->eos[0])) s->eos[s->n_eos++] = id;
-}
-
-void sampler_collect_eos(lr_sampler *s) {
-    s->n_eos = 0;
-    const lr_model_config *c = model_config(s->expert);
-    const lr_generation_config *g = model_generation_config(s->expert);
-    for (int i = 0; i < g->n_eos; i++) add_eos(s, g->eos_token_ids[i]);
-    for (int i = 0; i < c->n_eos; i++) add_eos(s, c->eos_token_ids[i]);
-    add_eos(s, tokenizer_eos_id(s->tok));
-}
 
 int64_t sampler_n_chunks(int n_problems, int batch) { return ((int64_t)n_problems + batch - 1) / batch; }
 
@@ -64,13 +49,8 @@ static char *decode_text(const lr_tokenizer *tok, const int32_t *ids, int n) {
     return text;
 }
 
-/* splitmix64: a chunk's seed from the run seed, so that chunk streams differ. */
-static uint64_t mix_seed(uint64_t seed, int64_t chunk) {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(chunk + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* splitmix64's draw chunk + 1 from the run seed: a chunk's seed, so that chunk streams differ. */
+static uint64_t mix_seed(uint64_t seed, int64_t chunk) { return lr_mix64(seed + LR_SPLITMIX64_GAMMA * (uint64_t)(chunk + 1)); }
 
 int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out) {
     memset(out, 0, sizeof *out);
@@ -129,8 +109,8 @@ int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out) {
                             .temperature = s->temperature,
                             .top_p = s->top_p,
                             .seed = mix_seed(s->seed, chunk),
-                            .eos_ids = s->eos,
-                            .n_eos = s->n_eos,
+                            .eos_ids = s->eos.ids,
+                            .n_eos = s->eos.n,
                             .batch = nt};
         rc = model_generate(s->expert, (const int32_t *const *)prompt, plen, nt, &gp, on_step, &sc, gen, glen, fin);
         if (rc == 0) {

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "model/eos.h"
 #include "model/model.h"
 #include "io/chunk.h"
 #include "tokenizer/tokenizer.h"
@@ -22,18 +23,13 @@ typedef struct {
     int max_new_tokens;
     double temperature, top_p;
     uint64_t seed;
-    int32_t eos[2 * LR_MAX_EOS + 1];
-    int n_eos;
+    lr_eos_set eos;              /* model_eos_set: the expert's and its tokenizer's */
     int ctx_limit;               /* min(expert, amateur) max_position_embeddings */
     int vocab_amateur;           /* a trace is cut before an id >= V_A (the amateur cannot read it) */
     /* called at every generated token (MPI progress); may be NULL */
     void (*poll)(void *ctx);
     void *poll_ctx;
 } lr_sampler;
-
-/* The union of the expert's EOS ids (config.json, generation_config.json)
- * and the tokenizer's eos_token, into s->eos. */
-void sampler_collect_eos(lr_sampler *s);
 
 /* Number of chunks for n problems. */
 int64_t sampler_n_chunks(int n_problems, int batch);

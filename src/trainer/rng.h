@@ -17,12 +17,9 @@
 
 #include <stdint.h>
 
-static inline uint64_t rng_mix(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "common/hash.h"
+
+static inline uint64_t rng_mix(uint64_t z) { return lr_mix64(z + LR_SPLITMIX64_GAMMA); }
 
 /* Chains keys into one 64-bit value: rng_key(rng_key(seed, a), b) ... */
 static inline uint64_t rng_key(uint64_t h, uint64_t k) { return rng_mix(h ^ k); }

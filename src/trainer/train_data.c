@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
 #include "trainer/rng.h"
@@ -133,17 +134,14 @@ int tr_data_load(const char *path, int vocab, int64_t max_length, tr_data *d) {
     d->n = n;
     /* FNV-1a over inputs and labels: a `select` or a re-sample between a
      * kill and --resume must not let the run continue on other data */
-    uint64_t h = 1469598103934665603ull;
-#define FNV(p, nb)                                                             \
-    for (size_t b_ = 0; b_ < (size_t)(nb); b_++) h = (h ^ ((const unsigned char *)(p))[b_]) * 1099511628211ull;
+    uint64_t h = LR_FNV1A64_INIT_RESUME;
     for (int64_t i = 0; i < n; i++) {
-        FNV(d->tokens + d->in_off[i], (size_t)d->in_len[i] * sizeof(int32_t));
-        FNV(&d->in_len[i], sizeof d->in_len[i]);
+        h = lr_fnv1a64(h, d->tokens + d->in_off[i], (size_t)d->in_len[i] * sizeof(int32_t));
+        h = lr_fnv1a64(h, &d->in_len[i], sizeof d->in_len[i]);
     }
-    FNV(d->lab_off, (size_t)(n + 1) * sizeof *d->lab_off);
-    FNV(d->lab_ids, (size_t)nl * sizeof *d->lab_ids);
-    FNV(d->lab_w, (size_t)nl * sizeof *d->lab_w);
-#undef FNV
+    h = lr_fnv1a64(h, d->lab_off, (size_t)(n + 1) * sizeof *d->lab_off);
+    h = lr_fnv1a64(h, d->lab_ids, (size_t)nl * sizeof *d->lab_ids);
+    h = lr_fnv1a64(h, d->lab_w, (size_t)nl * sizeof *d->lab_w);
     d->digest = h;
     if (n == 0) {
         lr_error_set(path, "all %lld samples are longer than --max-length %lld (none left to train on)",

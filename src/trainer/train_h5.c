@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "io/runfile.h"
@@ -164,17 +164,6 @@ void train_h5_clean_tmp(const char *run_path) {
         closedir(d);
     }
     free(dir);
-}
-
-/* Test hook (tests/test_train_cli.c): LR_TEST_DIE_AT=save:N kills the
- * process after the new file is written, before it replaces the run file. */
-static void maybe_die_in_save(int64_t step) {
-    const char *s = getenv("LR_TEST_DIE_AT");
-    if (s && !strncmp(s, "save:", 5) && atoll(s + 5) == step) {
-        fprintf(stderr, "lightreasoner: test hook: dying in the save of step %lld\n", (long long)step);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
 }
 
 /* ---------------------------------------------------------------- save */
@@ -363,7 +352,7 @@ int train_h5_save(const char *run_path, const tr_meta *meta, const lr_lora *a, c
     }
     if (rc == 0) {
         H5W(H5Fflush(dst, H5F_SCOPE_GLOBAL), dst, "(flush)");
-        maybe_die_in_save(c->step);
+        lr_crash_point("save", (long)c->step); /* tests/test_train_cli.c */
         h5u_commit(dst, tmp, run_path); /* close, fsync, rename: checked */
     } else {
         h5u_abandon(dst, tmp);

@@ -5,14 +5,15 @@
 
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
+#include "common/crash_point.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 #include "common/lock.h"
 #include "common/mpi_env.h"
 #include "common/progress.h"
@@ -32,7 +33,7 @@
 
 typedef struct {
     const train_opts *o;
-    const train_comm *tc;
+    const lr_mpi_env *tc; /* the trainer ranks */
     char *model_dir;
     lr_model *m;
     lr_lora *a;
@@ -64,22 +65,13 @@ typedef struct {
 
 static const char *state_path(const train_opts *o) { return o->state_path ? o->state_path : o->run_path; }
 
-/* Every rank passes its status; the lowest failing rank prints the error
- * once. Returns the largest code. */
+/* Every rank passes its status; the lowest failing rank prints a bad-input
+ * error once (the other failures printed their own). Returns the largest code. */
 static int agree(const trainer *t, int rc) {
     /* a stream's feed gives up waiting for samples once a stop signal came:
      * that failure is the interruption, not bad input */
     if (rc == LR_EXIT_INPUT && lr_stop_requested()) rc = LR_EXIT_INTERRUPTED;
-    if (!t->tc->use_mpi) {
-        if (rc == LR_EXIT_INPUT) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
-        return rc;
-    }
-    int worst = 0, first = INT_MAX, mine = rc ? t->tc->rank : INT_MAX;
-    MPI_CHECK(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, t->tc->comm));
-    if (!worst) return 0;
-    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, t->tc->comm));
-    if (t->tc->rank == first && rc == LR_EXIT_INPUT) fprintf(stderr, "lightreasoner: error: %s\n", lr_error_msg());
-    return worst;
+    return mpi_env_agree_input(t->tc, rc);
 }
 
 static int check_opts(const train_opts *o) {
@@ -128,8 +120,7 @@ static int resolve_model(trainer *t) {
 static void make_resume_key(trainer *t) {
     const train_opts *o = t->o;
     /* the data: a loaded file by its samples; a stream by the sampling configuration */
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = o->data_key ? o->data_key : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    const uint64_t h = lr_fnv1a64_str(LR_FNV1A64_INIT_RESUME, o->data_key);
     const uint64_t digest = o->feed ? h : t->data.digest;
     const lr_model_config *mc = model_config(t->m);
     char tg[128];
@@ -418,15 +409,6 @@ static int run_share(trainer *t, int64_t step, double stats[3]) {
     return 0;
 }
 
-static void maybe_die_after_step(int64_t step) {
-    const char *s = getenv("LR_TEST_DIE_AT");
-    if (s && !strncmp(s, "step:", 5) && atoll(s + 5) == step) {
-        fprintf(stderr, "lightreasoner: test hook: dying after step %lld\n", (long long)step);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
-}
-
 static int save(trainer *t, int checkpoint, int complete) {
     if (t->tc->rank != 0) return 0;
     if (complete && tr_data_finish(&t->data) != 0) { /* a stream: record every sample's count */
@@ -515,7 +497,7 @@ static int train_loop(trainer *t) {
         }
         progress_update(&pg, (long)t->c.step, last, "loss %.4f | lr %.3g | grad norm %.3g | %.0f tok/s", loss, lr,
                         norm, t->log.tokens_per_s[t->log.n - 1]);
-        maybe_die_after_step(t->c.step);
+        lr_crash_point("step", (long)t->c.step);
         lr_signal_test_hook("step", (long)t->c.step);
         if (!last && lr_stop_any(t->tc->use_mpi && t->tc->size > 1, t->tc->comm)) return interrupted(t, &pg, 1);
     }
@@ -534,27 +516,17 @@ static void summary(const trainer *t, double secs) {
 }
 
 train_opts train_opts_default(void) {
-    return (train_opts){.targets = "q_proj,v_proj",
-                        .r = 8,
-                        .alpha = 16,
-                        .dropout = 0.05,
-                        .lr = 5e-5,
-                        .beta1 = 0.9,
-                        .beta2 = 0.999,
-                        .eps = 1e-8,
-                        .weight_decay = 0.0,
-                        .max_grad_norm = 1.0,
-                        .micro_batch = 8,
-                        .grad_accum = 2,
-                        .max_steps = 1000,
-                        .seed = 42,
-                        .max_length = 512,
-                        .save_every = 100,
-                        .max_bad_steps = 10,
-                        .shuffle = 1};
+    return (train_opts){
+        /* LoRA */
+        .targets = "q_proj,v_proj", .r = 8, .alpha = 16, .dropout = 0.05,
+        /* AdamW, linear decay */
+        .lr = 5e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .max_grad_norm = 1.0,
+        /* batches and the run */
+        .micro_batch = 8, .grad_accum = 2, .max_steps = 1000, .seed = 42, .max_length = 512, .save_every = 100,
+        .max_bad_steps = 10, .shuffle = 1};
 }
 
-int trainer_run(const train_opts *o, const train_comm *tc) {
+int trainer_run(const train_opts *o, const lr_mpi_env *tc) {
     trainer t;
     memset(&t, 0, sizeof t);
     t.o = o;
@@ -583,10 +555,7 @@ int trainer_run(const train_opts *o, const train_comm *tc) {
         rc = LR_EXIT_INPUT;
     }
     if (rc == 0) summary(&t, lr_now() - t0);
-    if (tc->use_mpi) {
-        int r2 = rc;
-        MPI_CHECK(MPI_Allreduce(&r2, &rc, 1, MPI_INT, MPI_MAX, tc->comm));
-    }
+    rc = mpi_env_worst(tc, rc);
     tr_net_free(t.net);
     free(t.tok), free(t.lens), free(t.keys), free(t.lab_off), free(t.lab_ids), free(t.lab_w), free(t.loss);
     free(t.grad);

@@ -13,8 +13,7 @@
 #ifndef LR_TRAINER_H
 #define LR_TRAINER_H
 
-#include <mpi.h>
-
+#include "common/mpi_env.h"
 #include "trainer/train_data.h"
 
 typedef struct {
@@ -38,17 +37,11 @@ typedef struct {
     const char *data_key;     /* streaming: what identifies the data for --resume (the sampling configuration) */
 } train_opts;
 
-typedef struct {
-    int use_mpi;   /* 0: one process, no MPI calls */
-    MPI_Comm comm; /* the trainer ranks */
-    int rank, size;
-} train_comm;
-
 /* SPEC §2's defaults for every option. */
 train_opts train_opts_default(void);
 
 /* Runs (or resumes) training. Returns the exit code: 0 ok, 2 bad input
  * (the message is printed once), 1 training stopped on non-finite steps. */
-int trainer_run(const train_opts *o, const train_comm *tc);
+int trainer_run(const train_opts *o, const lr_mpi_env *tc);
 
 #endif

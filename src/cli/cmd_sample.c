@@ -23,6 +23,13 @@ int cmd_sample(int argc, char **argv) {
         {"alpha", ARG_FLOAT, &o.alpha, "A", "plausible set: p_E(v) >= A * max p_E", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &o.beta, "B", "a step is selected when KL >= B (nats)", -1e9, 1e9, 0},
         {"store-alpha", ARG_FLOAT, &o.store_alpha, "A", "candidates kept per step for `select` (alpha >= this)", 1e-12, 1, 0},
+        {"select", ARG_STR, &o.select, "RULE",
+         "kl (KL >= beta), random (per trace as many steps as kl, at random) or all (every finite step)", 0, 0, 0,
+         "kl"},
+        {"labels", ARG_STR, &o.labels, "RULE", "contrast (SPEC soft labels) or onehot (the expert's own token)", 0, 0, 0,
+         "contrast"},
+        {"sft", ARG_FLAG, &o.sft, NULL, "the SFT control: --select random --labels onehot", 0, 0, 0},
+        {"select-seed", ARG_INT, &o.select_seed, "N", "seed of --select random (per problem)", 0, 9e18, 0},
         {"max-new-tokens", ARG_INT, &o.max_new_tokens, "N", "expert tokens per trace", 1, 1e7, 0},
         {"system", ARG_STR, &o.system, "S", "system prompt", 0, 0, 0},
         {"chat-template", ARG_STR, &o.chat_template, "NAME", "auto (the model's own Jinja template), chatml, plain or FILE.jinja", 0, 0, 0},
@@ -49,6 +56,7 @@ int cmd_sample(int argc, char **argv) {
     if (o.alpha < o.store_alpha)
         lr_die_input("sample", "--alpha %g is below --store-alpha %g", o.alpha, o.store_alpha);
     if (o.resume && o.overwrite) lr_die_input("sample", "--resume and --overwrite exclude each other");
+    if (sample_opts_resolve_rules(&o, "sample") != 0) lr_die_last();
     char *args_json = args_to_json(&spec);
     char *cmdline = args_command_line(argc, argv);
 

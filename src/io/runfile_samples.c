@@ -38,16 +38,16 @@ void samples_writer_open(lr_samples_writer *s, hid_t file, const lr_method *m) {
                    "probability");
 }
 
-void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st) {
-    s->n_steps++;
+/* A sample from a step the rule selected: its label, then the row. */
+static void write_sample(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st) {
     const size_t room = (size_t)method_label_room(st);
     if (room > s->cap) {
         s->cap = room * 2;
         s->ids = xrealloc(s->ids, s->cap * sizeof *s->ids);
         s->w = xrealloc(s->w, s->cap * sizeof *s->w);
     }
-    const int m = method_sample(&s->method, st, s->ids, s->w);
-    if (m == 0) return; /* not selected, or no finite candidate (a damaged row): no label to train on */
+    const int m = method_label(&s->method, st, s->ids, s->w);
+    if (m == 0) return; /* no finite candidate (a damaged row): no label to train on */
     h5u_app_write(&s->trace, &trace, 1);
     h5u_app_write(&s->step, &st->step, 1);
     h5u_app_write(&s->problem, &st->problem, 1);
@@ -60,13 +60,76 @@ void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, const
     s->n_samples++;
 }
 
+/* The held trace through the trace-level rule (method_select_trace). */
+static void flush_trace(lr_samples_writer *s) {
+    if (s->n_held == 0) return;
+    method_select_trace(&s->method, s->held[0].problem, s->held_kl, s->n_held, s->mask, s->scratch);
+    for (int i = 0; i < s->n_held; i++) {
+        if (!s->mask[i]) continue;
+        lr_scored_step st = s->held[i];
+        const int64_t a = s->held_cand[i];
+        st.ids = s->held_ids + a, st.lpe = s->held_lpe + a, st.lpa = s->held_lpa + a;
+        write_sample(s, s->held_row[i], s->cur_trace, &st);
+    }
+    s->n_held = 0;
+}
+
+static void hold_step(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st) {
+    if (s->n_held > 0 && trace != s->cur_trace) flush_trace(s);
+    s->cur_trace = trace;
+    if (s->n_held == s->cap_held) {
+        s->cap_held = s->cap_held ? 2 * s->cap_held : 256;
+        const size_t c = (size_t)s->cap_held;
+        s->held = xrealloc(s->held, c * sizeof *s->held);
+        s->held_row = xrealloc(s->held_row, c * sizeof *s->held_row);
+        s->held_cand = xrealloc(s->held_cand, (c + 1) * sizeof *s->held_cand);
+        s->held_kl = xrealloc(s->held_kl, c * sizeof *s->held_kl);
+        s->mask = xrealloc(s->mask, c * sizeof *s->mask);
+        s->scratch = xrealloc(s->scratch, c * sizeof *s->scratch);
+    }
+    const int i = s->n_held++;
+    if (i == 0) s->held_cand[0] = 0;
+    const int64_t a = s->held_cand[i], n = st->n > 0 ? st->n : 0;
+    if ((size_t)(a + n) > s->cap_cand) {
+        s->cap_cand = 2 * (size_t)(a + n);
+        s->held_ids = xrealloc(s->held_ids, s->cap_cand * sizeof *s->held_ids);
+        s->held_lpe = xrealloc(s->held_lpe, s->cap_cand * sizeof *s->held_lpe);
+        s->held_lpa = xrealloc(s->held_lpa, s->cap_cand * sizeof *s->held_lpa);
+    }
+    if (n > 0) {
+        memcpy(s->held_ids + a, st->ids, (size_t)n * sizeof *s->held_ids);
+        memcpy(s->held_lpe + a, st->lpe, (size_t)n * sizeof *s->held_lpe);
+        memcpy(s->held_lpa + a, st->lpa, (size_t)n * sizeof *s->held_lpa);
+    }
+    s->held_cand[i + 1] = a + n;
+    s->held[i] = *st;
+    s->held_row[i] = row;
+    s->held_kl[i] = st->kl;
+}
+
+void samples_writer_step(lr_samples_writer *s, int64_t row, int64_t trace, const lr_scored_step *st) {
+    s->n_steps++;
+    if (isfinite(st->kl) && st->kl >= s->method.beta) s->n_selected_kl++;
+    if (s->method.select == METHOD_SELECT_RANDOM) {
+        hold_step(s, row, trace, st);
+        return;
+    }
+    if (method_select(&s->method, st)) write_sample(s, row, trace, st);
+}
+
 void samples_writer_close(lr_samples_writer *s) {
+    flush_trace(s);
     h5u_app_write(&s->label_offsets, &s->n_labels, 1);
     h5u_attr_f64(s->group, "alpha", s->method.alpha);
     h5u_attr_f64(s->group, "beta", s->method.beta);
     h5u_attr_i64(s->group, "n_samples", s->n_samples);
     h5u_attr_i64(s->group, "n_steps", s->n_steps);
     h5u_attr_f64(s->group, "selected_fraction", s->n_steps ? (double)s->n_samples / (double)s->n_steps : 0.0);
+    /* the rule (the paper's ablations, method.h) and what KL alone selects */
+    h5u_attr_str(s->group, "select", method_select_name(&s->method));
+    h5u_attr_str(s->group, "labels", method_labels_name(&s->method));
+    h5u_attr_i64(s->group, "select_seed", (int64_t)s->method.select_seed);
+    h5u_attr_i64(s->group, "n_selected_kl", s->n_selected_kl);
     h5u_app_close(&s->trace);
     h5u_app_close(&s->step);
     h5u_app_close(&s->problem);
@@ -80,6 +143,10 @@ void samples_writer_close(lr_samples_writer *s) {
     free(s->w);
     s->ids = NULL;
     s->w = NULL;
+    free(s->held), free(s->held_row), free(s->held_cand), free(s->held_kl), free(s->mask), free(s->scratch);
+    free(s->held_ids), free(s->held_lpe), free(s->held_lpa);
+    s->held = NULL, s->held_row = NULL, s->held_cand = NULL, s->held_kl = NULL, s->mask = NULL, s->scratch = NULL;
+    s->held_ids = NULL, s->held_lpe = NULL, s->held_lpa = NULL;
 }
 
 /* ---- select */
@@ -102,6 +169,10 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
     /* every run file this program writes has /divergence/token; a file
      * without it gives the method token -1 (lr_scored_step) */
     const int has_token = H5Lexists(dv, "token", H5P_DEFAULT) > 0;
+    if (!has_token && sw->method.labels == METHOD_LABELS_ONEHOT) {
+        lr_error_set(path, "--labels onehot needs /divergence/token (the expert's own tokens): not in this file");
+        goto out;
+    }
     int64_t vshared = 0;
     if (h5u_read_attr_i64(src, "vocab_shared", path, &vshared) != 0) goto out;
     if (!(trace_problem = h5u_read_all(tr, "problem", path, H5T_NATIVE_INT64, -1, &nt))) goto out;
@@ -189,6 +260,14 @@ static void update_root_config(hid_t f, const char *path, const lr_method *m, co
         cJSON_DeleteItemFromObjectCaseSensitive(j, "beta");
         cJSON_AddNumberToObject(j, "alpha", m->alpha);
         cJSON_AddNumberToObject(j, "beta", m->beta);
+        /* the rule (method.h) as the flags name it */
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "select");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "labels");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "select-seed");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "sft");
+        cJSON_AddStringToObject(j, "select", method_select_name(m));
+        cJSON_AddStringToObject(j, "labels", method_labels_name(m));
+        cJSON_AddNumberToObject(j, "select-seed", (double)m->select_seed);
         char *out = cJSON_PrintUnformatted(j);
         if (out) h5u_attr_str(f, "config", out);
         cJSON_free(out);

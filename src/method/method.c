@@ -6,7 +6,11 @@
 #include "common/error.h"
 
 lr_method method_make(double alpha, double beta) {
-    lr_method m = {.alpha = alpha, .beta = beta};
+    lr_method m = {.alpha = alpha,
+                   .beta = beta,
+                   .select = METHOD_SELECT_KL,
+                   .labels = METHOD_LABELS_CONTRAST,
+                   .select_seed = 42};
     return m;
 }
 
@@ -24,9 +28,18 @@ int method_check(const lr_method *m, const char *who) {
 
 /* KL_t >= beta; a non-finite KL (a step whose logits held NaN/Inf, see
  * contrast_step) is never selected. */
-int method_select(const lr_method *m, const lr_scored_step *s) { return isfinite(s->kl) && s->kl >= m->beta; }
+int method_select(const lr_method *m, const lr_scored_step *s) {
+    if (m->select == METHOD_SELECT_ALL) return isfinite(s->kl);
+    return isfinite(s->kl) && s->kl >= m->beta;
+}
 
 int method_label(const lr_method *m, const lr_scored_step *s, int32_t *out_ids, float *out_w) {
+    if (m->labels == METHOD_LABELS_ONEHOT) {
+        if (s->token < 0) return 0; /* a run file without /divergence/token: `select` refuses it before */
+        out_ids[0] = s->token;
+        out_w[0] = 1.0f;
+        return 1;
+    }
     return method_contrast_label(s->ids, s->lpe, s->lpa, s->n, m->alpha, out_ids, out_w);
 }
 
@@ -36,9 +49,22 @@ int method_sample(const lr_method *m, const lr_scored_step *s, int32_t *out_ids,
 }
 
 const char *method_describe(const lr_method *m) {
-    (void)m;
-    return "training samples: generated steps with KL >= beta; label = softmax over the plausible set "
-           "{v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)";
+    /* the default's text is unchanged: run files of the default method stay byte-identical */
+    static const char *const text[3][2] = {
+        {"training samples: generated steps with KL >= beta; label = softmax over the plausible set "
+         "{v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)",
+         "training samples: generated steps with KL >= beta; label = the expert's own token y_t, weight 1 "
+         "(ablation: --labels onehot)"},
+        {"training samples: per trace, as many steps as KL >= beta selects, drawn at random among its finite steps "
+         "(ablation: --select random); label = softmax over the plausible set {v: p_E(v) >= alpha * max p_E} of "
+         "log p_E(v) - log p_A(v)",
+         "training samples: per trace, as many steps as KL >= beta selects, drawn at random among its finite steps; "
+         "label = the expert's own token y_t, weight 1 (the SFT control: --sft)"},
+        {"training samples: every finite generated step (ablation: --select all); label = softmax over the plausible "
+         "set {v: p_E(v) >= alpha * max p_E} of log p_E(v) - log p_A(v)",
+         "training samples: every finite generated step; label = the expert's own token y_t, weight 1 (ablation: "
+         "--select all --labels onehot)"}};
+    return text[m->select][m->labels];
 }
 
 /* exp(s - smax); +inf scores (amateur probability 0) share the mass equally. */

@@ -25,10 +25,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Which steps become samples (`--select`; the paper's Table 6 ablations). */
+typedef enum {
+    METHOD_SELECT_KL = 0,     /* KL_t >= beta (SPEC §2) */
+    METHOD_SELECT_RANDOM = 1, /* per trace, as many steps as KL selects there, uniform among its finite steps */
+    METHOD_SELECT_ALL = 2     /* every finite step */
+} lr_select_rule;
+
+/* What a sample's label is (`--labels`). */
+typedef enum {
+    METHOD_LABELS_CONTRAST = 0, /* softmax over the plausible set of log p_E - log p_A (SPEC §2) */
+    METHOD_LABELS_ONEHOT = 1    /* the expert's own token y_t, weight 1 ("selection without contrast") */
+} lr_label_rule;
+
 /* The method's parameters. */
 typedef struct {
     double alpha; /* plausible set: p_E(v) >= alpha * max p_E, in (0, 1] */
     double beta;  /* selection: KL_t >= beta (nats) */
+    lr_select_rule select;
+    lr_label_rule labels;
+    uint64_t select_seed; /* the random rule's draw: a function of (select_seed, problem) only */
 } lr_method;
 
 /* One scored step, as a run file (/divergence) or a shard stores it. */
@@ -43,26 +59,51 @@ typedef struct {
     const float *lpa;   /* (n) log p_A of each candidate */
 } lr_scored_step;
 
-/* The default method: alpha, beta. */
+/* The default method: alpha, beta; KL selection, contrast labels, select_seed 42. */
 lr_method method_make(double alpha, double beta);
+
+/* Sets m's rules from the flags `--select kl|random|all`, `--labels
+ * contrast|onehot` (NULL = keep) and `--sft` (sft != 0: random selection
+ * with one-hot labels, the SFT control; refused with an explicit other
+ * --select/--labels). 0, or -1 + lr_error_set(who, ...) naming the flag. */
+int method_set_rules(lr_method *m, const char *select, const char *labels, int sft, uint64_t select_seed,
+                     const char *who);
+/* "kl" | "random" | "all" and "contrast" | "onehot": the flag values, as
+ * the run file records them. */
+const char *method_select_name(const lr_method *m);
+const char *method_labels_name(const lr_method *m);
 
 /* 0 when m is usable; else -1 + lr_error_set(who, ...) naming the flag. */
 int method_check(const lr_method *m, const char *who);
 
-/* 1 when step s becomes a training sample. */
+/* The step-level test of the rule: KL_t >= beta (kl, and random, whose
+ * COUNT per trace it gives) or a finite KL (all). Which steps the random
+ * rule keeps needs the whole trace: method_select_trace. */
 int method_select(const lr_method *m, const lr_scored_step *s);
+
+/* Selection over one whole trace: kl[0..n) are its steps' KL in step order
+ * (NaN = non-finite), problem its problem index. Writes mask[i] = 1 when
+ * step i becomes a sample and returns how many. kl and all: method_select
+ * per step. random: as many steps as kl would select in this trace, a
+ * uniform subset of its finite steps drawn from (select_seed, problem) —
+ * the same for any rank count, chunking, resume or `select` rerun.
+ * scratch: room for n ints. */
+int method_select_trace(const lr_method *m, int64_t problem, const double *kl, int n, uint8_t *mask,
+                        int32_t *scratch);
 
 /* Labels written by method_label for s: at most this many (out_ids/out_w
  * need room for it). */
 static inline int method_label_room(const lr_scored_step *s) { return s->n > 0 ? s->n : 1; }
 
 /* s's soft label: writes k ids and weights (summing to 1) to out_ids /
- * out_w and returns k; 0 = no label (no finite candidate: a damaged row),
- * then s makes no sample. Does not look at selection. */
+ * out_w and returns k; 0 = no label (no finite candidate: a damaged row;
+ * one-hot: no recorded token), then s makes no sample. Does not look at
+ * selection. One-hot: k = 1, {s->token: 1}. */
 int method_label(const lr_method *m, const lr_scored_step *s, int32_t *out_ids, float *out_w);
 
-/* Building a training sample from a scored step: selection, then the
- * label. Returns the label size k >= 1 when s is a sample (ids/weights in
+/* Building a training sample from a scored step: the step-level
+ * selection (method_select; a random rule needs method_select_trace), then
+ * the label. Returns the label size k >= 1 when s is a sample (ids/weights in
  * out_ids/out_w, room method_label_room(s)), else 0. The sample's input is
  * the trace's prompt followed by its generated ids before step t
  * (x || y_<t): that part belongs to the caller, which holds the tokens. */

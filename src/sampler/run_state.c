@@ -18,8 +18,11 @@
 #include "io/runfile.h"
 #include "io/runfile_h5.h"
 
+/* selection and labels (alpha, beta, the method's rules) are redone from
+ * the stored candidates: a resume may change them */
 static const char *const irrelevant[] = {"resume", "overwrite", "quiet", "samplers", "scorers", "threads",
-                                         "score-rows", "alpha", "beta", "out", "config"};
+                                         "score-rows", "alpha", "beta", "out", "config",
+                                         "select", "labels", "sft", "select-seed"};
 
 char *run_resume_key(const char *args_json, uint64_t problems_digest, int n_problems) {
     cJSON *o = cJSON_Parse(args_json);

@@ -26,7 +26,24 @@ sample_opts sample_opts_default(void) {
                          .alpha = 0.2,
                          .beta = 0.4,
                          .store_alpha = 0.01,
-                         .top_p = 1.0};
+                         .top_p = 1.0,
+                         .select_seed = 42};
+}
+
+int sample_opts_resolve_rules(sample_opts *o, const char *who) {
+    lr_method m = method_make(o->alpha, o->beta);
+    if (method_set_rules(&m, o->select, o->labels, o->sft, (uint64_t)o->select_seed, who) != 0) return -1;
+    o->select = method_select_name(&m);
+    o->labels = method_labels_name(&m);
+    o->sft = 0;
+    return 0;
+}
+
+lr_method sample_opts_method(const sample_opts *o) {
+    lr_method m = method_make(o->alpha, o->beta);
+    if (method_set_rules(&m, o->select, o->labels, o->sft, (uint64_t)o->select_seed, "sample") != 0)
+        lr_die_last(); /* sample_opts_resolve_rules checked them at parse time */
+    return m;
 }
 
 /* Checks that each tokenizer fits its model's vocab_size and that the two
@@ -228,7 +245,7 @@ static int load_models(sample_stage *s, int role) {
         if (!s->amateur) return LR_EXIT_INPUT;
         s->sc.amateur = s->amateur;
         s->sc.store_alpha = o->store_alpha;
-        s->sc.method = method_make(o->alpha, o->beta);
+        s->sc.method = sample_opts_method(o);
         s->sc.row_budget = o->score_rows;
     }
     return 0;
@@ -291,7 +308,7 @@ int sample_stage_join(sample_stage *s, const char *train_from) {
                         .vocab_expert = s->vocab_expert,
                         .vocab_amateur = s->vocab_amateur,
                         .store_alpha = o->store_alpha,
-                        .method = method_make(o->alpha, o->beta),
+                        .method = sample_opts_method(o),
                         .n_bad_lines = s->ps.n_bad_lines,
                         .train_from = train_from};
     if (runfile_join(o->out, s->shard_dir, &s->ps, s->n_chunks, &meta) != 0) return -1;
@@ -317,7 +334,7 @@ int sample_stage_join(sample_stage *s, const char *train_from) {
 int sample_stage_reselect(sample_stage *s) {
     const sample_opts *o = s->o;
     int64_t ns = 0, nst = 0;
-    const lr_method m = method_make(o->alpha, o->beta);
+    const lr_method m = sample_opts_method(o);
     if (runfile_select(o->out, &m, s->command_line, &ns, &nst) != 0) return -1;
     run_state_cleanup(s->shard_dir);
     if (!o->quiet)

@@ -29,10 +29,21 @@ typedef struct {
     long max_problems, max_new_tokens, seed, batch, samplers, scorers, threads, score_rows;
     double alpha, beta, store_alpha, temperature, top_p;
     int skip_bad_lines, resume, overwrite, quiet;
+    /* the method's rules (method.h; the paper's ablations): --select,
+     * --labels (NULL = kl / contrast), --sft, --select-seed */
+    const char *select, *labels;
+    long select_seed;
+    int sft;
 } sample_opts;
 
 /* The defaults of every flag (SPEC §2). */
 sample_opts sample_opts_default(void);
+/* Checks --select/--labels/--sft and writes the resolved rule back (select
+ * and labels named, sft folded into them), so the run file's config records
+ * what ran. 0, or -1 + lr_error naming the flag. */
+int sample_opts_resolve_rules(sample_opts *o, const char *who);
+/* The method o describes (alpha, beta and the resolved rules). */
+lr_method sample_opts_method(const sample_opts *o);
 
 typedef struct {
     const sample_opts *o;

@@ -275,12 +275,22 @@ int tr_data_append_chunk(tr_data *d, const lr_chunk *c, const lr_method *m) {
     GROW(d->tokens, d->cap_tokens, d->n_tokens + nt);
     memcpy(d->tokens + d->n_tokens, c->tokens, (size_t)nt * sizeof *d->tokens);
     int64_t row = 0; /* chunk-local step row, as in the join */
+    /* the rule decides per trace (method_select_trace: --select random
+     * needs all of a trace's steps), as the join's /samples writer does */
+    int32_t most = 0;
+    for (int i = 0; i < c->n_traces; i++)
+        if (c->n_generated[i] > most) most = c->n_generated[i];
+    double *kl = xmalloc((size_t)(most > 0 ? most : 1) * sizeof *kl);
+    uint8_t *mask = xmalloc((size_t)(most > 0 ? most : 1));
+    int32_t *scratch = xmalloc((size_t)(most > 0 ? most : 1) * sizeof *scratch);
     for (int i = 0; i < c->n_traces; i++) {
         const int64_t toff = d->n_tokens + c->token_offsets[i];
+        for (int32_t s = 0; s < c->n_generated[i]; s++) kl[s] = c->div[row + s].kl;
+        method_select_trace(m, c->trace_problem[i], kl, c->n_generated[i], mask, scratch);
         for (int32_t s = 0; s < c->n_generated[i]; s++, row++) {
             const int64_t global_row = d->n_steps++;
             const lr_scored_step st = chunk_scored_step(c, i, s, row);
-            if (!method_select(m, &st)) continue;
+            if (!mask[s]) continue;
             d->n_file++;
             const int64_t len = (int64_t)c->prompt_len[i] + s; /* the input x || y_<t */
             if (len > d->max_length) {
@@ -309,6 +319,7 @@ int tr_data_append_chunk(tr_data *d, const lr_chunk *c, const lr_method *m) {
             if (len > d->max_len) d->max_len = len;
         }
     }
+    free(kl), free(mask), free(scratch);
     d->n_tokens += nt;
     return 0;
 }

@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("lightreasoner %s (git %s)\n", LR_VERSION, LR_GIT_COMMIT);
 #ifdef LR_HAVE_CUDA
-        printf("CUDA: compiled in (GPU discovery); compute: CPU (%s kernels + OpenMP)\n", lr_cpu_isa_name());
+        printf("CUDA: compiled in (the CUDA backend: --device cuda|auto); CPU path: %s kernels + OpenMP\n",
+               lr_cpu_isa_name());
 #else
         printf("CUDA: not compiled in; compute: CPU (%s kernels + OpenMP)\n", lr_cpu_isa_name());
 #endif

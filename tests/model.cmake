@@ -13,6 +13,7 @@ set_tests_properties(test_device_note PROPERTIES ENVIRONMENT
 if(LR_HAVE_CUDA)
   add_executable(test_cuda_device test_cuda_device.c)
   target_link_libraries(test_cuda_device PRIVATE lrcuda)
+  target_include_directories(test_cuda_device PRIVATE ${CMAKE_SOURCE_DIR}/src)
   target_compile_definitions(test_cuda_device PRIVATE LR_HAVE_CUDA=1)
   add_test(NAME test_cuda_device COMMAND test_cuda_device)
 endif()

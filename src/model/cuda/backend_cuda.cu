@@ -3,12 +3,13 @@
 // cuda_attention.cu). Weights keep their dtype in device memory (bf16 stays
 // bf16); activations are fp32 (the seam passes float *).
 //
-// Every op is enqueued on one stream; the op's small host metadata (token
-// ids, rows, positions) is copied through a staging buffer on the same
-// stream, so the host may reuse its arrays as soon as the op returns
-// (cudaMemcpyAsync from pageable memory returns after staging the source).
-// download() synchronises the stream: the data is on the host when it
-// returns.
+// Every op is enqueued on one stream. An op's small host metadata (token
+// ids, rows, positions) is written into a pinned ring buffer and copied
+// asynchronously into the same offset of a device ring; the ring wraps
+// only after a stream sync, so neither side is overwritten while a queued
+// copy or kernel may still read it, and the caller's arrays are free as
+// soon as the op returns. upload() and download() synchronise the stream:
+// the data has arrived when they return (uploads are load-time or rare).
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,19 +30,33 @@ void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes) {
     return *buf;
 }
 
+// The metadata ring (lr_cuda_host_meta / lr_cuda_meta_upload): host and
+// device buffers of meta_cap bytes, the next free offset meta_off.
+static void meta_grow(lr_cuda_ctx *cx, size_t bytes) {
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream)); // nothing queued reads the old rings
+    if (cx->host_meta) LR_CUDA_CHECK(cudaFreeHost(cx->host_meta));
+    if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
+    size_t cap = (size_t)4 << 20;
+    while (cap < 4 * bytes) cap *= 2;
+    LR_CUDA_CHECK(cudaMallocHost(&cx->host_meta, cap));
+    LR_CUDA_CHECK(cudaMalloc(&cx->meta, cap));
+    cx->meta_cap = cap;
+    cx->meta_off = 0;
+}
+
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
-    if (bytes > cx->host_meta_cap) {
-        free(cx->host_meta);
-        cx->host_meta_cap = round_up(bytes + bytes / 4);
-        cx->host_meta = malloc(cx->host_meta_cap);
-        if (!cx->host_meta) lr_die_internal(__FILE__, __LINE__, "out of memory (%zu bytes)", cx->host_meta_cap);
+    if (4 * bytes > cx->meta_cap) meta_grow(cx, bytes);
+    if (cx->meta_off + round_up(bytes) > cx->meta_cap) { // wrap: every queued use of the ring must be done
+        LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+        cx->meta_off = 0;
     }
-    return cx->host_meta;
+    return (char *)cx->host_meta + cx->meta_off;
 }
 
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes) {
-    void *d = lr_cuda_scratch(&cx->meta, &cx->meta_cap, bytes ? bytes : 1);
-    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(d, cx->host_meta, bytes, cudaMemcpyHostToDevice, cx->stream));
+    char *d = (char *)cx->meta + cx->meta_off, *h = (char *)cx->host_meta + cx->meta_off;
+    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cx->stream));
+    cx->meta_off += round_up(bytes ? bytes : 1);
     return d;
 }
 
@@ -61,12 +76,15 @@ static void *cu_alloc(lr_backend *be, size_t bytes) {
 }
 
 static void cu_free(lr_backend *be, void *p) {
-    (void)be;
-    if (p) LR_CUDA_CHECK(cudaFree(p));
+    lr_cuda_of(be); // on this backend's device
+    if (p) LR_CUDA_CHECK(cudaFree(p)); // waits for queued work that may use p
 }
 
 static void cu_upload(lr_backend *be, void *dst, const void *src, size_t bytes) {
-    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, lr_cuda_of(be)->stream));
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (!bytes) return;
+    LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->stream));
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream)); // src is the caller's again
 }
 
 static void cu_download(lr_backend *be, void *dst, const void *src, size_t bytes) {
@@ -85,9 +103,9 @@ static void cu_destroy(lr_backend *be) {
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
     lr_cuda_gemm_free(cx);
     if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
+    if (cx->host_meta) LR_CUDA_CHECK(cudaFreeHost(cx->host_meta));
     if (cx->xbf) LR_CUDA_CHECK(cudaFree(cx->xbf));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
-    free(cx->host_meta);
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
     free(be);
@@ -122,6 +140,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
     lr_cuda_gemm_init(cx);
+    meta_grow(cx, 1);
     cu_set_threads(be, n_threads);
     return be;
 }

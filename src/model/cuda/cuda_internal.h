@@ -23,10 +23,9 @@ struct lr_cuda_ctx {
     void *workspace;         // cuBLASLt workspace (workspace_bytes), one for all GEMMs
     size_t workspace_bytes;
     lr_gemm_cache *gemm;     // plans per GEMM shape (cuda_gemm.cu)
-    void *meta;              // device copy of an op's small host metadata (ids, rows, positions)
-    size_t meta_cap;
-    void *host_meta;         // host staging for the same (malloc)
-    size_t host_meta_cap;
+    void *meta;              // device ring for ops' small host metadata (ids, rows, positions)
+    void *host_meta;         // pinned host ring, same size and offsets (backend_cuda.cu)
+    size_t meta_cap, meta_off;
     void *xbf;               // bf16 copy of a GEMM input (bf16 weights need bf16 activations)
     size_t xbf_cap;
     float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
@@ -35,14 +34,21 @@ struct lr_cuda_ctx {
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
 };
 
-static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) { return (lr_cuda_ctx *)be->ctx; }
+// The backend's state, with its GPU made current for the calling thread
+// (several backends on several GPUs, or calls from another host thread).
+static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) {
+    lr_cuda_ctx *cx = (lr_cuda_ctx *)be->ctx;
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != cx->device) LR_CUDA_CHECK(cudaSetDevice(cx->device));
+    return cx;
+}
 
 // A device scratch buffer of at least `bytes` (grown; contents undefined).
 void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes);
-// Host staging area of at least `bytes` for metadata (grown).
+// Metadata of one op: write `bytes` at lr_cuda_host_meta (pinned), then
+// lr_cuda_meta_upload(cx, bytes) enqueues the copy and returns the device
+// address the kernel reads. Always in pairs, same size, nothing between.
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes);
-// Copies the first `bytes` of the host staging area to the device meta
-// buffer (enqueued on the stream) and returns the device pointer.
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
 
 // GEMM plans (cuda_gemm.cu).

@@ -67,6 +67,23 @@ expect "sample --sft == sample then select --sft" $PY -c "
 import h5py, numpy as np, sys
 a = h5py.File('$WORK/sft_fresh.h5','r')['samples']; b = h5py.File('$WORK/sft.h5','r')['samples']
 sys.exit(0 if all(np.array_equal(a[k][()], b[k][()]) for k in b) else 1)"
+# `run`: its streaming trainers apply the rule to the chunks as they arrive;
+# the same training as `sample --sft` then `train` with the same buffer
+"$BIN" run --expert "$DATA/expert" --amateur "$DATA/amateur" --problems "$DATA/problems.jsonl" --max-new-tokens 40 \
+  --beta "$BETA" --batch 3 --sft --max-steps 3 --shuffle-buffer 16 --start-after 8 --threads 1 --no-eval --quiet \
+  --out "$WORK/run_sft.h5" >/dev/null; expect "run --sft" [ $? -eq 0 ]
+"$BIN" train --run "$WORK/sft_fresh.h5" --model "$DATA/expert" --max-steps 3 --shuffle-buffer 16 --start-after 8 \
+  --threads 1 --quiet; expect "train on sample --sft" [ $? -eq 0 ]
+expect "run --sft == sample --sft + train (samples and losses)" $PY -c "
+import h5py, numpy as np, sys
+a = h5py.File('$WORK/run_sft.h5','r'); b = h5py.File('$WORK/sft_fresh.h5','r')
+same = all(np.array_equal(a['samples'][k][()], b['samples'][k][()]) for k in b['samples'])
+la, lb = a['train/log/loss'][()], b['train/log/loss'][()]
+print('losses', la, lb)
+sys.exit(0 if same and la.size == 3 and np.array_equal(la, lb) else 1)"
+out=$("$BIN" run --expert "$DATA/expert" --amateur "$DATA/amateur" --problems "$DATA/problems.jsonl" --sft \
+  --select all --out "$WORK/bad.h5" 2>&1); rc=$?
+expect "run --sft --select all -> exit 2 (rc $rc): $out" [ $rc -eq 2 ]
 out=$("$BIN" select --run "$WORK/s.h5" --select bogus 2>&1); rc=$?
 expect "--select bogus -> exit 2 (rc $rc): $out" [ $rc -eq 2 ]
 out=$("$BIN" select --run "$WORK/s.h5" --labels bogus 2>&1); rc=$?

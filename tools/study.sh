@@ -23,7 +23,7 @@
 #   random  --select random --labels contrast  (as many steps as KL selects, at random)
 #   all     --select all --labels contrast     (every step)
 #   onehot  --select kl --labels onehot        (selected steps, the expert's own token as a hard label)
-#   sft     --select sft                       (SFT on the expert's greedy traces, same number of positions)
+#   sft     --sft (= --select random --labels onehot) (SFT on the expert's greedy traces, same number of positions)
 # Every finished piece leaves a .done marker: rerunning the script continues
 # where it stopped. All outputs are run files under $OUT; the report reads them.
 set -euo pipefail
@@ -59,7 +59,7 @@ arm_flags() {
     random) echo "--select random --labels contrast" ;;
     all) echo "--select all --labels contrast" ;;
     onehot) echo "--select kl --labels onehot" ;;
-    sft) echo "--select sft" ;;
+    sft) echo "--sft" ;;
     *) echo "study: unknown arm '$1'" >&2; exit 2 ;;
   esac
 }

@@ -22,7 +22,7 @@ ARM_TEXT = {
     "random": "random steps (as many as KL), contrast labels",
     "all": "all steps, contrast labels",
     "onehot": "KL-selected steps, one-hot expert token",
-    "sft": "SFT on greedy traces (same positions)",
+    "sft": "SFT control: random steps (as many as KL), one-hot expert token",
 }
 ARM_ORDER = ["lr", "random", "all", "onehot", "sft"]
 # The paper's App. H.3.2 (Qwen2.5-Math-1.5B expert vs Qwen2.5-0.5B amateur):

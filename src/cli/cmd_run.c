@@ -75,6 +75,13 @@ int cmd_run(int argc, char **argv) {
          1e9, 0},
         {"alpha", ARG_FLOAT, &so->alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &so->beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
+        {"select", ARG_STR, &so->select, "RULE",
+         "kl (KL >= beta), random (per trace as many steps as kl, at random) or all (every finite step)", 0, 0, 0,
+         "kl"},
+        {"labels", ARG_STR, &so->labels, "RULE", "contrast (SPEC soft labels) or onehot (the expert's own token)", 0,
+         0, 0, "contrast"},
+        {"sft", ARG_FLAG, &so->sft, NULL, "the SFT control: --select random --labels onehot", 0, 0, 0},
+        {"select-seed", ARG_INT, &so->select_seed, "N", "seed of --select random (per problem)", 0, 9e18, 0},
         {"lr", ARG_FLOAT, &to->lr, "LR", "peak learning rate", 0, 10, 0, shown[2]},
         {"max-steps", ARG_INT, &to->max_steps, "N", "optimizer steps", 1, 1e12, 0, shown[3]},
         {"micro-batch", ARG_INT, &to->micro_batch, "M", "samples per forward/backward per trainer rank", 1, 1e6, 0},
@@ -113,6 +120,7 @@ int cmd_run(int argc, char **argv) {
     args_parse(&spec, argc, argv, NULL);
 
     if (o.resume && o.overwrite) lr_die_input(NULL, "run: --resume and --overwrite exclude each other");
+    if (sample_opts_resolve_rules(so, "run") != 0) lr_die_last();
 
     int demo = !so->expert && !so->amateur && !so->problems;
     char *demo_dir = NULL, buf[4][PATH_MAX];

@@ -134,6 +134,14 @@ static char *sampling_json(const sample_opts *so) {
     cJSON_AddBoolToObject(j, "skip-bad-lines", so->skip_bad_lines);
     cJSON_AddNumberToObject(j, "alpha", so->alpha);
     cJSON_AddNumberToObject(j, "beta", so->beta);
+    /* an ablation's rule (method.h) changes the samples; the default adds
+     * nothing, so keys of default runs are those of older files */
+    const lr_method m = sample_opts_method(so);
+    if (m.select != METHOD_SELECT_KL || m.labels != METHOD_LABELS_CONTRAST) {
+        cJSON_AddStringToObject(j, "select", method_select_name(&m));
+        cJSON_AddStringToObject(j, "labels", method_labels_name(&m));
+        if (m.select == METHOD_SELECT_RANDOM) cJSON_AddNumberToObject(j, "select-seed", (double)m.select_seed);
+    }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -259,7 +267,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     /* phase 2: sample and train at once (one process: one after the other) */
     if (rc == 0 && !complete) {
         char *shard_dir = runfile_shard_dir(o->sample.out);
-        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .method = method_make(o->sample.alpha, o->sample.beta)};
+        run_feed feed = {.shard_dir = shard_dir, .n_chunks = info[1], .method = sample_opts_method(&o->sample)};
         int prc = 0;
         if (sampling) {
             prc = sample_stage_run(&s); /* LR_EXIT_INTERRUPTED: stopped by a signal */

@@ -5,3 +5,4 @@ lr_add_c_test(test_method test_method.c LABELS method)
 # in method/, nothing above io/ in io/, no scorer -> sampler loop).
 add_test(NAME test_method_layering COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_method_layering.sh ${CMAKE_SOURCE_DIR}/src)
 set_tests_properties(test_method_layering PROPERTIES LABELS method)
+lr_add_c_test(test_method_ablation test_method_ablation.c LABELS method)

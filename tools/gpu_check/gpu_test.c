@@ -16,6 +16,7 @@
 #include "model/cuda/cuda_device.h"
 
 const char *g_dut = "cuda";
+int g_quick = 0;
 
 /* cpu-faulty: the CPU backend with a wrong rmsnorm (the first row scaled
  * by 1.25), so the dry run can show that the checks fail when an op is wrong. */
@@ -90,7 +91,7 @@ float gt_uniform(unsigned long long *s) {
 
 static void usage(void) {
     fprintf(stderr, "usage: gpu_test ops|contract|perf [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
-                    "[--score-tokens N] [--decode-steps N] [--seqs N] [--max-len N]\n");
+                    "[--score-tokens N] [--decode-steps N] [--seqs N] [--max-len N] [--quick]\n");
     exit(2);
 }
 
@@ -100,6 +101,10 @@ int main(int argc, char **argv) {
     int n_models = 0, score_tokens = 4096, decode_steps = 32, seqs = 16, max_len = 96;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            g_quick = 1;
+            continue;
+        }
         if (!v) usage();
         if (!strcmp(a, "--dut")) g_dut = v;
         else if (!strcmp(a, "--json")) json = v;

@@ -13,6 +13,8 @@
  * backend in bf16 emulation: lets the harness itself run without a GPU) or
  * "cpu-faulty" (a CPU backend with a wrong op: the checks must fail; ops only). */
 extern const char *g_dut;
+/* --quick: fewer and smaller GEMM shapes (the CPU-only self-checks). */
+extern int g_quick;
 
 /* A new backend for the device under test, or NULL (no GPU). */
 lr_backend *gt_dut_backend(void);

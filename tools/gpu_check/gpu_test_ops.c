@@ -291,8 +291,9 @@ int gt_ops(gt_report *r) {
     }
     const double t0 = gt_now();
     static const int shapes[][3] = {{1, 64, 128}, {7, 96, 200}, {64, 256, 512}, {300, 1000, 384}, {1, 1536, 1536}};
+    const size_t n_shapes = g_quick ? 2 : sizeof shapes / sizeof shapes[0]; /* --quick: the CPU self-checks */
     for (int dt = 0; dt < 2; dt++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (size_t s = 0; s < n_shapes; s++) {
             const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             const lr_dtype t = dt ? LR_BF16 : LR_F32;
             test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 0, 0);

@@ -47,7 +47,6 @@ pack() {
   mkdir -p "$dst/include/cjson" "$dst/lib"
   cp "$hdr" "$dst/include/cjson/"
   cp -L "$lib" "$dst/lib/libcjson.so.1"
-  ln -sf libcjson.so.1 "$dst/lib/libcjson.so"
   echo "pack: cJSON -> $dst ($(du -sk "$dst" | cut -f1) KiB)"
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit $?; fi
@@ -141,6 +140,8 @@ if [ $DRY = 1 ]; then
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
   stage selfcheck_contract 120 0 "$T" contract --dut cpu-emu --json "$OUTDIR/selfcheck_contract.json" \
     --model data/demo/expert --model "$WORK/demo-bf16/amateur" --seqs 6 --max-len 48
+  stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
+    --score-tokens 512 --decode-steps 4
   stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
     tools/gpu_check/hf_bench.py tools/gpu_check/report.py tools/gpu_check/to_bf16.py bench/make_model_bf16.py
 else

@@ -5,9 +5,9 @@
 find_path(LR_SLEEF_INCLUDE_DIR sleef.h PATH_SUFFIXES x86_64-linux-gnu)
 find_library(LR_SLEEF_LIBRARY sleef)
 if(LR_SLEEF_INCLUDE_DIR AND LR_SLEEF_LIBRARY)
-  target_include_directories(lrcore SYSTEM PUBLIC ${LR_SLEEF_INCLUDE_DIR})
-  target_link_libraries(lrcore PUBLIC ${LR_SLEEF_LIBRARY})
-  target_compile_definitions(lrcore PUBLIC LR_HAVE_SLEEF=1)
+  target_include_directories(lr_model SYSTEM PUBLIC ${LR_SLEEF_INCLUDE_DIR})
+  target_link_libraries(lr_model PUBLIC ${LR_SLEEF_LIBRARY})
+  target_compile_definitions(lr_model PUBLIC LR_HAVE_SLEEF=1)
   message(STATUS "lightreasoner: SLEEF ${LR_SLEEF_LIBRARY} (RoPE bit-exact with transformers)")
 else()
   message(WARNING "lightreasoner: SLEEF not found (apt-get install libsleef-dev): RoPE inv_freq may differ "

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Static analysis of the tracked C sources (src/, tests/, bench/):
-#   cppcheck (warning + portability checks) and clang-tidy (bugprone-*, see
+# Static analysis of the tracked C sources (src/, tests/, bench/): the
+#   include layering (tools/check_layers.sh, docs/architecture.md), cppcheck
+#   (warning + portability checks) and clang-tidy (bugprone-*, see
 #   .clang-tidy for the disabled checks and why). Exits 1 on any finding.
-#   bash tools/lint.sh            # both
-#   bash tools/lint.sh cppcheck   # one of them
+#   bash tools/lint.sh            # all three
+#   bash tools/lint.sh cppcheck   # one of them (layers, cppcheck, clang-tidy)
 # A false positive is silenced where it occurs, with the reason:
 #   /* cppcheck-suppress <id> ; why */       on the line before (cppcheck)
 #   /* NOLINT(bugprone-<check>): why */      on the line itself (clang-tidy)
@@ -14,6 +15,13 @@ cd "$root"
 what=${1:-all}
 build=${LR_LINT_BUILD:-$root/build-lint}
 jobs=$(nproc)
+
+status=0
+if [ "$what" = all ] || [ "$what" = layers ]; then
+  echo "=== include layering (src/layers.cmake)"
+  bash "$root/tools/check_layers.sh" "$root" || status=1
+  [ "$what" = layers ] && exit $status
+fi
 
 # compile_commands.json gives both tools each file's flags (include paths,
 # per-file defines); nothing is compiled.
@@ -27,7 +35,6 @@ cc = {os.path.realpath(e["file"]) for e in json.load(open(sys.argv[1]))}
 print("\n".join(f for f in sys.stdin.read().split() if os.path.realpath(f) in cc))' "$build/compile_commands.json")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-status=0
 
 if [ "$what" = all ] || [ "$what" = cppcheck ]; then
   echo "=== cppcheck $(cppcheck --version | cut -d' ' -f2) (${#files[@]} files)"

@@ -1,18 +1,18 @@
 # The CPU kernels (kernels.c) as one static library per instruction set,
-# all linked into lrcore; backend_cpu.c picks one at run time. The rest of
+# all linked into lr_model; backend_cpu.c picks one at run time. The rest of
 # the project is built for the baseline ISA (LR_NATIVE=OFF), so one binary
 # runs on any x86-64 and still uses AVX-512 or AVX2 where the CPU has it.
 function(lr_cpu_kernels name level)
   add_library(lrisa_${name} STATIC ${CMAKE_CURRENT_LIST_DIR}/kernels.c)
   target_compile_definitions(lrisa_${name} PRIVATE LR_ISA=${level} LR_ISA_NAME=${name}
                              LR_ISA_TABLE=lr_cpu_isa_${name}
-                             $<TARGET_PROPERTY:lrcore,INTERFACE_COMPILE_DEFINITIONS>)
-  target_include_directories(lrisa_${name} PRIVATE $<TARGET_PROPERTY:lrcore,INTERFACE_INCLUDE_DIRECTORIES>)
+                             $<TARGET_PROPERTY:lr_model,INTERFACE_COMPILE_DEFINITIONS>)
+  target_include_directories(lrisa_${name} PRIVATE $<TARGET_PROPERTY:lr_model,INTERFACE_INCLUDE_DIRECTORIES>)
   target_link_libraries(lrisa_${name} PRIVATE OpenMP::OpenMP_C)
   # no contraction of a*b+c into fma (clang does it by default): the kernels
   # must do the same fp32 operations as transformers where they say so
   target_compile_options(lrisa_${name} PRIVATE -ffp-contract=off ${ARGN})
-  target_link_libraries(lrcore PUBLIC lrisa_${name})
+  target_link_libraries(lr_model PUBLIC lrisa_${name})
 endfunction()
 
 lr_cpu_kernels(generic 0)

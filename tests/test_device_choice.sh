@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# --device cpu|cuda|auto (and LR_DEVICE) on the commands that compute:
+# --device cpu|cuda|auto (and LR_DEVICE, and `device:` in --config) on the
+# commands that compute:
 # cpu computes on the CPU; auto computes on the CPU here unless a GPU is
 # usable; cuda without a usable GPU (or without CUDA compiled in) exits 2
 # naming the reason; an unknown name exits 2; `train --device cuda` exits 2
@@ -36,6 +37,11 @@ expect2 "--device must be cpu, cuda or auto, got 'tpu'" gen --device tpu
 LR_DEVICE=tpu expect2 "LR_DEVICE: --device must be" gen
 gen --device cpu >/dev/null 2>&1 </dev/null || fail "--device cpu must override LR_DEVICE"
 LR_DEVICE=cuda gen --device cpu >/dev/null 2>&1 || fail "the command line must win over LR_DEVICE=cuda"
+printf 'device: tpu\n' > "$work/bad.yaml"
+expect2 "--config: --device must be" gen --config "$work/bad.yaml"
+printf 'device: cpu\n' > "$work/cpu.yaml"
+gen --config "$work/cpu.yaml" >/dev/null 2>&1 || fail "device: cpu in --config"
+LR_DEVICE=tpu expect2 "LR_DEVICE: --device must be" gen --config "$work/cpu.yaml" # the environment wins over --config
 expect2 "unknown option '--device'" "$LR_BIN" tokenize --device cpu
 "$LR_BIN" generate --help | grep -q -- "--device cpu|cuda|auto" || fail "generate --help lacks --device"
 for cmd in logprobs sample eval run train; do

@@ -31,6 +31,7 @@ static const arg_def *find_def(const arg_spec *s, const char *name, size_t len) 
  * cpu|cuda|auto (LR_DEVICE), handled here once for all of them and not
  * stored with the resolved flags (model.h: model_set_device). */
 static int computes(const arg_spec *s) { return find_def(s, "threads", 7) != NULL; }
+static const char *config_device; /* `device:` of --config */
 
 /* "max_new_tokens" and "max-new-tokens" name the same flag. */
 static const arg_def *find_key(const arg_spec *s, const char *key) {
@@ -238,6 +239,10 @@ static void apply_config(parse_ctx *c, const char *path) {
     free(text);
     if (!root || !cJSON_IsObject(root)) lr_die_input(path, "not a mapping of flag names to values (JSON or YAML)");
     for (cJSON *it = root->child; it; it = it->next) {
+        if (computes(s) && !strcmp(it->string, "device") && cJSON_IsString(it)) { /* --device (not in defs) */
+            config_device = keep(xstrdup(it->valuestring));
+            continue;
+        }
         const arg_def *d = find_key(s, it->string);
         if (d) {
             config_value(c, d, it, path);
@@ -294,6 +299,7 @@ int args_parse(const arg_spec *s, int argc, char **argv, char **positional) {
     }
     apply_env(&c);
     const char *device = computes(s) ? getenv("LR_DEVICE") : NULL, *device_src = "LR_DEVICE";
+    if (!device && config_device) device = config_device, device_src = "--config";
     int npos = 0, only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -151,6 +151,17 @@ typedef struct {
     char state[PATH_MAX], adapter[PATH_MAX];
 } run_paths;
 
+/* A micro-batch holds distinct samples and a problem gives at most one per
+ * generated token: a --micro-batch beyond that is refused before sampling
+ * (the trainer refuses one beyond what the stream then really gave). */
+static int check_micro_batch(const run_opts *o, const sample_stage *s, const sample_opts *so) {
+    const long long most = (long long)s->n_problems * so->max_new_tokens;
+    if (s->kind == RUN_COMPLETE || o->train.micro_batch <= most) return 0;
+    lr_error_set("--micro-batch", "%ld is more than the %lld samples %d problems of --max-new-tokens %ld can give (a "
+                 "micro-batch holds distinct samples)", o->train.micro_batch, most, s->n_problems, so->max_new_tokens);
+    return LR_EXIT_INPUT;
+}
+
 /* Phase 2 on a trainer rank: LoRA training on the samples as they arrive. */
 static int train_part(const run_opts *o, const lr_mpi_env *grp, const run_paths *p, run_feed *feed,
                       const char *data_key) {
@@ -251,6 +262,7 @@ int run_job(const run_opts *o, const lr_mpi_env *world) {
     memset(&s, 0, sizeof s);
     if (sampling) rc = sample_stage_setup(&s, &so, key_json, o->command_line, &grp);
     rc = mpi_env_worst(world, rc);
+    if (rc == 0) rc = mpi_env_agree(world, world->rank == 0 ? check_micro_batch(o, &s, &so) : 0);
     int64_t info[2] = {s.kind, s.n_chunks};
     if (rc == 0 && world->use_mpi) MPI_CHECK(MPI_Bcast(info, 2, MPI_INT64_T, 0, world->comm));
     const int complete = info[0] == RUN_COMPLETE;

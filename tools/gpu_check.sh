@@ -117,7 +117,7 @@ PY
 build() {
   local cuda=ON extra=()
   command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || cuda=OFF
-  if [ $DRY = 1 ]; then pack "$BUILD/carry" || return 1; extra+=(-DLR_CJSON_DIR="$BUILD/carry/cjson")
+  if [ $DRY = 1 ]; then pack "$BUILD/carry" || return 1; extra+=(-DLR_CJSON_DIR="$BUILD/carry/cjson" -DLR_GPU_CHECK_WERROR=ON)
   elif [ ! -e /usr/include/cjson/cJSON.h ] && [ -d "$CARRY/cjson" ]; then extra+=(-DLR_CJSON_DIR="$CARRY/cjson"); fi
   cmake -S "$ROOT/tools/gpu_check" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLR_GPU_CHECK_CUDA=$cuda "${extra[@]}" &&
     cmake --build "$BUILD" -j"$(nproc)"

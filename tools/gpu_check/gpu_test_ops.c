@@ -77,7 +77,7 @@ static void check_close(gt_report *r, const char *name, const float *ref, const 
 
 /* ---- matmul */
 static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, lr_dtype dt, int M, int N,
-                        int K, int bias, int acc, int strided) {
+                        int K, int bias, int acc, int strided, const char *tag) {
     const int offx = strided ? 3 : 0, offy = strided ? 5 : 0; /* column offsets: unaligned pointers */
     const int ldx = K + (strided ? 9 : 0), ldy = N + (strided ? 7 : 0);
     float *x = rnd((size_t)M * ldx, 1.0f), *w32 = rnd((size_t)N * K, 0.05f), *b = rnd((size_t)N, 0.5f);
@@ -118,8 +118,8 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
             bound[(size_t)m * ldy + c] = 1e-4 * s + 1e-6; /* columns outside [offy, offy+N) must stay exact */
         }
     char name[128];
-    snprintf(name, sizeof name, "matmul %s M=%d N=%d K=%d%s%s%s", dt == LR_BF16 ? "bf16" : "f32", M, N, K,
-             bias ? " bias" : "", acc ? " acc" : "", strided ? " strided" : "");
+    snprintf(name, sizeof name, "matmul %s M=%d N=%d K=%d%s%s%s%s", dt == LR_BF16 ? "bf16" : "f32", M, N, K,
+             bias ? " bias" : "", acc ? " acc" : "", strided ? " strided" : "", tag);
     check_close(r, name, out[0], out[1], bound, (size_t)M * ldy);
     free(x), free(w32), free(b), free(y0), free(w16), free(bound), free(out[0]), free(out[1]);
 }
@@ -296,11 +296,21 @@ int gt_ops(gt_report *r) {
         for (size_t s = 0; s < n_shapes; s++) {
             const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             const lr_dtype t = dt ? LR_BF16 : LR_F32;
-            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 0, 0);
-            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 0, 0);
-            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 1, 1);
-            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 1, 1);
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 0, 0, "");
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 0, 0, "");
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 1, 1, "");
+            test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 1, 1, "");
         }
+    if (!strcmp(g_dut, "cuda")) { /* the GEMM fallback kernel (no cuBLASLt algorithm for a shape) */
+        setenv("LR_CUDA_GEMM_FALLBACK", "1", 1);
+        lr_backend *fb = gt_dut_backend();
+        unsetenv("LR_CUDA_GEMM_FALLBACK");
+        for (int dt = 0; dt < 2; dt++) {
+            test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 7, 96, 200, 1, 1, 1, " (fallback kernel)");
+            test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 64, 256, 512, 0, 0, 0, " (fallback kernel)");
+        }
+        lr_backend_destroy(fb);
+    }
     test_rows(r, cpu, dut);
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};

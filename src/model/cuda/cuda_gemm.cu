@@ -13,7 +13,9 @@
 // beta = 1. Descriptors, layouts and the heuristic's algorithm are cached
 // per shape (cuda_plan.h); one 32 MiB workspace serves every GEMM.
 #include <cuda_bf16.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/cuda/cuda_internal.h"
 
@@ -25,11 +27,16 @@ struct gemm_plan {
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
     int fused_bias; // 0: the heuristic had no bias epilogue for this shape; a kernel adds it
+    int fallback;   // 1: no cuBLASLt algorithm at all (descriptors not made): fallback_gemm_kernel
 };
 
 static void plan_destroy(void *v, void *arg) {
     (void)arg;
     gemm_plan *p = (gemm_plan *)v;
+    if (p->fallback) {
+        free(p);
+        return;
+    }
     cublasLtMatrixLayoutDestroy(p->a);
     cublasLtMatrixLayoutDestroy(p->b);
     cublasLtMatrixLayoutDestroy(p->c);
@@ -42,6 +49,8 @@ void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
     cx->workspace_bytes = WORKSPACE_BYTES;
     LR_CUDA_CHECK(cudaMalloc(&cx->workspace, cx->workspace_bytes));
     cx->gemm = lr_gemm_cache_new(PLAN_CACHE_CAP, plan_destroy, NULL);
+    const char *fb = getenv("LR_CUDA_GEMM_FALLBACK"); // tests: every GEMM through the fallback kernel
+    cx->gemm_fallback = fb && !strcmp(fb, "1");
     if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
 }
 
@@ -98,19 +107,42 @@ static int plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, int fuse_bias, gemm_p
     return 0;
 }
 
+// The plan for key k; a plan with fallback = 1 when cuBLASLt offers no
+// algorithm for this shape and alignment (cached too, and said once).
 static gemm_plan *plan_get(lr_cuda_ctx *cx, const lr_gemm_key *k) {
     gemm_plan *p = (gemm_plan *)lr_gemm_cache_get(cx->gemm, k);
     if (p) return p;
     p = (gemm_plan *)calloc(1, sizeof *p);
     if (!p) lr_die_internal(__FILE__, __LINE__, "out of memory");
-    if ((k->bias && plan_try(cx, k, 1, p) == 0) || plan_try(cx, k, 0, p) == 0) {
-        if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
-        return p;
-    }
-    lr_die_internal(__FILE__, __LINE__,
-                    "cuBLASLt has no algorithm for %s GEMM M=%d N=%d K=%d ldb=%d ldc=%d (alignment %d/%d/%d bytes)",
+    if (cx->gemm_fallback || (!(k->bias && plan_try(cx, k, 1, p) == 0) && plan_try(cx, k, 0, p) != 0)) {
+        static int said;
+        if (!cx->gemm_fallback && !said++)
+            fprintf(stderr,
+                    "lightreasoner: warning: cuBLASLt has no algorithm for a %s GEMM M=%d N=%d K=%d ldb=%d ldc=%d "
+                    "(alignment %d/%d/%d bytes): using a slow fallback kernel for such shapes\n",
                     k->wdtype == LR_BF16 ? "bf16" : "fp32", k->M, k->N, k->K, k->ldb, k->ldc, k->align_a, k->align_b,
                     k->align_c);
+        p->fallback = 1;
+    }
+    if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
+    return p;
+}
+
+// The fallback: one thread per output, fp32 products summed in fp32 in k
+// order; B is what cuBLASLt would read (x, or its bf16 copy for bf16 A).
+template <typename T>
+__global__ void fallback_gemm_kernel(const T *w, const T *b, int ldb, const float *bias, float *y, int ldy, int M,
+                                     int N, int K, int accumulate) {
+    const size_t n = (size_t)M * N;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const int m = (int)(i / (size_t)N), c = (int)(i % (size_t)N);
+        const T *wr = w + (size_t)c * K, *br = b + (size_t)m * ldb;
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) s += (float)wr[k] * (float)br[k];
+        if (bias) s += bias[c];
+        float *o = y + (size_t)m * ldy + c;
+        *o = accumulate ? *o + s : s;
+    }
 }
 
 // xb (M, K) bf16 = x (M, ldx)[:, 0:K] rounded to nearest even.
@@ -148,6 +180,18 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     }
     const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
     gemm_plan *p = plan_get(cx, &key);
+    if (p->fallback) {
+        const unsigned grid = grid_for((size_t)M * N, 256);
+        if (w.dtype == LR_BF16)
+            fallback_gemm_kernel<<<grid, 256, 0, cx->stream>>>((const __nv_bfloat16 *)w.data,
+                                                              (const __nv_bfloat16 *)B, ldb, bias, y, ldy, M, N, K,
+                                                              accumulate);
+        else
+            fallback_gemm_kernel<<<grid, 256, 0, cx->stream>>>((const float *)w.data, (const float *)B, ldb, bias, y,
+                                                              ldy, M, N, K, accumulate);
+        LR_CUDA_LAUNCHED();
+        return;
+    }
     if (bias && p->fused_bias)
         LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;

@@ -33,14 +33,14 @@ typedef struct {
     int64_t bytes; /* bytes this chunk puts on the wire */
 } lr_chunk_send;
 
-/* Starts sending g to rank dest of comm (g must stay alive until done). */
-void chunk_send_start(lr_chunk_send *cs, const lr_chunk *g, int dest, MPI_Comm comm);
+/* Starts sending c to rank dest of comm (c must stay alive until done). */
+void chunk_send_start(lr_chunk_send *cs, const lr_chunk *c, int dest, MPI_Comm comm);
 /* Progress; returns 1 once everything was sent (or nothing is pending). */
 int chunk_send_test(lr_chunk_send *cs);
 void chunk_send_wait(lr_chunk_send *cs);
 
 /* Receives the chunk whose header is the next TAG_CHUNK_HDR message from
  * src (blocking). Returns the bytes received. */
-int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *g);
+int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *c);
 
 #endif

@@ -126,6 +126,7 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
     for (int s = 0; s < n_seq; s++) {
         slots[s] = s;
         n_new[s] = lens[s] / 2;
+        pos[s] = n_new[s];
         memcpy(buf + p, tok + off[s], (size_t)n_new[s] * sizeof *buf);
         p += n_new[s];
     }
@@ -135,7 +136,6 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
     for (int s = 0; s < n_seq && !rc; s++) {
         memcpy(lk + (size_t)off[s] * V, all + (size_t)p * V, (size_t)n_new[s] * V * 4);
         p += n_new[s];
-        pos[s] = n_new[s];
     }
     free(all);
     float *last = malloc((size_t)n_seq * V * 4);

@@ -3,11 +3,13 @@
  * (keys, lookups, clear-all eviction with every plan destroyed once), the
  * pointer alignment that keys carry, the attention row plan of a ragged
  * batch (and its refusal of inconsistent batches), --device parsing, the
- * GPU of a local rank and the local rank from launcher variables. */
+ * GPU of a local rank and the local rank (MPI first, then launcher
+ * variables). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/node_rank.h"
 #include "model/cuda/cuda_plan.h"
 #include "model/device.h"
 #include "test_util.h"
@@ -127,6 +129,11 @@ static void test_device(void) {
     setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
     EXPECT(lr_device_local_rank() == 3, "a malformed value is skipped");
     unsetenv("OMPI_COMM_WORLD_LOCAL_RANK"), unsetenv("SLURM_LOCALID");
+    setenv("SLURM_LOCALID", "3", 1);
+    lr_node_rank_set(5); /* MPI's node-local rank wins over the launchers' variables */
+    EXPECT(lr_device_local_rank() == 5, "MPI_COMM_TYPE_SHARED's rank first");
+    lr_node_rank_set(-1);
+    unsetenv("SLURM_LOCALID");
     /* auto here: CUDA only when compiled in and a GPU is usable; training never */
     EXPECT(lr_device_resolve("cpu", 0, "t") == LR_DEVICE_CPU, "cpu resolves to cpu");
     EXPECT(lr_device_resolve("auto", 1, "t") == LR_DEVICE_CPU, "training loads resolve auto to cpu");

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common/mpi_env.h"
+#include "common/node_rank.h"
 
 #include <limits.h>
 #include <mpi.h>
@@ -39,6 +40,13 @@ void mpi_env_init(lr_mpi_env *e, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &e->rank));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &e->size));
+    /* the rank on this node, for one GPU per rank (model/device.c) */
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, e->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        int local = 0;
+        if (MPI_Comm_rank(node, &local) == MPI_SUCCESS) lr_node_rank_set(local);
+        MPI_Comm_free(&node);
+    }
 }
 
 void mpi_env_split(const lr_mpi_env *e, int color, lr_mpi_env *sub) {

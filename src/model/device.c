@@ -3,8 +3,9 @@
  *
  * auto = CUDA when it is compiled in and a GPU is usable, else the CPU.
  * With several processes per node (mpirun, srun) each takes GPU
- * local_rank % n_gpus, the local rank read from the launcher's environment
- * (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID,
+ * local_rank % n_gpus, the local rank from MPI (MPI_COMM_TYPE_SHARED, when
+ * MPI is initialised: common/node_rank.h), else from the launcher's
+ * environment (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID,
  * PMI_LOCAL_RANK): every rank of a node gets its own GPU when there are
  * enough, which is what `srun --gpus-per-task=1` and one rank per GPU give.
  * The trainer's loads (weights_f32) stay on the CPU: the CUDA backend has
@@ -17,6 +18,7 @@
 
 #include "common/check.h"
 #include "common/error.h"
+#include "common/node_rank.h"
 #include "model/backend.h"
 #include "model/cuda/cuda_device.h"
 #include "model/device.h"
@@ -41,6 +43,7 @@ int lr_device_parse(const char *s, lr_device_kind *out) {
 }
 
 int lr_device_local_rank(void) {
+    if (lr_node_rank() >= 0) return lr_node_rank(); /* MPI_COMM_TYPE_SHARED, set by mpi_env_init */
     static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
         const char *v = getenv(vars[i]);

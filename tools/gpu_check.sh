@@ -160,6 +160,15 @@ else
   else
     printf 'perf\tskip\t0\tno numpy: no 1.5B-shaped model\n' >> "$OUTDIR/stages.tsv"
   fi
+  # last, with whatever time is left: the kernels under compute-sanitizer
+  # (out-of-bounds / misaligned accesses; shared-memory races in attention)
+  CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+  if [ -n "$CS" ]; then
+    stage memcheck 90 0 "$CS" --tool memcheck --error-exitcode 3 "$T" ops --quick --json "$OUTDIR/memcheck_ops.json"
+    stage racecheck 60 0 "$CS" --tool racecheck --error-exitcode 3 "$T" ops --quick --json "$OUTDIR/racecheck_ops.json"
+  else
+    printf 'memcheck\tskip\t0\tno compute-sanitizer\n' >> "$OUTDIR/stages.tsv"
+  fi
 fi
 report
 python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" || FAILED=1

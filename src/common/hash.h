@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* included by the CUDA backend through model/backend.h */
+#endif
+
 /* FNV-1a 64: start from LR_FNV1A64_INIT, continue with each piece. */
 #define LR_FNV1A64_INIT 0xcbf29ce484222325ULL
 /* The basis the --resume keys and the eval fingerprint have always started
@@ -34,5 +38,9 @@ static inline uint64_t lr_mix64(uint64_t z) {
 
 /* One step of the splitmix64 generator: advances *state, returns a draw. */
 static inline uint64_t lr_splitmix64(uint64_t *state) { return lr_mix64(*state += LR_SPLITMIX64_GAMMA); }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hash.h"
+
 typedef struct lr_backend lr_backend;
 
 /* Element types of weights in backend memory. Weights keep the dtype
@@ -183,10 +185,7 @@ struct lr_backend {
  * are >= p (trainer/rng.h: rng_unit(rng_key(row_key, col)); the reference
  * script rebuilds the same masks). Every backend draws exactly these. */
 static inline int lr_dropout_keep(uint64_t row_key, uint64_t col, float p) {
-    uint64_t z = (row_key ^ col) + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    const uint64_t z = lr_mix64((row_key ^ col) + LR_SPLITMIX64_GAMMA);
     return (float)(z >> 40) * (1.0f / 16777216.0f) >= p;
 }
 

@@ -117,9 +117,9 @@ struct lr_backend {
     void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
 
     /* ---- Training ops (the LoRA trainer, src/trainer/train_net.c; CPU:
-     * src/model/cpu_train/). The forward of each family is the inference op
-     * above; its backward takes the forward's arguments in the same order
-     * with the gradients after them. Parameter gradients accumulate (+=);
+     * src/model/cpu/, each backward beside its forward). The forward of
+     * each family is the inference op above; its backward takes the
+     * forward's arguments in the same order with the gradients after them. Parameter gradients accumulate (+=);
      * activation gradients are assigned unless the comment says +=. All
      * fp32; float tensors in backend memory, integer metadata, labels and
      * losses in host memory as above. A backend without training leaves

@@ -22,7 +22,6 @@
 
 #include "common/check.h"
 #include "model/cpu_ops.h"
-#include "model/cpu_train/cpu_train.h"
 
 /* Every block is preceded by a 64-byte header recording how it was made:
  * large blocks come straight from mmap, start on a 2 MiB boundary and are
@@ -177,7 +176,18 @@ lr_backend *lr_backend_cpu_new(int n_threads) {
     be->kv_store = isa->kv_store;
     be->attention = isa->attention;
     be->log_softmax = isa->log_softmax;
-    lr_cpu_train_install(be); /* the trainer's ops: cpu_train/ */
+    be->gemm = isa->gemm; /* the trainer's ops */
+    be->rmsnorm_backward = isa->rmsnorm_backward;
+    be->rope_backward = isa->rope_backward;
+    be->swiglu_backward = isa->swiglu_backward;
+    be->attention_backward = isa->attention_backward;
+    be->dropout = isa->dropout;
+    be->kl_loss = isa->kl_loss;
+    be->copy_cols = isa->copy_cols;
+    be->add_cols = isa->add_cols;
+    be->scale = isa->scale;
+    be->scatter_rows = isa->scatter_rows;
+    be->zero = isa->zero;
     cpu_set_threads(be, n_threads);
     return be;
 }

@@ -17,6 +17,7 @@
 #include "model/cpu/gemm.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
 #include "model/cpu/ops.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
 #include "model/cpu/attention.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
+#include "model/cpu/gemm_blas.c" /* NOLINT(bugprone-suspicious-include): one translation unit per ISA */
 
 #define LR_STR2(x) #x
 #define LR_STR(x) LR_STR2(x)
@@ -33,4 +34,17 @@ const lr_cpu_isa LR_ISA_TABLE = {
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
     .log_softmax = cpu_log_softmax,
+    /* training ops (backend.h), each family's backward beside its forward */
+    .gemm = cpu_gemm,
+    .rmsnorm_backward = cpu_rmsnorm_backward,
+    .rope_backward = cpu_rope_backward,
+    .swiglu_backward = cpu_swiglu_backward,
+    .attention_backward = cpu_attention_backward,
+    .dropout = cpu_dropout,
+    .kl_loss = cpu_kl_loss,
+    .copy_cols = cpu_copy_cols,
+    .add_cols = cpu_add_cols,
+    .scale = cpu_scale,
+    .scatter_rows = cpu_scatter_rows,
+    .zero = cpu_zero,
 };

@@ -1,17 +1,16 @@
-/* The training GEMM (backend.h gemm) on OpenBLAS.
+/* The training GEMM (backend.h gemm) on OpenBLAS: the trainer's dX = dY W,
+ * LoRA A/B and their gradients, adapter merges. (The inference matmul is
+ * gemm.c, our own batch-invariant kernel; this one is cblas_sgemm in every
+ * ISA copy, so its results are the same on every path.)
  *
  * Split over the backend's OpenMP threads along the larger of M and N,
  * each thread one single-threaded sgemm on a slice of C: every element of
  * C is one dot product over all of K in OpenBLAS's own order whichever
  * slice holds it, so the split (the thread count) never changes a result.
- * (Moved from the trainer's tr_gemm unchanged.) */
-#include <cblas.h>
-#include <omp.h>
+ * Part of kernels.c. */
 
-#include "model/cpu_train/cpu_train.h"
-
-void cpu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
+static void cpu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     const int nt = be->n_threads;
     if (M <= 0 || N <= 0) return;
     const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;

@@ -25,7 +25,6 @@
 #include "model/model.h"
 #include "test_train_util.h"
 #include "test_util.h"
-#include "trainer/lora_merge.h"
 #include "trainer/peft_adapter.h"
 #include "trainer/train_net.h"
 
@@ -164,7 +163,7 @@ static void check_roundtrip(const char *dir) {
 
     /* 1. the runtime with --adapter (merged in memory) vs peft */
     lr_model *m = model_load(test_data_path("sample/expert"), &mo);
-    EXPECT(m && lora_apply_to_model(m, adapter) == 0, "apply: %s", lr_error_msg());
+    EXPECT(m && model_apply_adapter(m, adapter) == 0, "apply: %s", lr_error_msg());
     if (m) { /* the model API refuses deltas that do not fit (nothing is changed) */
         const float one[4] = {1, 1, 1, 1};
         EXPECT(model_add_lora(m, model_config(m)->n_layers, LR_LINEAR_Q, 1, 1, 1, 1.0f, one, one) == -1 &&
@@ -379,7 +378,7 @@ static void check_merge_bf16(const char *dir) {
     st_close(&s);
     lr_model_opts mo = {.n_threads = 2};
     lr_model *m1 = model_load(merged, &mo), *m2 = model_load(base, &mo);
-    EXPECT(m1 && m2 && lora_apply_to_model(m2, ad) == 0, "%s", lr_error_msg());
+    EXPECT(m1 && m2 && model_apply_adapter(m2, ad) == 0, "%s", lr_error_msg());
     if (m1 && m2) {
         int32_t tok[6] = {1, 5, 9, 200, 3, 77};
         int lens[1] = {6};

@@ -27,7 +27,6 @@
 #include "common/progress.h"
 #include "model/eos.h"
 #include "model/model.h"
-#include "trainer/lora_merge.h" /* --adapter */
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
@@ -107,7 +106,7 @@ int cmd_generate(int argc, char **argv) {
     lr_model_opts mo = {.n_threads = (int)threads, .quiet = quiet};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
-    if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
+    if (adapter && model_apply_adapter(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
     const lr_model_config *cfg = model_config(m);
     char *tj = lr_path_join(dir, "tokenizer.json"), *vj = lr_path_join(dir, "vocab.json");
     lr_tokenizer *tok = NULL;

@@ -41,7 +41,6 @@
 #include "io/runfile_h5.h"
 #include "model/logits_stats.h"
 #include "model/model.h"
-#include "trainer/lora_merge.h" /* --adapter */
 #include "tokenizer/tokenizer.h"
 #include "version.h"
 
@@ -82,7 +81,7 @@ int cmd_logprobs(int argc, char **argv) {
     lr_model_opts mo = {.n_threads = (int)threads, .quiet = quiet};
     lr_model *m = model_load(dir, &mo);
     if (!m) lr_die_last();
-    if (adapter && lora_apply_to_model(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
+    if (adapter && model_apply_adapter(m, adapter) != 0) lr_die_last(); /* W += s·B·A in memory */
     const int V = model_vocab_size(m), ctx = model_config(m)->max_position_embeddings;
     if (top_k > V) top_k = V;
 

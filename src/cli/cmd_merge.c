@@ -1,5 +1,7 @@
 /* `lightreasoner merge`: W + (alpha/r)·B·A into a new Hugging Face model
  * directory (src/trainer/lora_merge.h). */
+#include <stddef.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/error.h"

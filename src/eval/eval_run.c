@@ -27,7 +27,6 @@
 #include "model/eos.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
-#include "trainer/lora_merge.h"
 
 /* The model and tokenizer, loaded once for every benchmark of a run. */
 typedef struct {
@@ -196,8 +195,8 @@ static int load_model(eval_ctx *c) {
     lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
     c->model = sh->model = model_load(o->model_dir, &mo);
     if (!c->model || tokenizer_check_vocab(c->tok, model_vocab_size(c->model), o->model_dir) != 0) return 2;
-    /* --adapter: W += s·B·A into the loaded fp32 weights (trainer/lora_merge.h) */
-    if (o->adapter && lora_apply_to_model(c->model, o->adapter) != 0) return 2;
+    /* --adapter: W += s·B·A into the loaded fp32 weights (model.h model_apply_adapter) */
+    if (o->adapter && model_apply_adapter(c->model, o->adapter) != 0) return 2;
     if (c->pt == PT_SPEC) {
         if (chat_template_from_name(o->chat_template ? o->chat_template : "auto", c->tok, &c->tpl) != 0) return 2;
         c->tpl_name = chat_template_name(c->tpl);

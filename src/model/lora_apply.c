@@ -1,8 +1,10 @@
 /* LoRA deltas merged into a loaded model's weights (model.h model_add_lora):
  * W (out, in) += s · B (out, r) · A (r, in), one backend gemm per delta
- * into the fp32 rows of the (fused) matrix that holds the linear. */
+ * into the fp32 rows of the (fused) matrix that holds the linear; and a
+ * whole PEFT adapter directory so (model_apply_adapter: --adapter). */
 #include "common/check.h"
 #include "common/error.h"
+#include "model/adapter.h"
 #include "model/model.h"
 #include "model/model_internal.h"
 
@@ -51,4 +53,17 @@ int model_add_lora(lr_model *m, int layer, int which, int r, int in, int out, fl
     be->free(be, dA);
     be->free(be, dB);
     return 0;
+}
+
+int model_apply_adapter(lr_model *m, const char *adapter_dir) {
+    lr_lora *a = peft_adapter_load(adapter_dir, model_config(m), model_dir(m));
+    if (!a) return -1;
+    int rc = 0;
+    for (int s = 0; s < a->n_slots && rc == 0; s++) {
+        const lora_slot *sl = &a->slots[s];
+        rc = model_add_lora(m, sl->layer, sl->module, a->cfg.r, sl->in, sl->out, a->scale, a->w + sl->a,
+                            a->w + sl->b);
+    }
+    lora_free(a);
+    return rc;
 }

@@ -142,6 +142,10 @@ typedef enum {
  * or module out of range or in / out not the linear's shape. */
 int model_add_lora(lr_model *m, int layer, int which, int r, int in, int out, float scale, const float *A,
                    const float *B);
+/* --adapter: loads the PEFT LoRA adapter in adapter_dir (ours or peft's;
+ * model/adapter.h, checked against m's shapes) and adds each of its deltas
+ * into m's weights with model_add_lora. 0 ok; -1 + lr_error. */
+int model_apply_adapter(lr_model *m, const char *adapter_dir);
 
 /* ---- KV cache with per-sequence slots */
 lr_kv_cache *kv_cache_new(const lr_model *m, int n_slots, int max_len);

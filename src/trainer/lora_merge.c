@@ -1,4 +1,4 @@
-/* LoRA merging into a model directory or a loaded model (lora_merge.h). */
+/* LoRA merging into a model directory (lora_merge.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/lora_merge.h"
 
@@ -14,27 +14,14 @@
 #include "common/fileio.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
+#include "model/adapter.h"
 #include "model/backend.h"
-#include "trainer/peft_adapter.h"
 
 /* W (out, in) += s · B (out, r) · A (r, in) on host memory (a tensor of
  * the model files), through a one-thread CPU backend's gemm. */
 static void add_delta(lr_backend *be, const lr_lora *a, const lora_slot *sl, float *W) {
     be->gemm(be, 0, 0, sl->out, sl->in, a->cfg.r, a->scale, a->w + sl->b, a->cfg.r, a->w + sl->a, sl->in, 1.0f, W,
              sl->in);
-}
-
-int lora_apply_to_model(lr_model *m, const char *adapter_dir) {
-    lr_lora *a = peft_adapter_load(adapter_dir, model_config(m), model_dir(m));
-    if (!a) return -1;
-    int rc = 0;
-    for (int s = 0; s < a->n_slots && rc == 0; s++) {
-        const lora_slot *sl = &a->slots[s];
-        rc = model_add_lora(m, sl->layer, sl->module, a->cfg.r, sl->in, sl->out, a->scale, a->w + sl->a,
-                            a->w + sl->b);
-    }
-    lora_free(a);
-    return rc;
 }
 
 /* "model.layers.<l>.<path>.weight" of an adapted slot, else NULL. */

@@ -91,9 +91,14 @@ static void emu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int
     e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, ar, ca, br, cb, beta, C, ldc);
 }
 
-static void emu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
-                          float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
-    emu_ctx *e = emu_of(be);
+/* The bf16 q (T, qd) and k, v ((rows, kd) each, k then v in *kv) that
+ * attention reads: every K/V row any sequence of the batch reads. */
+typedef struct {
+    float *q, *k, *v;
+    int qd, kd;
+} emu_qkv;
+static emu_qkv round_qkv(emu_ctx *e, const float *q, int ldq, const float *k, const float *v, int ldkv, int n_heads,
+                         int n_kv_heads, int head_dim, const lr_attn_batch *b) {
     const int T = b->q_off[b->n_seq];
     int64_t rows = 0; /* K/V rows any sequence reads */
     for (int s = 0; s < b->n_seq; s++) {
@@ -101,13 +106,19 @@ static void emu_attention(lr_backend *be, const float *q, int ldq, const float *
         if (end > rows) rows = end;
     }
     const size_t qd = (size_t)n_heads * head_dim, kd = (size_t)n_kv_heads * head_dim;
-    float *qr = scratch(e, 2, (size_t)T * qd);            /* (T, qd) */
-    float *kvr = scratch(e, 3, (size_t)rows * kd * 2);    /* (rows, kd) k then (rows, kd) v */
-    round_rows(qr, q, (size_t)T, qd, (size_t)ldq);
-    round_rows(kvr, k, (size_t)rows, kd, (size_t)ldkv);
-    round_rows(kvr + (size_t)rows * kd, v, (size_t)rows, kd, (size_t)ldkv);
-    e->base_ops.attention(be, qr, (int)qd, kvr, kvr + (size_t)rows * kd, (int)kd, out, n_heads, n_kv_heads, head_dim,
-                          scale, b);
+    emu_qkv r = {scratch(e, 2, (size_t)T * qd), scratch(e, 3, (size_t)rows * kd * 2), NULL, (int)qd, (int)kd};
+    r.v = r.k + (size_t)rows * kd;
+    round_rows(r.q, q, (size_t)T, qd, (size_t)ldq);
+    round_rows(r.k, k, (size_t)rows, kd, (size_t)ldkv);
+    round_rows(r.v, v, (size_t)rows, kd, (size_t)ldkv);
+    return r;
+}
+
+static void emu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                          float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    emu_ctx *e = emu_of(be);
+    const emu_qkv r = round_qkv(e, q, ldq, k, v, ldkv, n_heads, n_kv_heads, head_dim, b);
+    e->base_ops.attention(be, r.q, r.qd, r.k, r.v, r.kd, out, n_heads, n_kv_heads, head_dim, scale, b);
 }
 
 /* The training backward of attention recomputes the probabilities from
@@ -116,20 +127,9 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
                                    const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
                                    int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     emu_ctx *e = emu_of(be);
-    const int T = b->q_off[b->n_seq];
-    int64_t rows = 0; /* K/V rows any sequence reads */
-    for (int s = 0; s < b->n_seq; s++) {
-        const int64_t end = b->kv_row[s] + b->n_past[s] + (b->q_off[s + 1] - b->q_off[s]);
-        if (end > rows) rows = end;
-    }
-    const size_t qd = (size_t)n_heads * head_dim, kd = (size_t)n_kv_heads * head_dim;
-    float *qr = scratch(e, 2, (size_t)T * qd);         /* (T, qd) */
-    float *kvr = scratch(e, 3, (size_t)rows * kd * 2); /* (rows, kd) k then (rows, kd) v */
-    round_rows(qr, q, (size_t)T, qd, (size_t)ldq);
-    round_rows(kvr, k, (size_t)rows, kd, (size_t)ldkv);
-    round_rows(kvr + (size_t)rows * kd, v, (size_t)rows, kd, (size_t)ldkv);
-    e->base_ops.attention_backward(be, qr, (int)qd, kvr, kvr + (size_t)rows * kd, (int)kd, dout, dq, dk, dv, ldd,
-                                   n_heads, n_kv_heads, head_dim, scale, b);
+    const emu_qkv r = round_qkv(e, q, ldq, k, v, ldkv, n_heads, n_kv_heads, head_dim, b);
+    e->base_ops.attention_backward(be, r.q, r.qd, r.k, r.v, r.kd, dout, dq, dk, dv, ldd, n_heads, n_kv_heads,
+                                   head_dim, scale, b);
 }
 
 void lr_backend_emulate_bf16(lr_backend *be) {

@@ -3,6 +3,7 @@
 # export / merge commands, MPI data parallelism and resume.
 lr_add_c_test(test_train_golden test_train_golden.c LABELS train)
 lr_add_c_test(test_train_ops test_train_ops.c LABELS train)
+lr_add_c_test(test_train_ops_isa test_train_ops_isa.c LABELS "train;numerics")
 lr_add_c_test(test_train_bf16emu test_train_bf16emu.c LABELS "train;numerics")
 lr_add_c_test(test_train_pack test_train_pack.c LABELS train)
 lr_add_c_test(test_train_stream test_train_stream.c LABELS train)

@@ -167,6 +167,16 @@ PYEOF
 run "$BIN" select --run "$WORK/off.h5" --quiet
 expect "select with a lying cand_offsets -> exit 2 (rc $rc)" [ $rc -eq 2 ]
 grep -q "cand_offsets is inconsistent at row 0" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+# ... and offsets whose differences overflow int64 (found by fuzz_runfile: UBSan signed overflow in select)
+cp "$WORK/r.h5" "$WORK/ovf.h5"
+$PY - "$WORK/ovf.h5" <<'PYEOF'
+import h5py, sys
+f = h5py.File(sys.argv[1], 'r+')
+c = f["divergence/cand_offsets"]; v = c[:]; v[0] = -(1 << 63) + 5; c[...] = v
+PYEOF
+run "$BIN" select --run "$WORK/ovf.h5" --quiet
+expect "select with cand_offsets[0] = -2^63 + 5 -> exit 2 (rc $rc)" [ $rc -eq 2 ]
+grep -q "cand_offsets is inconsistent at row 0" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
 # ---- Low 14: a shuffle buffer far beyond the data is bounded by the data
 run "$BIN" train --run "$WORK/r.h5" --max-steps 2 --shuffle-buffer 1000000000000 --threads 1 --quiet

@@ -186,17 +186,18 @@ static int rebuild_samples(hid_t src, const char *path, lr_samples_writer *sw) {
     for (int64_t s0 = 0; s0 < ns;) {
         int64_t k = ns - s0 < max_steps ? ns - s0 : max_steps;
         if (h5u_read_range(dv, "cand_offsets", path, H5T_NATIVE_INT64, s0, k + 1, off) != 0) goto out;
-        int64_t k2 = 1;
-        while (k2 < k && off[k2 + 1] - off[0] <= max_cands) k2++;
-        k = k2;
-        int64_t nc = off[k] - off[0];
         /* a step has 1..V candidates (distinct shared ids): checked before
-         * anything is sized from the offsets */
+         * any arithmetic on the offsets (lying ones overflow it) and before
+         * anything is sized from them */
         for (int64_t i = 0; i < k; i++)
             if (off[i + 1] <= off[i] || off[i] < 0 || off[i + 1] - off[i] > vshared) {
                 lr_error_set(path, "/divergence/cand_offsets is inconsistent at row %lld", (long long)(s0 + i));
                 goto out;
             }
+        int64_t k2 = 1;
+        while (k2 < k && off[k2 + 1] - off[0] <= max_cands) k2++;
+        k = k2;
+        int64_t nc = off[k] - off[0];
         if ((size_t)nc > ccap) {
             ccap = (size_t)nc;
             ids = xrealloc(ids, ccap * sizeof *ids);

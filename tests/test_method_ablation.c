@@ -27,8 +27,7 @@ static void selection(void) {
     EXPECT(k == 4, "the trace has 4 steps with KL >= 0.4 (got %d)", k);
     int n = method_select_trace(&m, 7, trace_kl, T, mask, scratch);
     EXPECT(n == k, "kl: %d selected", n);
-    for (int i = 0; i < T; i++)
-        EXPECT(mask[i] == (isfinite(trace_kl[i]) && trace_kl[i] >= 0.4), "kl: step %d", i);
+    for (int i = 0; i < T; i++) EXPECT(mask[i] == (isfinite(trace_kl[i]) && trace_kl[i] >= 0.4), "kl: step %d", i);
 
     m.select = METHOD_SELECT_ALL;
     n = method_select_trace(&m, 7, trace_kl, T, mask, scratch);
@@ -76,8 +75,7 @@ static void selection(void) {
     const double none[3] = {0.1, NAN, 0.2}, every[3] = {1.0, NAN, 3.0};
     EXPECT(method_select_trace(&m, 5, none, 3, mask, scratch) == 0 && !mask[0] && !mask[1] && !mask[2],
            "random: k = 0");
-    EXPECT(method_select_trace(&m, 5, every, 3, mask, scratch) == 2 && mask[0] && !mask[1] && mask[2],
-           "random: k = f");
+    EXPECT(method_select_trace(&m, 5, every, 3, mask, scratch) == 2 && mask[0] && !mask[1] && mask[2], "random: k = f");
 }
 
 static void labels(void) {

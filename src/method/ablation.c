@@ -71,8 +71,7 @@ static uint64_t draw_below(uint64_t key, uint64_t *counter, uint64_t n) {
     }
 }
 
-int method_select_trace(const lr_method *m, int64_t problem, const double *kl, int n, uint8_t *mask,
-                        int32_t *scratch) {
+int method_select_trace(const lr_method *m, int64_t problem, const double *kl, int n, uint8_t *mask, int32_t *scratch) {
     int k = 0, f = 0, c = 0;
     for (int i = 0; i < n; i++) {
         const int fin = isfinite(kl[i]);

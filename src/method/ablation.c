@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "method/method.h"
 
 static const char *const select_names[] = {"kl", "random", "all"};
@@ -53,14 +54,9 @@ int method_set_rules(lr_method *m, const char *select, const char *labels, int s
     return 0;
 }
 
-/* splitmix64 finaliser: a counter-based stream, so a trace's draw is a
- * function of (select_seed, problem) alone. */
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* splitmix64 (common/hash.h): a counter-based stream, so a trace's draw is
+ * a function of (select_seed, problem) alone. */
+static uint64_t mix64(uint64_t z) { return lr_mix64(z + LR_SPLITMIX64_GAMMA); }
 
 /* Uniform integer in [0, n), n >= 1: rejection keeps every value equally likely. */
 static uint64_t draw_below(uint64_t key, uint64_t *counter, uint64_t n) {

@@ -201,6 +201,22 @@ run "$BIN" run "${COMMON[@]}" --max-problems 6 --threads 1 --max-steps 2 --no-ev
     --out "$WORK/sb.h5"
 expect "run --shuffle-buffer 1e12 runs (rc $rc): $out" [ $rc -eq 0 ]
 
+# ---- an added token that is not UTF-8, normalized (found by fuzz_tokenizer_vocab: was exit 1, lr_nfc)
+mkdir -p "$WORK/au"
+$PY - "$DATA/expert/tokenizer.json" "$WORK/au" <<'PYEOF'
+import json, sys
+t = json.load(open(sys.argv[1])); d = sys.argv[2]
+json.dump(t['model']['vocab'], open(d + '/vocab.json', 'w'))
+with open(d + '/merges.txt', 'w') as f:
+    f.write('#version: 0.2\n')
+    for m in t['model']['merges']:
+        f.write((m if isinstance(m, str) else ' '.join(m)) + '\n')
+with open(d + '/tokenizer_config.json', 'wb') as f:
+    f.write(b'{"added_tokens_decoder": {"5": {"content": "\xcc\x80\xff", "special": false, "normalized": true}}}')
+PYEOF
+run "$BIN" tokenize --tokenizer "$WORK/au" --source vocab.json <<<"hello"
+expect "added token that is not UTF-8 -> no internal error (rc $rc): $out" [ $rc -eq 0 ]
+
 # ---- Low 10: run flags refuse what train refuses
 run "$BIN" run --lr -0.1 --no-eval --out "$WORK/run.h5"
 expect "run --lr -0.1 -> exit 2 (rc $rc)" [ $rc -eq 2 ]

@@ -146,7 +146,10 @@ lr_tokenizer *tokenizer_load(const char *dir) { return tokenizer_load_from(dir, 
 static int encode_text(const lr_tokenizer *t, const char *s, size_t n, lr_splits *norm, lr_pieces *pieces,
                        lr_idvec *out) {
     size_t nn;
-    char *normd = t->nfc ? lr_nfc(s, n, &nn) : NULL;
+    /* NFC is defined on valid UTF-8 only; a stretch cut inside a character (by
+     * an added token whose content is a partial sequence: fuzz_tokenizer_vocab)
+     * is left as its bytes, which the byte-level BPE still encodes */
+    char *normd = t->nfc && lr_tok_utf8_valid(s, n) ? lr_nfc(s, n, &nn) : NULL;
     if (normd) s = normd, n = nn;
     lr_added_split(&t->added, 1, s, n, norm);
     int rc = 0;

@@ -394,6 +394,24 @@ char *args_to_json(const arg_spec *s) {
     return r;
 }
 
+char *args_json_drop(char *json, const char *key, const char *value) {
+    cJSON *o = cJSON_Parse(json);
+    LR_CHECK(o && cJSON_IsObject(o), "args_to_json produced no object");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strcmp(v->valuestring, value) != 0) {
+        cJSON_Delete(o);
+        return json;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    LR_CHECK(txt, "cJSON_Print failed");
+    free(json);
+    char *r = xstrdup(txt);
+    cJSON_free(txt);
+    return r;
+}
+
 char *args_command_line(int argc, char **argv) {
     size_t n = 1;
     for (int i = 0; i < argc; i++) n += strlen(argv[i]) * 4 + 3;

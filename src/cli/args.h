@@ -58,6 +58,10 @@ int args_parse(const arg_spec *spec, int argc, char **argv, char **positional);
 
 /* The resolved flags as a JSON object (malloc'd string). */
 char *args_to_json(const arg_spec *spec);
+/* json (from args_to_json, consumed) without the string flag `key` when it
+ * holds `value`: a flag added later leaves, at its default, the recorded
+ * configuration of a run as it was before (malloc'd string). */
+char *args_json_drop(char *json, const char *key, const char *value);
 /* The command line as one string (malloc'd), for provenance. */
 char *args_command_line(int argc, char **argv);
 

@@ -45,6 +45,10 @@ int cmd_sample(int argc, char **argv) {
         {"scorers", ARG_INT, &o.scorers, "N", "scorer ranks (0 = half the world, rounded down)", 0, 1e7, 0},
         {"threads", ARG_INT, &o.threads, "N", "threads per rank (0 = OMP_NUM_THREADS or all cores)", 0, 4096, 0},
         {"score-rows", ARG_INT, &o.score_rows, "N", "amateur positions per forward (memory: N * vocab * 4 bytes)", 1, 1e9, 0},
+        {"transport", ARG_STR, &o.transport, "MODE",
+         "what samplers send scorers: rows (every step's expert logits row), ids (token ids only: each scorer also "
+         "holds the expert and reads it teacher-forced) or auto (ids when the sampler computes on a GPU, else rows)",
+         0, 0, 0},
         {"quiet", ARG_FLAG, &o.quiet, NULL, "no progress on stderr", 0, 0, 0},
     };
     const arg_spec spec = {"sample",
@@ -57,7 +61,9 @@ int cmd_sample(int argc, char **argv) {
         lr_die_input("sample", "--alpha %g is below --store-alpha %g", o.alpha, o.store_alpha);
     if (o.resume && o.overwrite) lr_die_input("sample", "--resume and --overwrite exclude each other");
     if (sample_opts_resolve_rules(&o, "sample") != 0) lr_die_last();
-    char *args_json = args_to_json(&spec);
+    if (sample_opts_check_transport(&o) != 0) lr_die_last();
+    /* at its default --transport is left out of the recorded flags: run files as before it existed */
+    char *args_json = args_json_drop(args_to_json(&spec), "transport", "auto");
     char *cmdline = args_command_line(argc, argv);
 
     lr_mpi_env env;

@@ -139,7 +139,11 @@ static int context_error(const lr_model *m, const char *what, int idx, long len)
 
 void model_set_chunk_tokens(lr_model *m, int n) { m->chunk_tokens = n > 0 ? n : DEFAULT_CHUNK_TOKENS; }
 
-int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions, float *logits) {
+/* model_forward and model_forward_last: logits of every position
+ * (all_positions), of each sequence's last position, or (n_last != NULL)
+ * of the last n_last[s] positions of sequence s. */
+static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
+                        const int *n_last, float *logits) {
     long total = 0;
     for (int s = 0; s < n_seq; s++) {
         if (lens[s] < 1) {
@@ -147,35 +151,57 @@ int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq
             return -1;
         }
         if (lens[s] > m->cfg.max_position_embeddings) return context_error(m, "sequence", s, lens[s]);
+        if (n_last && (n_last[s] < 0 || n_last[s] > lens[s])) {
+            lr_error_set(m->dir, "sequence %d: logits of its last %d positions asked for, it has %d", s, n_last[s],
+                         lens[s]);
+            return -1;
+        }
         total += lens[s];
     }
     if (check_tokens(m, tokens, total) != 0) return -1;
     const int V = m->vocab;
     int s0 = 0;
-    long tok0 = 0;
+    long tok0 = 0, out0 = 0; /* out0: logits rows written so far */
     while (s0 < n_seq) {
         /* Whole sequences, at least one, up to m->chunk_tokens tokens. */
-        int s1 = s0, T = 0;
-        while (s1 < n_seq && (s1 == s0 || T + lens[s1] <= m->chunk_tokens)) T += lens[s1++];
+        int s1 = s0, T = 0, n_out = 0;
+        while (s1 < n_seq && (s1 == s0 || T + lens[s1] <= m->chunk_tokens)) {
+            n_out += n_last ? n_last[s1] : all_positions ? lens[s1] : 1;
+            T += lens[s1++];
+        }
         const int ns = s1 - s0;
-        model_workspace_reserve(m, T, all_positions ? T : ns);
+        model_workspace_reserve(m, T, n_out);
         lr_workspace *w = &m->ws;
         w->q_off[0] = 0;
+        int r = 0;
         for (int i = 0; i < ns; i++) {
             const int L = lens[s0 + i], o = w->q_off[i];
             w->q_off[i + 1] = o + L;
             w->n_past[i] = 0;
             w->kv_row[i] = o;
-            w->rows[i] = o + L - 1;
+            if (n_last)
+                for (int p = L - n_last[s0 + i]; p < L; p++) w->rows[r++] = o + p;
+            else
+                w->rows[i] = o + L - 1;
             for (int p = 0; p < L; p++) w->pos[o + p] = p;
         }
         lr_attn_batch ab = {.n_seq = ns, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
-        float *out = logits + (size_t)(all_positions ? tok0 : s0) * V;
-        decoder_pass(m, tokens + tok0, T, &ab, NULL, all_positions ? NULL : w->rows, all_positions ? T : ns, out);
+        const int every = !n_last && all_positions;
+        decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, logits + (size_t)out0 * V);
+        out0 += n_out;
         tok0 += T;
         s0 = s1;
     }
     return 0;
+}
+
+int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions, float *logits) {
+    return forward_impl(m, tokens, lens, n_seq, all_positions, NULL, logits);
+}
+
+int model_forward_last(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
+                       float *logits) {
+    return forward_impl(m, tokens, lens, n_seq, 0, n_last, logits);
 }
 
 int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,

@@ -78,6 +78,13 @@ size_t model_weight_bytes(const lr_model *m);
  * Returns 0, or -1 + lr_error (e.g. a sequence longer than the context). */
 int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
                   float *logits);
+/* The same pass with logits only at the last n_last[s] positions of each
+ * sequence s (0 <= n_last[s] <= lens[s]), packed in order: (sum n_last,
+ * vocab); lm_head runs on those rows only (a scorer reading the expert
+ * teacher-forced wants the generated positions, not the prompt's). On the
+ * CPU each row has the bits of the same row of model_forward. */
+int model_forward_last(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
+                       float *logits);
 
 /* ---- The decoder's weights, read-only, for code that runs its own
  * passes over them with backend ops (the LoRA trainer's forward and

@@ -37,13 +37,15 @@ void chunk_send_start(lr_chunk_send *cs, const lr_chunk *c, int dest, MPI_Comm c
     PUT(p, c->token_offsets, (size_t)(nt + 1) * 8);
     PUT(p, c->tokens, (size_t)ntok * 4);
     for (int i = 0; i < nt; i++) PUT(p, c->text[i], strlen(c->text[i]) + 1);
+    const int rows = c->logits != NULL; /* else ids: the scorer reads the expert itself */
     int nreq = 2;
-    for (int i = 0; i < nt; i++) nreq += n_pieces((int64_t)c->n_generated[i] * c->vocab_expert);
+    for (int i = 0; rows && i < nt; i++) nreq += n_pieces((int64_t)c->n_generated[i] * c->vocab_expert);
     cs->req = xmalloc((size_t)nreq * sizeof *cs->req);
-    MPI_CHECK(MPI_Issend(cs->hdr, 8, MPI_INT64_T, dest, TAG_CHUNK_HDR, comm, &cs->req[cs->n_req++]));
+    MPI_CHECK(MPI_Issend(cs->hdr, 8, MPI_INT64_T, dest, rows ? TAG_CHUNK_HDR : TAG_CHUNK_IDS, comm,
+                         &cs->req[cs->n_req++]));
     MPI_CHECK(MPI_Isend(cs->meta, (int)ms, MPI_BYTE, dest, TAG_CHUNK_META, comm, &cs->req[cs->n_req++]));
     cs->bytes = (int64_t)sizeof cs->hdr + (int64_t)ms;
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; rows && i < nt; i++) {
         int64_t total = (int64_t)c->n_generated[i] * c->vocab_expert;
         for (int64_t o = 0; o < total; o += PIECE_FLOATS) {
             int64_t k = total - o < PIECE_FLOATS ? total - o : PIECE_FLOATS;
@@ -76,10 +78,12 @@ void chunk_send_wait(lr_chunk_send *cs) {
     send_release(cs);
 }
 
-int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *c) {
+int64_t chunk_recv(int src, int hdr_tag, MPI_Comm comm, lr_chunk *c) {
     memset(c, 0, sizeof *c);
+    LR_CHECK(hdr_tag == TAG_CHUNK_HDR || hdr_tag == TAG_CHUNK_IDS, "chunk header tag %d", hdr_tag);
+    const int rows = hdr_tag == TAG_CHUNK_HDR;
     int64_t h[8];
-    MPI_CHECK(MPI_Recv(h, 8, MPI_INT64_T, src, TAG_CHUNK_HDR, comm, MPI_STATUS_IGNORE));
+    MPI_CHECK(MPI_Recv(h, 8, MPI_INT64_T, src, hdr_tag, comm, MPI_STATUS_IGNORE));
     c->chunk = h[0];
     c->first_problem = h[1];
     c->n_problems = (int)h[2];
@@ -98,7 +102,7 @@ int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *c) {
     c->token_offsets = xmalloc((size_t)(nt + 1) * 8);
     c->tokens = xmalloc((size_t)(ntok ? ntok : 1) * 4);
     c->text = xcalloc(ntz, sizeof *c->text);
-    c->logits = xcalloc(ntz, sizeof *c->logits);
+    c->logits = rows ? xcalloc(ntz, sizeof *c->logits) : NULL;
     GET(c->problem_status, p, (size_t)c->n_problems);
     GET(c->trace_problem, p, (size_t)nt * 8);
     GET(c->prompt_len, p, (size_t)nt * 4);
@@ -113,7 +117,7 @@ int64_t chunk_recv(int src, MPI_Comm comm, lr_chunk *c) {
     LR_CHECK(p == meta + ms, "chunk description of %lld bytes parsed to %lld", (long long)ms, (long long)(p - meta));
     free(meta);
     int64_t bytes = (int64_t)sizeof h + ms;
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; rows && i < nt; i++) {
         int64_t total = (int64_t)c->n_generated[i] * c->vocab_expert;
         c->logits[i] = xmalloc((size_t)(total ? total : 1) * sizeof(float));
         for (int64_t o = 0; o < total; o += PIECE_FLOATS) {

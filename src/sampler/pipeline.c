@@ -185,9 +185,10 @@ static void run_scorer(const lr_mpi_env *e, const lr_pipeline *p, const lr_score
             MPI_CHECK(MPI_Send(&c, 1, MPI_INT64_T, st.MPI_SOURCE, TAG_WORK, e->comm));
             break;
         }
-        case TAG_CHUNK_HDR: {
+        case TAG_CHUNK_HDR: /* with the expert's logits rows */
+        case TAG_CHUNK_IDS: { /* without: the scorer reads the expert itself */
             lr_chunk g;
-            chunk_recv(st.MPI_SOURCE, e->comm, &g);
+            chunk_recv(st.MPI_SOURCE, st.MPI_TAG, e->comm, &g);
             score_and_store(e, p, sc, &g, msg);
             if (coord) progress_add(ps, msg, 0);
             else MPI_CHECK(MPI_Send(msg, LR_NSTATS, MPI_INT64_T, 0, TAG_STATS, e->comm));

@@ -6,7 +6,9 @@
  * samplers; rank 0 is also the coordinator that owns the work queue (chunk
  * ids in order; samplers ask for one and keep one request in flight) and
  * prints progress. Sampler -> scorer traffic is chunk-granular (chunk c goes
- * to scorer c mod n_scorers) with back-pressure (chunk_msg.h). Every scorer
+ * to scorer c mod n_scorers) with back-pressure (chunk_msg.h): the traces
+ * with their expert logits rows, or only the ids when the sampler keeps no
+ * rows (lr_sampler.ids_only; the scorer then needs lr_scorer.expert). Every scorer
  * writes the shards of the chunks it scored; rank 0 joins them at the end. */
 #ifndef LR_PIPELINE_H
 #define LR_PIPELINE_H

@@ -19,10 +19,11 @@
 #include "io/runfile_h5.h"
 
 /* selection and labels (alpha, beta, the method's rules) are redone from
- * the stored candidates: a resume may change them */
+ * the stored candidates: a resume may change them; the transport (rows or
+ * ids) gives the same traces, and scores equal to a few ulp at most */
 static const char *const irrelevant[] = {"resume", "overwrite", "quiet", "samplers", "scorers", "threads",
                                          "score-rows", "alpha", "beta", "out", "config",
-                                         "select", "labels", "sft", "select-seed"};
+                                         "select", "labels", "sft", "select-seed", "transport"};
 
 char *run_resume_key(const char *args_json, uint64_t problems_digest, int n_problems) {
     cJSON *o = cJSON_Parse(args_json);

@@ -17,7 +17,7 @@ typedef struct {
 
 /* The resume-relevant configuration: the resolved flags minus those that
  * cannot change the sampled data (resume, overwrite, quiet, role counts,
- * threads, score-rows, alpha, beta, out, config), plus the problems file's
+ * threads, score-rows, transport, alpha, beta, out, config), plus the problems file's
  * digest and count. Malloc'd JSON. */
 char *run_resume_key(const char *args_json, uint64_t problems_digest, int n_problems);
 

@@ -23,6 +23,7 @@ sample_opts sample_opts_default(void) {
                          .max_new_tokens = 128,
                          .batch = 8,
                          .score_rows = 1024,
+                         .transport = "auto",
                          .alpha = 0.2,
                          .beta = 0.4,
                          .store_alpha = 0.01,
@@ -44,6 +45,21 @@ lr_method sample_opts_method(const sample_opts *o) {
     if (method_set_rules(&m, o->select, o->labels, o->sft, (uint64_t)o->select_seed, "sample") != 0)
         lr_die_last(); /* sample_opts_resolve_rules checked them at parse time */
     return m;
+}
+
+int sample_transport_parse(const char *s, lr_transport *out) {
+    if (s && !strcmp(s, "auto")) *out = LR_TRANSPORT_AUTO;
+    else if (s && !strcmp(s, "rows")) *out = LR_TRANSPORT_ROWS;
+    else if (s && !strcmp(s, "ids")) *out = LR_TRANSPORT_IDS;
+    else return -1;
+    return 0;
+}
+
+int sample_opts_check_transport(const sample_opts *o) {
+    lr_transport t;
+    if (sample_transport_parse(o->transport, &t) == 0) return 0;
+    lr_error_set("--transport", "'%s' is not rows, ids or auto", o->transport ? o->transport : "(none)");
+    return -1;
 }
 
 /* Checks that each tokenizer fits its model's vocab_size and that the two
@@ -156,8 +172,15 @@ static void share_info(sample_stage *s) {
     free(blob);
 }
 
+/* "812 bytes", "171.6 kB", "78.12 MB" */
+static void fmt_bytes(char *buf, size_t n, double b) {
+    if (b < 1e4) snprintf(buf, n, "%.0f bytes", b);
+    else if (b < 1e7) snprintf(buf, n, "%.1f kB", b / 1e3);
+    else snprintf(buf, n, "%.2f MB", b / 1e6);
+}
+
 /* The closing line: this session's rates, the file's totals. */
-static void print_summary(const char *out, const lr_pipeline_stats *st, long bad_lines) {
+static void print_summary(const char *out, const lr_pipeline_stats *st, long bad_lines, const char *wire) {
     int64_t np = 0, nt = 0, nsk = 0, nsa = 0, nst = 0, nnf = 0, nnft = 0;
     hid_t f = (hid_t)runfile_open_read(out);
     if (f >= 0) {
@@ -185,8 +208,11 @@ static void print_summary(const char *out, const lr_pipeline_stats *st, long bad
     fprintf(stderr, "; this session: %.2f s, %.2f traces/s, %.1f generated tok/s", st->seconds,
             st->seconds > 0 ? (double)st->traces / st->seconds : 0.0,
             st->seconds > 0 ? (double)st->gen_tokens / st->seconds : 0.0);
-    if (st->bytes_sent && st->traces)
-        fprintf(stderr, ", %.2f MB sent per trace", (double)st->bytes_sent / 1e6 / (double)st->traces);
+    if (st->bytes_sent && st->traces) { /* MPI: sampler -> scorer traffic (chunk_msg.c counts it) */
+        char b[32];
+        fmt_bytes(b, sizeof b, (double)st->bytes_sent / (double)st->traces);
+        fprintf(stderr, ", %s sent per trace (transport %s)", b, wire ? wire : "rows");
+    }
     fputc('\n', stderr);
 }
 
@@ -251,6 +277,42 @@ static int load_models(sample_stage *s, int role) {
     return 0;
 }
 
+/* --transport, after load_models (collective over env): each sampler rank
+ * resolves auto on its own expert's device (ids on a GPU, whose rows would
+ * otherwise come back to the host every step and cross the network); the
+ * scorer ranks load the expert too when any sampler sends ids (one
+ * process: the sampler's expert, used in turn). 0 or an exit code. */
+static int setup_transport(sample_stage *s, int role) {
+    const sample_opts *o = s->o;
+    const lr_mpi_env *e = s->env;
+    lr_transport t;
+    if (sample_transport_parse(o->transport, &t) != 0) {
+        sample_opts_check_transport(o);
+        return LR_EXIT_INPUT;
+    }
+    int ids = 0;
+    if (role & 1) {
+        ids = t == LR_TRANSPORT_IDS || (t == LR_TRANSPORT_AUTO && !model_backend(s->expert)->host_memory);
+        s->sa.ids_only = ids;
+    }
+    /* over the sampler ranks: does any send ids, does every one */
+    int v[2] = {ids, (role & 1) ? !ids : 0};
+    if (e->use_mpi && e->size > 1) MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_MAX, e->comm));
+    s->wire = !v[0] ? "rows" : !v[1] ? "ids" : "rows and ids";
+    if (!v[0] || !(role & 2)) return 0;
+    if (!s->expert) { /* a scorer rank */
+        lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet};
+        s->expert = model_load(o->expert, &mo);
+        if (!s->expert) return LR_EXIT_INPUT;
+        if (model_vocab_size(s->expert) != s->vocab_expert) {
+            lr_error_set(o->expert, "vocab size changed while starting");
+            return LR_EXIT_INPUT;
+        }
+    }
+    s->sc.expert = s->expert;
+    return 0;
+}
+
 int sample_stage_setup(sample_stage *s, const sample_opts *o, const char *args_json, const char *command_line,
                        const lr_mpi_env *env) {
     memset(s, 0, sizeof *s);
@@ -272,8 +334,10 @@ int sample_stage_setup(sample_stage *s, const sample_opts *o, const char *args_j
     if (s->kind == RUN_COMPLETE) return 0;
     s->pl.n_problems = s->n_problems;
     if (env->rank == 0) list_pending(s);
-    rc = load_models(s, pipeline_role(env, &s->pl));
-    if ((rc = mpi_env_agree(env, rc))) {
+    const int role = pipeline_role(env, &s->pl);
+    rc = mpi_env_agree(env, load_models(s, role));
+    if (rc == 0) rc = mpi_env_agree(env, setup_transport(s, role));
+    if (rc) {
         if (env->rank == 0 && s->kind == RUN_FRESH) run_state_cleanup(s->shard_dir); /* nothing was done in it */
     }
     return rc;
@@ -313,7 +377,7 @@ int sample_stage_join(sample_stage *s, const char *train_from) {
                         .train_from = train_from};
     if (runfile_join(o->out, s->shard_dir, &s->ps, s->n_chunks, &meta) != 0) return -1;
     run_state_cleanup(s->shard_dir);
-    if (!o->quiet) print_summary(o->out, &s->stats, s->ps.n_bad_lines);
+    if (!o->quiet) print_summary(o->out, &s->stats, s->ps.n_bad_lines, s->wire);
     /* a run without a single trace is bad input (as in eval): every prompt
      * was over the context; the file stays as the record of the skips */
     int64_t nt = -1, nsk = 0;

@@ -24,8 +24,20 @@
 #include "scorer/scorer.h"
 #include "tokenizer/tokenizer.h"
 
+/* --transport: what a sampler sends its scorer (chunk_msg.h). rows: every
+ * step's expert logits row; ids: the token ids only, the scorer runs the
+ * expert teacher-forced itself (it then holds both models); auto: ids when
+ * the sampler's expert computes on a GPU (no host memory), rows on the CPU.
+ * Both give the same traces; the scores agree to a few ulp on the CPU today
+ * (docs/pipeline.md, "Sampler → scorer transport"). */
+typedef enum { LR_TRANSPORT_AUTO = 0, LR_TRANSPORT_ROWS = 1, LR_TRANSPORT_IDS = 2 } lr_transport;
+
+/* "rows", "ids", "auto" -> *out; -1 for anything else (NULL included). */
+int sample_transport_parse(const char *s, lr_transport *out);
+
 typedef struct {
     const char *expert, *amateur, *problems, *question_field, *answer_field, *id_field, *system, *chat_template, *out;
+    const char *transport; /* rows, ids or auto (lr_transport) */
     long max_problems, max_new_tokens, seed, batch, samplers, scorers, threads, score_rows;
     double alpha, beta, store_alpha, temperature, top_p;
     int skip_bad_lines, resume, overwrite, quiet;
@@ -44,6 +56,8 @@ sample_opts sample_opts_default(void);
 int sample_opts_resolve_rules(sample_opts *o, const char *who);
 /* The method o describes (alpha, beta and the resolved rules). */
 lr_method sample_opts_method(const sample_opts *o);
+/* Checks --transport. 0, or -1 + lr_error naming the flag. */
+int sample_opts_check_transport(const sample_opts *o);
 
 typedef struct {
     const sample_opts *o;
@@ -59,10 +73,11 @@ typedef struct {
     lr_problem_set ps;    /* rank 0 */
     lr_run_state st;      /* rank 0 */
     lr_pipeline pl;
-    lr_model *expert, *amateur;
+    lr_model *expert, *amateur; /* a scorer rank holds the expert too when samplers send ids */
     lr_tokenizer *tok;
     lr_sampler sa;
     lr_scorer sc;
+    const char *wire;     /* all ranks after setup: what the samplers send, "rows", "ids" or "rows and ids" */
     lr_pipeline_stats stats;
 } sample_stage;
 

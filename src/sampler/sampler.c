@@ -14,13 +14,17 @@ int64_t sampler_n_chunks(int n_problems, int batch) { return ((int64_t)n_problem
 typedef struct {
     lr_sampler *s;
     int vocab;
-    float **rows;  /* (n) each (cap[i], vocab) */
+    float **rows;  /* (n) each (cap[i], vocab); NULL: ids only */
     int *cap;
 } step_ctx;
 
 static void on_step(void *vctx, int seq, int step, int32_t token, const float *logits) {
     step_ctx *c = vctx;
     (void)token;
+    if (!c->rows) { /* ids only: nothing to keep */
+        if (c->s->poll) c->s->poll(c->s->poll_ctx);
+        return;
+    }
     if (step >= c->cap[seq]) {
         int cap = c->cap[seq] ? 2 * c->cap[seq] : 16;
         while (cap <= step) cap *= 2;
@@ -97,7 +101,7 @@ int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out) {
     out->finish = xmalloc((size_t)(nt ? nt : 1) * sizeof *out->finish);
     out->token_offsets = xmalloc((size_t)(nt + 1) * sizeof *out->token_offsets);
     out->text = xcalloc((size_t)(nt ? nt : 1), sizeof *out->text);
-    out->logits = xcalloc((size_t)(nt ? nt : 1), sizeof *out->logits);
+    out->logits = s->ids_only ? NULL : xcalloc((size_t)(nt ? nt : 1), sizeof *out->logits);
     out->token_offsets[0] = 0;
     int rc = 0;
     if (nt > 0) {

@@ -1,7 +1,8 @@
 /* Sampler: the expert side of the sampling stage (SPEC §2). For a chunk of
  * problems it renders the chat prompts, generates the expert traces
  * (greedy by default) and keeps every step's raw logits row, which is what
- * a scorer needs to compute the contrast exactly. */
+ * a scorer needs to compute the contrast exactly (--transport rows), or
+ * only the ids, for a scorer that reads the expert itself (ids). */
 #ifndef LR_SAMPLER_H
 #define LR_SAMPLER_H
 
@@ -26,6 +27,7 @@ typedef struct {
     lr_eos_set eos;              /* model_eos_set: the expert's and its tokenizer's */
     int ctx_limit;               /* min(expert, amateur) max_position_embeddings */
     int vocab_amateur;           /* a trace is cut before an id >= V_A (the amateur cannot read it) */
+    int ids_only;                /* 1: keep no logits rows (out->logits = NULL; --transport ids) */
     /* called at every generated token (MPI progress); may be NULL */
     void (*poll)(void *ctx);
     void *poll_ctx;

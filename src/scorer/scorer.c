@@ -11,11 +11,24 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
     lr_chunk *out = c; /* the contrast part is filled in place */
     const int ve = c->vocab_expert, va = model_vocab_size(s->amateur);
     const int nt = c->n_traces;
-    float **erows = c->logits; /* (nt) each (T_i, ve) */
+    float **erows = c->logits; /* (nt) each (T_i, ve); NULL: the expert pass below */
     const int32_t *ngen = c->n_generated;
     const int64_t *toff = c->token_offsets;
     const int32_t *plen = c->prompt_len;
     const int32_t *tokens = c->tokens;
+
+    if (!erows && nt > 0) {
+        if (!s->expert) {
+            lr_error_set("scorer", "chunk %lld came without the expert's logits rows and this scorer holds no expert",
+                         (long long)c->chunk);
+            return -1;
+        }
+        if (model_vocab_size(s->expert) != ve) {
+            lr_error_set(model_dir(s->expert), "vocab size %d, the sampler's expert has %d",
+                         model_vocab_size(s->expert), ve);
+            return -1;
+        }
+    }
 
     int64_t ns = 0;
     int64_t *step0 = xmalloc((size_t)(nt + 1) * sizeof *step0); /* first step row of each trace */
@@ -35,6 +48,8 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
     long budget = s->row_budget > 0 ? s->row_budget : 1024;
     float *alog = NULL; /* (rows, va) */
     size_t alog_rows = 0;
+    float *elog = NULL; /* (steps of the batch, ve): the expert's rows when erows is NULL */
+    size_t elog_rows = 0;
     int *lens = xmalloc((size_t)(nt ? nt : 1) * sizeof *lens);
     int rc = 0;
 
@@ -62,6 +77,18 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
             o += lens[i - a];
         }
         if (model_forward(s->amateur, packed, lens, b - a, 1, alog) != 0) rc = -1;
+        /* no rows from the sampler: the expert over the same ids, logits at
+         * the generated positions P_i - 1 .. P_i + T_i - 2 only, which are the
+         * last T_i of x || y_<T-1 */
+        if (rc == 0 && !erows) {
+            const size_t n = (size_t)(step0[b] - step0[a]);
+            if (n > elog_rows) {
+                free(elog);
+                elog_rows = n;
+                elog = xmalloc(elog_rows * (size_t)ve * sizeof(float));
+            }
+            if (model_forward_last(s->expert, packed, lens, ngen + a, b - a, elog) != 0) rc = -1;
+        }
         free(packed);
         if (rc != 0) break;
 
@@ -74,7 +101,7 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
         for (int64_t r = s_lo; r < s_hi; r++) {
             const int ia = trace_of[r];
             const int t = (int)(r - step0[ia]);
-            const float *le = erows[ia] + (size_t)t * ve;                                  /* (ve) */
+            const float *le = erows ? erows[ia] + (size_t)t * ve : elog + (size_t)(r - s_lo) * ve; /* (ve) */
             const float *la = alog + (size_t)(base[ia - a] + plen[ia] - 1 + t) * (size_t)va; /* (va) */
             int32_t tok = tokens[toff[ia] + plen[ia] + t];
             float *scr = scratch + (size_t)omp_get_thread_num() * contrast_scratch_size(ve, va);
@@ -105,7 +132,7 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
         }
     }
     for (int64_t r = 0; r < ns; r++) cand_buf_free(&steps_cand[r]);
-    free(steps_cand), free(scratch), free(alog), free(lens), free(step0), free(trace_of);
+    free(steps_cand), free(scratch), free(alog), free(elog), free(lens), free(step0), free(trace_of);
     if (rc != 0) {
         free(out->div);
         free(out->cand_offsets);

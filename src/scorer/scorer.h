@@ -2,7 +2,10 @@
  * chunk it runs ONE teacher-forced amateur forward per trace over the exact
  * ids x || y_<T-1 (traces batched into ragged forwards of at most
  * `row_budget` positions), then the contrast of every step against the
- * expert's logits row (OpenMP over steps). */
+ * expert's logits row (OpenMP over steps). A chunk that came without the
+ * expert's rows (--transport ids) gets them from one teacher-forced expert
+ * forward over the same ids and batches, logits at the generated positions
+ * only. */
 #ifndef LR_SCORER_H
 #define LR_SCORER_H
 
@@ -12,14 +15,17 @@
 
 typedef struct {
     lr_model *amateur;
+    lr_model *expert; /* NULL unless chunks may come without the expert's logits rows (ids) */
     double store_alpha;
     lr_method method; /* only for the selected-steps statistic */
-    long row_budget; /* amateur logits rows per forward (memory: rows * V_A * 4 bytes) */
+    long row_budget; /* amateur logits rows per forward (memory: rows * V_A * 4 bytes; with
+                      * ids also up to rows * V_E * 4 bytes of expert logits) */
 } lr_scorer;
 
 /* Scores the generated chunk *c in place: adds every step's divergence and
  * candidates (c->div, cand_offsets, cand, n_selected, n_nonfinite) and frees
- * its expert logits. 0 ok; -1 + lr_error (c then keeps its traces and
+ * its expert logits. c->logits NULL: the expert's rows come from s->expert
+ * (an error without one). 0 ok; -1 + lr_error (c then keeps its traces and
  * logits, without a contrast part). */
 int scorer_score_chunk(const lr_scorer *s, lr_chunk *c);
 

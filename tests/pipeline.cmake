@@ -12,6 +12,7 @@ lr_pipeline_script(test_pipeline_inspect bash ${CMAKE_CURRENT_SOURCE_DIR}/test_p
 lr_pipeline_script(test_analyze bash ${CMAKE_CURRENT_SOURCE_DIR}/test_analyze.sh)
 set_tests_properties(test_analyze PROPERTIES SKIP_RETURN_CODE 77)
 lr_pipeline_script(test_pipeline_run bash ${CMAKE_CURRENT_SOURCE_DIR}/test_pipeline_run.sh)
+lr_pipeline_script(test_pipeline_pack bash ${CMAKE_CURRENT_SOURCE_DIR}/test_pipeline_pack.sh TIMEOUT 300)
 lr_pipeline_script(test_slurm bash ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm.sh LABELS slurm TIMEOUT 900)
 set_tests_properties(test_slurm PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 lr_pipeline_script(test_install bash ${CMAKE_CURRENT_SOURCE_DIR}/test_install.sh)

@@ -2,6 +2,7 @@
  * no flags it runs the bundled demo (data/demo): sample the demo expert and
  * amateur on the demo training problems, train, and print the expert's
  * accuracy on the demo test set before and after. */
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/mpi_env.h"
@@ -21,6 +23,24 @@
 #define DEMO_EVAL_MAX_NEW_TOKENS 96
 #define DEMO_LR 1e-4
 #define DEMO_MAX_STEPS 150
+
+/* The resolved flags without "pack" when it is the default: a run file
+ * of the per-sample trainer records the configuration it recorded before
+ * the flag existed (absent = samples, as in the trainer's resume key). */
+static char *config_json(const arg_spec *spec, int pack_traces) {
+    char *txt = args_to_json(spec);
+    if (pack_traces) return txt;
+    cJSON *j = cJSON_Parse(txt);
+    if (!j) return txt;
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "pack");
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s) return txt;
+    free(txt);
+    txt = xstrdup(s);
+    cJSON_free(s);
+    return txt;
+}
 
 int cmd_run(int argc, char **argv) {
     const run_opts full = run_opts_default(); /* the defaults of a full run (the stages' own) */
@@ -35,6 +55,7 @@ int cmd_run(int argc, char **argv) {
     to->lr = -1;
     /* NULL: the sampling stage's default (recorded as null in the run file's config) */
     so->system = so->chat_template = so->question_field = NULL;
+    const char *pack = "samples";
     char shown[5][64];
     snprintf(shown[0], sizeof shown[0], "%ld (demo: %d)", full.sample.max_problems, DEMO_MAX_PROBLEMS);
     snprintf(shown[1], sizeof shown[1], "%ld (demo: %d)", full.sample.max_new_tokens, DEMO_MAX_NEW_TOKENS);
@@ -73,9 +94,6 @@ int cmd_run(int argc, char **argv) {
          1e-12, 1, 0},
         {"score-rows", ARG_INT, &so->score_rows, "N", "amateur positions per forward (memory: N x vocab x 4 bytes)", 1,
          1e9, 0},
-        {"transport", ARG_STR, &so->transport, "MODE",
-         "what samplers send scorers: rows (expert logits rows), ids (token ids: the scorers also hold the expert and "
-         "read it teacher-forced) or auto (ids when the sampler computes on a GPU, else rows)", 0, 0, 0},
         {"alpha", ARG_FLOAT, &so->alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &so->beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
         {"select", ARG_STR, &so->select, "RULE",
@@ -102,6 +120,9 @@ int cmd_run(int argc, char **argv) {
          "`sample` then `train`)", 0, 1e12, 0},
         {"start-after", ARG_INT, &to->start_after, "S", "samples in the buffer before the first training step (<= M)",
          0, 1e12, 0},
+        {"pack", ARG_STR, &pack, "samples|traces",
+         "traces: trainers draw whole traces (with their selected steps) through the shuffle buffer and run one pass "
+         "per trace with a loss at each selected step (~steps-per-trace x fewer tokens; docs/train.md)", 0, 0, 0},
         {"save-every", ARG_INT, &to->save_every, "N", "checkpoint every N training steps", 0, 1e12, 0},
         {"no-eval", ARG_FLAG, &o.no_eval, NULL, "skip the evaluations before and after training", 0, 0, 0},
         {"eval-limit", ARG_INT, &o.eval_limit, "N", "evaluate the first N benchmark problems (0 = all)", 0, 1e12, 0},
@@ -124,7 +145,9 @@ int cmd_run(int argc, char **argv) {
 
     if (o.resume && o.overwrite) lr_die_input(NULL, "run: --resume and --overwrite exclude each other");
     if (sample_opts_resolve_rules(so, "run") != 0) lr_die_last();
-    if (sample_opts_check_transport(so) != 0) lr_die_last();
+    if (strcmp(pack, "samples") && strcmp(pack, "traces"))
+        lr_die_input("--pack", "'%s' is not samples or traces", pack);
+    to->pack_traces = !strcmp(pack, "traces");
 
     int demo = !so->expert && !so->amateur && !so->problems;
     char *demo_dir = NULL, buf[4][PATH_MAX];
@@ -176,8 +199,7 @@ int cmd_run(int argc, char **argv) {
         mpi_env_finalize(&env);
         return rc;
     }
-    char *cfg = args_to_json(&spec);
-    cfg = args_json_drop(cfg, "transport", "auto"); /* at its default: the recorded flags of before it existed */
+    char *cfg = config_json(&spec, to->pack_traces);
     char *cmdline = args_command_line(argc, argv);
     o.config_json = cfg, o.command_line = cmdline;
     if (!o.quiet && demo && env.rank == 0)

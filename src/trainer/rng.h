@@ -28,7 +28,8 @@ static inline uint64_t rng_key(uint64_t h, uint64_t k) { return rng_mix(h ^ k); 
 static inline float rng_unit(uint64_t h) { return (float)(h >> 40) * (1.0f / 16777216.0f); }
 
 /* Domain tags: different uses of the same seed never share a stream. */
-enum { RNG_TAG_INIT = 0x1417, RNG_TAG_SHUFFLE = 0x5408, RNG_TAG_DROPOUT = 0xD809, RNG_TAG_BUFFER = 0xB0FF, RNG_TAG_PACK = 0x9AC5 };
+enum { RNG_TAG_INIT = 0x1417, RNG_TAG_SHUFFLE = 0x5408, RNG_TAG_DROPOUT = 0xD809, RNG_TAG_BUFFER = 0xB0FF, RNG_TAG_PACK = 0x9AC5,
+       RNG_TAG_PACK_BUFFER = 0x9AB0 };
 
 /* A sequential stream (for initialisation and shuffling): draw i of stream
  * `key` is rng_key(key, i). */

@@ -179,13 +179,17 @@ void tr_data_set_buffer(tr_data *d, int64_t capacity, int64_t start) {
     d->buf_n = d->admitted = d->n_order0 = 0;
 }
 
+int tr_data_feed(tr_data *d) {
+    if (d->complete) return 1;
+    const int r = d->feed ? d->feed(d->feed_ctx, d) : 1;
+    if (r == 1) d->complete = 1;
+    return r < 0 ? -1 : r;
+}
+
 /* Feeds until at least `want` samples are in or the stream has ended. */
 static int ensure_loaded(tr_data *d, int64_t want) {
-    while (!d->complete && d->n < want) {
-        int r = d->feed ? d->feed(d->feed_ctx, d) : 1;
-        if (r < 0) return -1;
-        if (r == 1) d->complete = 1;
-    }
+    while (!d->complete && d->n < want)
+        if (tr_data_feed(d) < 0) return -1;
     if (d->complete && d->n == 0) {
         lr_error_set("train", "no samples to train on: no generated step reached the KL threshold beta (or every "
                               "sample is longer than --max-length)");

@@ -89,6 +89,9 @@ int64_t tr_data_at(tr_data *d, int64_t pos);
 
 /* Feeds until the stream has ended (a no-op for a loaded file). 0 or -1. */
 int tr_data_finish(tr_data *d);
+/* Feeds one more chunk: 0 one came (it may hold no sample), 1 the stream
+ * has ended (d->complete; a loaded file always), -1 + lr_error. */
+int tr_data_feed(tr_data *d);
 
 /* An empty streaming data set fed by feed(ctx, d). */
 void tr_data_stream_init(tr_data *d, int vocab, int64_t max_length, tr_feed_fn feed, void *ctx);

@@ -61,7 +61,8 @@ typedef struct {
     /* --pack traces */
     tr_pack pack;
     int *loss_seq, *loss_pos; /* (pack_cap) */
-    int64_t pack_cap;         /* loss positions a packed micro-batch can hold */
+    int64_t pack_cap;         /* loss positions lab_off/loss/loss_seq/loss_pos can hold (grows: a trace may
+                               * hold more selected steps than a micro-batch) */
 } trainer;
 
 static const char *state_path(const train_opts *o) { return o->state_path ? o->state_path : o->run_path; }
@@ -204,14 +205,9 @@ static int setup(trainer *t, int *already_done) {
     }
     tr_data_set_order(&t->data, (uint64_t)o->seed, o->shuffle);
     tr_data_set_buffer(&t->data, o->shuffle_buffer, o->start_after);
-    if (o->pack_traces) {
-        if (o->feed) { /* the trace order needs every trace's selected steps up front */
-            lr_error_set("--pack", "traces needs the complete run file: `sample` then `train --pack traces`, "
-                                   "not `run`'s streaming trainer");
-            return LR_EXIT_INPUT;
-        }
-        tr_pack_init(&t->pack, &t->data, (uint64_t)o->seed, o->shuffle);
-    }
+    /* a stream (`run`) is grouped into traces as it arrives: its chunks hold whole traces */
+    if (o->pack_traces)
+        tr_pack_init(&t->pack, &t->data, (uint64_t)o->seed, o->shuffle, t->data.buf_cap, t->data.buf_start);
     if (o->init_adapter) {
         t->a = peft_adapter_load(o->init_adapter, mc, t->model_dir);
         if (!t->a) return LR_EXIT_INPUT;
@@ -295,14 +291,25 @@ static void alloc_batch(trainer *t) {
     t->lab_off = xmalloc((mb + 1) * sizeof *t->lab_off);
     t->loss = xmalloc(mb * sizeof *t->loss);
     t->grad = xcalloc(t->a->n_params ? t->a->n_params : 1, sizeof *t->grad);
-    if (t->o->pack_traces) { /* one trace may hold more selected steps than a micro-batch */
-        t->pack_cap = (int64_t)mb > t->pack.max_per_trace ? (int64_t)mb : t->pack.max_per_trace;
-        const size_t pc = (size_t)t->pack_cap;
-        t->lab_off = xrealloc(t->lab_off, (pc + 1) * sizeof *t->lab_off);
-        t->loss = xrealloc(t->loss, pc * sizeof *t->loss);
-        t->loss_seq = xmalloc(pc * sizeof *t->loss_seq);
-        t->loss_pos = xmalloc(pc * sizeof *t->loss_pos);
-    }
+}
+
+/* Room for n loss positions in a packed micro-batch. */
+static void reserve_losses(trainer *t, int64_t n) {
+    if (n <= t->pack_cap) return;
+    const int64_t mb = t->o->micro_batch;
+    t->pack_cap = n > 2 * t->pack_cap ? (n > mb ? n : mb) : 2 * t->pack_cap;
+    const size_t pc = (size_t)t->pack_cap;
+    t->lab_off = xrealloc(t->lab_off, (pc + 1) * sizeof *t->lab_off);
+    t->loss = xrealloc(t->loss, pc * sizeof *t->loss);
+    t->loss_seq = xrealloc(t->loss_seq, pc * sizeof *t->loss_seq);
+    t->loss_pos = xrealloc(t->loss_pos, pc * sizeof *t->loss_pos);
+}
+
+/* Room for n tokens in the micro-batch (a stream's lengths are not known up front). */
+static void reserve_tokens(trainer *t, int64_t n) {
+    if (n <= t->cap_tok) return;
+    t->cap_tok = n > 2 * t->cap_tok ? n : 2 * t->cap_tok;
+    t->tok = xrealloc(t->tok, (size_t)t->cap_tok * sizeof *t->tok);
 }
 
 /* Label room for a micro-batch (grows as longer labels arrive). */
@@ -335,17 +342,22 @@ static int run_share_packed(trainer *t, int64_t step, double stats[3]) {
     const tr_data *d = &t->data;
     tr_pack *p = &t->pack;
     int64_t pf, pe, n_samples;
-    tr_pack_step(p, B, step, &pf, &pe, &n_samples);
+    /* a stream is fed here until the step's traces are in (the same plan on every rank) */
+    if (tr_pack_step(p, B, step, &pf, &pe, &n_samples) != 0) return -1;
     const int64_t lo = pf + r * (pe - pf) / R, hi = pf + (r + 1) * (pe - pf) / R;
+    reserve_losses(t, t->o->micro_batch);
     for (int64_t q = lo; q < hi;) {
         int ns = 0, nloss = 0;
         int64_t nt = 0, nl = 0;
         t->lab_off[0] = 0;
         do { /* whole traces while their steps fit (always at least one) */
-            const int64_t j = tr_pack_trace_at(p, q);
+            const int64_t j = tr_pack_trace_at(p, q); /* planned above: no feeding, no failure */
+            if (j < 0) return -1;
             const int64_t s0 = p->first[j], s1 = p->first[j + 1];
             if (ns > 0 && nloss + (s1 - s0) > t->o->micro_batch) break;
             const int64_t last = p->sample[s1 - 1]; /* the longest input of the trace */
+            reserve_losses(t, nloss + (s1 - s0));
+            reserve_tokens(t, nt + d->in_len[last]);
             memcpy(t->tok + nt, d->tokens + d->in_off[last], (size_t)d->in_len[last] * sizeof *t->tok);
             nt += d->in_len[last];
             t->lens[ns] = d->in_len[last];
@@ -394,10 +406,7 @@ static int run_share(trainer *t, int64_t step, double stats[3]) {
                     lr_warn("--micro-batch %ld is more than the %lld samples the sampling gave: samples repeat "
                             "within a micro-batch", t->o->micro_batch, (long long)d->n);
             }
-            if (nt + d->in_len[k] > t->cap_tok) {
-                t->cap_tok = nt + d->in_len[k] > 2 * t->cap_tok ? nt + d->in_len[k] : 2 * t->cap_tok;
-                t->tok = xrealloc(t->tok, (size_t)t->cap_tok * sizeof *t->tok);
-            }
+            reserve_tokens(t, nt + d->in_len[k]);
             memcpy(t->tok + nt, d->tokens + d->in_off[k], (size_t)d->in_len[k] * sizeof *t->tok);
             nt += d->in_len[k];
             t->lens[i] = d->in_len[k];
@@ -512,12 +521,17 @@ static int train_loop(trainer *t) {
 
 static void summary(const trainer *t, double secs) {
     if (t->o->quiet || t->tc->rank != 0) return;
+    /* what packing saves: input tokens run per supervised position (every logged step, resumed ones too) */
+    double tokens = 0, samples = 0;
+    for (int64_t i = 0; i < t->log.n; i++) tokens += (double)t->log.tokens[i], samples += (double)t->log.samples[i];
     fprintf(stderr,
-            "train: %s: %lld steps (global batch %ld) on %lld samples (%lld skipped: longer than --max-length), "
-            "final loss %.4f, %lld non-finite steps skipped, %d trainer rank%s, %.1f s\n",
-            t->o->run_path, (long long)t->c.step, t->o->micro_batch * t->o->grad_accum, (long long)t->data.n,
-            (long long)t->data.n_skipped_long, t->log.n ? t->log.loss[t->log.n - 1] : 0.0, (long long)t->c.n_bad,
-            t->tc->size, t->tc->size == 1 ? "" : "s", secs);
+            "train: %s: %lld steps (global batch %ld%s) on %lld samples (%lld skipped: longer than --max-length), "
+            "final loss %.4f, %lld non-finite steps skipped, %d trainer rank%s, %.1f input tokens per supervised "
+            "position, %.1f s\n",
+            t->o->run_path, (long long)t->c.step, t->o->micro_batch * t->o->grad_accum,
+            t->o->pack_traces ? ", whole traces" : "", (long long)t->data.n, (long long)t->data.n_skipped_long,
+            t->log.n ? t->log.loss[t->log.n - 1] : 0.0, (long long)t->c.n_bad, t->tc->size,
+            t->tc->size == 1 ? "" : "s", samples > 0 ? tokens / samples : 0.0, secs);
 }
 
 train_opts train_opts_default(void) {

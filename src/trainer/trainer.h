@@ -30,7 +30,8 @@ typedef struct {
     int resume, overwrite, recompute, shuffle, quiet;
     const char *config_json, *command_line;
     long shuffle_buffer, start_after; /* first epoch through a shuffle buffer (train_data.h); 0 = none */
-    int pack_traces;          /* --pack traces: one pass per trace, losses at its selected steps (train_pack.h) */
+    int pack_traces;          /* --pack traces: one pass per trace, losses at its selected steps; batches of
+                               * whole traces, also from a stream (train_pack.h) */
     const char *state_path;   /* where /train is saved and resumed from; NULL = run_path */
     tr_feed_fn feed;          /* streaming samples (`run`); NULL = read /samples of run_path */
     void *feed_ctx;

@@ -94,6 +94,9 @@ int cmd_run(int argc, char **argv) {
          1e-12, 1, 0},
         {"score-rows", ARG_INT, &so->score_rows, "N", "amateur positions per forward (memory: N x vocab x 4 bytes)", 1,
          1e9, 0},
+        {"transport", ARG_STR, &so->transport, "MODE",
+         "what samplers send scorers: rows (expert logits rows), ids (token ids: the scorers also hold the expert and "
+         "read it teacher-forced) or auto (ids when the sampler computes on a GPU, else rows)", 0, 0, 0},
         {"alpha", ARG_FLOAT, &so->alpha, "A", "plausible set threshold", 1e-12, 1, 0},
         {"beta", ARG_FLOAT, &so->beta, "B", "KL selection threshold (nats)", -1e9, 1e9, 0},
         {"select", ARG_STR, &so->select, "RULE",
@@ -145,6 +148,7 @@ int cmd_run(int argc, char **argv) {
 
     if (o.resume && o.overwrite) lr_die_input(NULL, "run: --resume and --overwrite exclude each other");
     if (sample_opts_resolve_rules(so, "run") != 0) lr_die_last();
+    if (sample_opts_check_transport(so) != 0) lr_die_last();
     if (strcmp(pack, "samples") && strcmp(pack, "traces"))
         lr_die_input("--pack", "'%s' is not samples or traces", pack);
     to->pack_traces = !strcmp(pack, "traces");
@@ -200,6 +204,7 @@ int cmd_run(int argc, char **argv) {
         return rc;
     }
     char *cfg = config_json(&spec, to->pack_traces);
+    cfg = args_json_drop(cfg, "transport", "auto"); /* at its default: the recorded flags of before it existed */
     char *cmdline = args_command_line(argc, argv);
     o.config_json = cfg, o.command_line = cmdline;
     if (!o.quiet && demo && env.rank == 0)

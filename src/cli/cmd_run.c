@@ -2,7 +2,6 @@
  * no flags it runs the bundled demo (data/demo): sample the demo expert and
  * amateur on the demo training problems, train, and print the expert's
  * accuracy on the demo test set before and after. */
-#include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,6 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "common/check.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/mpi_env.h"
@@ -23,24 +21,6 @@
 #define DEMO_EVAL_MAX_NEW_TOKENS 96
 #define DEMO_LR 1e-4
 #define DEMO_MAX_STEPS 150
-
-/* The resolved flags without "pack" when it is the default: a run file
- * of the per-sample trainer records the configuration it recorded before
- * the flag existed (absent = samples, as in the trainer's resume key). */
-static char *config_json(const arg_spec *spec, int pack_traces) {
-    char *txt = args_to_json(spec);
-    if (pack_traces) return txt;
-    cJSON *j = cJSON_Parse(txt);
-    if (!j) return txt;
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "pack");
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!s) return txt;
-    free(txt);
-    txt = xstrdup(s);
-    cJSON_free(s);
-    return txt;
-}
 
 int cmd_run(int argc, char **argv) {
     const run_opts full = run_opts_default(); /* the defaults of a full run (the stages' own) */
@@ -203,7 +183,8 @@ int cmd_run(int argc, char **argv) {
         mpi_env_finalize(&env);
         return rc;
     }
-    char *cfg = config_json(&spec, to->pack_traces);
+    char *cfg = args_to_json(&spec);
+    cfg = args_json_drop(cfg, "pack", "samples"); /* at its default: the recorded flags of before it existed */
     cfg = args_json_drop(cfg, "transport", "auto"); /* at its default: the recorded flags of before it existed */
     char *cmdline = args_command_line(argc, argv);
     o.config_json = cfg, o.command_line = cmdline;

@@ -129,7 +129,7 @@ int main(void) {
         if (M > 0 && M < all / 2)
             EXPECT(ref[0] < 8, "M %lld: the first draw from the first traces (%lld)", (long long)M, (long long)ref[0]);
         /* epoch 1 (and epoch 0 without a buffer): the (seed, e) permutation of the traces */
-        int64_t perm[N_TRACES], idx[N_TRACES], m = 0;
+        int64_t perm[N_TRACES] = {0}, idx[N_TRACES] = {0}, m = 0;
         for (int64_t t = 0; t < N_TRACES; t++)
             if (steps(t) > 0) idx[m++] = t;
         rng_permutation(rng_key(rng_key(42, RNG_TAG_PACK), 1), n_kept, perm);

@@ -22,14 +22,9 @@ lr_sample_script(test_input_limits bash ${CMAKE_CURRENT_SOURCE_DIR}/test_input_l
 lr_sample_script(test_sample_h5py /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_h5py.py)
 # --transport rows|ids|auto on the demo models: ids is rank-invariant (1 process, mpirun -np 2/3, `run`)
 # and sends a fraction of rows' bytes per trace; auto on the CPU is rows; bad values exit 2.
-# test_sample_transport_bits: ids == rows bit for bit in /divergence, /samples and `run`'s /train.
-# DISABLED until the CPU attention gives a query row the same bits on its prefill (GEMM) path as
-# on its decode path: today src/model/cpu/attention.c computes sequences of >= ATT_GEMM_MIN new
-# tokens with two OpenBLAS sgemm calls per block of query rows (whose rounding differs from the
-# decode path's dot_f32 + key-by-key P·V, and depends on the block's shape), so the scorer's
-# teacher-forced expert rows differ from the sampler's decode rows by a few ulp (demo: |dKL|
-# <= 3.1e-6, no selection changes). With the per-row path everywhere this test passes
-# (checked with ATT_GEMM_MIN = INT_MAX); drop DISABLED together with such a fix.
+# test_sample_transport_bits: ids == rows bit for bit in /divergence, /samples and `run`'s /train
+# (the scorer's teacher-forced expert rows equal the sampler's decode rows: src/model/cpu/attention.c
+# computes every query row the same way, prefill or decode).
 foreach(mode wiring bits)
   set(name test_sample_transport)
   if(mode STREQUAL bits)
@@ -39,4 +34,3 @@ foreach(mode wiring bits)
   set_tests_properties(${name} PROPERTIES LABELS sample TIMEOUT 300
     ENVIRONMENT "LR_BIN=$<TARGET_FILE:lightreasoner>;LR_TEST_DATA=${LR_TEST_DATA};LR_REPO_DATA=${LR_REPO_DATA};OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 endforeach()
-set_tests_properties(test_sample_transport_bits PROPERTIES DISABLED TRUE)

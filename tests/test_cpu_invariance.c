@@ -44,22 +44,16 @@ static uint16_t *to_bf16(float *w, size_t n) {
     return b;
 }
 
-/* A backend whose ops come from one ISA table. */
-static lr_backend *backend_for(const lr_cpu_isa *isa, int threads) {
-    lr_backend *be = lr_backend_cpu_new(threads);
-    be->matmul = isa->matmul;
-    be->rmsnorm = isa->rmsnorm;
-    be->attention = isa->attention;
-    be->log_softmax = isa->log_softmax;
-    return be;
-}
+/* A backend whose ops all come from one ISA table. */
+static lr_backend *backend_for(const lr_cpu_isa *isa, int threads) { return lr_backend_cpu_new_isa(isa, threads); }
 
 static void test_matmul(const lr_cpu_isa *isa) {
-    const int Ks[] = {1, 7, 16, 37, 64, 200, 515}, Ns[] = {1, 3, 5, 33, 130}, M = 23;
+    /* K up to 3001: long rows whose m-block holds few rows */
+    const int Ks[] = {1, 7, 16, 37, 64, 200, 515, 1500, 3001}, Ns[] = {1, 3, 5, 33, 130}, M = 23;
     lr_backend *b1 = backend_for(isa, 1), *b2 = backend_for(isa, 2), *bs = backend_for(isa, 2);
     /* the smallest m-blocks (one micro-tile of rows): blocking never changes bits */
     ((lr_cpu_ctx *)bs->ctx)->x_block_bytes = 1;
-    for (int ki = 0; ki < 7; ki++)
+    for (int ki = 0; ki < 9; ki++)
         for (int ni = 0; ni < 5; ni++)
             for (int mode = 0; mode < 4; mode++) {
                 const int K = Ks[ki], N = Ns[ni], acc = mode & 1, ldx = K + 3, ldy = N + 5;
@@ -125,20 +119,35 @@ static void test_matmul(const lr_cpu_isa *isa) {
                 free(ref);
                 free(y);
             }
-    /* a larger shape that crosses the kernels' m-blocks and thread splits */
-    {
-        const int K = 896, N = 260, MM = 150;
-        float *x = rnd((size_t)MM * K), *w = rnd((size_t)N * K);
-        float *ya = malloc((size_t)MM * N * sizeof(float)), *yb = malloc((size_t)MM * N * sizeof(float));
-        b2->matmul(b2, x, K, lr_weight_f32(w), NULL, ya, N, MM, N, K, 0);
+    /* larger shapes that cross the kernels' m-blocks and thread splits: from 128 rows and a
+     * short K the x-stationary sweep (small blocks: one weight group per block), a long K the
+     * m-blocks; fp32 and bf16 weights, bias + accumulate */
+    const int bigK[] = {896, 4864}, bigN[] = {260, 160};
+    for (int i = 0; i < 2; i++) {
+        const int K = bigK[i], N = bigN[i], MM = 150;
+        float *x = rnd((size_t)MM * K), *w = rnd((size_t)N * K), *bias = rnd(N), *y0 = rnd((size_t)MM * N);
+        uint16_t *wb = to_bf16(w, (size_t)N * K); /* w now holds the widened bf16 values */
+        const lr_weight w16 = {wb, LR_BF16};
+        const size_t bytes = (size_t)MM * N * sizeof(float);
+        float *ya = malloc(bytes), *yb = malloc(bytes);
+        memcpy(yb, y0, bytes);
         for (int m = 0; m < MM; m++)
-            b1->matmul(b1, x + (size_t)m * K, K, lr_weight_f32(w), NULL, yb + (size_t)m * N, N, 1, N, K, 0);
-        EXPECT(!memcmp(ya, yb, (size_t)MM * N * sizeof(float)), "%s: M=150 K=896 batch != rows alone", isa->name);
-        bs->matmul(bs, x, K, lr_weight_f32(w), NULL, ya, N, MM, N, K, 0);
-        EXPECT(!memcmp(ya, yb, (size_t)MM * N * sizeof(float)), "%s: M=150 K=896 small m-blocks != rows alone",
-               isa->name);
+            b1->matmul(b1, x + (size_t)m * K, K, lr_weight_f32(w), bias, yb + (size_t)m * N, N, 1, N, K, 1);
+        lr_backend *bes[3] = {b1, b2, bs};
+        const char *names[3] = {"1 thread", "2 threads", "small blocks"};
+        for (int t = 0; t < 3; t++) {
+            memcpy(ya, y0, bytes);
+            bes[t]->matmul(bes[t], x, K, lr_weight_f32(w), bias, ya, N, MM, N, K, 1);
+            EXPECT(!memcmp(ya, yb, bytes), "%s: M=150 K=%d %s != rows alone", isa->name, K, names[t]);
+            memcpy(ya, y0, bytes);
+            bes[t]->matmul(bes[t], x, K, w16, bias, ya, N, MM, N, K, 1);
+            EXPECT(!memcmp(ya, yb, bytes), "%s: M=150 K=%d %s, bf16 weights != rows alone", isa->name, K, names[t]);
+        }
         free(x);
         free(w);
+        free(wb);
+        free(bias);
+        free(y0);
         free(ya);
         free(yb);
     }

@@ -38,6 +38,20 @@ for bad in "d['eos_token'] = 123" "d['eos_token'] = '<|nope|>'" "d['chat_templat
     grep -q "tc/tokenizer_config.json: " <<<"$out"; expect "names tokenizer_config.json: $out" [ $? -eq 0 ]
 done
 
+# ---- an added token whose content is not UTF-8 is refused at load (found by fuzz_tokenizer_vocab)
+rm -rf "$WORK/tu" && cp -r "$DATA/expert" "$WORK/tu"
+$PY - "$WORK/tu/tokenizer.json" <<'PYEOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+nid = max(max(t['model']['vocab'].values()), max(a['id'] for a in t['added_tokens'])) + 1
+t['added_tokens'].append({'id': nid, 'content': '@@BAD@@', 'single_word': False, 'lstrip': False,
+                          'rstrip': False, 'normalized': True, 'special': False})
+open(sys.argv[1], 'wb').write(json.dumps(t).encode().replace(b'@@BAD@@', b'x\xc3'))
+PYEOF
+run "$BIN" tokenize --tokenizer "$WORK/tu" <<<"hello"
+expect "added token not UTF-8 -> exit 2 (rc $rc)" [ $rc -eq 2 ]
+grep -q "tu: added token with id [0-9]* is not valid UTF-8" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
+
 # ---- Low 13: a token id of 1e9 (tokenizer.json and vocab.json) is refused at once
 cp -r "$DATA/expert" "$WORK/tid"
 edit_json "$WORK/tid/tokenizer.json" "d['model']['vocab']['zzz'] = 10**9"
@@ -201,7 +215,8 @@ run "$BIN" run "${COMMON[@]}" --max-problems 6 --threads 1 --max-steps 2 --no-ev
     --out "$WORK/sb.h5"
 expect "run --shuffle-buffer 1e12 runs (rc $rc): $out" [ $rc -eq 0 ]
 
-# ---- an added token that is not UTF-8, normalized (found by fuzz_tokenizer_vocab: was exit 1, lr_nfc)
+# ---- an added token that is not UTF-8, normalized, in tokenizer_config.json (found by fuzz_tokenizer_vocab:
+# was exit 1 in lr_nfc): refused at load like the tokenizer.json one above
 mkdir -p "$WORK/au"
 $PY - "$DATA/expert/tokenizer.json" "$WORK/au" <<'PYEOF'
 import json, sys
@@ -215,7 +230,8 @@ with open(d + '/tokenizer_config.json', 'wb') as f:
     f.write(b'{"added_tokens_decoder": {"5": {"content": "\xcc\x80\xff", "special": false, "normalized": true}}}')
 PYEOF
 run "$BIN" tokenize --tokenizer "$WORK/au" --source vocab.json <<<"hello"
-expect "added token that is not UTF-8 -> no internal error (rc $rc): $out" [ $rc -eq 0 ]
+expect "added token that is not UTF-8 -> exit 2 (rc $rc): $out" [ $rc -eq 2 ]
+grep -q "au: added token with id 5 is not valid UTF-8" <<<"$out"; expect "message: $out" [ $? -eq 0 ]
 
 # ---- Low 10: run flags refuse what train refuses
 run "$BIN" run --lr -0.1 --no-eval --out "$WORK/run.h5"

@@ -35,23 +35,8 @@ static float *dup(const float *x, size_t n) {
     return y;
 }
 
-/* A backend whose training ops come from one ISA table. */
-static lr_backend *backend_for(const lr_cpu_isa *isa, int threads) {
-    lr_backend *be = lr_backend_cpu_new(threads);
-    be->rope = isa->rope;
-    be->gemm = isa->gemm;
-    be->rmsnorm_backward = isa->rmsnorm_backward;
-    be->rope_backward = isa->rope_backward;
-    be->swiglu_backward = isa->swiglu_backward;
-    be->attention_backward = isa->attention_backward;
-    be->dropout = isa->dropout;
-    be->kl_loss = isa->kl_loss;
-    be->copy_cols = isa->copy_cols;
-    be->add_cols = isa->add_cols;
-    be->scale = isa->scale;
-    be->scatter_rows = isa->scatter_rows;
-    return be;
-}
+/* A backend whose ops all come from one ISA table. */
+static lr_backend *backend_for(const lr_cpu_isa *isa, int threads) { return lr_backend_cpu_new_isa(isa, threads); }
 
 static int n_diff;
 /* what on the path: bits equal to the generic path's (or to the reference). */

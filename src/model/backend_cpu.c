@@ -152,10 +152,10 @@ static size_t x_block_bytes(void) {
     return l2 > (4 << 20) ? (size_t)4 << 20 : (size_t)l2;
 }
 
-lr_backend *lr_backend_cpu_new(int n_threads) {
+lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
-    const lr_cpu_isa *isa = cpu_isa();
+    *be = *isa; /* every op of the ISA's table (a table sets only name and ops) */
     be->name = "cpu";
     be->host_memory = 1;
     be->ctx = cx;
@@ -166,28 +166,8 @@ lr_backend *lr_backend_cpu_new(int n_threads) {
     be->download = cpu_copy;
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
-    be->embed = isa->embed;
-    be->matmul = isa->matmul;
-    be->rmsnorm = isa->rmsnorm;
-    be->rope = isa->rope;
-    be->swiglu = isa->swiglu;
-    be->add = isa->add;
-    be->gather_rows = isa->gather_rows;
-    be->kv_store = isa->kv_store;
-    be->attention = isa->attention;
-    be->log_softmax = isa->log_softmax;
-    be->gemm = isa->gemm; /* the trainer's ops */
-    be->rmsnorm_backward = isa->rmsnorm_backward;
-    be->rope_backward = isa->rope_backward;
-    be->swiglu_backward = isa->swiglu_backward;
-    be->attention_backward = isa->attention_backward;
-    be->dropout = isa->dropout;
-    be->kl_loss = isa->kl_loss;
-    be->copy_cols = isa->copy_cols;
-    be->add_cols = isa->add_cols;
-    be->scale = isa->scale;
-    be->scatter_rows = isa->scatter_rows;
-    be->zero = isa->zero;
     cpu_set_threads(be, n_threads);
     return be;
 }
+
+lr_backend *lr_backend_cpu_new(int n_threads) { return lr_backend_cpu_new_isa(cpu_isa(), n_threads); }

@@ -21,8 +21,8 @@ void lr_backend_emulate_bf16_free(lr_backend *be);
 
 /* One instruction set's kernels (src/model/cpu/kernels.c compiled with
  * its flags): an lr_backend with only `name` ("avx512", "avx2",
- * "generic") and the op pointers set; lr_backend_cpu_new copies the ops
- * of the chosen one. Contracts as in backend.h. */
+ * "generic") and the op pointers set; lr_backend_cpu_new_isa copies the
+ * ops of one. Contracts as in backend.h. */
 typedef lr_backend lr_cpu_isa;
 
 extern const lr_cpu_isa lr_cpu_isa_generic;
@@ -30,5 +30,9 @@ extern const lr_cpu_isa lr_cpu_isa_generic;
 extern const lr_cpu_isa lr_cpu_isa_avx2;
 extern const lr_cpu_isa lr_cpu_isa_avx512;
 #endif
+
+/* A CPU backend computing with one ISA's kernels (lr_backend_cpu_new picks
+ * the best the CPU supports, or LR_CPU_ISA's); tests compare the paths. */
+lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads);
 
 #endif

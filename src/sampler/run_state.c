@@ -20,7 +20,7 @@
 
 /* selection and labels (alpha, beta, the method's rules) are redone from
  * the stored candidates: a resume may change them; the transport (rows or
- * ids) gives the same traces, and scores equal to a few ulp at most */
+ * ids) gives the same traces and, on the CPU, the same scores */
 static const char *const irrelevant[] = {"resume", "overwrite", "quiet", "samplers", "scorers", "threads",
                                          "score-rows", "alpha", "beta", "out", "config",
                                          "select", "labels", "sft", "select-seed", "transport"};

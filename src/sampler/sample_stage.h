@@ -28,8 +28,8 @@
  * step's expert logits row; ids: the token ids only, the scorer runs the
  * expert teacher-forced itself (it then holds both models); auto: ids when
  * the sampler's expert computes on a GPU (no host memory), rows on the CPU.
- * Both give the same traces; the scores agree to a few ulp on the CPU today
- * (docs/pipeline.md, "Sampler → scorer transport"). */
+ * Both give the same bits on the CPU; on a GPU the scores agree to the bf16
+ * numerics (docs/pipeline.md, "Sampler → scorer transport"). */
 typedef enum { LR_TRANSPORT_AUTO = 0, LR_TRANSPORT_ROWS = 1, LR_TRANSPORT_IDS = 2 } lr_transport;
 
 /* "rows", "ids", "auto" -> *out; -1 for anything else (NULL included). */

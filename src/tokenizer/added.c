@@ -85,11 +85,8 @@ void lr_added_finish(lr_added_vocab *av, int nfc) {
         t->pattern = t->content;
         t->plen = t->len;
         size_t n;
-        /* NFC is defined on text: content that is not UTF-8 (a lying
-         * tokenizer_config.json; lr_nfc would stop the program) is matched
-         * as its bytes */
-        const int text = lr_tok_utf8_valid(t->content, t->len);
-        char *p = t->normalized && nfc && text ? lr_nfc(t->content, t->len, &n) : NULL;
+        /* content is valid UTF-8 (lr_tokenizer_finish refuses the rest) */
+        char *p = t->normalized && nfc ? lr_nfc(t->content, t->len, &n) : NULL;
         if (p) t->pattern = p, t->plen = n;
     }
     build_set(av, 0, &av->raw);

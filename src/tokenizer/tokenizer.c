@@ -39,6 +39,14 @@ void tokenizer_free(lr_tokenizer *t) {
 }
 
 int lr_tokenizer_finish(lr_tokenizer *t) {
+    /* An added token is Unicode text (a JSON string): refusing bytes that are
+     * not UTF-8 here keeps every stretch between added tokens of a valid text
+     * valid (UTF-8 is self-synchronising), which NFC and pre-tokenisation need. */
+    for (int i = 0; i < t->added.n; i++)
+        if (!lr_tok_utf8_valid(t->added.v[i].content, t->added.v[i].len)) {
+            lr_error_set(t->dir, "added token with id %ld is not valid UTF-8", (long)t->added.v[i].id);
+            return -1;
+        }
     lr_bpe_finish(&t->bpe);
     lr_added_finish(&t->added, t->nfc);
     int n = 0;
@@ -146,10 +154,7 @@ lr_tokenizer *tokenizer_load(const char *dir) { return tokenizer_load_from(dir, 
 static int encode_text(const lr_tokenizer *t, const char *s, size_t n, lr_splits *norm, lr_pieces *pieces,
                        lr_idvec *out) {
     size_t nn;
-    /* NFC is defined on valid UTF-8 only; a stretch cut inside a character (by
-     * an added token whose content is a partial sequence: fuzz_tokenizer_vocab)
-     * is left as its bytes, which the byte-level BPE still encodes */
-    char *normd = t->nfc && lr_tok_utf8_valid(s, n) ? lr_nfc(s, n, &nn) : NULL;
+    char *normd = t->nfc ? lr_nfc(s, n, &nn) : NULL; /* s is valid UTF-8: lr_tokenizer_finish */
     if (normd) s = normd, n = nn;
     lr_added_split(&t->added, 1, s, n, norm);
     int rc = 0;

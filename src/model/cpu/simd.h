@@ -39,6 +39,8 @@ static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 /* the first n (< LANES) floats of p, the rest zero; reads nothing past p + n */
 static inline vf vf_load_n(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
+static inline void vf_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
 /* bf16 (raw uint16) -> fp32 is exact: the bits go to the top half. */
 static inline vf vf_load_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
@@ -62,6 +64,8 @@ static inline vf vf_load_n(const float *p, int n) {
     return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(m + 8 - n)));
 }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
+static inline void vf_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
 static inline vf vf_load_bf16(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
@@ -95,6 +99,12 @@ static inline vf vf_fma(vf a, vf b, vf c) {
     for (int i = 0; i < 8; i++) c.v[i] = LR_FMAF(a.v[i], b.v[i], c.v[i]);
     return c;
 }
+static inline vf vf_set1(float x) {
+    vf r;
+    for (int i = 0; i < 8; i++) r.v[i] = x;
+    return r;
+}
+static inline void vf_store(float *p, vf a) { memcpy(p, a.v, sizeof a.v); }
 static inline vf vf_load_bf16(const uint16_t *p) {
     vf r;
     for (int i = 0; i < 8; i++) {

@@ -109,7 +109,7 @@ def main():
             lsm = torch.log_softmax(z, -1)
             loss = (lab_w * (torch.log(lab_w) - lsm.gather(1, lab_ids))).sum() / S
             loss.backward()
-            loss_v += float(loss)
+            loss_v += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         dt, dc = time.time() - t0, time.process_time() - c0

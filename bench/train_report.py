@@ -87,7 +87,11 @@ def pack_report(rows, out_path, meta):
                    f"{ref['step_cpu_s'] / r['step_cpu_s']:.2f}x | {gf:.0f} | {gf / r['step_s']:.0f} | {frac} | "
                    f"{r['peak_rss_mb']:.0f} | {r['loss0']:.5f} |")
     out += ["", f"sgemm peak of this run: {peak:.0f} GFLOP/s (bench_sgemm, best over its shapes, same threads)."
-            if peak else "sgemm peak: not measured in this run.", ""]
+            if peak else "sgemm peak: not measured in this run."]
+    if peak and any(step_gflop(r, cfg) / r["step_s"] > peak for r in rows):
+        out[-1] += (" A training step ran faster than that: the machine was busier while bench_sgemm ran than "
+                    "during the steps, so the % of peak column is not meaningful in this run.")
+    out.append("")
     out += ["Targets (wall-time ratio of supervised positions per second vs torch+peft per sample):", ""]
     for r in rows:
         if r["side"] != "ours":

@@ -144,9 +144,10 @@ int bench_step_build(const bench_sample_opts *o, bench_step *st) {
     free(s_trace), free(s_t);
     return 0;
 bad:
-    fprintf(stderr, "bench_train: sample set out of range (micro-batch %d, seq-len %d, traces %d, samples %d, "
-            "prompt-len %d, gen-len %d: needs traces <= samples <= traces * gen-len)\n", o->micro_batch,
-            o->seq_len, o->n_traces, o->n_samples, o->prompt_len, o->gen_len);
+    fprintf(stderr,
+            "bench_train: sample set out of range (micro-batch %d, seq-len %d, traces %d, samples %d, "
+            "prompt-len %d, gen-len %d: needs traces <= samples <= traces * gen-len)\n",
+            o->micro_batch, o->seq_len, o->n_traces, o->n_samples, o->prompt_len, o->gen_len);
     return -1;
 }
 

@@ -25,25 +25,25 @@
 #include "trainer/train_net.h"
 
 typedef struct {
-    int stream;          /* 1: the stream set (seq_len, micro_batch sequences); 0: traces */
+    int stream; /* 1: the stream set (seq_len, micro_batch sequences); 0: traces */
     int micro_batch;
-    int seq_len;         /* stream */
-    int n_traces;        /* traces */
-    int n_samples;       /* traces: selected steps in all */
+    int seq_len;   /* stream */
+    int n_traces;  /* traces */
+    int n_samples; /* traces: selected steps in all */
     int prompt_len, gen_len;
-    int pack;            /* traces: 1 = one sequence per trace */
+    int pack; /* traces: 1 = one sequence per trace */
     uint64_t seed;
     int vocab;
 } bench_sample_opts;
 
 typedef struct {
     int n_mb;
-    tr_batch *mb;        /* (n_mb) the micro-batches of one optimizer step */
-    int n_samples;       /* supervised positions per step (loss positions of all micro-batches) */
-    long tokens;         /* tokens processed per step */
+    tr_batch *mb;           /* (n_mb) the micro-batches of one optimizer step */
+    int n_samples;          /* supervised positions per step (loss positions of all micro-batches) */
+    long tokens;            /* tokens processed per step */
     long tokens_per_sample; /* tokens if every sample were its own sequence x‖y_<t */
-    int max_tokens;      /* the largest micro-batch's tokens */
-    double attn_pairs;   /* sum over sequences of n(n+1)/2: the causal attention's (query, key) pairs */
+    int max_tokens;         /* the largest micro-batch's tokens */
+    double attn_pairs;      /* sum over sequences of n(n+1)/2: the causal attention's (query, key) pairs */
 } bench_step;
 
 /* 0 ok; -1 with a message on stderr (sizes out of range). */

@@ -34,6 +34,11 @@ def stream_report(rows, out_path, threads, host, shape):
     return out
 
 
+def secs(x):
+    """Seconds to 2 decimals, small ones (the --quick model) to 3 significant digits."""
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.3g}"
+
+
 def step_gflop(r, cfg):
     """FLOPs one step executes (estimate): the frozen linear layers forward and
     their input gradient backward (2 x 2 x params x tokens), causal attention
@@ -82,9 +87,9 @@ def pack_report(rows, out_path, meta):
                                   r["tokens"] else "")
         frac = f"{100 * gf / r['step_s'] / peak:.0f}%" if peak else "—"
         out.append(f"| {r['side']} | {r['scenario']} | {split} | {r['micro_batches']} | {tok} | "
-                   f"{r['tokens_per_supervised']:.1f} | {r['step_s']:.2f} | {r['step_cpu_s']:.2f} | "
+                   f"{r['tokens_per_supervised']:.1f} | {secs(r['step_s'])} | {secs(r['step_cpu_s'])} | "
                    f"{r['supervised_per_s']:.3f} | {r['supervised_per_s'] / ref['supervised_per_s']:.2f}x / "
-                   f"{ref['step_cpu_s'] / r['step_cpu_s']:.2f}x | {gf:.0f} | {gf / r['step_s']:.0f} | {frac} | "
+                   f"{ref['step_cpu_s'] / r['step_cpu_s']:.2f}x | {gf:.4g} | {gf / r['step_s']:.4g} | {frac} | "
                    f"{r['peak_rss_mb']:.0f} | {r['loss0']:.5f} |")
     out += ["", f"sgemm peak of this run: {peak:.0f} GFLOP/s (bench_sgemm, best over its shapes, same threads)."
             if peak else "sgemm peak: not measured in this run."]

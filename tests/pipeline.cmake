@@ -22,7 +22,7 @@ lr_pipeline_script(test_preempt bash ${CMAKE_CURRENT_SOURCE_DIR}/test_preempt.sh
 lr_pipeline_script(test_cli_conventions bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_conventions.sh)
 lr_pipeline_script(test_lrread bash ${CMAKE_CURRENT_SOURCE_DIR}/test_lrread.sh)
 set_tests_properties(test_lrread PROPERTIES SKIP_RETURN_CODE 77)
-lr_pipeline_script(test_slurm_requeue bash ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm_requeue.sh LABELS slurm TIMEOUT 300)
+lr_pipeline_script(test_slurm_requeue bash ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm_requeue.sh LABELS slurm TIMEOUT 900)
 set_tests_properties(test_slurm_requeue PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 lr_pipeline_script(test_peft_keys bash ${CMAKE_CURRENT_SOURCE_DIR}/test_peft_keys.sh)
 lr_pipeline_script(test_sweep bash ${CMAKE_CURRENT_SOURCE_DIR}/test_sweep.sh)

@@ -46,7 +46,7 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
     const int nthreads = omp_get_max_threads();
     float *scratch = xmalloc((size_t)nthreads * contrast_scratch_size(ve, va) * sizeof(float));
     long budget = s->row_budget > 0 ? s->row_budget : 1024;
-    float *alog = NULL; /* (rows, va) */
+    float *alog = NULL; /* (steps of the batch, va): the amateur's rows */
     size_t alog_rows = 0;
     float *elog = NULL; /* (steps of the batch, ve): the expert's rows when erows is NULL */
     size_t elog_rows = 0;
@@ -64,9 +64,13 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
             rows += L;
             b++;
         }
-        if ((size_t)rows > alog_rows) {
+        /* both models' logits only at the generated positions P_i - 1 .. P_i + T_i - 2,
+         * the last T_i of x || y_<T-1: row r - s_lo of the batch is step r */
+        const int64_t s_lo = step0[a], s_hi = step0[b];
+        const size_t n_steps = (size_t)(s_hi - s_lo);
+        if (n_steps > alog_rows) {
             free(alog);
-            alog_rows = (size_t)rows;
+            alog_rows = n_steps;
             alog = xmalloc(alog_rows * (size_t)va * sizeof(float));
         }
         /* the ids of traces a..b-1 without each trace's last token, packed */
@@ -76,15 +80,11 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
             memcpy(packed + o, tokens + toff[i], (size_t)lens[i - a] * sizeof(int32_t));
             o += lens[i - a];
         }
-        if (model_forward(s->amateur, packed, lens, b - a, 1, alog) != 0) rc = -1;
-        /* no rows from the sampler: the expert over the same ids, logits at
-         * the generated positions P_i - 1 .. P_i + T_i - 2 only, which are the
-         * last T_i of x || y_<T-1 */
-        if (rc == 0 && !erows) {
-            const size_t n = (size_t)(step0[b] - step0[a]);
-            if (n > elog_rows) {
+        if (model_forward_last(s->amateur, packed, lens, ngen + a, b - a, alog) != 0) rc = -1;
+        if (rc == 0 && !erows) { /* no rows from the sampler: the expert over the same ids */
+            if (n_steps > elog_rows) {
                 free(elog);
-                elog_rows = n;
+                elog_rows = n_steps;
                 elog = xmalloc(elog_rows * (size_t)ve * sizeof(float));
             }
             if (model_forward_last(s->expert, packed, lens, ngen + a, b - a, elog) != 0) rc = -1;
@@ -92,22 +92,16 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
         free(packed);
         if (rc != 0) break;
 
-        /* row of step t of trace i in alog: base_i + P_i - 1 + t */
-        int64_t s_lo = step0[a], s_hi = step0[b];
-        long *base = xmalloc((size_t)(b - a) * sizeof *base);
-        long acc = 0;
-        for (int i = a; i < b; i++) base[i - a] = acc, acc += lens[i - a];
 #pragma omp parallel for schedule(dynamic, 8)
         for (int64_t r = s_lo; r < s_hi; r++) {
             const int ia = trace_of[r];
             const int t = (int)(r - step0[ia]);
             const float *le = erows ? erows[ia] + (size_t)t * ve : elog + (size_t)(r - s_lo) * ve; /* (ve) */
-            const float *la = alog + (size_t)(base[ia - a] + plen[ia] - 1 + t) * (size_t)va; /* (va) */
+            const float *la = alog + (size_t)(r - s_lo) * va;                                      /* (va) */
             int32_t tok = tokens[toff[ia] + plen[ia] + t];
             float *scr = scratch + (size_t)omp_get_thread_num() * contrast_scratch_size(ve, va);
             contrast_step(le, ve, la, va, tok, s->store_alpha, scr, &out->div[r], &steps_cand[r]);
         }
-        free(base);
         a = b;
     }
     out->n_selected = out->n_nonfinite = 0;

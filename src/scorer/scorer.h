@@ -1,11 +1,11 @@
 /* Scorer: the amateur side of the sampling stage (SPEC §2). For a generated
  * chunk it runs ONE teacher-forced amateur forward per trace over the exact
  * ids x || y_<T-1 (traces batched into ragged forwards of at most
- * `row_budget` positions), then the contrast of every step against the
- * expert's logits row (OpenMP over steps). A chunk that came without the
- * expert's rows (--transport ids) gets them from one teacher-forced expert
- * forward over the same ids and batches, logits at the generated positions
- * only. */
+ * `row_budget` positions, logits at the generated positions only), then
+ * the contrast of every step against the expert's logits row (OpenMP over
+ * steps). A chunk that came without the expert's rows (--transport ids)
+ * gets them from one teacher-forced expert forward over the same ids and
+ * batches, logits at the generated positions only. */
 #ifndef LR_SCORER_H
 #define LR_SCORER_H
 
@@ -18,8 +18,8 @@ typedef struct {
     lr_model *expert; /* NULL unless chunks may come without the expert's logits rows (ids) */
     double store_alpha;
     lr_method method; /* only for the selected-steps statistic */
-    long row_budget; /* amateur logits rows per forward (memory: rows * V_A * 4 bytes; with
-                      * ids also up to rows * V_E * 4 bytes of expert logits) */
+    long row_budget; /* positions per amateur forward (memory: up to rows * V_A * 4 bytes of
+                      * logits at the generated positions; with ids as much again * V_E / V_A) */
 } lr_scorer;
 
 /* Scores the generated chunk *c in place: adds every step's divergence and

@@ -1,8 +1,12 @@
-/* Per-op timers for the CPU model runtime, without touching src/model/: the
+/* Per-op timers for the model runtime, without touching src/model/: the
  * backend is a table of function pointers (model/backend.h), so after
  * model_load the profiler swaps every op for a wrapper that times the
- * original call (all ops are synchronous on the CPU backend) and keys it by
- * op and shape. opprof_report() prints where the time went: op, shape,
+ * original call and keys it by op and shape. Ops are synchronous on the CPU
+ * backend; on a device backend (host_memory = 0) each wrapper waits for the
+ * op's queued work (a 0-byte download synchronises the stream), so an op's
+ * time includes its launch and its kernels, and the sum is slower than an
+ * unprofiled pass by the lost overlap (tools/gpu_check: gpu_test perf
+ * --profile). opprof_report() prints where the time went: op, shape,
  * calls, total ms, ms per call, GFLOP/s for matmuls, share of the op time.
  *
  * Built only into bench_opprof (EXCLUDE_FROM_ALL: it reads the runtime's
@@ -17,6 +21,7 @@
 
 /* used by bench_runtime.c (LR_BENCH_OPPROF) */
 void opprof_install(lr_model *m);
+void opprof_uninstall(lr_model *m);
 void opprof_reset(void);
 void opprof_report(FILE *f, const char *title, double passes);
 
@@ -53,47 +58,53 @@ static void add(const char *op, int m, int n, int k, double s, double flops) {
 /* rows key the per-token ops, so prefill chunks and decode steps stay apart */
 static int bucket(int m) { return m; }
 
+/* the time since t, after the op's queued device work has finished */
+static double since(lr_backend *be, double t) {
+    if (!be->host_memory) orig.download(be, NULL, NULL, 0);
+    return bench_now() - t;
+}
+
 static void w_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out) {
     double t = bench_now();
     orig.embed(be, table, ids, M, d, out);
-    add("embed", bucket(M), d, 0, bench_now() - t, 0);
+    add("embed", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                      int M, int N, int K, int acc) {
     double t = bench_now();
     orig.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, acc);
-    add("matmul", M, N, K, bench_now() - t, 2.0 * M * N * K);
+    add("matmul", M, N, K, since(be, t), 2.0 * M * N * K);
 }
 static void w_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
     double t = bench_now();
     orig.rmsnorm(be, x, w, y, M, d, eps);
-    add("rmsnorm", bucket(M), d, 0, bench_now() - t, 0);
+    add("rmsnorm", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_rope(lr_backend *be, float *x, int ld, int M, int nh, int hd, const int32_t *pos, const float *f) {
     double t = bench_now();
     orig.rope(be, x, ld, M, nh, hd, pos, f);
-    add("rope", bucket(M), nh, hd, bench_now() - t, 0);
+    add("rope", bucket(M), nh, hd, since(be, t), 0);
 }
 static void w_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
     double t = bench_now();
     orig.swiglu(be, gu, out, M, inter);
-    add("swiglu", bucket(M), inter, 0, bench_now() - t, 0);
+    add("swiglu", bucket(M), inter, 0, since(be, t), 0);
 }
 static void w_add(lr_backend *be, float *y, const float *x, int M, int d) {
     double t = bench_now();
     orig.add(be, y, x, M, d);
-    add("add", bucket(M), d, 0, bench_now() - t, 0);
+    add("add", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_gather(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
     double t = bench_now();
     orig.gather_rows(be, src, d, rows, n, dst);
-    add("gather_rows", bucket(n), d, 0, bench_now() - t, 0);
+    add("gather_rows", bucket(n), d, 0, since(be, t), 0);
 }
 static void w_kv_store(lr_backend *be, float *kd, float *vd, const int64_t *dr, const float *ks, const float *vs,
                        int ld, int M, int width) {
     double t = bench_now();
     orig.kv_store(be, kd, vd, dr, ks, vs, ld, M, width);
-    add("kv_store", bucket(M), width, 0, bench_now() - t, 0);
+    add("kv_store", bucket(M), width, 0, since(be, t), 0);
 }
 static void w_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
                         int nh, int nkv, int hd, float scale, const lr_attn_batch *b) {
@@ -103,12 +114,12 @@ static void w_attention(lr_backend *be, const float *q, int ldq, const float *k,
     int T = b->q_off[b->n_seq];
     for (int s = 0; s < b->n_seq; s++)
         for (int r = b->q_off[s]; r < b->q_off[s + 1]; r++) fl += 4.0 * nh * hd * (b->n_past[s] + (r - b->q_off[s]) + 1);
-    add("attention", T, b->n_seq, 0, bench_now() - t, fl);
+    add("attention", T, b->n_seq, 0, since(be, t), fl);
 }
 static void w_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
     double t = bench_now();
     orig.log_softmax(be, x, y, M, N);
-    add("log_softmax", bucket(M), N, 0, bench_now() - t, 0);
+    add("log_softmax", bucket(M), N, 0, since(be, t), 0);
 }
 
 void opprof_install(lr_model *m) {
@@ -127,6 +138,9 @@ void opprof_install(lr_model *m) {
     n_tab = 0;
     wall0 = bench_now();
 }
+
+/* the model's backend gets its own ops back */
+void opprof_uninstall(lr_model *m) { *model_backend(m) = orig; }
 
 void opprof_reset(void) {
     n_tab = 0;

@@ -108,6 +108,32 @@ static void test_attn_plan(void) {
     EXPECT(lr_attn_plan_rows(&b2, 23, pos, kv) != 0, "negative n_past refused");
     lr_attn_batch e = {.n_seq = 0};
     EXPECT(lr_attn_plan_rows(&e, 0, pos, kv) == 0, "an empty batch plans");
+
+    /* tiles of at most 8 rows: 5 -> 1 tile, 1 -> 1, 17 -> 8 + 8 + 1 */
+    lr_attn_tile t[8];
+    EXPECT(lr_attn_plan_tile_count(&b, 8) == 5, "5 tiles of <= 8 rows");
+    EXPECT(lr_attn_plan_tiles(&b, 23, 8, t, 8) == 5, "the tiles plan");
+    EXPECT(t[0].row0 == 0 && t[0].n == 5 && t[0].pos0 == 0 && t[0].kv_row == 0, "tile 0: sequence 0 whole");
+    EXPECT(t[1].row0 == 5 && t[1].n == 1 && t[1].pos0 == 40 && t[1].kv_row == 100, "tile 1: the decode row");
+    EXPECT(t[2].row0 == 6 && t[2].n == 8 && t[2].pos0 == 3 && t[2].kv_row == 300, "tile 2: rows 6..13");
+    EXPECT(t[3].row0 == 14 && t[3].n == 8 && t[3].pos0 == 11, "tile 3: rows 14..21 at positions 11..18");
+    EXPECT(t[4].row0 == 22 && t[4].n == 1 && t[4].pos0 == 19, "tile 4: the last row");
+    int covered = 0;
+    for (int i = 0; i < 5; i++) covered += t[i].n;
+    EXPECT(covered == 23, "the tiles cover every row once");
+    EXPECT(lr_attn_plan_tiles(&b, 23, 8, t, 4) < 0, "too small a tile array refused");
+    EXPECT(lr_attn_plan_tiles(&b, 24, 8, t, 8) < 0, "rows beyond the batch refused");
+    EXPECT(lr_attn_plan_tiles(&b, 23, 0, t, 8) < 0, "tile 0 refused");
+    b2 = b;
+    b2.q_off = bad_off;
+    EXPECT(lr_attn_plan_tiles(&b2, 23, 8, t, 8) < 0, "decreasing q_off refused (tiles)");
+    const int empty_off[3] = {0, 0, 4}, ep[2] = {7, 0};
+    const int64_t ekv[2] = {0, 9};
+    lr_attn_batch b3 = {.n_seq = 2, .q_off = empty_off, .n_past = ep, .kv_row = ekv};
+    EXPECT(lr_attn_plan_tile_count(&b3, 64) == 1 && lr_attn_plan_tiles(&b3, 4, 64, t, 8) == 1 && t[0].row0 == 0 &&
+               t[0].n == 4 && t[0].kv_row == 9,
+           "an empty sequence has no tile");
+    EXPECT(lr_attn_plan_tiles(&e, 0, 64, t, 8) == 0, "an empty batch has no tiles");
 }
 
 static void test_device(void) {

@@ -14,10 +14,12 @@
 # build-gpu-check), --budget SECONDS (default 520: every stage gets at most
 # what is left, so a 540 s timeout still ends with a report).
 #
-# Every stage's status goes to OUT/stages.tsv and its output to OUT/<stage>.log;
-# a failed stage does not stop the later ones; OUT/gpu_check.json and
-# OUT/gpu_check.md are written at the end (and after every stage). Exit 0
-# only when no stage failed or timed out.
+# Every stage's status goes to stages.tsv and its output to <stage>.log in a
+# work folder; a failed stage does not stop the later ones. After every stage
+# OUT gets the four files a device run brings back (at most 8 come back):
+# gpu_check.md and gpu_check.json (the report), perf_profile.md (per-op
+# times of the perf stage) and files.tar.gz (every stage's log and JSON).
+# Exit 0 only when no stage failed or timed out.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
@@ -52,13 +54,21 @@ pack() {
 if [ $PACK_ONLY = 1 ]; then pack; exit $?; fi
 
 mkdir -p "$OUTDIR" || exit 2
-: > "$OUTDIR/stages.tsv"
+DEST=$OUTDIR
 WORK=${LR_GPU_WORK:-/tmp/lr_gpu_check}
 [ $DRY = 1 ] && WORK=$BUILD/work
-mkdir -p "$WORK"
+OUTDIR=$WORK/files # the stages' logs and JSON; DEST gets the report and a tarball of these
+rm -rf "$OUTDIR"
+mkdir -p "$WORK" "$OUTDIR"
+: > "$OUTDIR/stages.tsv"
 FAILED=0
 
-report() { python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" >/dev/null 2>&1 || true; }
+publish() {
+  local f
+  for f in gpu_check.md gpu_check.json perf_profile.md; do [ -e "$OUTDIR/$f" ] && cp "$OUTDIR/$f" "$DEST/"; done
+  tar -czf "$DEST/files.tar.gz.tmp" -C "$OUTDIR" . 2>/dev/null && mv "$DEST/files.tar.gz.tmp" "$DEST/files.tar.gz"
+}
+report() { python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" >/dev/null 2>&1 || true; publish; }
 
 # stage NAME CAP_SECONDS OK_CODES CMD...: runs CMD with at most
 # min(CAP, budget left) seconds; OK_CODES is a comma list of exit codes that
@@ -141,7 +151,7 @@ if [ $DRY = 1 ]; then
   stage selfcheck_contract 120 0 "$T" contract --dut cpu-emu --json "$OUTDIR/selfcheck_contract.json" \
     --model data/demo/expert --model "$WORK/demo-bf16/amateur" --seqs 6 --max-len 48
   stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
-    --score-tokens 512 --decode-steps 4
+    --score-tokens 512 --decode-steps 4 --profile "$OUTDIR/perf_profile.md"
   stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
     tools/gpu_check/hf_bench.py tools/gpu_check/report.py tools/gpu_check/to_bf16.py bench/make_model_bf16.py
 else
@@ -155,7 +165,7 @@ else
   # performance: a Qwen2.5-Math-1.5B-shaped random bf16 model (numpy), ours then HF
   if python3 -c "import numpy" 2>/dev/null; then
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
-    stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b"
+    stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
   else
     printf 'perf\tskip\t0\tno numpy: no 1.5B-shaped model\n' >> "$OUTDIR/stages.tsv"
@@ -170,7 +180,7 @@ else
     printf 'memcheck\tskip\t0\tno compute-sanitizer\n' >> "$OUTDIR/stages.tsv"
   fi
 fi
-report
 python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" || FAILED=1
-log "done: $([ $FAILED = 0 ] && echo PASS || echo FAIL) (report: $OUTDIR/gpu_check.md)"
+publish
+log "done: $([ $FAILED = 0 ] && echo PASS || echo FAIL) (report: $DEST/gpu_check.md)"
 exit $FAILED

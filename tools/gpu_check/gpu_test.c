@@ -2,7 +2,7 @@
  *
  *   gpu_test ops      [--dut cuda|cpu-emu|cpu-faulty] --json FILE
  *   gpu_test contract [--dut ...] --json FILE --model DIR [--model DIR ...]
- *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N]
+ *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N] [--profile FILE.md]
  *
  * Exit 0: every check passed; 1: a check failed; 2: usage; 77: the device
  * under test is CUDA and there is no usable GPU (nothing was checked). */
@@ -91,13 +91,13 @@ float gt_uniform(unsigned long long *s) {
 
 static void usage(void) {
     fprintf(stderr, "usage: gpu_test ops|contract|perf [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
-                    "[--score-tokens N] [--decode-steps N] [--seqs N] [--max-len N] [--quick]\n");
+                    "[--score-tokens N] [--decode-steps N] [--profile FILE.md] [--seqs N] [--max-len N] [--quick]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) usage();
-    const char *cmd = argv[1], *json = NULL, *models[8];
+    const char *cmd = argv[1], *json = NULL, *models[8], *profile = NULL;
     int n_models = 0, score_tokens = 4096, decode_steps = 32, seqs = 16, max_len = 96;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--decode-steps")) decode_steps = atoi(v);
         else if (!strcmp(a, "--seqs")) seqs = atoi(v);
         else if (!strcmp(a, "--max-len")) max_len = atoi(v);
+        else if (!strcmp(a, "--profile")) profile = v;
         else usage();
         i++;
     }
@@ -136,7 +137,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
     } else if (!strcmp(cmd, "perf")) {
         if (n_models != 1) usage();
-        gt_perf(&r, models[0], score_tokens, decode_steps);
+        FILE *prof = profile ? fopen(profile, "w") : NULL;
+        if (profile && !prof) {
+            fprintf(stderr, "gpu_test: cannot write %s\n", profile);
+            return 2;
+        }
+        gt_perf(&r, models[0], score_tokens, decode_steps, prof);
+        if (prof) fclose(prof);
     } else {
         usage();
     }

@@ -38,6 +38,8 @@ float gt_uniform(unsigned long long *s);
 
 int gt_ops(gt_report *r);
 int gt_contract(gt_report *r, const char *model_dir, int n_seq, int max_len);
-int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_steps);
+/* prof: when not NULL, the per-op profile of one more scoring pass and 4
+ * more decode steps per batch (markdown, bench/opprof.c) */
+int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_steps, FILE *prof);
 
 #endif

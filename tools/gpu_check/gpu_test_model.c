@@ -172,7 +172,12 @@ static double layer_flops_per_token(const lr_model_config *c) {
     return 2.0 * per_layer * c->n_layers;
 }
 
-int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps) {
+/* bench/opprof.c: per-op timers (each op waits for its kernels) */
+void opprof_install(lr_model *m);
+void opprof_uninstall(lr_model *m);
+void opprof_report(FILE *f, const char *title, double passes);
+
+int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, FILE *prof) {
     double t0 = gt_now();
     lr_model *m = load(dir, 1);
     if (!m) {
@@ -207,13 +212,21 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps) {
                  "\"tokens_per_pass\": %.0f, \"seconds_per_pass\": %.4f, \"tokens_per_s\": %.0f, \"tflops\": %.1f, "
                  "\"mfu_vs_989\": %.3f",
                  tokens, dt, tokens / dt, flops / dt / 1e12, flops / dt / 989e12);
+        if (prof && !rc) { /* one more pass, op by op (untimed above) */
+            opprof_install(m);
+            model_forward(m, tok, lens, n_seq, 0, lg);
+            char title[96];
+            snprintf(title, sizeof title, "scoring, %d x %d tokens, one pass", n_seq, L);
+            opprof_report(prof, title, 1);
+            opprof_uninstall(m);
+        }
         free(lens), free(tok), free(lg);
     }
     /* decode at batch 1 and 64 */
     const int batches[2] = {1, 64};
     for (int bi = 0; bi < 2; bi++) {
         const int B = batches[bi], P = 32, warm = 2;
-        lr_kv_cache *kc = kv_cache_new(m, B, P + warm + decode_steps + 1);
+        lr_kv_cache *kc = kv_cache_new(m, B, P + warm + decode_steps + 5); /* + 4 profiled steps */
         int *slots = malloc((size_t)B * sizeof *slots), *nn = malloc((size_t)B * sizeof *nn);
         int32_t *tok = malloc((size_t)B * P * sizeof *tok);
         float *last = malloc((size_t)B * V * 4);
@@ -232,6 +245,14 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps) {
             const double t1 = gt_now();
             rc = model_extend(m, kc, slots, tok, nn, B, last, NULL);
             if (step >= warm) in_extend += gt_now() - t1;
+        }
+        if (prof && !rc) { /* 4 more steps, op by op (untimed above) */
+            opprof_install(m);
+            for (int step = 0; step < 4 && !rc; step++) rc = model_extend(m, kc, slots, tok, nn, B, last, NULL);
+            char title[96];
+            snprintf(title, sizeof title, "decode batch %d, per step (4 steps)", B);
+            opprof_report(prof, title, 4);
+            opprof_uninstall(m);
         }
         const double dt = in_extend / (decode_steps > 0 ? decode_steps : 1);
         char name[64];

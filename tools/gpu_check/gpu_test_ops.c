@@ -125,8 +125,10 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
 }
 
 /* ---- attention: a ragged batch over K/V rows */
+/* force: NULL, or "rows" / "tiles" (LR_CUDA_ATTENTION: the CUDA backend's
+ * kernel for this call; cuda_attention.cu picks one by the batch's shape) */
 static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n_heads, int n_kv, int hd,
-                           int n_seq, const int *n_new, const int *n_past, int cached) {
+                           int n_seq, const int *n_new, const int *n_past, int cached, const char *force) {
     int T = 0, q_off[9], kv_rows = 0;
     int64_t kv_row[8];
     q_off[0] = 0;
@@ -156,7 +158,9 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n
         float *dq = put(be, q, (size_t)T * ldq * 4), *dk, *dv, *dout = be->alloc(be, (size_t)T * qd * 4);
         if (cached) dk = put(be, k, (size_t)kv_rows * kvd * 4), dv = put(be, v, (size_t)kv_rows * kvd * 4);
         else dk = dq + qd, dv = dq + qd + kvd;
+        if (force && be == dut) setenv("LR_CUDA_ATTENTION", force, 1);
         be->attention(be, dq, ldq, dk, dv, ldkv, dout, n_heads, n_kv, hd, 1.0f / sqrtf((float)hd), &ab);
+        unsetenv("LR_CUDA_ATTENTION");
         out[i] = get(be, dout, (size_t)T * qd);
         be->free(be, dq), be->free(be, dout);
         if (cached) be->free(be, dk), be->free(be, dv);
@@ -164,8 +168,8 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n
     double *bound = malloc((size_t)T * qd * sizeof *bound);
     for (size_t i = 0; i < (size_t)T * qd; i++) bound[i] = 1e-4; /* |v| <= 1 */
     char name[128];
-    snprintf(name, sizeof name, "attention %d:%d hd=%d seqs=%d T=%d %s", n_heads, n_kv, hd, n_seq, T,
-             cached ? "cache" : "packed");
+    snprintf(name, sizeof name, "attention %d:%d hd=%d seqs=%d T=%d %s%s%s", n_heads, n_kv, hd, n_seq, T,
+             cached ? "cache" : "packed", force ? " " : "", force ? force : "");
     check_close(r, name, out[0], out[1], bound, (size_t)T * qd);
     free(q), free(k), free(v), free(bound), free(out[0]), free(out[1]);
 }
@@ -314,12 +318,23 @@ int gt_ops(gt_report *r) {
     test_rows(r, cpu, dut);
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1);
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0);
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, NULL);
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, "tiles");
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, NULL);
+        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, "tiles");
         const int nl[2] = {1, 3}, pl[2] = {700, 299}; /* several key tiles */
-        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1);
+        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1, NULL);
+        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1, "tiles");
         const int n1[1] = {130}, p1[1] = {0};
-        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0);
+        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0, NULL);
+        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0, "rows");
+        /* prefill-sized ragged batches (the tiled kernel): partial query tiles,
+         * a decode row among them, chunked prefill after a cached past */
+        const int n4[4] = {200, 1, 64, 65}, p4[4] = {0, 90, 33, 0};
+        test_attention(r, cpu, dut, 12, 2, 128, 4, n4, p4, 1, NULL);
+        test_attention(r, cpu, dut, 12, 2, 128, 4, n4, p4, 1, "rows");
+        const int n3[3] = {256, 129, 7}, p3[3] = {0, 0, 0};
+        test_attention(r, cpu, dut, 14, 2, 64, 3, n3, p3, 0, NULL);
     }
     gt_check(r, "ops wall time", 1, "\"seconds\": %.2f", gt_now() - t0);
     lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);

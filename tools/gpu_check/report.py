@@ -62,6 +62,11 @@ def main():
             a, b = ours.get(k, {}).get("tokens_per_s"), hf.get(k, {}).get("tokens_per_s")
             ratio = f"{a / b:.2f}x" if a and b else "-"
             md += [f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |"]
+    prof = os.path.join(out, "perf_profile.md")
+    if os.path.exists(prof):
+        md += ["", "## Per-op profile of the perf stage (gpu_test perf --profile)", "",
+               "Each op waits for its kernels, so the op times add up to more than an unprofiled pass.",
+               open(prof).read()]
     with open(os.path.join(out, "gpu_check.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"report: {os.path.join(out, 'gpu_check.md')} ({'PASS' if not failed else 'FAIL: ' + ', '.join(failed)})")

@@ -1,12 +1,21 @@
 // Causal grouped-query attention over a ragged batch (backend.h), fp32
-// throughout. One block per (query row, query head); the block streams the
-// row's keys 0..pos in tiles of blockDim keys with an online softmax
-// (running max and sum, as flash attention), so any context length fits in
-// a fixed amount of shared memory. Query head h reads KV head
-// h / (n_heads / n_kv_heads). Attention is < 1% of the FLOPs at our
-// lengths: this is the simple correct version; a tiled kernel that packs a
-// GQA group per block is the tuning step.
+// throughout, two kernels:
+//  - rows: one block per (query row, query head); the block streams the
+//    row's keys 0..pos in tiles of blockDim keys with an online softmax
+//    (running max and sum, as flash attention). For decode steps (one or a
+//    few query rows per sequence) and head sizes the tiled kernel lacks.
+//  - tiles (prefill, teacher-forced scoring): one block per (tile of up to
+//    64 query rows of one sequence, query head); Q stays in shared memory
+//    while the keys and values stream through it 32 rows at a time,
+//    coalesced, and each thread holds a 4 x 2 block of scores and a
+//    4 x hd/16 block of the output (flash attention's online softmax, fp32
+//    SIMT). The rows kernel reads every key once per query row and head,
+//    uncoalesced; this one once per 64 rows.
+// Query head h reads KV head h / (n_heads / n_kv_heads) in both. Any
+// context length fits in a fixed amount of shared memory.
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "model/cuda/cuda_internal.h"
 
@@ -87,6 +96,143 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
     }
 }
 
+// ---- the tiled kernel
+#define TQ 64           // query rows per block
+#define TK 32           // keys per shared-memory tile
+#define TILE_THREADS 256 // 16 x 16: thread (ty, tx) owns rows ty + 16 i (i < 4)
+
+template <int HD> static size_t tiled_smem_bytes() {
+    return ((size_t)TQ * (HD + 1) + (size_t)TK * (HD + 1) + (size_t)TK * HD + (size_t)TQ * (TK + 1)) * sizeof(float);
+}
+
+// Shared memory: Q (TQ, HD+1) | K (TK, HD+1) | V (TK, HD) | P (TQ, TK+1);
+// the padded rows make the column reads of 16 threads hit 16 banks.
+template <int HD>
+__global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const float *q, int ldq, const float *k,
+                                                                       const float *v, int ldkv, float *out,
+                                                                       int n_heads, int group, float scale,
+                                                                       const lr_attn_tile *tiles) {
+    constexpr int LD = HD + 1, LP = TK + 1, DJ = HD / 16, KJ = TK / 16;
+    extern __shared__ float sm[];
+    float *Qs = sm, *Ks = Qs + TQ * LD, *Vs = Ks + TK * LD, *Ps = Vs + TK * HD;
+    const lr_attn_tile t = tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / group, tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+    for (int i = tid; i < TQ * HD; i += TILE_THREADS) {
+        const int r = i / HD, d = i % HD;
+        Qs[r * LD + d] = r < t.n ? q[(size_t)(t.row0 + r) * ldq + (size_t)h * HD + d] : 0.0f;
+    }
+    float o[4][DJ], m[4], l[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = -INFINITY, l[i] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DJ; j++) o[i][j] = 0.0f;
+    }
+    const int n_keys = t.pos0 + t.n; // the keys of the tile's last row
+    const float *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
+    for (int k0 = 0; k0 < n_keys; k0 += TK) {
+        __syncthreads(); // the previous tile's K, V and P are read (and Q is written)
+        for (int i = tid; i < TK * HD; i += TILE_THREADS) {
+            const int c = i / HD, d = i % HD;
+            const size_t row = (size_t)t.kv_row + (size_t)(k0 + c);
+            const bool ok = k0 + c < n_keys;
+            Ks[c * LD + d] = ok ? kb[row * ldkv + d] : 0.0f;
+            Vs[c * HD + d] = ok ? vb[row * ldkv + d] : 0.0f;
+        }
+        __syncthreads();
+        float s[4][KJ];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < KJ; j++) s[i][j] = 0.0f;
+#pragma unroll 8
+        for (int d = 0; d < HD; d++) {
+            float qv[4], kv[KJ];
+#pragma unroll
+            for (int i = 0; i < 4; i++) qv[i] = Qs[(ty + 16 * i) * LD + d];
+#pragma unroll
+            for (int j = 0; j < KJ; j++) kv[j] = Ks[(tx + 16 * j) * LD + d];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < KJ; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+        }
+        // causal mask and online softmax; a row's TK scores sit in the 16
+        // lanes of its half-warp (same ty), reduced with xor shuffles < 16
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int r = ty + 16 * i, qpos = t.pos0 + r;
+            float mx = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < KJ; j++) {
+                const int kp = k0 + tx + 16 * j;
+                s[i][j] = r < t.n && kp <= qpos ? s[i][j] * scale : -INFINITY;
+                mx = fmaxf(mx, s[i][j]);
+            }
+            for (int off = 8; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            const float mn = fmaxf(m[i], mx);
+            const float corr = mn == -INFINITY ? 1.0f : expf(m[i] - mn); // 0 on a row's first keys
+            float ps = 0.0f;
+#pragma unroll
+            for (int j = 0; j < KJ; j++) {
+                const float p = mn == -INFINITY ? 0.0f : expf(s[i][j] - mn);
+                Ps[r * LP + tx + 16 * j] = p;
+                ps += p;
+            }
+            for (int off = 8; off > 0; off >>= 1) ps += __shfl_xor_sync(0xffffffffu, ps, off);
+            l[i] = l[i] * corr + ps;
+            m[i] = mn;
+#pragma unroll
+            for (int j = 0; j < DJ; j++) o[i][j] *= corr;
+        }
+        __syncthreads(); // P is complete
+        const int kn = min(TK, n_keys - k0);
+        for (int c = 0; c < kn; c++) {
+            float pv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) pv[i] = Ps[(ty + 16 * i) * LP + c];
+#pragma unroll
+            for (int j = 0; j < DJ; j++) {
+                const float vv = Vs[c * HD + tx + 16 * j];
+#pragma unroll
+                for (int i = 0; i < 4; i++) o[i][j] = fmaf(pv[i], vv, o[i][j]);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int r = ty + 16 * i;
+        if (r >= t.n) continue;
+        float *orow = out + (size_t)(t.row0 + r) * n_heads * HD + (size_t)h * HD;
+        const float inv = 1.0f / l[i];
+#pragma unroll
+        for (int j = 0; j < DJ; j++) orow[tx + 16 * j] = o[i][j] * inv;
+    }
+}
+
+template <int HD>
+static void launch_tiled(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const float *k, const float *v,
+                         int ldkv, float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
+    const size_t smem = tiled_smem_bytes<HD>();
+    LR_CUDA_CHECK(cudaFuncSetAttribute(attention_tiled_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int)smem));
+    const dim3 grid((unsigned)n_tiles, (unsigned)n_heads);
+    attention_tiled_kernel<HD><<<grid, TILE_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group,
+                                                                         scale, tiles);
+    LR_CUDA_LAUNCHED();
+}
+
+// Which kernel: LR_CUDA_ATTENTION=rows|tiles forces one (tests); else the
+// tiled kernel when the head size has one and the batch has at least 16
+// query rows per sequence on average (prefill, scoring), rows otherwise.
+static int use_tiles(int head_dim, int T, int n_seq) {
+    if (head_dim != 32 && head_dim != 64 && head_dim != 128) return 0;
+    const char *f = getenv("LR_CUDA_ATTENTION");
+    if (f && !strcmp(f, "rows")) return 0;
+    if (f && !strcmp(f, "tiles")) return 1;
+    return T >= 16 * n_seq;
+}
+
 void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
                        int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
@@ -95,6 +241,21 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
     if (head_dim > ATT_THREADS * ATT_MAX_PER_THREAD || n_kv_heads < 1 || n_heads % n_kv_heads != 0)
         lr_die_internal(__FILE__, __LINE__, "attention: head_dim %d / heads %d:%d not supported", head_dim, n_heads,
                         n_kv_heads);
+    if (use_tiles(head_dim, T, b->n_seq)) {
+        const int n_tiles = lr_attn_plan_tile_count(b, TQ);
+        if (n_tiles < 0) lr_die_internal(__FILE__, __LINE__, "attention: too many tiles");
+        if (n_tiles == 0) return;
+        const size_t bytes = (size_t)n_tiles * sizeof(lr_attn_tile);
+        lr_attn_tile *ht = (lr_attn_tile *)lr_cuda_host_meta(cx, bytes);
+        if (lr_attn_plan_tiles(b, T, TQ, ht, n_tiles) != n_tiles)
+            lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
+        const lr_attn_tile *dt = (const lr_attn_tile *)lr_cuda_meta_upload(cx, bytes);
+        const int group = n_heads / n_kv_heads;
+        if (head_dim == 128) launch_tiled<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        else if (head_dim == 64) launch_tiled<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        else launch_tiled<32>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        return;
+    }
     // plan: per row its position and its sequence's first KV row, uploaded in one copy
     const size_t pos_bytes = ((size_t)T * sizeof(int32_t) + 7) / 8 * 8, kv_bytes = (size_t)T * sizeof(int64_t);
     char *hm = (char *)lr_cuda_host_meta(cx, pos_bytes + kv_bytes);

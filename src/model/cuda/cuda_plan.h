@@ -6,8 +6,10 @@
  *    heuristic chose) per GEMM shape, keyed by everything that can change
  *    the choice (dtype, M, N, K, strides, bias, accumulate, the pointers'
  *    alignment); open addressing, linear probing, cleared when full;
- *  - the attention plan: per packed query row, its position and the first
- *    KV row of its sequence, built from an lr_attn_batch. */
+ *  - the attention plans, built from an lr_attn_batch: per packed query
+ *    row its position and the first KV row of its sequence (the row
+ *    kernel), or per tile of up to `tile` query rows of one sequence its
+ *    first row, row count, first position and KV row (the tiled kernel). */
 #ifndef LR_CUDA_PLAN_H
 #define LR_CUDA_PLAN_H
 
@@ -161,6 +163,47 @@ static inline int lr_attn_plan_rows(const lr_attn_batch *b, int T, int32_t *row_
         }
     }
     return b->n_seq == 0 || b->q_off[b->n_seq] == T ? 0 : -1;
+}
+
+/* One tile of the tiled attention kernel: query rows row0 .. row0+n-1 of
+ * one sequence, at positions pos0 .. pos0+n-1, its keys and values at
+ * rows kv_row + 0 .. kv_row + pos0+n-1. */
+typedef struct {
+    int64_t kv_row;
+    int32_t row0, n, pos0, pad;
+} lr_attn_tile;
+
+/* The number of tiles of at most `tile` rows that cover batch b (each
+ * sequence's rows split from its first; empty sequences have none). */
+static inline int lr_attn_plan_tile_count(const lr_attn_batch *b, int tile) {
+    long n = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        const int rows = b->q_off[s + 1] - b->q_off[s];
+        if (rows > 0) n += (rows + tile - 1) / tile;
+    }
+    return n > 0x7fffffffL ? -1 : (int)n;
+}
+
+/* The tiles of batch b (T rows, as lr_attn_plan_rows checks it) into
+ * tiles[0 .. cap): their count, or -1 when b is inconsistent or cap is too
+ * small. */
+static inline int lr_attn_plan_tiles(const lr_attn_batch *b, int T, int tile, lr_attn_tile *tiles, int cap) {
+    if (tile < 1 || b->n_seq < 0 || (b->n_seq == 0 && T != 0) || (b->n_seq > 0 && b->q_off[0] != 0)) return -1;
+    int n = 0;
+    for (int s = 0; s < b->n_seq; s++) {
+        const int q0 = b->q_off[s], q1 = b->q_off[s + 1];
+        if (q1 < q0 || q1 > T || b->n_past[s] < 0 || b->kv_row[s] < 0) return -1;
+        for (int r = q0; r < q1; r += tile) {
+            if (n == cap) return -1;
+            lr_attn_tile *t = &tiles[n++];
+            t->kv_row = b->kv_row[s];
+            t->row0 = r;
+            t->n = q1 - r < tile ? q1 - r : tile;
+            t->pos0 = b->n_past[s] + (r - q0);
+            t->pad = 0;
+        }
+    }
+    return b->n_seq == 0 || b->q_off[b->n_seq] == T ? n : -1;
 }
 
 #endif

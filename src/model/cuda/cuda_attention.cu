@@ -8,8 +8,8 @@
 //    64 query rows of one sequence, query head); Q stays in shared memory
 //    while the keys and values stream through it 32 rows at a time,
 //    coalesced, and each thread holds a 4 x 2 block of scores and a
-//    4 x hd/16 block of the output (flash attention's online softmax, fp32
-//    SIMT). The rows kernel reads every key once per query row and head,
+//    4 x hd/16 block of the output, reading shared memory 4 floats at a
+//    time (flash attention's online softmax, fp32 SIMT). The rows kernel reads every key once per query row and head,
 //    uncoalesced; this one once per 64 rows.
 // Query head h reads KV head h / (n_heads / n_kv_heads) in both. Any
 // context length fits in a fixed amount of shared memory.
@@ -97,24 +97,29 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
 }
 
 // ---- the tiled kernel
-#define TQ 64           // query rows per block
-#define TK 32           // keys per shared-memory tile
+#define TQ 64            // query rows per block
+#define TK 32            // keys per shared-memory tile
 #define TILE_THREADS 256 // 16 x 16: thread (ty, tx) owns rows ty + 16 i (i < 4)
 
+// Shared memory: Q (TQ, HD+4) | K (TK, HD+4) | V (TK, HD) | P (TQ, TK).
+// Q and K rows are read 4 floats at a time along d; the 4-float padding puts
+// the 8 rows a quarter-warp reads in 8 different 4-bank groups.
 template <int HD> static size_t tiled_smem_bytes() {
-    return ((size_t)TQ * (HD + 1) + (size_t)TK * (HD + 1) + (size_t)TK * HD + (size_t)TQ * (TK + 1)) * sizeof(float);
+    return ((size_t)TQ * (HD + 4) + (size_t)TK * (HD + 4) + (size_t)TK * HD + (size_t)TQ * TK) * sizeof(float);
 }
 
-// Shared memory: Q (TQ, HD+1) | K (TK, HD+1) | V (TK, HD) | P (TQ, TK+1);
-// the padded rows make the column reads of 16 threads hit 16 banks.
+// Thread (ty, tx) computes scores S[ty + 16 i][tx + 16 j] (i < 4, j < TK/16)
+// and output O[ty + 16 i][g*16*VW + tx*VW + e] (g < NG, e < VW): VW
+// consecutive dims so that V is read VW floats at a time.
 template <int HD>
 __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const float *q, int ldq, const float *k,
                                                                        const float *v, int ldkv, float *out,
                                                                        int n_heads, int group, float scale,
                                                                        const lr_attn_tile *tiles) {
-    constexpr int LD = HD + 1, LP = TK + 1, DJ = HD / 16, KJ = TK / 16;
-    extern __shared__ float sm[];
-    float *Qs = sm, *Ks = Qs + TQ * LD, *Vs = Ks + TK * LD, *Ps = Vs + TK * HD;
+    constexpr int LD = HD + 4, KJ = TK / 16, DJ = HD / 16, VW = DJ >= 4 ? 4 : DJ, NG = DJ / VW;
+    static_assert(HD % 16 == 0 && DJ % VW == 0, "head_dim must be a multiple of 16");
+    extern __shared__ float4 sm4[]; // float4: 16-byte aligned
+    float *Qs = (float *)sm4, *Ks = Qs + TQ * LD, *Vs = Ks + TK * LD, *Ps = Vs + TK * HD;
     const lr_attn_tile t = tiles[blockIdx.x];
     const int h = blockIdx.y, kvh = h / group, tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
     for (int i = tid; i < TQ * HD; i += TILE_THREADS) {
@@ -145,17 +150,22 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
         for (int i = 0; i < 4; i++)
 #pragma unroll
             for (int j = 0; j < KJ; j++) s[i][j] = 0.0f;
-#pragma unroll 8
-        for (int d = 0; d < HD; d++) {
-            float qv[4], kv[KJ];
+#pragma unroll 4
+        for (int d = 0; d < HD; d += 4) { // each score: one fma chain over d in order
+            float4 qv[4], kv[KJ];
 #pragma unroll
-            for (int i = 0; i < 4; i++) qv[i] = Qs[(ty + 16 * i) * LD + d];
+            for (int i = 0; i < 4; i++) qv[i] = *(const float4 *)&Qs[(ty + 16 * i) * LD + d];
 #pragma unroll
-            for (int j = 0; j < KJ; j++) kv[j] = Ks[(tx + 16 * j) * LD + d];
+            for (int j = 0; j < KJ; j++) kv[j] = *(const float4 *)&Ks[(tx + 16 * j) * LD + d];
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
-                for (int j = 0; j < KJ; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+                for (int j = 0; j < KJ; j++) {
+                    float a = fmaf(qv[i].x, kv[j].x, s[i][j]);
+                    a = fmaf(qv[i].y, kv[j].y, a);
+                    a = fmaf(qv[i].z, kv[j].z, a);
+                    s[i][j] = fmaf(qv[i].w, kv[j].w, a);
+                }
         }
         // causal mask and online softmax; a row's TK scores sit in the 16
         // lanes of its half-warp (same ty), reduced with xor shuffles < 16
@@ -176,7 +186,7 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
 #pragma unroll
             for (int j = 0; j < KJ; j++) {
                 const float p = mn == -INFINITY ? 0.0f : expf(s[i][j] - mn);
-                Ps[r * LP + tx + 16 * j] = p;
+                Ps[r * TK + tx + 16 * j] = p;
                 ps += p;
             }
             for (int off = 8; off > 0; off >>= 1) ps += __shfl_xor_sync(0xffffffffu, ps, off);
@@ -190,12 +200,22 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
         for (int c = 0; c < kn; c++) {
             float pv[4];
 #pragma unroll
-            for (int i = 0; i < 4; i++) pv[i] = Ps[(ty + 16 * i) * LP + c];
+            for (int i = 0; i < 4; i++) pv[i] = Ps[(ty + 16 * i) * TK + c];
 #pragma unroll
-            for (int j = 0; j < DJ; j++) {
-                const float vv = Vs[c * HD + tx + 16 * j];
+            for (int g = 0; g < NG; g++) {
+                float vv[VW];
+                const float *vr = &Vs[c * HD + g * 16 * VW + tx * VW];
+                if constexpr (VW == 4) {
+                    const float4 v4 = *(const float4 *)vr;
+                    vv[0] = v4.x, vv[1] = v4.y, vv[2] = v4.z, vv[3] = v4.w;
+                } else {
 #pragma unroll
-                for (int i = 0; i < 4; i++) o[i][j] = fmaf(pv[i], vv, o[i][j]);
+                    for (int e = 0; e < VW; e++) vv[e] = vr[e];
+                }
+#pragma unroll
+                for (int e = 0; e < VW; e++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) o[i][g * VW + e] = fmaf(pv[i], vv[e], o[i][g * VW + e]);
             }
         }
     }
@@ -206,7 +226,9 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
         float *orow = out + (size_t)(t.row0 + r) * n_heads * HD + (size_t)h * HD;
         const float inv = 1.0f / l[i];
 #pragma unroll
-        for (int j = 0; j < DJ; j++) orow[tx + 16 * j] = o[i][j] * inv;
+        for (int g = 0; g < NG; g++)
+#pragma unroll
+            for (int e = 0; e < VW; e++) orow[g * 16 * VW + tx * VW + e] = o[i][g * VW + e] * inv;
     }
 }
 

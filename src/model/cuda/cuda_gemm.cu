@@ -145,12 +145,26 @@ __global__ void fallback_gemm_kernel(const T *w, const T *b, int ldb, const floa
     }
 }
 
-// xb (M, K) bf16 = x (M, ldx)[:, 0:K] rounded to nearest even.
-__global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M, int K) {
-    const size_t n = (size_t)M * K;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        const size_t r = i / (size_t)K, c = i % (size_t)K;
-        xb[i] = __float2bfloat16_rn(x[r * (size_t)ldx + c]);
+// xb (M, K) bf16 = x (M, ldx)[:, 0:K] rounded to nearest even. Rows on grid
+// y; 4 columns per thread (one 16-byte load, one 8-byte store) when K and
+// ldx are multiples of 4 and x is 16-byte aligned.
+__global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M, int K, int vec4) {
+    for (int r = blockIdx.y; r < M; r += gridDim.y) {
+        const float *xr = x + (size_t)r * ldx;
+        __nv_bfloat16 *o = xb + (size_t)r * K;
+        if (vec4) {
+            for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * 4; c < K; c += gridDim.x * blockDim.x * 4) {
+                const float4 a = *(const float4 *)(xr + c);
+                __nv_bfloat162 lo = __floats2bfloat162_rn(a.x, a.y), hi = __floats2bfloat162_rn(a.z, a.w);
+                uint2 packed;
+                memcpy(&packed.x, &lo, 4);
+                memcpy(&packed.y, &hi, 4);
+                *(uint2 *)(o + c) = packed;
+            }
+        } else {
+            for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x)
+                o[c] = __float2bfloat16_rn(xr[c]);
+        }
     }
 }
 
@@ -173,7 +187,8 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     int ldb = ldx;
     if (w.dtype == LR_BF16) {
         __nv_bfloat16 *xb = (__nv_bfloat16 *)lr_cuda_scratch(&cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
-        to_bf16_kernel<<<grid_for((size_t)M * K, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K);
+        const int vec4 = K % 4 == 0 && ldx % 4 == 0 && (uintptr_t)x % 16 == 0; // xb: cudaMalloc, K % 4 == 0
+        to_bf16_kernel<<<lr_cuda_row_grid(M, K, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K, vec4);
         LR_CUDA_LAUNCHED();
         B = xb;
         ldb = K;

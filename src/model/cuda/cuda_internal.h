@@ -73,6 +73,9 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);
 
 // Kernel helpers shared by the kernels' files.
+// The grid of a row kernel: rows on y (grid-stride beyond 65535), the n
+// columns of a row on x with w columns per thread.
+dim3 lr_cuda_row_grid(int M, int n, int w, unsigned block);
 void lr_cuda_add_bias(lr_cuda_ctx *cx, float *y, int ldy, const float *bias, int M, int N);
 void lr_cuda_zero_cols(lr_cuda_ctx *cx, float *y, int ldy, int M, int N);
 

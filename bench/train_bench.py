@@ -14,6 +14,9 @@ peak RSS.
          [--logits-to-keep 0|1]   # 1: ask HF for the last position's logits only (not what the reference does)
          [--samples traces] [--traces 2] [--n-samples 16] [--prompt-len 128] [--gen-len 128]
                                   # x||y_<t per sample, micro-batches of --micro-batch
+         [--device cuda --dtype bf16]  # the GPU baseline (tools/gpu_check.sh): the frozen model in
+                                  # bf16 on the GPU, LoRA in fp32 (peft's autocast_adapter_dtype),
+                                  # synchronised timings, peak GPU memory
 """
 import argparse
 import json
@@ -66,6 +69,8 @@ def main():
     ap.add_argument("--n-samples", type=int, default=16)
     ap.add_argument("--prompt-len", type=int, default=128)
     ap.add_argument("--gen-len", type=int, default=128)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
     a = ap.parse_args()
     threads = a.threads or int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     import torch
@@ -74,7 +79,15 @@ def main():
 
     torch.set_num_threads(threads)
     t0 = time.time()
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation=a.attn)
+    dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation=a.attn).to(a.device)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
     load_s = time.time() - t0
     cfg = LoraConfig(r=a.r, lora_alpha=16, lora_dropout=0.05, target_modules=a.targets.split(","),
                      task_type="CAUSAL_LM")
@@ -89,7 +102,7 @@ def main():
         mask = torch.tensor([[1] * n + [0] * (Lm - n) for n in lens], dtype=torch.long)
         lab_ids = torch.tensor([[(bench_token(a.seed + 100, s, V) + 977 * j) % V for j in range(4)] for _, s in mb])
         lab_w = torch.tensor([0.4, 0.3, 0.2, 0.1]).expand(len(mb), 4)
-        mbs.append((ids, mask, torch.tensor(lens) - 1, lab_ids, lab_w))
+        mbs.append(tuple(x.to(dev) for x in (ids, mask, torch.tensor(lens) - 1, lab_ids, lab_w)))
     S = sum(len(m[0]) for m in mbs)
     tokens = sum(int(m[1].sum()) for m in mbs)
     padded = sum(m[0].numel() for m in mbs)
@@ -100,18 +113,20 @@ def main():
     times, cpu, loss_v, loss0 = [], [], 0.0, 0.0
     kw = {"logits_to_keep": 1} if a.logits_to_keep else {}
     for it in range(a.warmup + a.repeats):
+        sync()
         t0, c0 = time.time(), time.process_time()
         opt.zero_grad()
         loss_v = 0.0
         for ids, mask, last, lab_ids, lab_w in mbs:  # gradient accumulation over the step's micro-batches
             logits = model(input_ids=ids, attention_mask=mask, **kw).logits
-            z = logits[:, -1, :] if a.logits_to_keep else logits[torch.arange(len(last)), last]
-            lsm = torch.log_softmax(z, -1)
+            z = logits[:, -1, :] if a.logits_to_keep else logits[torch.arange(len(last), device=dev), last]
+            lsm = torch.log_softmax(z.float(), -1)
             loss = (lab_w * (torch.log(lab_w) - lsm.gather(1, lab_ids))).sum() / S
             loss.backward()
             loss_v += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        sync()
         dt, dc = time.time() - t0, time.process_time() - c0
         if it == 0:
             loss0 = loss_v
@@ -137,7 +152,10 @@ def main():
                attn=a.attn, load_s=load_s,
                step_s=med, step_times=times, step_cpu_s=median(cpu), tokens_per_s=tokens / med,
                supervised_per_s=S / med, loss0=loss0, loss=loss_v,
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, torch=torch.__version__)
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, torch=torch.__version__,
+               device=a.device, dtype=a.dtype)
+    if dev.type == "cuda":
+        row.update(gpu=torch.cuda.get_device_name(dev), peak_gpu_mb=torch.cuda.max_memory_allocated(dev) / 2**20)
     print(json.dumps(row))
 
 

@@ -153,7 +153,8 @@ if [ $DRY = 1 ]; then
   stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
     --score-tokens 512 --decode-steps 4 --profile "$OUTDIR/perf_profile.md"
   stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
-    tools/gpu_check/hf_bench.py tools/gpu_check/report.py tools/gpu_check/to_bf16.py bench/make_model_bf16.py
+    tools/gpu_check/hf_bench.py tools/gpu_check/report.py tools/gpu_check/to_bf16.py bench/make_model_bf16.py \
+    bench/train_bench.py
 else
   stage ops 90 0 "$T" ops --json "$OUTDIR/ops.json"
   stage contract_demo_f32 60 0 "$T" contract --json "$OUTDIR/contract_demo_f32.json" \
@@ -167,6 +168,10 @@ else
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
     stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
+    # issue 16's baseline: one LoRA step of PyTorch + peft in bf16 (16 samples of the paper's
+    # lengths in 2 micro-batches, q/v r 8), supervised positions per second
+    stage train_hf 120 0 bash -c "python3 bench/train_bench.py --model '$WORK/m1p5b' --samples traces \
+      --device cuda --dtype bf16 --repeats 5 --warmup 2 > '$OUTDIR/train_hf.json'"
   else
     printf 'perf\tskip\t0\tno numpy: no 1.5B-shaped model\n' >> "$OUTDIR/stages.tsv"
   fi

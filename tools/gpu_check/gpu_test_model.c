@@ -222,9 +222,9 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
         }
         free(lens), free(tok), free(lg);
     }
-    /* decode at batch 1 and 64 */
-    const int batches[2] = {1, 64};
-    for (int bi = 0; bi < 2; bi++) {
+    /* decode at batch 1, 64 and 256 */
+    const int batches[3] = {1, 64, 256};
+    for (int bi = 0; bi < 3; bi++) {
         const int B = batches[bi], P = 32, warm = 2;
         lr_kv_cache *kc = kv_cache_new(m, B, P + warm + decode_steps + 5); /* + 4 profiled steps */
         int *slots = malloc((size_t)B * sizeof *slots), *nn = malloc((size_t)B * sizeof *nn);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """HF transformers bf16 on the same GPU and the same shapes as `gpu_test
 perf` (tools/gpu_check.sh): scoring tokens/s (256-token sequences, logits of
-the last position only) and greedy decode tokens/s at batch 1 and 64 (a
+the last position only), greedy decode tokens/s at batch 1, 64 and 256 (a
 32-token prompt, then one token per step through the model with its KV
-cache, the next ids from the logits on the GPU). TF32 off. Writes JSON.
+cache, the next ids from the logits on the GPU), and `generate` at batch 64
+(greedy, 64 new tokens: the baseline of issue 15's ">= 5x HF generate").
+TF32 off. Writes JSON.
 
     python3 tools/gpu_check/hf_bench.py --model DIR --json FILE"""
 import argparse
@@ -68,7 +70,7 @@ def main():
         torch.cuda.synchronize()
         dt = (time.time() - t0) / iters
         record("hf scoring", tokens_per_pass=n * L, seconds_per_pass=round(dt, 4), tokens_per_s=round(n * L / dt))
-        for B in (1, 64):
+        for B in (1, 64, 256):
             ids = torch.randint(0, V, (B, 32), device="cuda", generator=g)
             o = fwd(ids, use_cache=True)
             past, nxt = o.past_key_values, o.logits[:, -1].argmax(-1, keepdim=True)
@@ -83,6 +85,17 @@ def main():
             dt = (time.time() - t0) / steps
             record(f"hf decode batch {B}", batch=B, steps=steps, ms_per_step=round(dt * 1e3, 3),
                    tokens_per_s=round(B / dt))
+        B, new = 64, 64
+        ids = torch.randint(0, V, (B, 32), device="cuda", generator=g)
+        gen = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+        m.generate(ids, **dict(gen, max_new_tokens=4, min_new_tokens=4))  # warm-up
+        torch.cuda.synchronize()
+        t0 = time.time()
+        o = m.generate(ids, **gen)
+        torch.cuda.synchronize()
+        dt = time.time() - t0
+        made = int(o.shape[1] - ids.shape[1]) * B
+        record("hf generate batch 64", batch=B, new_tokens=new, seconds=round(dt, 3), tokens_per_s=round(made / dt))
     return 0
 
 

@@ -54,7 +54,7 @@ def main():
             md += [f"| {c['name']} | {'ok' if c['pass'] else '**FAIL**'} | {vals} |"]
     ours = {c["name"].replace("perf ", ""): c for c in results.get("perf", {}).get("checks", []) or []}
     hf = {c["name"].replace("hf ", ""): c for c in results.get("hf", {}).get("checks", []) or []}
-    rows = [k for k in ("scoring", "decode batch 1", "decode batch 64") if k in ours or k in hf]
+    rows = [k for k in ("scoring", "decode batch 1", "decode batch 64", "decode batch 256") if k in ours or k in hf]
     if rows:
         md += ["", "## Ours vs HF transformers bf16 (same GPU, same shapes)", "",
                "| workload | ours tokens/s | HF tokens/s | ratio |", "|---|---|---|---|"]
@@ -62,6 +62,13 @@ def main():
             a, b = ours.get(k, {}).get("tokens_per_s"), hf.get(k, {}).get("tokens_per_s")
             ratio = f"{a / b:.2f}x" if a and b else "-"
             md += [f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |"]
+    tr = results.get("train_hf")
+    if isinstance(tr, dict) and tr.get("supervised_per_s"):
+        md += ["", "## PyTorch + peft LoRA step, bf16 (issue 16's baseline; bench/train_bench.py)", "",
+               "| samples | micro-batches | tokens | step s | supervised positions/s | peak GPU MiB |",
+               "|---|---|---|---|---|---|",
+               f"| {tr.get('supervised')} | {tr.get('micro_batches')} | {tr.get('tokens')} | {tr['step_s']:.4f} | "
+               f"{tr['supervised_per_s']:.1f} | {tr.get('peak_gpu_mb', 0):.0f} |"]
     prof = os.path.join(out, "perf_profile.md")
     if os.path.exists(prof):
         md += ["", "## Per-op profile of the perf stage (gpu_test perf --profile)", "",

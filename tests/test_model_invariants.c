@@ -244,6 +244,13 @@ static void check_generation(lr_model *m, const char *name) {
         gen(m, pr, pl, N, &gp, o2, l2, f2);
         EXPECT(same_outputs(o1, l1, o2, l2, N), "%s: greedy outputs with batch %d differ from batch 2", name, b);
         free_outs(o2, N);
+        /* ids chosen where the logits are (model_extend_greedy, the backend's argmax_rows) */
+        gp.no_step_logits = 1;
+        gen(m, pr, pl, N, &gp, o2, l2, f2);
+        EXPECT(same_outputs(o1, l1, o2, l2, N), "%s: greedy ids without step logits (batch %d) differ", name, b);
+        for (int i = 0; i < N; i++) EXPECT(f2[i] == f1[i], "%s: finish reason %d without step logits", name, (int)f2[i]);
+        free_outs(o2, N);
+        gp.no_step_logits = 0;
     }
     /* EOS: make the 4th greedy token of sequence 1 an EOS id */
     int32_t eos[1] = {o1[1][3]};

@@ -169,7 +169,8 @@ int cmd_generate(int argc, char **argv) {
     model_eos_set(m, tok ? tokenizer_eos_id(tok) : -1, &eos);
 
     lr_gen_params gp = {.max_new_tokens = (int)max_new, .temperature = temperature, .top_p = top_p,
-                        .seed = (uint64_t)seed, .eos_ids = eos.ids, .n_eos = eos.n, .batch = (int)batch};
+                        .seed = (uint64_t)seed, .eos_ids = eos.ids, .n_eos = eos.n, .batch = (int)batch,
+                        .no_step_logits = 1 /* on_step counts tokens only */};
     const int32_t **pp = xmalloc((size_t)n * sizeof *pp);
     int *pl = xmalloc((size_t)n * sizeof *pl), *ol = xmalloc((size_t)n * sizeof *ol);
     int32_t **outs = xmalloc((size_t)n * sizeof *outs);

@@ -379,6 +379,7 @@ static void run_chunk(eval_ctx *c, long k) {
         .eos_ids = c->eos.ids,
         .n_eos = c->eos.n,
         .batch = (int)(c->o->batch < cnt ? c->o->batch : cnt),
+        .no_step_logits = 1, /* on_step ticks the progress line only */
     };
     int32_t **out = xcalloc((size_t)cnt, sizeof *out);
     int *out_lens = xcalloc((size_t)cnt, sizeof *out_lens);

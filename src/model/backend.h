@@ -116,6 +116,14 @@ struct lr_backend {
     /* y (M, N) = log_softmax(x) per row (fp32 values, fp64 sums). y may equal x. */
     void (*log_softmax)(lr_backend *be, const float *x, float *y, int M, int N);
 
+    /* Greedy choice per row of x (M, N): ids[r] = the first index of the
+     * row's maximum, NaN ignored (sampling.h's lr_argmax: 0 when every value
+     * is NaN); finite[r] = 1 when every value of the row is finite, else 0.
+     * ids and finite are host memory: on a device backend only these cross
+     * to the host, not the M x N logits (greedy decoding, model.h's
+     * model_extend_greedy). */
+    void (*argmax_rows)(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
+
     /* ---- Training ops (the LoRA trainer, src/trainer/train_net.c; CPU:
      * src/model/cpu/, each backward beside its forward). The forward of
      * each family is the inference op above; its backward takes the

@@ -22,6 +22,7 @@
 
 #include "common/check.h"
 #include "model/cpu_ops.h"
+#include "model/sampling.h"
 
 /* Every block is preceded by a 64-byte header recording how it was made:
  * large blocks come straight from mmap, start on a 2 MiB boundary and are
@@ -152,6 +153,17 @@ static size_t x_block_bytes(void) {
     return l2 > (4 << 20) ? (size_t)4 << 20 : (size_t)l2;
 }
 
+/* Not per ISA: the same scalar scans as the host-side choice in generate.c
+ * (lr_argmax, lr_row_finite), so either way gives the same ids. */
+static void cpu_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite) {
+    (void)be;
+    for (int r = 0; r < M; r++) {
+        const float *row = x + (size_t)r * N; /* (N) */
+        ids[r] = lr_argmax(row, N);
+        finite[r] = (uint8_t)lr_row_finite(row, N);
+    }
+}
+
 lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
@@ -166,6 +178,7 @@ lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     be->download = cpu_copy;
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
+    be->argmax_rows = cpu_argmax_rows;
     cpu_set_threads(be, n_threads);
     return be;
 }

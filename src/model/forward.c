@@ -24,7 +24,7 @@ static void *grow(lr_model *m, void *p, size_t bytes) {
     return m->be->alloc(m->be, bytes);
 }
 
-void model_workspace_reserve(lr_model *m, int rows, int logit_rows) {
+void model_workspace_reserve(lr_model *m, int rows, int logit_rows, int logits_scratch) {
     lr_workspace *w = &m->ws;
     if (rows > w->cap) {
         const size_t n = (size_t)rows, F = sizeof(float);
@@ -43,7 +43,7 @@ void model_workspace_reserve(lr_model *m, int rows, int logit_rows) {
         w->kv_row = xrealloc(w->kv_row, n * sizeof *w->kv_row);
         w->cap = rows;
     }
-    if (!m->be->host_memory && logit_rows > w->logits_cap) {
+    if ((!m->be->host_memory || logits_scratch) && logit_rows > w->logits_cap) {
         w->logits = grow(m, w->logits, (size_t)logit_rows * m->vocab * sizeof(float));
         w->logits_cap = logit_rows;
     }
@@ -68,9 +68,12 @@ void model_workspace_free(lr_model *m) {
  * ws.pos, the attention batch in ab; with a cache c the new keys/values go
  * to cache rows ws.dst_row (within each layer's block) and attention reads
  * the cache, otherwise the batch's own k/v rows. Logits of the n_out rows
- * listed in rows (NULL: all T rows in order) go to logits (n_out, V), host. */
+ * listed in rows (NULL: all T rows in order) go to logits (n_out, V), host;
+ * or, when ids != NULL, stay in the workspace (ws.logits, reserved with
+ * logits_scratch) and only each row's greedy id and finiteness come back
+ * (ids, finite: (n_out), host). */
 static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_attn_batch *ab, lr_kv_cache *c,
-                         const int *rows, int n_out, float *logits) {
+                         const int *rows, int n_out, float *logits, int32_t *ids, uint8_t *finite) {
     lr_backend *be = m->be;
     const lr_model_config *cf = &m->cfg;
     lr_workspace *w = &m->ws;
@@ -116,9 +119,10 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
         be->rmsnorm(be, x, m->final_norm, sel, n_out, d, eps);
     }
     if (n_out == 0) return;
-    float *out = be->host_memory ? logits : w->logits; /* (n_out, V) */
+    float *out = be->host_memory && !ids ? logits : w->logits; /* (n_out, V) */
     be->matmul(be, sel, d, m->lm_head, NULL, out, V, n_out, V, d, 0);
-    if (!be->host_memory) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
+    if (ids) be->argmax_rows(be, out, n_out, V, ids, finite);
+    else if (!be->host_memory) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
 }
 
 static int check_tokens(const lr_model *m, const int32_t *tokens, long n) {
@@ -170,7 +174,7 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
             T += lens[s1++];
         }
         const int ns = s1 - s0;
-        model_workspace_reserve(m, T, n_out);
+        model_workspace_reserve(m, T, n_out, 0);
         lr_workspace *w = &m->ws;
         w->q_off[0] = 0;
         int r = 0;
@@ -187,7 +191,8 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
         }
         lr_attn_batch ab = {.n_seq = ns, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
         const int every = !n_last && all_positions;
-        decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, logits + (size_t)out0 * V);
+        decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, logits + (size_t)out0 * V, NULL,
+                     NULL);
         out0 += n_out;
         tok0 += T;
         s0 = s1;
@@ -204,8 +209,10 @@ int model_forward_last(lr_model *m, const int32_t *tokens, const int *lens, cons
     return forward_impl(m, tokens, lens, n_seq, 0, n_last, logits);
 }
 
-int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
-                 float *last_logits, float *all_logits) {
+/* model_extend and model_extend_greedy: the last rows' logits go to
+ * last_logits, or their greedy ids to next_ids / finite. */
+static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
+                       float *last_logits, float *all_logits, int32_t *next_ids, uint8_t *finite) {
     if (c->m != m) {
         lr_error_set(m->dir, "KV cache belongs to another model");
         return -1;
@@ -264,7 +271,7 @@ int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *t
             e_off += take;
             if (e_off == n_new[e]) e++, e_off = 0;
         }
-        model_workspace_reserve(m, T, all_logits ? T : np);
+        model_workspace_reserve(m, T, all_logits ? T : np, next_ids != NULL);
         int n_out = 0;
         w->q_off[0] = 0;
         for (int i = 0; i < np; i++) {
@@ -281,18 +288,30 @@ int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *t
         lr_attn_batch ab = {.n_seq = np, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
         if (all_logits) {
             float *out = all_logits + (size_t)tok0 * V;
-            decoder_pass(m, tokens + tok0, T, &ab, c, NULL, T, out);
+            decoder_pass(m, tokens + tok0, T, &ab, c, NULL, T, out, NULL, NULL);
             if (last_logits)
                 for (int i = 0; i < n_out; i++)
                     memcpy(last_logits + (size_t)(n_done + i) * V, out + (size_t)w->rows[i] * V, (size_t)V * sizeof(float));
         } else if (last_logits && n_out > 0) {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, last_logits + (size_t)n_done * V);
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, last_logits + (size_t)n_done * V, NULL, NULL);
+        } else if (next_ids && n_out > 0) {
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, NULL, next_ids + n_done, finite + n_done);
         } else {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, 0, NULL); /* fills the cache only */
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, 0, NULL, NULL, NULL); /* fills the cache only */
         }
         for (int i = 0; i < np; i++) c->len[slots[pe[i]]] += plen[i];
         n_done += n_out;
         tok0 += T;
     }
     return 0;
+}
+
+int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
+                 float *last_logits, float *all_logits) {
+    return extend_impl(m, c, slots, tokens, n_new, n, last_logits, all_logits, NULL, NULL);
+}
+
+int model_extend_greedy(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new,
+                        int n, int32_t *next_ids, uint8_t *finite) {
+    return extend_impl(m, c, slots, tokens, n_new, n, NULL, NULL, next_ids, finite);
 }

@@ -62,7 +62,12 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
     int *slot_seq = xmalloc((size_t)B * sizeof *slot_seq); /* -1: free */
     int32_t *pending = xmalloc((size_t)B * sizeof *pending); /* token to feed next, per slot */
     int *e_slot = xmalloc((size_t)B * sizeof *e_slot), *e_n = xmalloc((size_t)B * sizeof *e_n);
-    float *logits = xmalloc((size_t)B * V * sizeof(float)); /* (B, V) */
+    /* greedy without logits for the caller: the ids are chosen where the
+     * logits are, and no logits row reaches the host */
+    const int greedy_ids = p->no_step_logits && !(p->temperature > 0.0);
+    float *logits = greedy_ids ? NULL : xmalloc((size_t)B * V * sizeof(float)); /* (B, V) */
+    int32_t *next_ids = xmalloc((size_t)B * sizeof *next_ids);                  /* (B) greedy_ids */
+    uint8_t *next_finite = xmalloc((size_t)B);                                  /* (B) greedy_ids */
     size_t packed_cap = (size_t)B;
     int32_t *packed = xmalloc(packed_cap * sizeof *packed);
     lr_sampler_scratch scratch = {0};
@@ -100,20 +105,23 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
             }
         }
         if (ne == 0) break;
-        if (model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL) != 0) {
+        if ((greedy_ids ? model_extend_greedy(m, c, e_slot, packed, e_n, ne, next_ids, next_finite)
+                        : model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL)) != 0) {
             rc = -1;
             break;
         }
         for (int e = 0; e < ne; e++) {
             const int s = e_slot[e], q = slot_seq[s];
             seq_state *sq = &st[q];
-            const float *row = logits + (size_t)e * V; /* (V) */
+            const float *row = greedy_ids ? NULL : logits + (size_t)e * V; /* (V) */
             /* NaN/Inf logits (broken weights, overflow): nothing sensible
-             * can follow, so the sequence stops here and says why */
-            const int finite = lr_row_finite(row, V);
-            const int32_t t = finite ? lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch)
-                                     : lr_argmax(row, V);
-            if (on_step) on_step(ctx, q, sq->len, t, row);
+             * can follow, so the sequence stops here and says why; greedy
+             * (lr_sample at temperature 0) is lr_argmax either way */
+            const int finite = greedy_ids ? next_finite[e] : lr_row_finite(row, V);
+            const int32_t t = greedy_ids ? next_ids[e]
+                              : finite   ? lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch)
+                                         : lr_argmax(row, V);
+            if (on_step) on_step(ctx, q, sq->len, t, p->no_step_logits ? NULL : row);
             sq->out[sq->len++] = t;
             int done = 1;
             if (!finite) finish[q] = FINISH_NONFINITE;
@@ -138,6 +146,8 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
     lr_sampler_scratch_free(&scratch);
     free(packed);
     free(logits);
+    free(next_ids);
+    free(next_finite);
     free(e_slot);
     free(e_n);
     free(pending);

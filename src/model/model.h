@@ -170,6 +170,13 @@ size_t kv_cache_bytes(const lr_kv_cache *c);
  * order (sum n_new, vocab). -1 + lr_error when a slot would overflow. */
 int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
                  float *last_logits, float *all_logits);
+/* The same pass for greedy decoding: instead of the last logits rows,
+ * next_ids[i] = lr_argmax of slot slots[i]'s last logits row and
+ * finite[i] = lr_row_finite of it (n each, host). The logits stay where
+ * they were computed: on a GPU only n ids and flags reach the host. The
+ * ids equal lr_argmax of model_extend's rows, bit for bit on the CPU. */
+int model_extend_greedy(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new,
+                        int n, int32_t *next_ids, uint8_t *finite);
 
 /* ---- generation */
 /* FINISH_NONFINITE: the last logits row held a NaN or an infinity (broken
@@ -186,10 +193,13 @@ typedef struct {
     const int32_t *eos_ids;
     int n_eos;
     int batch;            /* concurrent sequences (slots); finished slots are refilled */
+    int no_step_logits;   /* 1: on_step gets logits = NULL, and greedy decoding (temperature 0) picks
+                           * the ids where the logits are (model_extend_greedy: a GPU sends only ids) */
 } lr_gen_params;
 
 /* Called once per generated token, in generation order for that sequence,
- * with the raw logits row (vocab floats) the token was chosen from. */
+ * with the raw logits row (vocab floats) the token was chosen from (NULL
+ * when the params ask for no_step_logits). */
 typedef void (*lr_step_fn)(void *ctx, int seq, int step, int32_t token, const float *logits);
 
 /* Generates for n prompts. out_tokens[i] (fresh array, generated ids only,

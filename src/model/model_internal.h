@@ -21,7 +21,7 @@ typedef struct {
     float *gu;        /* (cap, 2*I) gate|up */
     float *act;       /* (cap, I) swiglu output */
     float *sel;       /* (cap, d) final-normed rows that go to lm_head */
-    float *logits;    /* (logits_cap, V) only for device backends */
+    float *logits;    /* (logits_cap, V) device backends, and greedy ids on any (model_extend_greedy) */
     int logits_cap;
     /* host */
     int32_t *pos;     /* (cap) positions */
@@ -79,8 +79,9 @@ void model_free_weights(lr_model *m);
 float *model_weight_f32(lr_model *m, lr_weight *w, size_t numel);
 
 /* Grows the workspace to hold `rows` tokens and `logit_rows` logits rows
- * (forward.c). */
-void model_workspace_reserve(lr_model *m, int rows, int logit_rows);
+ * (forward.c): backend memory for the logits on a device backend, and on
+ * any backend when logits_scratch (greedy ids chosen where the logits are). */
+void model_workspace_reserve(lr_model *m, int rows, int logit_rows, int logits_scratch);
 void model_workspace_free(lr_model *m);
 
 #endif

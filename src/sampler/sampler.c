@@ -115,7 +115,8 @@ int sampler_run_chunk(lr_sampler *s, int64_t chunk, lr_chunk *out) {
                             .seed = mix_seed(s->seed, chunk),
                             .eos_ids = s->eos.ids,
                             .n_eos = s->eos.n,
-                            .batch = nt};
+                            .batch = nt,
+                            .no_step_logits = s->ids_only}; /* ids: the scorers recompute the rows */
         rc = model_generate(s->expert, (const int32_t *const *)prompt, plen, nt, &gp, on_step, &sc, gen, glen, fin);
         if (rc == 0) {
             size_t total = 0;

@@ -226,7 +226,8 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
     const int batches[3] = {1, 64, 256};
     for (int bi = 0; bi < 3; bi++) {
         const int B = batches[bi], P = 32, warm = 2;
-        lr_kv_cache *kc = kv_cache_new(m, B, P + warm + decode_steps + 5); /* + 4 profiled steps */
+        /* room for the logits steps, 4 profiled steps and the greedy-ids steps */
+        lr_kv_cache *kc = kv_cache_new(m, B, P + 2 * (warm + decode_steps) + 5);
         int *slots = malloc((size_t)B * sizeof *slots), *nn = malloc((size_t)B * sizeof *nn);
         int32_t *tok = malloc((size_t)B * P * sizeof *tok);
         float *last = malloc((size_t)B * V * 4);
@@ -260,6 +261,23 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
         gt_check(r, name, rc == 0,
                  "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, \"weight_gb_per_s\": %.0f",
                  B, decode_steps, dt * 1e3, B / dt, wbytes / dt / 1e9);
+        /* the same steps with greedy ids chosen on the device (model_extend_greedy:
+         * only B ids cross to the host, as model_generate does without step logits) */
+        int32_t *next = malloc((size_t)B * sizeof *next);
+        uint8_t *fin = malloc((size_t)B);
+        double in_greedy = 0;
+        for (int step = 0; step < warm + decode_steps && !rc; step++) {
+            const double t1 = gt_now();
+            rc = model_extend_greedy(m, kc, slots, tok, nn, B, next, fin);
+            if (step >= warm) in_greedy += gt_now() - t1;
+            memcpy(tok, next, (size_t)B * sizeof *tok);
+        }
+        const double dg = in_greedy / (decode_steps > 0 ? decode_steps : 1);
+        snprintf(name, sizeof name, "perf decode batch %d ids", B);
+        gt_check(r, name, rc == 0,
+                 "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, \"weight_gb_per_s\": %.0f",
+                 B, decode_steps, dg * 1e3, B / dg, wbytes / dg / 1e9);
+        free(next), free(fin);
         kv_cache_free(kc);
         free(slots), free(nn), free(tok), free(last);
     }

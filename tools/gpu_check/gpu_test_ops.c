@@ -174,6 +174,45 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n
     free(q), free(k), free(v), free(bound), free(out[0]), free(out[1]);
 }
 
+/* ---- argmax_rows: exact ids and finiteness flags, ties, NaN, infinities,
+ * signed zeros, a vocabulary-sized row (greedy decoding on the device) */
+static void test_argmax(gt_report *r, lr_backend *cpu, lr_backend *dut) {
+    const int M = 9, N = 151936;
+    float *x = rnd((size_t)M * N, 20.0f);
+    float *row = x + N; /* row 1: a tie of the maximum at three far-apart ids */
+    row[70000] = row[150000] = row[5] = 99.0f;
+    row = x + 2 * (size_t)N; /* row 2: NaN where the maximum would be, a larger value later */
+    row[10] = NAN, row[11] = 50.0f, row[140000] = 60.0f;
+    row = x + 3 * (size_t)N; /* row 3: all NaN */
+    for (int i = 0; i < N; i++) row[i] = NAN;
+    row = x + 4 * (size_t)N; /* row 4: +inf twice */
+    row[123] = INFINITY, row[99999] = INFINITY;
+    row = x + 5 * (size_t)N; /* row 5: all -inf */
+    for (int i = 0; i < N; i++) row[i] = -INFINITY;
+    row = x + 6 * (size_t)N; /* row 6: zeros, -0 first */
+    for (int i = 0; i < N; i++) row[i] = i < 1000 ? -0.0f : 0.0f;
+    row = x + 7 * (size_t)N; /* row 7: the maximum in the last element */
+    row[N - 1] = 1e30f;
+    int32_t ids[2][9];
+    uint8_t fin[2][9];
+    lr_backend *bes[2] = {cpu, dut};
+    for (int i = 0; i < 2; i++) {
+        float *dx = put(bes[i], x, (size_t)M * N * 4);
+        bes[i]->argmax_rows(bes[i], dx, M, N, ids[i], fin[i]);
+        bes[i]->free(bes[i], dx);
+    }
+    int bad = -1;
+    for (int i = 0; i < M; i++)
+        if (ids[0][i] != ids[1][i] || fin[0][i] != fin[1][i]) bad = i;
+    const int want_ok = ids[0][1] == 5 && ids[0][2] == 140000 && ids[0][3] == 0 && ids[0][4] == 123 && ids[0][5] == 0 &&
+                        ids[0][6] == 0 && ids[0][7] == N - 1 && fin[0][2] == 0 && fin[0][4] == 0 && fin[0][0] == 1;
+    gt_check(r, "argmax_rows", bad < 0 && want_ok,
+             "\"rows\": %d, \"first_mismatch\": %d, \"reference_as_expected\": %d, \"ids_ref\": [%d, %d, %d, %d], "
+             "\"ids_dut\": [%d, %d, %d, %d]",
+             M, bad, want_ok, ids[0][1], ids[0][2], ids[0][4], ids[0][7], ids[1][1], ids[1][2], ids[1][4], ids[1][7]);
+    free(x);
+}
+
 /* ---- the row/elementwise ops */
 static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
     const int M = 37, d = 896, V = 300, I = 700;
@@ -316,6 +355,7 @@ int gt_ops(gt_report *r) {
         lr_backend_destroy(fb);
     }
     test_rows(r, cpu, dut);
+    test_argmax(r, cpu, dut);
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
         test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, NULL);

@@ -105,6 +105,8 @@ static void cu_destroy(lr_backend *be) {
     if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
     if (cx->host_meta) LR_CUDA_CHECK(cudaFreeHost(cx->host_meta));
     if (cx->xbf) LR_CUDA_CHECK(cudaFree(cx->xbf));
+    if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
+    if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
@@ -139,6 +141,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->kv_store = lr_cuda_kv_store;
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
+    be->argmax_rows = lr_cuda_argmax_rows;
     lr_cuda_gemm_init(cx);
     meta_grow(cx, 1);
     cu_set_threads(be, n_threads);

@@ -31,6 +31,8 @@ struct lr_cuda_ctx {
     size_t xbf_cap;
     float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
     int inv_freq_n;
+    void *pick_dev, *pick_host; // argmax_rows: device ids | flags, and their pinned host copy (pick_cap bytes each)
+    size_t pick_cap;
     const float *inv_freq_host; // the host array it was copied from
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
 };
@@ -71,6 +73,7 @@ void lr_cuda_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t 
 void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
                        int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);
+void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
 
 // Kernel helpers shared by the kernels' files.
 // The grid of a row kernel: rows on y (grid-stride beyond 65535), the n

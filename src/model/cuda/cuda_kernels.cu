@@ -4,6 +4,7 @@
 // row where a row reduces, grid-stride loops elsewhere; sums that the CPU
 // path does in fp64 are fp64 here too.
 #include <cuda_bf16.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -236,6 +237,67 @@ void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N)
     if (M <= 0) return;
     log_softmax_kernel<<<M, 512, 0, cx->stream>>>(x, y, N);
     LR_CUDA_LAUNCHED();
+}
+
+// ---- argmax_rows: per row the first index of the maximum (NaN ignored; 0
+// when the row is all NaN) and whether the row is finite. Only these M ids
+// and flags are copied to the host (pinned staging, one copy).
+__global__ void argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t *finite) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float *row = x + (size_t)blockIdx.x * N;
+    float bv = -INFINITY;
+    int bi = INT_MAX, fin = 1; // INT_MAX: no value seen yet
+    for (int i = threadIdx.x; i < N; i += blockDim.x) {
+        const float v = row[i];
+        fin &= isfinite(v) ? 1 : 0;
+        if (!isnan(v) && (v > bv || (v == bv && i < bi))) bv = v, bi = i;
+    }
+    // the pair (value, index) with the largest value, then the lowest index
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
+    }
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    if (lane == 0) sv[wid] = bv, si[wid] = bi;
+    fin = __syncthreads_and(fin); // also publishes sv, si
+    if (wid == 0) {
+        bv = lane < nw ? sv[lane] : -INFINITY;
+        bi = lane < nw ? si[lane] : INT_MAX;
+        for (int o = 16; o > 0; o >>= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
+        }
+        if (lane == 0) {
+            ids[blockIdx.x] = bi == INT_MAX ? 0 : bi;
+            finite[blockIdx.x] = (uint8_t)fin;
+        }
+    }
+}
+
+void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0) return;
+    const size_t bytes = (size_t)M * (sizeof(int32_t) + 1);
+    if (bytes > cx->pick_cap) {
+        LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+        if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
+        if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
+        const size_t cap = bytes < 4096 ? 4096 : 2 * bytes;
+        LR_CUDA_CHECK(cudaMalloc(&cx->pick_dev, cap));
+        LR_CUDA_CHECK(cudaMallocHost(&cx->pick_host, cap));
+        cx->pick_cap = cap;
+    }
+    int32_t *dids = (int32_t *)cx->pick_dev;
+    uint8_t *dfin = (uint8_t *)(dids + M);
+    argmax_rows_kernel<<<M, 1024, 0, cx->stream>>>(x, N, dids, dfin);
+    LR_CUDA_LAUNCHED();
+    LR_CUDA_CHECK(cudaMemcpyAsync(cx->pick_host, cx->pick_dev, bytes, cudaMemcpyDeviceToHost, cx->stream));
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    memcpy(ids, cx->pick_host, (size_t)M * sizeof(int32_t));
+    memcpy(finite, (const char *)cx->pick_host + (size_t)M * sizeof(int32_t), (size_t)M);
 }
 
 // ---- GEMM helpers

@@ -8,7 +8,14 @@
  *     (ids), get bit-identical divergences, candidates and counts, for row
  *     budgets that put one trace, a few, or all in one forward;
  *   - a chunk without rows and a scorer without an expert is an error, as
- *     is an expert of another vocabulary size. */
+ *     is an expert of another vocabulary size;
+ *   - the scorer's path for backends with a contrast op (a GPU: both
+ *     models' rows stay in backend memory, model_forward_last_dev, and only
+ *     per-step results come back) gives the same bits, with a stand-in op
+ *     on the CPU backend that computes each step with contrast_step and
+ *     reports some steps as non-finite: those, and steps with more
+ *     candidates than the op keeps, are recomputed from their rows. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +23,8 @@
 #include "common/error.h"
 #include "io/chunk.h"
 #include "method/method.h"
+#include "method/contrast.h"
+#include "model/backend.h"
 #include "model/model.h"
 #include "scorer/scorer.h"
 #include "test_util.h"
@@ -93,6 +102,32 @@ static void check_forward_last(lr_model *e, int V, int ve) {
     free(all), free(last), free(last2);
 }
 
+/* ---- a stand-in for a device backend's contrast op (backend.h) */
+static double g_alpha; /* the scorer's store_alpha (the op gets its log) */
+static long g_fit, g_over, g_calls;
+static void fake_contrast(lr_backend *be, const float *le, int ve, const float *la, int va, int n, const int32_t *tok,
+                          double log_alpha, int cap, lr_contrast_row *rows, int32_t *cid, float *clpe, float *clpa) {
+    (void)be;
+    EXPECT(log_alpha == log(g_alpha), "the op got log_alpha %g for store_alpha %g", log_alpha, g_alpha);
+    float *scratch = malloc(contrast_scratch_size(ve, va) * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        lr_step_div d;
+        lr_cand_buf cb = {0};
+        contrast_step(le + (size_t)i * ve, ve, la + (size_t)i * va, va, tok[i], g_alpha, scratch, &d, &cb);
+        rows[i] = (lr_contrast_row){d.kl, d.entropy_expert, d.entropy_amateur, d.logp_expert, d.logp_amateur,
+                                    d.top1_expert, d.top1_amateur, (int32_t)cb.n, (g_calls + i) % 7 != 3};
+        const size_t k = cb.n < (size_t)cap ? cb.n : (size_t)cap;
+        if (cb.n > (size_t)cap) g_over++;
+        else g_fit++;
+        memcpy(cid + (size_t)i * cap, cb.ids, k * sizeof(int32_t));
+        memcpy(clpe + (size_t)i * cap, cb.logp_expert, k * sizeof(float));
+        memcpy(clpa + (size_t)i * cap, cb.logp_amateur, k * sizeof(float));
+        cand_buf_free(&cb);
+    }
+    g_calls += n;
+    free(scratch);
+}
+
 static void check_same(const lr_chunk *a, const lr_chunk *b, long budget) {
     EXPECT(a->n_steps == b->n_steps && a->n_steps > 0, "budget %ld: steps %lld vs %lld", budget,
            (long long)a->n_steps, (long long)b->n_steps);
@@ -133,6 +168,42 @@ int main(void) {
         chunk_free(&cr);
         chunk_free(&ci);
     }
+
+    /* the contrast-op path: model_forward_last_dev's rows, then the same bits */
+    {
+        const int lens[3] = {9, 1, 33}, nl[3] = {3, 1, 20};
+        int32_t ids3[43];
+        for (int k = 0; k < 43; k++) ids3[k] = rnd_id(V);
+        float *host = malloc((size_t)24 * ve * sizeof(float));
+        const float *dev = NULL;
+        EXPECT(model_forward_last(e, ids3, lens, nl, 3, host) == 0, "forward_last: %s", lr_error_msg());
+        EXPECT(model_forward_last_dev(e, ids3, lens, nl, 3, &dev) == 0 && dev, "forward_last_dev: %s", lr_error_msg());
+        model_sync(e);
+        EXPECT(dev && !memcmp(host, dev, (size_t)24 * ve * sizeof(float)), "model_forward_last_dev rows differ");
+        model_set_chunk_tokens(e, 16); /* several passes into one backend buffer */
+        EXPECT(model_forward_last_dev(e, ids3, lens, nl, 3, &dev) == 0 && dev, "forward_last_dev: %s", lr_error_msg());
+        EXPECT(dev && !memcmp(host, dev, (size_t)24 * ve * sizeof(float)), "model_forward_last_dev over passes differs");
+        model_set_chunk_tokens(e, 0);
+        free(host);
+    }
+    const double alphas[2] = {0.01, 0.3}; /* many candidates per step (over the op's cap), few */
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 2; j++) {
+            lr_scorer plain = ids, viaop = ids;
+            plain.store_alpha = viaop.store_alpha = g_alpha = alphas[k];
+            plain.row_budget = viaop.row_budget = budgets[j + 1];
+            lr_chunk cp, co;
+            make_chunk(&cp, V, ve, NULL);
+            make_chunk(&co, V, ve, NULL);
+            EXPECT(scorer_score_chunk(&plain, &cp) == 0, "plain: %s", lr_error_msg());
+            model_backend(a)->contrast = fake_contrast;
+            EXPECT(scorer_score_chunk(&viaop, &co) == 0, "contrast op: %s", lr_error_msg());
+            model_backend(a)->contrast = NULL;
+            check_same(&cp, &co, budgets[j + 1]);
+            chunk_free(&cp);
+            chunk_free(&co);
+        }
+    EXPECT(g_fit > 0 && g_over > 0 && g_calls > 7, "the op path saw %ld steps that fit, %ld over its cap", g_fit, g_over);
 
     /* no rows and no expert; an expert of another vocabulary */
     lr_chunk c;

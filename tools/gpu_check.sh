@@ -150,6 +150,8 @@ if [ $DRY = 1 ]; then
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
   stage selfcheck_contract 120 0 "$T" contract --dut cpu-emu --json "$OUTDIR/selfcheck_contract.json" \
     --model data/demo/expert --model "$WORK/demo-bf16/amateur" --seqs 6 --max-len 48
+  stage selfcheck_scorer 120 0 "$T" scorer --dut cpu-emu --json "$OUTDIR/selfcheck_scorer.json" \
+    --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur" --seqs 32 --max-len 64
   stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
     --score-tokens 512 --decode-steps 4 --profile "$OUTDIR/perf_profile.md"
   stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
@@ -163,6 +165,11 @@ else
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
   stage contract_demo_bf16 60 0 "$T" contract --json "$OUTDIR/contract_demo_bf16.json" \
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur"
+  # the scorer on the GPU (ids transport, contrast op) vs on the CPU in fp32
+  stage scorer_demo_f32 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_f32.json" \
+    --model data/demo/expert --model data/demo/amateur --seqs 32 --max-len 64
+  stage scorer_demo_bf16 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_bf16.json" \
+    --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur" --seqs 32 --max-len 64
   # performance: a Qwen2.5-Math-1.5B-shaped random bf16 model (numpy), ours then HF
   if python3 -c "import numpy" 2>/dev/null; then
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b

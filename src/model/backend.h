@@ -57,6 +57,17 @@ typedef struct {
     const int64_t *kv_row; /* (n_seq) */
 } lr_attn_batch;
 
+/* One step's contrast from a backend's contrast op: the values of
+ * method/contrast.h's lr_step_div for the step, and its number of
+ * store-alpha candidates. */
+typedef struct {
+    double kl, entropy_expert, entropy_amateur;
+    float logp_expert, logp_amateur;
+    int32_t top1_expert, top1_amateur;
+    int32_t n_cand; /* > cap: only cap were written; the caller recomputes the step from its rows */
+    int32_t finite; /* 0: a row or the KL is not finite; the caller recomputes the step from its rows */
+} lr_contrast_row;
+
 struct lr_backend {
     const char *name;
     int host_memory; /* 1: backend memory is host memory */
@@ -123,6 +134,19 @@ struct lr_backend {
      * to the host, not the M x N logits (greedy decoding, model.h's
      * model_extend_greedy). */
     void (*argmax_rows)(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
+
+    /* The LightReasoner contrast (method/contrast.h's contrast_step: the
+     * same formulas, fp64 sums) of n steps from their logits rows in backend
+     * memory: le (n, ve) the expert's, la (n, va) the amateur's (may live in
+     * another backend's memory on the same device, its work finished),
+     * tokens (n, host) the generated ids, store-alpha threshold log_alpha =
+     * log(store_alpha). Per step rows[i] and its first min(n_cand, cap)
+     * candidates in ascending id order at cand_ids / cand_lpe / cand_lpa +
+     * i * cap (host). Only these cross to the host. NULL on the CPU, whose
+     * scorer runs contrast_step on the rows themselves (scorer.c). */
+    void (*contrast)(lr_backend *be, const float *le, int ve, const float *la, int va, int n, const int32_t *tokens,
+                     double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids, float *cand_lpe,
+                     float *cand_lpa);
 
     /* ---- Training ops (the LoRA trainer, src/trainer/train_net.c; CPU:
      * src/model/cpu/, each backward beside its forward). The forward of

@@ -64,6 +64,19 @@ void model_workspace_free(lr_model *m) {
     memset(w, 0, sizeof *w);
 }
 
+/* Where a decoder pass puts the logits of its output rows: host memory
+ * (logits), backend memory (logits with on_backend = 1: no copy), or
+ * nowhere but the workspace, only each row's greedy id and finiteness
+ * returned (ids, finite). */
+typedef struct {
+    float *logits;
+    int on_backend;
+    int32_t *ids;
+    uint8_t *finite;
+} logits_dst;
+
+static logits_dst to_host(float *logits) { return (logits_dst){logits, 0, NULL, NULL}; }
+
 /* One decoder pass over T packed tokens (host ids). Positions are in
  * ws.pos, the attention batch in ab; with a cache c the new keys/values go
  * to cache rows ws.dst_row (within each layer's block) and attention reads
@@ -73,7 +86,10 @@ void model_workspace_free(lr_model *m) {
  * logits_scratch) and only each row's greedy id and finiteness come back
  * (ids, finite: (n_out), host). */
 static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_attn_batch *ab, lr_kv_cache *c,
-                         const int *rows, int n_out, float *logits, int32_t *ids, uint8_t *finite) {
+                         const int *rows, int n_out, logits_dst dst) {
+    float *logits = dst.logits;
+    int32_t *ids = dst.ids;
+    uint8_t *finite = dst.finite;
     lr_backend *be = m->be;
     const lr_model_config *cf = &m->cfg;
     lr_workspace *w = &m->ws;
@@ -119,10 +135,10 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
         be->rmsnorm(be, x, m->final_norm, sel, n_out, d, eps);
     }
     if (n_out == 0) return;
-    float *out = be->host_memory && !ids ? logits : w->logits; /* (n_out, V) */
+    float *out = (be->host_memory || dst.on_backend) && !ids ? logits : w->logits; /* (n_out, V) */
     be->matmul(be, sel, d, m->lm_head, NULL, out, V, n_out, V, d, 0);
     if (ids) be->argmax_rows(be, out, n_out, V, ids, finite);
-    else if (!be->host_memory) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
+    else if (out != logits) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
 }
 
 static int check_tokens(const lr_model *m, const int32_t *tokens, long n) {
@@ -146,9 +162,11 @@ void model_set_chunk_tokens(lr_model *m, int n) { m->chunk_tokens = n > 0 ? n : 
 /* model_forward and model_forward_last: logits of every position
  * (all_positions), of each sequence's last position, or (n_last != NULL)
  * of the last n_last[s] positions of sequence s. */
+/* The teacher-forced entry points: logits to host memory, or, when
+ * dev_logits != NULL, to the workspace in backend memory (*dev_logits). */
 static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
-                        const int *n_last, float *logits) {
-    long total = 0;
+                        const int *n_last, float *logits, const float **dev_logits) {
+    long total = 0, total_out = 0;
     for (int s = 0; s < n_seq; s++) {
         if (lens[s] < 1) {
             lr_error_set(m->dir, "sequence %d is empty", s);
@@ -161,9 +179,20 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
             return -1;
         }
         total += lens[s];
+        total_out += n_last ? n_last[s] : all_positions ? lens[s] : 1;
     }
     if (check_tokens(m, tokens, total) != 0) return -1;
     const int V = m->vocab;
+    const int on_backend = dev_logits != NULL;
+    if (on_backend) { /* every pass's rows in one backend buffer */
+        if (total_out > 0x7fffffffL) {
+            lr_error_set(m->dir, "%ld logits rows in one call", total_out);
+            return -1;
+        }
+        model_workspace_reserve(m, 0, (int)total_out, 1);
+        logits = m->ws.logits;
+        *dev_logits = logits;
+    }
     int s0 = 0;
     long tok0 = 0, out0 = 0; /* out0: logits rows written so far */
     while (s0 < n_seq) {
@@ -191,8 +220,9 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
         }
         lr_attn_batch ab = {.n_seq = ns, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
         const int every = !n_last && all_positions;
-        decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, logits + (size_t)out0 * V, NULL,
-                     NULL);
+        logits_dst dst = to_host(logits + (size_t)out0 * V);
+        dst.on_backend = on_backend;
+        decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, dst);
         out0 += n_out;
         tok0 += T;
         s0 = s1;
@@ -201,12 +231,22 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
 }
 
 int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions, float *logits) {
-    return forward_impl(m, tokens, lens, n_seq, all_positions, NULL, logits);
+    return forward_impl(m, tokens, lens, n_seq, all_positions, NULL, logits, NULL);
 }
 
 int model_forward_last(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
                        float *logits) {
-    return forward_impl(m, tokens, lens, n_seq, 0, n_last, logits);
+    return forward_impl(m, tokens, lens, n_seq, 0, n_last, logits, NULL);
+}
+
+int model_forward_last_dev(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
+                           const float **logits) {
+    *logits = NULL;
+    return forward_impl(m, tokens, lens, n_seq, 0, n_last, NULL, logits);
+}
+
+void model_sync(lr_model *m) {
+    if (!m->be->host_memory) m->be->download(m->be, NULL, NULL, 0); /* waits for the queued work */
 }
 
 /* model_extend and model_extend_greedy: the last rows' logits go to
@@ -288,16 +328,17 @@ static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int3
         lr_attn_batch ab = {.n_seq = np, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
         if (all_logits) {
             float *out = all_logits + (size_t)tok0 * V;
-            decoder_pass(m, tokens + tok0, T, &ab, c, NULL, T, out, NULL, NULL);
+            decoder_pass(m, tokens + tok0, T, &ab, c, NULL, T, to_host(out));
             if (last_logits)
                 for (int i = 0; i < n_out; i++)
                     memcpy(last_logits + (size_t)(n_done + i) * V, out + (size_t)w->rows[i] * V, (size_t)V * sizeof(float));
         } else if (last_logits && n_out > 0) {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, last_logits + (size_t)n_done * V, NULL, NULL);
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, to_host(last_logits + (size_t)n_done * V));
         } else if (next_ids && n_out > 0) {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, NULL, next_ids + n_done, finite + n_done);
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out,
+                         (logits_dst){NULL, 0, next_ids + n_done, finite + n_done});
         } else {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, 0, NULL, NULL, NULL); /* fills the cache only */
+            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, 0, to_host(NULL)); /* fills the cache only */
         }
         for (int i = 0; i < np; i++) c->len[slots[pe[i]]] += plen[i];
         n_done += n_out;

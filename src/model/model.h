@@ -86,6 +86,16 @@ int model_forward(lr_model *m, const int32_t *tokens, const int *lens, int n_seq
 int model_forward_last(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
                        float *logits);
 
+/* model_forward_last with the logits left in the model's backend memory:
+ * *logits = (sum n_last, vocab) floats there, valid until the next call on
+ * m (host memory on the CPU; on a GPU nothing is copied back: the scorer
+ * hands them to the backend's contrast op). The work may still be queued:
+ * model_sync(m) before another backend reads them. */
+int model_forward_last_dev(lr_model *m, const int32_t *tokens, const int *lens, const int *n_last, int n_seq,
+                           const float **logits);
+/* Waits until m's queued device work has finished (nothing on the CPU). */
+void model_sync(lr_model *m);
+
 /* ---- The decoder's weights, read-only, for code that runs its own
  * passes over them with backend ops (the LoRA trainer's forward and
  * backward, src/trainer/train_net.c; op profiles in bench/). */

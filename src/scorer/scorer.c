@@ -1,11 +1,58 @@
 #include "scorer/scorer.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
 #include "common/error.h"
+
+/* Candidates kept per step by a backend's contrast op; a step with more
+ * (a flat expert row, or a tiny store_alpha) is recomputed from its rows. */
+#define OP_CAND_CAP 64
+
+/* The contrast of steps s_lo .. s_lo+n-1 on the amateur's backend from the
+ * two models' rows in backend memory (le, la): only per-step results cross
+ * to the host. A step the op could not finish (a non-finite row or KL,
+ * more than OP_CAND_CAP candidates) is recomputed by contrast_step from
+ * its two rows, copied to the host. */
+static void contrast_on_backend(const lr_scorer *s, const float *le, int ve, const float *la, int va, int64_t s_lo,
+                                int n, const int32_t *tok, float *scratch, lr_step_div *div, lr_cand_buf *cand) {
+    lr_backend *ba = model_backend(s->amateur), *be = model_backend(s->expert);
+    const int cap = OP_CAND_CAP;
+    lr_contrast_row *rows = xmalloc((size_t)(n ? n : 1) * sizeof *rows);
+    int32_t *cid = xmalloc((size_t)(n ? n : 1) * cap * sizeof *cid);
+    float *clpe = xmalloc((size_t)(n ? n : 1) * cap * sizeof *clpe);
+    float *clpa = xmalloc((size_t)(n ? n : 1) * cap * sizeof *clpa);
+    ba->contrast(ba, le, ve, la, va, n, tok, log(s->store_alpha), cap, rows, cid, clpe, clpa);
+    float *he = NULL, *ha = NULL; /* host copies of a recomputed step's rows */
+    for (int i = 0; i < n; i++) {
+        const int64_t r = s_lo + i;
+        const lr_contrast_row *cr = &rows[i];
+        if (!cr->finite || cr->n_cand > cap || cr->n_cand < 1) {
+            if (!he) he = xmalloc((size_t)ve * sizeof *he), ha = xmalloc((size_t)va * sizeof *ha);
+            be->download(be, he, le + (size_t)i * ve, (size_t)ve * sizeof *he);
+            ba->download(ba, ha, la + (size_t)i * va, (size_t)va * sizeof *ha);
+            contrast_step(he, ve, ha, va, tok[i], s->store_alpha, scratch, &div[r], &cand[r]);
+            continue;
+        }
+        div[r] = (lr_step_div){.kl = cr->kl,
+                               .entropy_expert = cr->entropy_expert,
+                               .entropy_amateur = cr->entropy_amateur,
+                               .logp_expert = cr->logp_expert,
+                               .logp_amateur = cr->logp_amateur,
+                               .top1_expert = cr->top1_expert,
+                               .top1_amateur = cr->top1_amateur};
+        lr_cand_buf *cb = &cand[r];
+        cand_buf_reserve(cb, (size_t)cr->n_cand);
+        memcpy(cb->ids + cb->n, cid + (size_t)i * cap, (size_t)cr->n_cand * sizeof(int32_t));
+        memcpy(cb->logp_expert + cb->n, clpe + (size_t)i * cap, (size_t)cr->n_cand * sizeof(float));
+        memcpy(cb->logp_amateur + cb->n, clpa + (size_t)i * cap, (size_t)cr->n_cand * sizeof(float));
+        cb->n += (size_t)cr->n_cand;
+    }
+    free(he), free(ha), free(rows), free(cid), free(clpe), free(clpa);
+}
 
 int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
     lr_chunk *out = c; /* the contrast part is filled in place */
@@ -52,6 +99,9 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
     size_t elog_rows = 0;
     int *lens = xmalloc((size_t)(nt ? nt : 1) * sizeof *lens);
     int rc = 0;
+    /* --transport ids with models whose backend has a contrast op (a GPU):
+     * no logits row leaves the device */
+    const int on_backend = !erows && model_backend(s->amateur)->contrast != NULL;
 
     for (int a = 0; a < nt && rc == 0;) {
         /* traces [a, b): x || y_<T-1 each, at most `budget` rows (at least one trace) */
@@ -79,6 +129,23 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
         for (int i = a; i < b; i++) {
             memcpy(packed + o, tokens + toff[i], (size_t)lens[i - a] * sizeof(int32_t));
             o += lens[i - a];
+        }
+        if (on_backend) { /* both models' rows stay in backend memory; the contrast runs there */
+            const float *le = NULL, *la = NULL;
+            if (model_forward_last_dev(s->expert, packed, lens, ngen + a, b - a, &le) != 0) rc = -1;
+            if (rc == 0) model_sync(s->expert); /* the amateur's backend reads its rows */
+            if (rc == 0 && model_forward_last_dev(s->amateur, packed, lens, ngen + a, b - a, &la) != 0) rc = -1;
+            free(packed);
+            if (rc != 0) break;
+            int32_t *tok = xmalloc((n_steps ? n_steps : 1) * sizeof *tok); /* (n_steps) generated ids */
+            for (int64_t r = s_lo; r < s_hi; r++) {
+                const int ia = trace_of[r];
+                tok[r - s_lo] = tokens[toff[ia] + plen[ia] + (r - step0[ia])];
+            }
+            contrast_on_backend(s, le, ve, la, va, s_lo, (int)n_steps, tok, scratch, out->div, steps_cand);
+            free(tok);
+            a = b;
+            continue;
         }
         if (model_forward_last(s->amateur, packed, lens, ngen + a, b - a, alog) != 0) rc = -1;
         if (rc == 0 && !erows) { /* no rows from the sampler: the expert over the same ids */

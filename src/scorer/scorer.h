@@ -5,7 +5,12 @@
  * the contrast of every step against the expert's logits row (OpenMP over
  * steps). A chunk that came without the expert's rows (--transport ids)
  * gets them from one teacher-forced expert forward over the same ids and
- * batches, logits at the generated positions only. */
+ * batches, logits at the generated positions only. When the amateur's
+ * backend has a contrast op (a GPU) such a chunk never brings its logits
+ * rows to the host: both passes leave them on the device
+ * (model_forward_last_dev), the op returns each step's divergence and up to
+ * 64 candidates, and only a step it could not finish (non-finite rows, more
+ * candidates) is recomputed here from its two rows. */
 #ifndef LR_SCORER_H
 #define LR_SCORER_H
 

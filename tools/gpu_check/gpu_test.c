@@ -3,6 +3,7 @@
  *   gpu_test ops      [--dut cuda|cpu-emu|cpu-faulty] --json FILE
  *   gpu_test contract [--dut ...] --json FILE --model DIR [--model DIR ...]
  *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N] [--profile FILE.md]
+ *   gpu_test scorer   [--dut ...] --json FILE --model EXPERT --model AMATEUR [--seqs TRACES] [--max-len NEW_TOKENS]
  *
  * Exit 0: every check passed; 1: a check failed; 2: usage; 77: the device
  * under test is CUDA and there is no usable GPU (nothing was checked). */
@@ -90,7 +91,7 @@ float gt_uniform(unsigned long long *s) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: gpu_test ops|contract|perf [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
+    fprintf(stderr, "usage: gpu_test ops|contract|perf|scorer [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
                     "[--score-tokens N] [--decode-steps N] [--profile FILE.md] [--seqs N] [--max-len N] [--quick]\n");
     exit(2);
 }
@@ -135,6 +136,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "contract")) {
         if (n_models == 0) usage();
         for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
+    } else if (!strcmp(cmd, "scorer")) {
+        if (n_models != 2) usage();
+        gt_scorer(&r, models[0], models[1], seqs, max_len);
     } else if (!strcmp(cmd, "perf")) {
         if (n_models != 1) usage();
         FILE *prof = profile ? fopen(profile, "w") : NULL;

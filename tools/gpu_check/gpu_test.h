@@ -1,7 +1,8 @@
 /* The stand-alone GPU check's test binary (gpu_test.c: main and report
  * helpers; gpu_test_ops.c: each backend op on the device under test vs the
  * CPU backend; gpu_test_model.c: the SPEC §5 numerics contract on whole
- * models and the performance set). */
+ * models and the performance set; gpu_test_scorer.c: the scorer and its
+ * contrast op). */
 #ifndef LR_GPU_TEST_H
 #define LR_GPU_TEST_H
 
@@ -41,5 +42,8 @@ int gt_contract(gt_report *r, const char *model_dir, int n_seq, int max_len);
 /* prof: when not NULL, the per-op profile of one more scoring pass and 4
  * more decode steps per batch (markdown, bench/opprof.c) */
 int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_steps, FILE *prof);
+/* The scorer on the device under test vs on the CPU (gpu_test_scorer.c):
+ * n_traces greedy traces of up to gen_len tokens from random prompts. */
+int gt_scorer(gt_report *r, const char *expert_dir, const char *amateur_dir, int n_traces, int gen_len);
 
 #endif

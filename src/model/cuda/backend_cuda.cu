@@ -107,6 +107,8 @@ static void cu_destroy(lr_backend *be) {
     if (cx->xbf) LR_CUDA_CHECK(cudaFree(cx->xbf));
     if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
     if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
+    if (cx->contrast_dev) LR_CUDA_CHECK(cudaFree(cx->contrast_dev));
+    if (cx->contrast_host) LR_CUDA_CHECK(cudaFreeHost(cx->contrast_host));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
@@ -142,6 +144,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;
+    be->contrast = lr_cuda_contrast;
     lr_cuda_gemm_init(cx);
     meta_grow(cx, 1);
     cu_set_threads(be, n_threads);

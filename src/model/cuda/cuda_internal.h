@@ -33,6 +33,8 @@ struct lr_cuda_ctx {
     int inv_freq_n;
     void *pick_dev, *pick_host; // argmax_rows: device ids | flags, and their pinned host copy (pick_cap bytes each)
     size_t pick_cap;
+    void *contrast_dev, *contrast_host; // contrast: device results and their pinned host copy
+    size_t contrast_dev_cap, contrast_host_cap;
     const float *inv_freq_host; // the host array it was copied from
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
 };
@@ -74,6 +76,9 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
                        int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);
 void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
+void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, int va, int n,
+                      const int32_t *tokens, double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids,
+                      float *cand_lpe, float *cand_lpa);
 
 // Kernel helpers shared by the kernels' files.
 // The grid of a row kernel: rows on y (grid-stride beyond 65535), the n

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/cuda/cuda_internal.h"
+#include "model/cuda/cuda_reduce.cuh"
 
 static unsigned grid_for(size_t n, unsigned block) {
     size_t g = (n + block - 1) / block;
@@ -18,35 +19,6 @@ static unsigned grid_for(size_t n, unsigned block) {
 
 #define GRID_STRIDE(i, n) \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
-
-// ---- block reductions (blockDim.x a multiple of 32, at most 1024)
-template <typename T> __device__ T warp_sum(T v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-// Every thread gets the block's sum; red holds 32 T.
-template <typename T> __device__ T block_sum(T v, T *red) {
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_sum(v);
-    __syncthreads(); // red may still be read by a previous reduction
-    if (lane == 0) red[wid] = v;
-    __syncthreads();
-    v = lane < nw ? red[lane] : (T)0;
-    return warp_sum(v);
-}
-__device__ float block_max(float v, float *red) {
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) red[wid] = v;
-    __syncthreads();
-    v = lane < nw ? red[lane] : -INFINITY;
-    return warp_max(v);
-}
 
 // ---- embed: out (M, d) = table rows ids, widened exactly
 template <typename T> __device__ float widen(T v);
@@ -247,33 +219,17 @@ __global__ void argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t 
     __shared__ int si[32];
     const float *row = x + (size_t)blockIdx.x * N;
     float bv = -INFINITY;
-    int bi = INT_MAX, fin = 1; // INT_MAX: no value seen yet
+    int bi = INT_MAX, fin = 1;
     for (int i = threadIdx.x; i < N; i += blockDim.x) {
         const float v = row[i];
         fin &= isfinite(v) ? 1 : 0;
-        if (!isnan(v) && (v > bv || (v == bv && i < bi))) bv = v, bi = i;
+        if (!isnan(v)) argmax_take(bv, bi, v, i);
     }
-    // the pair (value, index) with the largest value, then the lowest index
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
-    }
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    if (lane == 0) sv[wid] = bv, si[wid] = bi;
-    fin = __syncthreads_and(fin); // also publishes sv, si
-    if (wid == 0) {
-        bv = lane < nw ? sv[lane] : -INFINITY;
-        bi = lane < nw ? si[lane] : INT_MAX;
-        for (int o = 16; o > 0; o >>= 1) {
-            const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
-        }
-        if (lane == 0) {
-            ids[blockIdx.x] = bi == INT_MAX ? 0 : bi;
-            finite[blockIdx.x] = (uint8_t)fin;
-        }
+    block_argmax(bv, bi, sv, si);
+    fin = __syncthreads_and(fin);
+    if (threadIdx.x == 0) {
+        ids[blockIdx.x] = bi == INT_MAX ? 0 : bi;
+        finite[blockIdx.x] = (uint8_t)fin;
     }
 }
 

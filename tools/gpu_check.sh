@@ -145,6 +145,7 @@ if [ $DRY = 1 ]; then
   # wrong op; the Python helpers must at least compile.
   stage ops_cuda 60 0,77 "$T" ops --json "$OUTDIR/ops_cuda.json"
   stage selfcheck_ops 60 0 "$T" ops --quick --dut cpu-emu --json "$OUTDIR/selfcheck_ops.json"
+  stage selfcheck_ops_cpu 60 0 "$T" ops --quick --dut cpu --json "$OUTDIR/selfcheck_ops_cpu.json"
   stage selfcheck_faulty 60 0 bash -c "\"$T\" ops --quick --dut cpu-faulty --json \"$OUTDIR/selfcheck_faulty.json\" >/dev/null; [ \$? = 1 ]"
   stage demo_bf16 60 0 bash -c "python3 tools/gpu_check/to_bf16.py data/demo/expert \"$WORK/demo-bf16/expert\" &&
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
@@ -152,6 +153,12 @@ if [ $DRY = 1 ]; then
     --model data/demo/expert --model "$WORK/demo-bf16/amateur" --seqs 6 --max-len 48
   stage selfcheck_scorer 120 0 "$T" scorer --dut cpu-emu --json "$OUTDIR/selfcheck_scorer.json" \
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur" --seqs 32 --max-len 64
+  # the trainer harness against the plain CPU trainer (exact), and against a wrong rmsnorm (must fail);
+  # the bf16 emulation models bf16 GEMM inputs everywhere, which the CUDA trainer (fp32 weights) does not
+  stage selfcheck_train 120 0 "$T" train --dut cpu --json "$OUTDIR/selfcheck_train.json" \
+    --model data/demo/expert --steps 5
+  stage selfcheck_train_faulty 120 0 bash -c "\"$T\" train --dut cpu-faulty --json \"$OUTDIR/selfcheck_train_faulty.json\" \
+    --model data/demo/expert --steps 2 >/dev/null; [ \$? = 1 ]"
   stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
     --score-tokens 512 --decode-steps 4 --profile "$OUTDIR/perf_profile.md"
   stage python_syntax 30 0 python3 -c "import ast,sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" \
@@ -177,6 +184,10 @@ else
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
     # issue 16's baseline: one LoRA step of PyTorch + peft in bf16 (16 samples of the paper's
     # lengths in 2 micro-batches, q/v r 8), supervised positions per second
+    # issue 16: the LoRA trainer on the GPU vs the CPU fp32 trainer (20 steps on the demo expert),
+    # and one 16-sample step of the 1.5B shape (against train_hf below)
+    stage train 150 0 "$T" train --json "$OUTDIR/train.json" --model data/demo/expert --steps 20 \
+      --perf-model "$WORK/m1p5b"
     stage train_hf 120 0 bash -c "python3 bench/train_bench.py --model '$WORK/m1p5b' --samples traces \
       --device cuda --dtype bf16 --repeats 5 --warmup 2 > '$OUTDIR/train_hf.json'"
   else

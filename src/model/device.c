@@ -8,11 +8,12 @@
  * environment (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID,
  * PMI_LOCAL_RANK): every rank of a node gets its own GPU when there are
  * enough, which is what `srun --gpus-per-task=1` and one rank per GPU give.
- * The trainer's loads (weights_f32) stay on the CPU: the CUDA backend has
- * no training ops yet (`train --device cuda` is refused by cmd_train.c;
- * under `run --device cuda` the sampler/scorer/eval models use the GPU and
- * the trainer ranks the CPU; lr_model_opts.device = "cuda" on a training
- * load is an error). */
+ * The trainer's loads (weights_f32) stay on the CPU unless LR_CUDA_TRAINING=1
+ * opts in to the CUDA backend's training ops (cuda_train.cu), which await
+ * their device check: without it `train --device cuda` is refused by
+ * cmd_train.c, under `run --device cuda` the sampler/scorer/eval models use
+ * the GPU and the trainer ranks the CPU, and lr_model_opts.device = "cuda"
+ * on a training load is an error. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,8 +88,16 @@ void model_set_device(const char *name, const char *where) {
 
 lr_device_kind model_device_request(void) { return g_request; }
 
+/* The CUDA backend has the training ops (cuda_train.cu); until the device
+ * check's trainer contract (tools/gpu_check.sh, stage train) has passed on
+ * a GPU they are opt-in: LR_CUDA_TRAINING=1 lets training loads use CUDA. */
+static int cuda_training_enabled(void) {
+    const char *e = getenv("LR_CUDA_TRAINING");
+    return e && !strcmp(e, "1");
+}
+
 void model_device_refuse_cuda(const char *where) {
-    if (g_request == LR_DEVICE_CUDA)
+    if (g_request == LR_DEVICE_CUDA && !cuda_training_enabled())
         lr_die_input(where, "--device cuda: training has no CUDA ops yet (the trainer runs on the CPU backend); "
                             "use --device cpu or auto");
 }
@@ -105,6 +114,7 @@ lr_device_kind lr_device_resolve(const char *name, int training, const char *whe
             lr_error_set(where, "device cuda: %s", why);
             return -1;
         }
+        if (training && cuda_training_enabled()) return LR_DEVICE_CUDA;
         if (training && name) {
             lr_error_set(where, "training runs on the CPU backend in this version (the CUDA backend has no "
                                 "training ops yet): use device cpu or auto");

@@ -1,9 +1,10 @@
 /* gpu_test: the stand-alone GPU check's test binary (tools/gpu_check.sh).
  *
- *   gpu_test ops      [--dut cuda|cpu-emu|cpu-faulty] --json FILE
+ *   gpu_test ops      [--dut cuda|cpu-emu|cpu|cpu-faulty] --json FILE
  *   gpu_test contract [--dut ...] --json FILE --model DIR [--model DIR ...]
  *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N] [--profile FILE.md]
  *   gpu_test scorer   [--dut ...] --json FILE --model EXPERT --model AMATEUR [--seqs TRACES] [--max-len NEW_TOKENS]
+ *   gpu_test train    [--dut ...] --json FILE --model EXPERT [--steps N] [--perf-model DIR]
  *
  * Exit 0: every check passed; 1: a check failed; 2: usage; 77: the device
  * under test is CUDA and there is no usable GPU (nothing was checked). */
@@ -27,13 +28,18 @@ static void faulty_rmsnorm(lr_backend *be, const float *x, const float *w, float
     for (int i = 0; i < d && M > 0; i++) y[i] *= 1.25f;
 }
 
+void gt_make_faulty(lr_backend *be) {
+    g_rmsnorm = be->rmsnorm;
+    be->rmsnorm = faulty_rmsnorm;
+}
+
 lr_backend *gt_dut_backend(void) {
     if (!strcmp(g_dut, "cpu-faulty")) {
         lr_backend *be = lr_backend_cpu_new(0);
-        g_rmsnorm = be->rmsnorm;
-        be->rmsnorm = faulty_rmsnorm;
+        gt_make_faulty(be);
         return be;
     }
+    if (!strcmp(g_dut, "cpu")) return lr_backend_cpu_new(0);
     if (!strcmp(g_dut, "cpu-emu")) {
         lr_backend *be = lr_backend_cpu_new(0);
         lr_backend_emulate_bf16(be);
@@ -91,15 +97,16 @@ float gt_uniform(unsigned long long *s) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: gpu_test ops|contract|perf|scorer [--dut cuda|cpu-emu|cpu-faulty] --json FILE [--model DIR]... "
-                    "[--score-tokens N] [--decode-steps N] [--profile FILE.md] [--seqs N] [--max-len N] [--quick]\n");
+    fprintf(stderr, "usage: gpu_test ops|contract|perf|scorer|train [--dut cuda|cpu-emu|cpu|cpu-faulty] --json FILE [--model DIR]... "
+                    "[--score-tokens N] [--decode-steps N] [--profile FILE.md] [--seqs N] [--max-len N] [--steps N] "
+                    "[--perf-model DIR] [--quick]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) usage();
-    const char *cmd = argv[1], *json = NULL, *models[8], *profile = NULL;
-    int n_models = 0, score_tokens = 4096, decode_steps = 32, seqs = 16, max_len = 96;
+    const char *cmd = argv[1], *json = NULL, *models[8], *profile = NULL, *perf_model = NULL;
+    int n_models = 0, score_tokens = 4096, decode_steps = 32, seqs = 16, max_len = 96, steps = 20;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) {
@@ -115,10 +122,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seqs")) seqs = atoi(v);
         else if (!strcmp(a, "--max-len")) max_len = atoi(v);
         else if (!strcmp(a, "--profile")) profile = v;
+        else if (!strcmp(a, "--perf-model")) perf_model = v;
+        else if (!strcmp(a, "--steps")) steps = atoi(v);
         else usage();
         i++;
     }
-    if (!json || (strcmp(g_dut, "cuda") && strcmp(g_dut, "cpu-emu") && strcmp(g_dut, "cpu-faulty"))) usage();
+    if (!json || (strcmp(g_dut, "cuda") && strcmp(g_dut, "cpu-emu") && strcmp(g_dut, "cpu-faulty") && strcmp(g_dut, "cpu")))
+        usage();
     if (!strcmp(g_dut, "cuda") && lr_cuda_device_count() < 1) {
         printf("gpu_test %s: no CUDA device (none usable, or CUDA not compiled in): nothing checked\n", cmd);
         FILE *f = fopen(json, "w");
@@ -136,6 +146,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "contract")) {
         if (n_models == 0) usage();
         for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
+    } else if (!strcmp(cmd, "train")) {
+        if (n_models != 1) usage();
+        gt_train(&r, models[0], steps, perf_model);
     } else if (!strcmp(cmd, "scorer")) {
         if (n_models != 2) usage();
         gt_scorer(&r, models[0], models[1], seqs, max_len);

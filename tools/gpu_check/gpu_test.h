@@ -2,7 +2,7 @@
  * helpers; gpu_test_ops.c: each backend op on the device under test vs the
  * CPU backend; gpu_test_model.c: the SPEC §5 numerics contract on whole
  * models and the performance set; gpu_test_scorer.c: the scorer and its
- * contrast op). */
+ * contrast op; gpu_test_train.c: the LoRA trainer). */
 #ifndef LR_GPU_TEST_H
 #define LR_GPU_TEST_H
 
@@ -11,14 +11,17 @@
 #include "model/backend.h"
 
 /* The device under test: "cuda" (the CUDA backend), "cpu-emu" (the CPU
- * backend in bf16 emulation: lets the harness itself run without a GPU) or
- * "cpu-faulty" (a CPU backend with a wrong op: the checks must fail; ops only). */
+ * backend in bf16 emulation: lets the harness itself run without a GPU),
+ * "cpu" (the plain CPU backend: the harness against itself) or "cpu-faulty"
+ * (a CPU backend with a wrong rmsnorm: the checks must fail; ops, train). */
 extern const char *g_dut;
 /* --quick: fewer and smaller GEMM shapes (the CPU-only self-checks). */
 extern int g_quick;
 
 /* A new backend for the device under test, or NULL (no GPU). */
 lr_backend *gt_dut_backend(void);
+/* Makes be's rmsnorm wrong (the cpu-faulty device under test). */
+void gt_make_faulty(lr_backend *be);
 
 /* One JSON report: checks are appended as objects of an array. */
 typedef struct {
@@ -45,5 +48,8 @@ int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_st
 /* The scorer on the device under test vs on the CPU (gpu_test_scorer.c):
  * n_traces greedy traces of up to gen_len tokens from random prompts. */
 int gt_scorer(gt_report *r, const char *expert_dir, const char *amateur_dir, int n_traces, int gen_len);
+/* The LoRA trainer on the device under test vs on the CPU (gpu_test_train.c):
+ * `steps` steps of 8 samples; with perf_dir, one 16-sample step's time. */
+int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir);
 
 #endif

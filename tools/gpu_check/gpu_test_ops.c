@@ -213,6 +213,151 @@ static void test_argmax(gt_report *r, lr_backend *cpu, lr_backend *dut) {
     free(x);
 }
 
+/* ---- the training ops (backend.h; the CUDA ones in cuda_train.cu) against
+ * the CPU backend's: fp32 GEMMs within 1e-5 * sum|a b| per element, the
+ * backwards within 1e-5 relative (+ a small absolute floor), dropout masks,
+ * column copies, scaling and scatters exact. */
+static void test_train_gemm(gt_report *r, lr_backend *cpu, lr_backend *dut, int ta, int tb, int M, int N, int K,
+                            float alpha, float beta) {
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = rnd(na, 1.0f), *B = rnd(nb, 1.0f), *C0 = rnd(nc, 1.0f), *out[2];
+    lr_backend *bes[2] = {cpu, dut};
+    for (int i = 0; i < 2; i++) {
+        float *dA = put(bes[i], A, na * 4), *dB = put(bes[i], B, nb * 4), *dC = put(bes[i], C0, nc * 4);
+        bes[i]->gemm(bes[i], ta, tb, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
+        out[i] = get(bes[i], dC, nc);
+        bes[i]->free(bes[i], dA), bes[i]->free(bes[i], dB), bes[i]->free(bes[i], dC);
+    }
+    double *bound = malloc(nc * sizeof *bound);
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < ldc; c++) {
+            double s = 0;
+            for (int k = 0; c < N && k < K; k++)
+                s += fabs((double)(ta ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k]) *
+                          (double)(tb ? B[(size_t)c * ldb + k] : B[(size_t)k * ldb + c]));
+            bound[(size_t)m * ldc + c] = 1e-5 * (fabs(alpha) * s + fabs(beta * C0[(size_t)m * ldc + c])) + 1e-30;
+        }
+    char name[96];
+    snprintf(name, sizeof name, "train gemm %c%c M=%d N=%d K=%d alpha=%g beta=%g", ta ? 'T' : 'N', tb ? 'T' : 'N', M,
+             N, K, alpha, beta);
+    check_close(r, name, out[0], out[1], bound, nc);
+    free(A), free(B), free(C0), free(out[0]), free(out[1]), free(bound);
+}
+
+static void rel_bound(double *b, const float *ref, size_t n, double rel, double floor) {
+    for (size_t i = 0; i < n; i++) b[i] = rel * fabs(ref[i]) + floor;
+}
+
+static void test_train_ops(gt_report *r, lr_backend *cpu, lr_backend *dut) {
+    const int tr[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    for (int i = 0; i < 4; i++) test_train_gemm(r, cpu, dut, tr[i][0], tr[i][1], 37, 70, 129, 0.75f, 0.0f);
+    test_train_gemm(r, cpu, dut, 0, 1, 200, 896, 8, 1.0f, 1.0f);  /* LoRA: x A^T into a delta */
+    test_train_gemm(r, cpu, dut, 1, 0, 8, 896, 300, 1.0f, 1.0f);  /* dA += dh^T x */
+    test_train_gemm(r, cpu, dut, 0, 0, 11, 13, 0, 1.0f, 0.5f);    /* K = 0: C = beta C */
+    lr_backend *bes[2] = {cpu, dut};
+    const int M = 23, d = 896, I = 700;
+    double *bd = malloc((size_t)M * 2 * I * sizeof *bd);
+    {   /* rmsnorm backward (dx +=), swiglu backward, rope backward */
+        float *x = rnd((size_t)M * d, 2.0f), *w = rnd(d, 1.0f), *dy = rnd((size_t)M * d, 1.0f), *dx0 = rnd((size_t)M * d, 1.0f);
+        float *gu = rnd((size_t)M * 2 * I, 3.0f), *da = rnd((size_t)M * I, 1.0f);
+        const int nh = 14, hd = 64, ld = nh * hd + 9;
+        float *qr = rnd((size_t)M * ld, 1.0f), inv[32];
+        int32_t pos[23];
+        for (int i = 0; i < hd / 2; i++) inv[i] = (float)pow(10000.0, -2.0 * i / hd);
+        for (int i = 0; i < M; i++) pos[i] = i * 37;
+        float *o_rn[2], *o_sw[2], *o_rp[2];
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            float *dx_ = put(be, x, (size_t)M * d * 4), *dw = put(be, w, (size_t)d * 4), *ddy = put(be, dy, (size_t)M * d * 4);
+            float *ddx = put(be, dx0, (size_t)M * d * 4);
+            be->rmsnorm_backward(be, dx_, dw, ddy, ddx, M, d, 1e-6f);
+            o_rn[i] = get(be, ddx, (size_t)M * d);
+            float *dgu = put(be, gu, (size_t)M * 2 * I * 4), *dda = put(be, da, (size_t)M * I * 4);
+            float *dg = be->alloc(be, (size_t)M * 2 * I * 4);
+            be->swiglu_backward(be, dgu, dda, dg, M, I);
+            o_sw[i] = get(be, dg, (size_t)M * 2 * I);
+            float *dq = put(be, qr, (size_t)M * ld * 4);
+            be->rope_backward(be, dq, ld, M, nh, hd, pos, inv);
+            o_rp[i] = get(be, dq, (size_t)M * ld);
+            be->free(be, dx_), be->free(be, dw), be->free(be, ddy), be->free(be, ddx), be->free(be, dgu);
+            be->free(be, dda), be->free(be, dg), be->free(be, dq);
+        }
+        rel_bound(bd, o_rn[0], (size_t)M * d, 1e-5, 1e-5);
+        check_close(r, "train rmsnorm_backward", o_rn[0], o_rn[1], bd, (size_t)M * d);
+        rel_bound(bd, o_sw[0], (size_t)M * 2 * I, 1e-5, 1e-6);
+        check_close(r, "train swiglu_backward", o_sw[0], o_sw[1], bd, (size_t)M * 2 * I);
+        rel_bound(bd, o_rp[0], (size_t)M * ld, 1e-5, 1e-5);
+        check_close(r, "train rope_backward", o_rp[0], o_rp[1], bd, (size_t)M * ld);
+        for (int i = 0; i < 2; i++) free(o_rn[i]), free(o_sw[i]), free(o_rp[i]);
+        free(x), free(w), free(dy), free(dx0), free(gu), free(da), free(qr);
+    }
+    {   /* attention backward: a ragged packed batch, GQA 6:2, hd 64 */
+        const int nh = 6, nkv = 2, hd = 64, q_dim = nh * hd, kvd = nkv * hd, ldq = q_dim + 2 * kvd;
+        const int q_off[4] = {0, 5, 6, 206}, n_past[3] = {0, 0, 0}; /* the last over one 128-row tile */
+        const int64_t kv_row[3] = {0, 5, 6};
+        const int T = 206;
+        lr_attn_batch ab = {.n_seq = 3, .q_off = q_off, .n_past = n_past, .kv_row = kv_row};
+        float *qkv = rnd((size_t)T * ldq, 1.0f), *dout = rnd((size_t)T * q_dim, 1.0f), *o[2];
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            float *dqkv = put(be, qkv, (size_t)T * ldq * 4), *ddo = put(be, dout, (size_t)T * q_dim * 4);
+            float *g = be->alloc(be, (size_t)T * ldq * 4); /* dq | dk | dv per row */
+            be->attention_backward(be, dqkv, ldq, dqkv + q_dim, dqkv + q_dim + kvd, ldq, ddo, g, g + q_dim,
+                                   g + q_dim + kvd, ldq, nh, nkv, hd, 0.125f, &ab);
+            o[i] = get(be, g, (size_t)T * ldq);
+            be->free(be, dqkv), be->free(be, ddo), be->free(be, g);
+        }
+        double *b2 = malloc((size_t)T * ldq * sizeof *b2);
+        rel_bound(b2, o[0], (size_t)T * ldq, 1e-4, 1e-5);
+        check_close(r, "train attention_backward 6:2 hd=64 seqs=3 T=206", o[0], o[1], b2, (size_t)T * ldq);
+        free(b2), free(qkv), free(dout), free(o[0]), free(o[1]);
+    }
+    {   /* dropout (exact masks), kl_loss (loss and dz), copy/add cols, scale, scatter, zero */
+        const int n = 5, V = 3001, ld = 520, nc = 500;
+        float *x = rnd((size_t)M * ld, 1.0f), *z = rnd((size_t)n * V, 8.0f), *o_do[2], *o_dz[2], *o_cc[2], *o_sc[2];
+        uint64_t keys[23];
+        for (int i = 0; i < M; i++) keys[i] = 0x1234567ull * (uint64_t)(i + 1);
+        const int64_t lab_off[6] = {0, 2, 3, 3, 6, 7};
+        const int32_t lab_ids[7] = {5, 3000, 17, 0, 1, 2, 999};
+        const float lab_w[7] = {0.7f, 0.3f, 1.0f, 0.5f, 0.25f, 0.25f, 1.0f};
+        double loss[2][5];
+        const int rows[4] = {7, 0, 22, 3};
+        for (int i = 0; i < 2; i++) {
+            lr_backend *be = bes[i];
+            float *dx_ = put(be, x, (size_t)M * ld * 4), *dout = be->alloc(be, (size_t)M * ld * 4);
+            be->dropout(be, dx_, ld, dout, ld, M, nc, keys, 0.1f);
+            o_do[i] = get(be, dout, (size_t)M * ld);
+            float *dz_ = put(be, z, (size_t)n * V * 4), *g = be->alloc(be, (size_t)n * V * 4);
+            be->kl_loss(be, dz_, n, V, lab_off, lab_ids, lab_w, 0.5, loss[i], g);
+            o_dz[i] = get(be, g, (size_t)n * V);
+            be->copy_cols(be, dout, ld, dx_ + 3, ld, M, nc);  /* dout[:, :nc] = x[:, 3:3+nc] */
+            be->add_cols(be, dout + 1, ld, dx_, ld, M, nc);   /* dout[:, 1:1+nc] += x[:, :nc] */
+            be->scale(be, dout, (size_t)M * ld, -0.5f);
+            o_cc[i] = get(be, dout, (size_t)M * ld);
+            be->zero(be, dout, (size_t)M * ld * 4);
+            be->scatter_rows(be, dx_, ld, rows, 4, dout);
+            o_sc[i] = get(be, dout, (size_t)M * ld);
+            be->free(be, dx_), be->free(be, dout), be->free(be, dz_), be->free(be, g);
+        }
+        double *ex = calloc((size_t)n * V > (size_t)M * ld ? (size_t)n * V : (size_t)M * ld, sizeof *ex);
+        for (size_t i = 0; i < (size_t)M * ld; i++) ex[i] = 1e-30;
+        check_close(r, "train dropout (masks exact)", o_do[0], o_do[1], ex, (size_t)M * nc);
+        check_close(r, "train copy_cols add_cols scale", o_cc[0], o_cc[1], ex, (size_t)M * ld);
+        check_close(r, "train zero scatter_rows", o_sc[0], o_sc[1], ex, (size_t)M * ld);
+        double *b3 = malloc((size_t)n * V * sizeof *b3);
+        rel_bound(b3, o_dz[0], (size_t)n * V, 1e-5, 1e-9);
+        check_close(r, "train kl_loss gradient", o_dz[0], o_dz[1], b3, (size_t)n * V);
+        double wl = 0;
+        for (int i = 0; i < n; i++) wl = fmax(wl, fabs(loss[1][i] - loss[0][i]) / (1e-6 + fabs(loss[0][i])));
+        gt_check(r, "train kl_loss loss", wl <= 1e-5, "\"worst_rel\": %.3g, \"ref0\": %.9g, \"dut0\": %.9g", wl,
+                 loss[0][0], loss[1][0]);
+        for (int i = 0; i < 2; i++) free(o_do[i]), free(o_dz[i]), free(o_cc[i]), free(o_sc[i]);
+        free(x), free(z), free(ex), free(b3);
+    }
+    free(bd);
+}
+
 /* ---- the row/elementwise ops */
 static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
     const int M = 37, d = 896, V = 300, I = 700;
@@ -333,6 +478,12 @@ int gt_ops(gt_report *r) {
         return 1;
     }
     const double t0 = gt_now();
+    if (!strcmp(g_dut, "cpu")) { /* the plain CPU against itself: the training ops' harness (the
+                                  * inference ops' is the cpu-emu self-check) */
+        test_train_ops(r, cpu, dut);
+        lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);
+        return r->failures;
+    }
     static const int shapes[][3] = {{1, 64, 128}, {7, 96, 200}, {64, 256, 512}, {300, 1000, 384}, {1, 1536, 1536}};
     const size_t n_shapes = g_quick ? 2 : sizeof shapes / sizeof shapes[0]; /* --quick: the CPU self-checks */
     for (int dt = 0; dt < 2; dt++)
@@ -356,6 +507,9 @@ int gt_ops(gt_report *r) {
     }
     test_rows(r, cpu, dut);
     test_argmax(r, cpu, dut);
+    /* the training ops compute in fp32 on the GPU: against the plain CPU
+     * (the bf16 emulation rounds the training GEMM's inputs) */
+    if (!strcmp(g_dut, "cuda")) test_train_ops(r, cpu, dut);
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
         test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, NULL);

@@ -109,6 +109,7 @@ static void cu_destroy(lr_backend *be) {
     if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
     if (cx->contrast_dev) LR_CUDA_CHECK(cudaFree(cx->contrast_dev));
     if (cx->contrast_host) LR_CUDA_CHECK(cudaFreeHost(cx->contrast_host));
+    if (cx->train_scratch) LR_CUDA_CHECK(cudaFree(cx->train_scratch));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
@@ -119,7 +120,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || dev < 0 || dev >= n) return NULL;
     LR_CUDA_CHECK(cudaSetDevice(dev));
-    lr_backend *be = (lr_backend *)calloc(1, sizeof *be); // ops not set here (training) stay NULL
+    lr_backend *be = (lr_backend *)calloc(1, sizeof *be);
     lr_cuda_ctx *cx = (lr_cuda_ctx *)calloc(1, sizeof *cx);
     if (!be || !cx) lr_die_internal(__FILE__, __LINE__, "out of memory");
     cx->device = dev;
@@ -145,6 +146,19 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;
     be->contrast = lr_cuda_contrast;
+    // training (cuda_train.cu)
+    be->gemm = lr_cuda_gemm;
+    be->rmsnorm_backward = lr_cuda_rmsnorm_backward;
+    be->rope_backward = lr_cuda_rope_backward;
+    be->swiglu_backward = lr_cuda_swiglu_backward;
+    be->attention_backward = lr_cuda_attention_backward;
+    be->dropout = lr_cuda_dropout;
+    be->kl_loss = lr_cuda_kl_loss;
+    be->copy_cols = lr_cuda_copy_cols;
+    be->add_cols = lr_cuda_add_cols;
+    be->scale = lr_cuda_scale;
+    be->scatter_rows = lr_cuda_scatter_rows;
+    be->zero = lr_cuda_zero;
     lr_cuda_gemm_init(cx);
     meta_grow(cx, 1);
     cu_set_threads(be, n_threads);

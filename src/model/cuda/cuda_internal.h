@@ -35,6 +35,8 @@ struct lr_cuda_ctx {
     size_t pick_cap;
     void *contrast_dev, *contrast_host; // contrast: device results and their pinned host copy
     size_t contrast_dev_cap, contrast_host_cap;
+    void *train_scratch;     // training ops: attention backward's row statistics, the KL loss's losses
+    size_t train_scratch_cap;
     const float *inv_freq_host; // the host array it was copied from
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
 };
@@ -79,6 +81,27 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
 void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, int va, int n,
                       const int32_t *tokens, double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids,
                       float *cand_lpe, float *cand_lpa);
+
+// Training ops (cuda_train.cu): contracts as in backend.h.
+void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+void lr_cuda_rmsnorm_backward(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,
+                              float eps);
+void lr_cuda_rope_backward(lr_backend *be, float *dx, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                           const float *inv_freq);
+void lr_cuda_swiglu_backward(lr_backend *be, const float *gu, const float *dact, float *dgu, int M, int inter);
+void lr_cuda_attention_backward(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                                const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
+                                int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
+void lr_cuda_dropout(lr_backend *be, const float *x, int ldx, float *out, int ldo, int M, int n,
+                     const uint64_t *row_key, float p);
+void lr_cuda_kl_loss(lr_backend *be, const float *z, int n, int V, const int64_t *lab_off, const int32_t *lab_ids,
+                     const float *lab_w, double grad_scale, double *loss, float *dz);
+void lr_cuda_add_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n);
+void lr_cuda_copy_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n);
+void lr_cuda_scale(lr_backend *be, float *x, size_t n, float s);
+void lr_cuda_zero(lr_backend *be, void *p, size_t bytes);
+void lr_cuda_scatter_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
 
 // Kernel helpers shared by the kernels' files.
 // The grid of a row kernel: rows on y (grid-stride beyond 65535), the n

@@ -2,7 +2,8 @@
 // throughout, two kernels:
 //  - rows: one block per (query row, query head); the block streams the
 //    row's keys 0..pos in tiles of blockDim keys with an online softmax
-//    (running max and sum, as flash attention). For decode steps (one or a
+//    (running max and sum, as flash attention), each key's score from one
+//    warp (coalesced along the head dimension). For decode steps (one or a
 //    few query rows per sequence) and head sizes the tiled kernel lacks.
 //  - tiles (prefill, teacher-forced scoring): one block per (tile of up to
 //    64 query rows of one sequence, query head); Q stays in shared memory
@@ -42,13 +43,16 @@ __device__ static float att_block_sum(float v, float *red) {
     return v;
 }
 
-// Shared memory: q (hd) | p (ATT_THREADS) | red (32).
+// Shared memory: q (hd) | p (ATT_THREADS) | red (32) | scores (ATT_THREADS).
+// A tile's scores: warp w takes keys w, w + 4, ... and its lanes split the
+// head dimension, so a key row is read coalesced (one thread per key would
+// read 32 rows per load); the warp sums its lanes with shuffles.
 __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, int ldq, const float *k, const float *v,
                                                                 int ldkv, float *out, int n_heads, int group, int hd,
                                                                 float scale, const int32_t *row_pos,
                                                                 const int64_t *row_kv) {
     extern __shared__ float sm[];
-    float *qs = sm, *ps = sm + hd, *red = ps + ATT_THREADS;
+    float *qs = sm, *ps = sm + hd, *red = ps + ATT_THREADS, *ss = red + 32;
     const int r = blockIdx.x, h = blockIdx.y, kvh = h / group, tid = threadIdx.x;
     const float *qr = q + (size_t)r * ldq + (size_t)h * hd;
     for (int i = tid; i < hd; i += ATT_THREADS) qs[i] = qr[i];
@@ -59,22 +63,25 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
     float m = -INFINITY, l = 0.0f, acc[ATT_MAX_PER_THREAD];
 #pragma unroll
     for (int c = 0; c < ATT_MAX_PER_THREAD; c++) acc[c] = 0.0f;
+    const int lane = tid & 31, wid = tid >> 5;
     for (int t0 = 0; t0 < n_keys; t0 += ATT_THREADS) {
-        const int j = t0 + tid;
-        float s = -INFINITY;
-        if (j < n_keys) {
-            const float *kr = kb + (base + (size_t)j) * ldkv;
+        const int nt = min(ATT_THREADS, n_keys - t0);
+        for (int jj = wid; jj < nt; jj += ATT_THREADS / 32) {
+            const float *kr = kb + (base + (size_t)(t0 + jj)) * ldkv;
             float dot = 0.0f;
-            for (int i = 0; i < hd; i++) dot += qs[i] * kr[i];
-            s = dot * scale;
+            for (int i = lane; i < hd; i += 32) dot = fmaf(qs[i], kr[i], dot);
+            for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (lane == 0) ss[jj] = dot * scale;
         }
+        __syncthreads(); // the tile's scores are in ss
+        const int j = t0 + tid;
+        const float s = j < n_keys ? ss[tid] : -INFINITY;
         const float new_m = fmaxf(m, att_block_max(s, red)); // finite: key t0 is always valid
         const float p = j < n_keys ? expf(s - new_m) : 0.0f;
         ps[tid] = p;
         const float tsum = att_block_sum(p, red); // its __syncthreads also publishes ps
         const float corr = expf(m - new_m);       // 0 on the first tile (m = -inf)
         l = l * corr + tsum;
-        const int nt = min(ATT_THREADS, n_keys - t0);
 #pragma unroll
         for (int c = 0; c < ATT_MAX_PER_THREAD; c++) {
             const int i = tid + c * ATT_THREADS;
@@ -85,7 +92,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
             }
         }
         m = new_m;
-        __syncthreads(); // ps is rewritten by the next tile
+        __syncthreads(); // ps and ss are rewritten by the next tile
     }
     float *o = out + (size_t)r * n_heads * hd + (size_t)h * hd;
     const float inv = 1.0f / l;
@@ -285,7 +292,7 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
         lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
     char *dm = (char *)lr_cuda_meta_upload(cx, pos_bytes + kv_bytes);
     const dim3 grid((unsigned)T, (unsigned)n_heads);
-    const size_t smem = ((size_t)head_dim + ATT_THREADS + 32) * sizeof(float);
+    const size_t smem = ((size_t)head_dim + 2 * ATT_THREADS + 32) * sizeof(float);
     attention_kernel<<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, n_heads / n_kv_heads,
                                                               head_dim, scale, (const int32_t *)dm,
                                                               (const int64_t *)(dm + pos_bytes));

@@ -3,8 +3,8 @@
 # commands that compute:
 # cpu computes on the CPU; auto computes on the CPU here unless a GPU is
 # usable; cuda without a usable GPU (or without CUDA compiled in) exits 2
-# naming the reason; an unknown name exits 2; `train --device cuda` exits 2
-# (no training ops on CUDA yet); commands that do not compute refuse the flag.
+# naming the reason (`train` too: it trains on the GPU where there is one);
+# an unknown name exits 2; commands that do not compute refuse the flag.
 set -euo pipefail
 : "${LR_BIN:?}" "${LR_TEST_DATA:?}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1

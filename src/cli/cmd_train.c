@@ -68,7 +68,6 @@ int cmd_train(int argc, char **argv) {
                            "sample's last position), data-parallel over MPI ranks; log and checkpoints in /train.",
                            NULL, defs, (int)(sizeof defs / sizeof defs[0]), 0};
     args_parse(&spec, argc, argv, NULL);
-    model_device_refuse_cuda("train"); /* the trainer has no CUDA ops yet */
     o.shuffle = shuffle;
     if (o.resume && o.overwrite) lr_die_input("train", "--resume and --overwrite exclude each other");
     if (strcmp(pack, "samples") && strcmp(pack, "traces"))

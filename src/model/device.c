@@ -8,12 +8,10 @@
  * environment (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID,
  * PMI_LOCAL_RANK): every rank of a node gets its own GPU when there are
  * enough, which is what `srun --gpus-per-task=1` and one rank per GPU give.
- * The trainer's loads (weights_f32) stay on the CPU unless LR_CUDA_TRAINING=1
- * opts in to the CUDA backend's training ops (cuda_train.cu), which await
- * their device check: without it `train --device cuda` is refused by
- * cmd_train.c, under `run --device cuda` the sampler/scorer/eval models use
- * the GPU and the trainer ranks the CPU, and lr_model_opts.device = "cuda"
- * on a training load is an error. */
+ * Training loads (weights_f32) follow the same rule: the CUDA backend has
+ * the training ops (cuda_train.cu; the trainer contract of SPEC §5 passed
+ * on an H200, bench/GPU_RESULTS.md), so `train` and the trainer ranks of
+ * `run` compute on the GPU under cuda, or auto with a usable GPU. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,21 +86,7 @@ void model_set_device(const char *name, const char *where) {
 
 lr_device_kind model_device_request(void) { return g_request; }
 
-/* The CUDA backend has the training ops (cuda_train.cu); until the device
- * check's trainer contract (tools/gpu_check.sh, stage train) has passed on
- * a GPU they are opt-in: LR_CUDA_TRAINING=1 lets training loads use CUDA. */
-static int cuda_training_enabled(void) {
-    const char *e = getenv("LR_CUDA_TRAINING");
-    return e && !strcmp(e, "1");
-}
-
-void model_device_refuse_cuda(const char *where) {
-    if (g_request == LR_DEVICE_CUDA && !cuda_training_enabled())
-        lr_die_input(where, "--device cuda: training has no CUDA ops yet (the trainer runs on the CPU backend); "
-                            "use --device cpu or auto");
-}
-
-lr_device_kind lr_device_resolve(const char *name, int training, const char *where) {
+lr_device_kind lr_device_resolve(const char *name, const char *where) {
     lr_device_kind k = g_request;
     if (name && lr_device_parse(name, &k) != 0) {
         lr_error_set(where, "device must be cpu, cuda or auto, got '%s'", name);
@@ -114,22 +98,16 @@ lr_device_kind lr_device_resolve(const char *name, int training, const char *whe
             lr_error_set(where, "device cuda: %s", why);
             return -1;
         }
-        if (training && cuda_training_enabled()) return LR_DEVICE_CUDA;
-        if (training && name) {
-            lr_error_set(where, "training runs on the CPU backend in this version (the CUDA backend has no "
-                                "training ops yet): use device cpu or auto");
-            return -1;
-        }
-        return training ? LR_DEVICE_CPU : LR_DEVICE_CUDA; /* `run --device cuda`: its trainer ranks use the CPU */
+        return LR_DEVICE_CUDA;
     }
-    if (k == LR_DEVICE_AUTO && !training && !cuda_unavailable()) return LR_DEVICE_CUDA;
+    if (k == LR_DEVICE_AUTO && !cuda_unavailable()) return LR_DEVICE_CUDA;
     return LR_DEVICE_CPU;
 }
 
 lr_backend *model_backend_new(const lr_model_opts *opts, const char *where) {
     const int training = opts && opts->weights_f32;
     const int n_threads = opts ? opts->n_threads : 0;
-    const lr_device_kind k = lr_device_resolve(opts ? opts->device : NULL, training, where);
+    const lr_device_kind k = lr_device_resolve(opts ? opts->device : NULL, where);
     if ((int)k < 0) return NULL;
     g_last = k;
     g_last_training = training;

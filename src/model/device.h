@@ -19,11 +19,10 @@ int lr_device_gpu_index(int local_rank, int n_gpus);
 int lr_device_cuda_compiled(void);
 /* The process-wide request (model_set_device), AUTO by default. */
 lr_device_kind model_device_request(void);
-/* The device a model load gets: `name` (NULL: the process-wide request),
- * auto resolved; training loads never get CUDA (cuda in `name` is an error;
- * the process-wide cuda gives them the CPU).
- * LR_DEVICE_CPU / LR_DEVICE_CUDA, or -1 + lr_error. */
-lr_device_kind lr_device_resolve(const char *name, int training, const char *where);
+/* The device a model load gets, inference or training alike: `name`
+ * (NULL: the process-wide request), auto resolved (CUDA when compiled in
+ * and a GPU is usable). LR_DEVICE_CPU / LR_DEVICE_CUDA, or -1 + lr_error. */
+lr_device_kind lr_device_resolve(const char *name, const char *where);
 /* The device of the last model_backend_new (AUTO before any), its GPU
  * index (-1: none) and whether it was a training load. */
 lr_device_kind lr_device_last(int *gpu, int *training);

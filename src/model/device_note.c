@@ -24,8 +24,8 @@ void model_announce_device(int quiet) {
     if (done) return;
     done = 1;
 #ifdef LR_HAVE_CUDA
-    int gpu = -1, training = 0;
-    const lr_device_kind k = lr_device_last(&gpu, &training);
+    int gpu = -1;
+    const lr_device_kind k = lr_device_last(&gpu, NULL);
     const int n = lr_cuda_device_count();
     if (quiet || !first_rank()) return;
     if (k == LR_DEVICE_CUDA) {
@@ -37,7 +37,7 @@ void model_announce_device(int quiet) {
                 lr_cpu_isa_name());
     } else {
         fprintf(stderr, "lightreasoner: %d CUDA GPU(s) found; computing on the CPU (%s kernels; %s)\n", n,
-                lr_cpu_isa_name(), training ? "training runs on the CPU" : "--device cpu");
+                lr_cpu_isa_name(), "--device cpu");
     }
 #else
     (void)quiet;

@@ -47,9 +47,6 @@ void model_announce_device(int quiet);
  * on another name, and for "cuda" without a usable GPU or without CUDA
  * compiled in. The trainer's loads stay on the CPU (device.c). */
 void model_set_device(const char *name, const char *where);
-/* For commands that train: "cuda" requested -> exit 2 (no training ops on
- * CUDA yet); otherwise the trainer's models use the CPU. */
-void model_device_refuse_cuda(const char *where);
 void model_free(lr_model *m);
 /* A model with random weights (uniform, standard deviation std; norms 1)
  * for the shapes of config c, deterministic in seed; no files. For

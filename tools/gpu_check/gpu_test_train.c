@@ -10,9 +10,7 @@
  * and with --perf-model DIR, one step of 16 samples of the paper's lengths
  * (2 traces, prompts of 128, replies of 128, 8 selected steps each; q/v
  * r 8; micro-batches of 8) on the device: supervised positions per second,
- * to set against bench/train_bench.py's PyTorch + peft figure.
- * The CUDA training ops are opt-in (LR_CUDA_TRAINING=1, model/device.c):
- * this stage sets it for its own loads. */
+ * to set against bench/train_bench.py's PyTorch + peft figure. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -221,7 +219,6 @@ static void perf(gt_report *r, const char *dir) {
 }
 
 int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir) {
-    setenv("LR_CUDA_TRAINING", "1", 1); /* the CUDA training ops are opt-in (model/device.c) */
     contract(r, expert_dir, steps);
     if (perf_dir) perf(r, perf_dir);
     return r->failures;

@@ -16,6 +16,7 @@
  * 16-bit checkpoint's mapping does not add to the peak resident size. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -270,12 +271,25 @@ void model_free_weights(lr_model *m) {
 float *model_weight_f32(lr_model *m, lr_weight *w, size_t numel) {
     if (w->dtype == LR_F32) return (float *)w->data;
     lr_backend *be = m->be;
-    LR_CHECK(be->host_memory, "widening a weight needs host memory");
-    float *f = be->alloc(be, numel * sizeof(float)); /* (numel) */
+    float *f = be->alloc(be, numel * sizeof(float)); /* (numel) backend memory */
+    /* widened on the host: a device backend's bf16 copied down and the fp32 up */
     const uint16_t *b = w->data;
+    uint16_t *hb = NULL;
+    float *hf = f;
+    if (!be->host_memory) {
+        hb = xmalloc(numel * sizeof *hb);
+        be->download(be, hb, w->data, numel * sizeof *hb);
+        b = hb;
+        hf = xmalloc(numel * sizeof *hf);
+    }
     for (size_t i = 0; i < numel; i++) {
         const uint32_t u = (uint32_t)b[i] << 16;
-        memcpy(f + i, &u, 4);
+        memcpy(hf + i, &u, 4);
+    }
+    if (!be->host_memory) {
+        be->upload(be, f, hf, numel * sizeof *hf);
+        free(hb);
+        free(hf);
     }
     /* a tied lm_head shares the embedding's buffer: widen both views */
     const int tied = m->lm_head.data == m->embed.data;

@@ -22,6 +22,10 @@ extern int g_quick;
 lr_backend *gt_dut_backend(void);
 /* Makes be's rmsnorm wrong (the cpu-faulty device under test). */
 void gt_make_faulty(lr_backend *be);
+/* A model on the CPU (dut 0) or on the device under test (dut 1: CUDA, the
+ * bf16 emulation, the plain or the faulty CPU); weights_f32 for training.
+ * NULL (printed) on failure. */
+struct lr_model *gt_load(const char *dir, int dut, int weights_f32);
 
 /* One JSON report: checks are appended as objects of an array. */
 typedef struct {

@@ -22,16 +22,19 @@
 #include "gpu_test.h"
 #include "model/model.h"
 
-static lr_model *load(const char *dir, int dut) {
-    lr_model_opts o = {.quiet = 1, .device = "cpu"};
+lr_model *gt_load(const char *dir, int dut, int weights_f32) {
+    lr_model_opts o = {.quiet = 1, .device = "cpu", .weights_f32 = weights_f32};
     if (dut) {
         if (!strcmp(g_dut, "cuda")) o.device = "cuda";
-        else o.emulate_bf16 = 1;
+        else if (!strcmp(g_dut, "cpu-emu")) o.emulate_bf16 = 1;
     }
     lr_model *m = model_load(dir, &o);
     if (!m) fprintf(stderr, "gpu_test: %s\n", lr_error_msg());
+    else if (dut && !strcmp(g_dut, "cpu-faulty")) gt_make_faulty(model_backend(m));
     return m;
 }
+
+static lr_model *load(const char *dir, int dut) { return gt_load(dir, dut, 0); }
 
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;

@@ -32,17 +32,6 @@
 #define STORE_ALPHA 0.05
 #define BETA 0.4
 
-static lr_model *load_on(const char *dir, int dut) {
-    lr_model_opts o = {.quiet = 1, .device = "cpu"};
-    if (dut) {
-        if (!strcmp(g_dut, "cuda")) o.device = "cuda";
-        else o.emulate_bf16 = 1;
-    }
-    lr_model *m = model_load(dir, &o);
-    if (!m) fprintf(stderr, "gpu_test: %s\n", lr_error_msg());
-    return m;
-}
-
 /* A chunk of n traces: prompts (random ids < V, 8..40 tokens) and what the
  * CPU expert generates from them greedily (gen_len tokens at most). */
 static int make_chunk(lr_chunk *c, lr_model *e, int V, int n, int gen_len) {
@@ -200,7 +189,7 @@ static int same_plausible(const lr_chunk *x, const lr_chunk *y, int64_t s, doubl
 }
 
 int gt_scorer(gt_report *r, const char *edir, const char *adir, int n_traces, int gen_len) {
-    lr_model *ec = load_on(edir, 0), *ac = load_on(adir, 0), *ed = load_on(edir, 1), *ad = load_on(adir, 1);
+    lr_model *ec = gt_load(edir, 0, 0), *ac = gt_load(adir, 0, 0), *ed = gt_load(edir, 1, 0), *ad = gt_load(adir, 1, 0);
     if (!ec || !ac || !ed || !ad) {
         gt_check(r, "scorer load", 0, "\"error\": \"model_load failed\"");
         return 1;

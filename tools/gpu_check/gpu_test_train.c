@@ -23,18 +23,6 @@
 #include "trainer/lora.h"
 #include "trainer/train_net.h"
 
-static lr_model *load_train(const char *dir, int dut) {
-    lr_model_opts o = {.quiet = 1, .device = "cpu", .weights_f32 = 1};
-    if (dut) {
-        if (!strcmp(g_dut, "cuda")) o.device = "cuda";
-        else if (!strcmp(g_dut, "cpu-emu")) o.emulate_bf16 = 1;
-    }
-    lr_model *m = model_load(dir, &o);
-    if (!m) fprintf(stderr, "gpu_test: %s\n", lr_error_msg());
-    else if (dut && !strcmp(g_dut, "cpu-faulty")) gt_make_faulty(model_backend(m));
-    return m;
-}
-
 /* A micro-batch of n sequences of random ids with their labels (4 ids per
  * loss, weights .4 .3 .2 .1), lengths from lens. Arrays owned by the caller. */
 typedef struct {
@@ -96,7 +84,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void contract(gt_report *r, const char *edir, int steps) {
-    lr_model *mc = load_train(edir, 0), *md = load_train(edir, 1);
+    lr_model *mc = gt_load(edir, 0, 1), *md = gt_load(edir, 1, 1);
     if (!mc || !md) {
         gt_check(r, "train load", 0, "\"error\": \"%s\"", lr_error_msg());
         return;
@@ -178,7 +166,7 @@ static void contract(gt_report *r, const char *edir, int steps) {
 /* One optimizer step's forward/backward of 16 paper-shaped samples on the
  * device (the optimizer itself is a few ms on the host, not timed). */
 static void perf(gt_report *r, const char *dir) {
-    lr_model *m = load_train(dir, 1);
+    lr_model *m = gt_load(dir, 1, 1);
     if (!m) {
         gt_check(r, "train perf load", 0, "\"error\": \"%s\"", lr_error_msg());
         return;

@@ -61,6 +61,9 @@ void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
 // GEMM plans (cuda_gemm.cu).
 void lr_cuda_gemm_init(lr_cuda_ctx *cx);
 void lr_cuda_gemm_free(lr_cuda_ctx *cx);
+// A cuBLASLt heuristic preference: the backend's workspace and the operands'
+// pointer alignments in bytes (A, B, and C = D). The caller destroys it.
+cublasLtMatmulPreference_t lr_cuda_gemm_pref(lr_cuda_ctx *cx, int align_a, int align_b, int align_c);
 
 // Ops: contracts as in backend.h.
 void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);

@@ -61,16 +61,8 @@ void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K,
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, trans_a ? (uint64_t)M : (uint64_t)K,
                                                trans_a ? (uint64_t)K : (uint64_t)M, lda));
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)N, (uint64_t)M, ldc));
-    cublasLtMatmulPreference_t pref;
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const uint64_t ws = cx->workspace_bytes;
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
     // the pointers' real alignment (the trainer passes column slices): the heuristic otherwise assumes 256 bytes
-    const uint32_t al_a = (uint32_t)lr_ptr_align(B), al_b = (uint32_t)lr_ptr_align(A), al_c = (uint32_t)lr_ptr_align(C);
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, lr_ptr_align(B), lr_ptr_align(A), lr_ptr_align(C));
     cublasLtMatmulHeuristicResult_t res;
     int n_res = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, op, la, lb, lc, lc, pref, 1, &res, &n_res);

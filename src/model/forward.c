@@ -220,7 +220,7 @@ static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int
         }
         lr_attn_batch ab = {.n_seq = ns, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
         const int every = !n_last && all_positions;
-        logits_dst dst = to_host(logits + (size_t)out0 * V);
+        logits_dst dst = to_host(logits ? logits + (size_t)out0 * V : NULL); /* NULL: no rows asked for */
         dst.on_backend = on_backend;
         decoder_pass(m, tokens + tok0, T, &ab, NULL, every ? NULL : w->rows, n_out, dst);
         out0 += n_out;

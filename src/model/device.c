@@ -25,11 +25,10 @@
 
 static lr_device_kind g_request = LR_DEVICE_AUTO;
 static lr_device_kind g_last = LR_DEVICE_AUTO; /* the last model load's device (device_note.c) */
-static int g_last_gpu = -1, g_last_training = 0;
+static int g_last_gpu = -1;
 
-lr_device_kind lr_device_last(int *gpu, int *training) {
+lr_device_kind lr_device_last(int *gpu) {
     if (gpu) *gpu = g_last_gpu;
-    if (training) *training = g_last_training;
     return g_last;
 }
 
@@ -105,12 +104,10 @@ lr_device_kind lr_device_resolve(const char *name, const char *where) {
 }
 
 lr_backend *model_backend_new(const lr_model_opts *opts, const char *where) {
-    const int training = opts && opts->weights_f32;
     const int n_threads = opts ? opts->n_threads : 0;
     const lr_device_kind k = lr_device_resolve(opts ? opts->device : NULL, where);
     if ((int)k < 0) return NULL;
     g_last = k;
-    g_last_training = training;
     g_last_gpu = -1;
     if (k == LR_DEVICE_CUDA) {
         const int dev = lr_device_gpu_index(lr_device_local_rank(), lr_cuda_device_count());

@@ -23,9 +23,9 @@ lr_device_kind model_device_request(void);
  * (NULL: the process-wide request), auto resolved (CUDA when compiled in
  * and a GPU is usable). LR_DEVICE_CPU / LR_DEVICE_CUDA, or -1 + lr_error. */
 lr_device_kind lr_device_resolve(const char *name, const char *where);
-/* The device of the last model_backend_new (AUTO before any), its GPU
- * index (-1: none) and whether it was a training load. */
-lr_device_kind lr_device_last(int *gpu, int *training);
+/* The device of the last model_backend_new (AUTO before any) and its GPU
+ * index (-1: none). */
+lr_device_kind lr_device_last(int *gpu);
 /* The backend for a model load with these options; NULL + lr_error. */
 lr_backend *model_backend_new(const lr_model_opts *opts, const char *where);
 

@@ -25,7 +25,7 @@ void model_announce_device(int quiet) {
     done = 1;
 #ifdef LR_HAVE_CUDA
     int gpu = -1;
-    const lr_device_kind k = lr_device_last(&gpu, NULL);
+    const lr_device_kind k = lr_device_last(&gpu);
     const int n = lr_cuda_device_count();
     if (quiet || !first_rank()) return;
     if (k == LR_DEVICE_CUDA) {

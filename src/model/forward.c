@@ -159,10 +159,9 @@ static int context_error(const lr_model *m, const char *what, int idx, long len)
 
 void model_set_chunk_tokens(lr_model *m, int n) { m->chunk_tokens = n > 0 ? n : DEFAULT_CHUNK_TOKENS; }
 
-/* model_forward and model_forward_last: logits of every position
+/* model_forward, model_forward_last(_dev): logits of every position
  * (all_positions), of each sequence's last position, or (n_last != NULL)
- * of the last n_last[s] positions of sequence s. */
-/* The teacher-forced entry points: logits to host memory, or, when
+ * of the last n_last[s] positions of sequence s; to host memory, or, when
  * dev_logits != NULL, to the workspace in backend memory (*dev_logits). */
 static int forward_impl(lr_model *m, const int32_t *tokens, const int *lens, int n_seq, int all_positions,
                         const int *n_last, float *logits, const float **dev_logits) {

@@ -8,6 +8,11 @@
 #include "common/check.h"
 #include "common/error.h"
 
+/* The id trace i generated at step t. */
+static int32_t step_token(const lr_chunk *c, int i, int64_t t) {
+    return c->tokens[c->token_offsets[i] + c->prompt_len[i] + t];
+}
+
 /* Candidates kept per step by a backend's contrast op; a step with more
  * (a flat expert row, or a tiny store_alpha) is recomputed from its rows. */
 #define OP_CAND_CAP 64
@@ -118,11 +123,6 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
          * the last T_i of x || y_<T-1: row r - s_lo of the batch is step r */
         const int64_t s_lo = step0[a], s_hi = step0[b];
         const size_t n_steps = (size_t)(s_hi - s_lo);
-        if (n_steps > alog_rows) {
-            free(alog);
-            alog_rows = n_steps;
-            alog = xmalloc(alog_rows * (size_t)va * sizeof(float));
-        }
         /* the ids of traces a..b-1 without each trace's last token, packed */
         int32_t *packed = xmalloc((size_t)rows * sizeof *packed);
         long o = 0;
@@ -138,14 +138,16 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
             free(packed);
             if (rc != 0) break;
             int32_t *tok = xmalloc((n_steps ? n_steps : 1) * sizeof *tok); /* (n_steps) generated ids */
-            for (int64_t r = s_lo; r < s_hi; r++) {
-                const int ia = trace_of[r];
-                tok[r - s_lo] = tokens[toff[ia] + plen[ia] + (r - step0[ia])];
-            }
+            for (int64_t r = s_lo; r < s_hi; r++) tok[r - s_lo] = step_token(c, trace_of[r], r - step0[trace_of[r]]);
             contrast_on_backend(s, le, ve, la, va, s_lo, (int)n_steps, tok, scratch, out->div, steps_cand);
             free(tok);
             a = b;
             continue;
+        }
+        if (n_steps > alog_rows) { /* host rows: only this path brings them back */
+            free(alog);
+            alog_rows = n_steps;
+            alog = xmalloc(alog_rows * (size_t)va * sizeof(float));
         }
         if (model_forward_last(s->amateur, packed, lens, ngen + a, b - a, alog) != 0) rc = -1;
         if (rc == 0 && !erows) { /* no rows from the sampler: the expert over the same ids */
@@ -165,7 +167,7 @@ int scorer_score_chunk(const lr_scorer *s, lr_chunk *c) {
             const int t = (int)(r - step0[ia]);
             const float *le = erows ? erows[ia] + (size_t)t * ve : elog + (size_t)(r - s_lo) * ve; /* (ve) */
             const float *la = alog + (size_t)(r - s_lo) * va;                                      /* (va) */
-            int32_t tok = tokens[toff[ia] + plen[ia] + t];
+            const int32_t tok = step_token(c, ia, t);
             float *scr = scratch + (size_t)omp_get_thread_num() * contrast_scratch_size(ve, va);
             contrast_step(le, ve, la, va, tok, s->store_alpha, scr, &out->div[r], &steps_cand[r]);
         }

@@ -173,12 +173,6 @@ __global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M
     }
 }
 
-static unsigned grid_for(size_t n, unsigned block) {
-    size_t g = (n + block - 1) / block;
-    if (g > 65535u * 16u) g = 65535u * 16u; // grid-stride loops cover the rest
-    return (unsigned)(g ? g : 1);
-}
-
 void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
                     int N, int K, int accumulate) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
@@ -201,7 +195,7 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
     gemm_plan *p = plan_get(cx, &key);
     if (p->fallback) {
-        const unsigned grid = grid_for((size_t)M * N, 256);
+        const unsigned grid = lr_cuda_grid_for((size_t)M * N, 256);
         if (w.dtype == LR_BF16)
             fallback_gemm_kernel<<<grid, 256, 0, cx->stream>>>((const __nv_bfloat16 *)w.data,
                                                               (const __nv_bfloat16 *)B, ldb, bias, y, ldy, M, N, K,

@@ -107,6 +107,8 @@ void lr_cuda_zero(lr_backend *be, void *p, size_t bytes);
 void lr_cuda_scatter_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
 
 // Kernel helpers shared by the kernels' files.
+// The grid of a grid-stride kernel over n elements (capped; the loop covers the rest).
+unsigned lr_cuda_grid_for(size_t n, unsigned block);
 // The grid of a row kernel: rows on y (grid-stride beyond 65535), the n
 // columns of a row on x with w columns per thread.
 dim3 lr_cuda_row_grid(int M, int n, int w, unsigned block);

@@ -11,9 +11,9 @@
 #include "model/cuda/cuda_internal.h"
 #include "model/cuda/cuda_reduce.cuh"
 
-static unsigned grid_for(size_t n, unsigned block) {
+unsigned lr_cuda_grid_for(size_t n, unsigned block) {
     size_t g = (n + block - 1) / block;
-    if (g > 65535u * 16u) g = 65535u * 16u;
+    if (g > 65535u * 16u) g = 65535u * 16u; // grid-stride loops cover the rest
     return (unsigned)(g ? g : 1);
 }
 
@@ -146,7 +146,7 @@ void lr_cuda_add(lr_backend *be, float *y, const float *x, int M, int d) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
     const size_t n = (size_t)M * d;
     if (n == 0) return;
-    add_kernel<<<grid_for(n, 256), 256, 0, cx->stream>>>(y, x, n);
+    add_kernel<<<lr_cuda_grid_for(n, 256), 256, 0, cx->stream>>>(y, x, n);
     LR_CUDA_LAUNCHED();
 }
 

@@ -424,9 +424,7 @@ __global__ void scale_kernel(float *x, size_t n, float s) {
 void lr_cuda_scale(lr_backend *be, float *x, size_t n, float s) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
     if (n == 0) return;
-    size_t g = (n + 255) / 256;
-    if (g > 65535u * 16u) g = 65535u * 16u;
-    scale_kernel<<<(unsigned)g, 256, 0, cx->stream>>>(x, n, s);
+    scale_kernel<<<lr_cuda_grid_for(n, 256), 256, 0, cx->stream>>>(x, n, s);
     LR_CUDA_LAUNCHED();
 }
 

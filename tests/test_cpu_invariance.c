@@ -1,6 +1,9 @@
 /* Batch invariance of the CPU kernels, on every instruction-set path this
  * CPU can run (a path it cannot run is reported as skipped):
- *   - matmul: every output element is bit-identical whether its row is
+ *   - matmul: every output element is exactly one fp32 fma chain over k
+ *     in order, then + bias, then + y (the portable path multiplies and
+ *     adds), so the AVX2 and AVX-512 paths agree bit for bit; and it is
+ *     bit-identical whether its row is
  *     computed alone or among M rows, whatever slice of weight rows is
  *     asked for, with 1 or 2 threads, with or without bias/accumulate,
  *     for K with and without a vector tail; and within 1e-6 (relative to
@@ -81,6 +84,29 @@ static void test_matmul(const lr_cpu_isa *isa) {
                         if (e > worst) worst = e;
                     }
                 EXPECT(worst <= 1e-6, "%s K=%d N=%d mode %d: error %.2e vs fp64", isa->name, K, N, mode, worst);
+                /* the contract element by element, bit for bit (gemm.c): one fma chain over k in
+                 * order from 0 (the portable path: multiply, round, add), then + bias, then
+                 * + y_old; so the AVX2 and AVX-512 paths give the same bits */
+                const int fused = strcmp(isa->name, "generic") != 0;
+                int off = 0;
+                for (int m = 0; m < 4; m++)
+                    for (int n = 0; n < N; n++) {
+                        float s = 0.0f;
+                        for (int k = 0; k < K; k++) {
+                            const float a = x[(size_t)m * ldx + k], b = wf[(size_t)n * K + k];
+                            if (fused) {
+                                s = fmaf(a, b, s);
+                            } else {
+                                const float p = a * b;
+                                s = p + s;
+                            }
+                        }
+                        if (bias) s = s + bias[n];
+                        if (acc) s = y0[(size_t)m * ldy + n] + s;
+                        off += memcmp(&s, &ref[(size_t)m * ldy + n], 4) != 0;
+                    }
+                EXPECT(off == 0, "%s K=%d N=%d mode %d: %d elements are not the sequential %s chain", isa->name, K, N,
+                       mode, off, fused ? "fma" : "multiply-add");
                 /* all rows at once, row blocks, weight-row slices, 1 and 2 threads, small m-blocks */
                 lr_backend *bes[3] = {b1, b2, bs};
                 for (int t = 0; t < 3; t++) {
@@ -93,8 +119,8 @@ static void test_matmul(const lr_cpu_isa *isa) {
                         const int mm = M - m0 < 5 ? M - m0 : 5, n1 = N / 2 + 1 > N ? N : N / 2 + 1;
                         be->matmul(be, x + (size_t)m0 * ldx, ldx, w, bias, y + (size_t)m0 * ldy, ldy, mm, n1, K, acc);
                         if (n1 < N)
-                            be->matmul(be, x + (size_t)m0 * ldx, ldx, lr_weight_at(w, (size_t)n1 * K), bias ? bias + n1 : NULL,
-                                       y + (size_t)m0 * ldy + n1, ldy, mm, N - n1, K, acc);
+                            be->matmul(be, x + (size_t)m0 * ldx, ldx, lr_weight_at(w, (size_t)n1 * K),
+                                       bias ? bias + n1 : NULL, y + (size_t)m0 * ldy + n1, ldy, mm, N - n1, K, acc);
                     }
                     for (size_t i = 0; i < (size_t)M * ldy; i++) bad += memcmp(&y[i], &ref[i], 4) != 0;
                     /* bf16 weights: the bits of their fp32 widening */
@@ -119,9 +145,9 @@ static void test_matmul(const lr_cpu_isa *isa) {
                 free(ref);
                 free(y);
             }
-    /* larger shapes that cross the kernels' m-blocks and thread splits: from 128 rows and a
-     * short K the x-stationary sweep (small blocks: one weight group per block), a long K the
-     * m-blocks; fp32 and bf16 weights, bias + accumulate */
+    /* larger shapes that cross the kernels' m-blocks, k-blocks, weight panels and thread
+     * splits (small blocks: one micro-tile of rows per m-block); fp32 and bf16 weights,
+     * bias + accumulate */
     const int bigK[] = {896, 4864}, bigN[] = {260, 160};
     for (int i = 0; i < 2; i++) {
         const int K = bigK[i], N = bigN[i], MM = 150;

@@ -4,8 +4,10 @@
 # bit-identical for one process with 2 threads, one with 1 thread,
 # `mpirun -np 2` and -np 3, one trace per amateur forward (--score-rows 1),
 # and other generation batch sizes (--batch 1 / 5: which sequences share a
-# decode step). Runs on whichever CPU kernel path this process picks; CI
-# runs the suite again with the other path forced (LR_CPU_ISA).
+# decode step), and for the AVX2 and AVX-512 kernels where the CPU has both
+# (one fma chain per matmul element: fma rounds once). Runs on whichever CPU
+# kernel path this process picks; CI runs the suite again with the other
+# path forced (LR_CPU_ISA).
 source "$(dirname "$0")/test_sample_common.sh"
 DEMO=${LR_REPO_DATA:?LR_REPO_DATA not set}/demo
 D=(--expert "$DEMO/expert" --amateur "$DEMO/amateur" --problems "$DEMO/train.jsonl" --max-problems 6
@@ -25,4 +27,12 @@ for b in 1 5; do
   # the chunk size is part of the resume key (it fixes the shard layout), not of the data
   expect "default batch == --batch $b" same_runs "$WORK/t2.h5" "$WORK/b$b.h5" --ignore-attr resume_key
 done
+if LR_CPU_ISA=avx512 "$BIN" --version >/dev/null 2>&1 && LR_CPU_ISA=avx2 "$BIN" --version >/dev/null 2>&1; then
+  for isa in avx2 avx512; do
+    LR_CPU_ISA=$isa OMP_NUM_THREADS=2 "$BIN" sample "${D[@]}" --out "$WORK/$isa.h5"; expect "LR_CPU_ISA=$isa" [ $? -eq 0 ]
+  done
+  expect "avx2 kernels == avx512 kernels" same_runs "$WORK/avx2.h5" "$WORK/avx512.h5"
+else
+  echo "SKIP avx2 == avx512: this CPU cannot run both kernel paths"
+fi
 finish

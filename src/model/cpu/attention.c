@@ -91,7 +91,7 @@ static void pv_rows(const float *p0, const float *p1, const float *v, int ldkv, 
 }
 
 /* One (query row, kv head) item: its n_rep query heads.
- *   S (n_rep, n_keys) = scale · Q Kᵀ   (the batch-invariant GEMM's lanes and tree)
+ *   S (n_rep, n_keys) = scale · Q Kᵀ   (the batch-invariant GEMM: one fma chain per score)
  *   P = row softmax of S,  O (n_rep, hd) = P V */
 static void attend_group(const float *q, /* (n_rep * hd) the group's query heads */
                          const float *k, /* (n_keys, ldkv) at this kv head's column */

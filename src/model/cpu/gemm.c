@@ -1,178 +1,207 @@
 /* Batch-invariant CPU matmul y (+)= x · wᵀ + b (backend.h), compiled once
  * per ISA (simd.h).
  *
- * Every output element y[m][n] is the same function of row m of x and row
- * n of w whatever M, N, the blocking, the thread count or the thread split:
- *     s = tree( lane chains of fma over k )      (simd.h)
+ * Every output element y[m][n] is one sequential fma chain over k,
+ *     s = 0;  for k = 0 .. K-1:  s = fma(x[m][k], w[n][k], s)
  *     t = s + b[n]                               (when there is a bias)
  *     y = t, or y_old + t                        (accumulate)
- * so a token's logits do not depend on which other tokens share its
- * forward pass (scoring one trace or 64 at once, a decode batch of 1 or 16,
- * one rank or four), nor on OMP_NUM_THREADS. One register-blocked kernel
- * serves every M: MR token rows × NR weight rows, vectorised along k, so
- * weights are read in their (N, K) layout with no packing (decode streams
- * them once) and the per-element reduction needs no horizontal work until
- * the end.
+ * whatever M, N, the blocking, the thread count or the thread split: a
+ * token's logits do not depend on which other tokens share its forward
+ * pass (scoring one trace or 64 at once, a decode batch of 1 or 16, one
+ * rank or four), nor on OMP_NUM_THREADS. fma rounds once, so the AVX2 and
+ * AVX-512 paths give the same bits too (the portable path multiplies then
+ * adds: its own bits, the same invariances).
  *
- * Blocking, two sweeps (gemm_range):
- *  - decode batches and long K: an m-block of token rows (as many as fill
- *    the core's L2, lr_cpu_ctx.x_block_bytes) is swept against every group
- *    of NR weight rows; each weight group is read from memory once per
- *    m-block and reused from L1 by the block's micro-tiles, and the first
- *    micro-tile of a group prefetches the next group (decode streams the
- *    weights: M <= 64 rows are one m-block up to K ~ 4K on a 1 MiB L2);
- *  - scoring and prefill (>= X_STAT_MIN_ROWS rows, short K): x-stationary,
- *    an m-tile's rows stay in L1 while a block of weight rows (half the L2)
- *    streams past from L2: fewer L2 loads per FMA (3 instead of 4 per 12 on
- *    AVX2), each weight block read from memory once.
- * Blocking and prefetching change which data is where, never an element's
- * operations.
- * Threads split the weight rows (N) when there are enough, else the token
- * rows (M). */
+ * The shape is the GotoBLAS/BLIS one (outer products, vectorised along n):
+ * a panel of NP weight rows and KC columns of k is packed k-major into an
+ * L1-resident buffer (transposed, bf16 widened to fp32: packing copies
+ * values, it computes nothing), and a micro-kernel runs MR token rows × NP
+ * weight rows over it in registers, broadcasting one x value per row and
+ * step. The running sums of an m-block of rows live in a small scratch
+ * (MC × NP) between k-blocks: storing and reloading an fp32 partial sum is
+ * exact, so k-blocking leaves every chain intact. m-blocks keep the x rows
+ * of a block in L2 while panels stream past; decode (M <= MC) packs each
+ * weight panel once and reads the weights from memory once.
+ * Threads split the weight panels (N) when there are enough, else the
+ * token rows (M). */
 #include <omp.h>
 #include <stddef.h>
 
-/* Register blocking MR token rows × NR weight rows; -DLR_GEMM_MR/-DLR_GEMM_NR
- * override for tuning (results are the same bits for any choice). */
-#if defined(LR_GEMM_NR)
-#define NR LR_GEMM_NR
+/* Register tile MR token rows × NP weight rows (NP = 2 vectors: MR·2
+ * accumulators, 2 weight vectors and a broadcast fill the register file);
+ * KC: a packed panel (KC, NP) is 16 KiB, half an L1d. */
+#if LR_ISA == 2
+#define NP 32
+#define MR 12 /* 24 accumulators + 2 weight vectors + 1 broadcast of 32 zmm */
+#define KC 128
 #elif LR_ISA == 1
-#define NR 3 /* weight rows per micro-tile (3 or 4: one vf_hsum4 per token row) */
+#define NP 16
+#define MR 6 /* 12 accumulators + 2 weight vectors + 1 broadcast of 16 ymm */
+#define KC 256
 #else
-#define NR 4
+#define NP 16
+#define MR 4
+#define KC 256
 #endif
-#if defined(LR_GEMM_MR)
-#define MRMAX LR_GEMM_MR
-#elif LR_ISA == 2
-#define MRMAX 4 /* 16 accumulators + 4 weight vectors + 1 x vector of 32 zmm */
-#elif LR_ISA == 1
-/* 12 accumulators + 3 weight vectors + 1 x vector = all 16 ymm: 7 loads per 12
- * FMAs (a 3x4 tile needs 9: one weight vector cannot stay in a register);
- * measured +14% in L1, +5% at the model's shapes */
-#define MRMAX 4
-#else
-#define MRMAX 4
-#endif
+#define MC_MAX 480                        /* rows of running sums kept per thread: (MC_MAX, NP) floats */
 #define X_BLOCK_DEFAULT ((size_t)1 << 20) /* when the backend does not know its L2 size */
-/* x-stationary sweep (gemm_range): from X_STAT_MIN_ROWS token rows, when an m-tile's rows fit
- * X_STAT_L1_BYTES (half of a 32 KiB L1d). -D overrides for tuning: the same bits for any choice. */
-#ifndef LR_GEMM_XSTAT_ROWS
-#define X_STAT_MIN_ROWS 128
-#else
-#define X_STAT_MIN_ROWS LR_GEMM_XSTAT_ROWS
-#endif
-#define X_STAT_L1_BYTES ((size_t)16 << 10)
 
-/* out (MR, 4) = x (MR rows, ldx) · w (NRR rows, ldw)ᵀ over k < K, lane sums
- * reduced by the fixed tree; columns >= NRR of out are don't-care. */
-#define GEMM_KERN(MR, NRR, SUF, WT, WLOAD, WLOAD_N)                                                            \
-    static void kern_##SUF##MR##x##NRR(const float *x, size_t ldx, const WT *w, size_t ldw, int K, float *out, \
-                                       const WT *pf) {                                                         \
-        vf a[MR][NRR];                                                                                         \
-        for (int j = 0; j < MR; j++)                                                                           \
-            for (int r = 0; r < NRR; r++) a[j][r] = vf_zero();                                                 \
-        int k = 0;                                                                                             \
-        for (; k + LANES <= K; k += LANES) {                                                                   \
-            vf wv[NRR];                                                                                        \
-            if (pf && (k * (int)sizeof(WT)) % 64 == 0)                                                         \
-                for (int r = 0; r < NR; r++) __builtin_prefetch(pf + (size_t)r * ldw + k, 0, 1);                 \
-            for (int r = 0; r < NRR; r++) wv[r] = WLOAD(w + (size_t)r * ldw + k);                              \
-            for (int j = 0; j < MR; j++) {                                                                     \
-                const vf xv = vf_load(x + (size_t)j * ldx + k);                                                \
-                for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
-            }                                                                                                  \
-        }                                                                                                      \
-        if (k < K) {                                                                                           \
-            const int n = K - k;                                                                               \
-            vf wv[NRR];                                                                                        \
-            for (int r = 0; r < NRR; r++) wv[r] = WLOAD_N(w + (size_t)r * ldw + k, n);                         \
-            for (int j = 0; j < MR; j++) {                                                                     \
-                const vf xv = vf_load_n(x + (size_t)j * ldx + k, n);                                           \
-                for (int r = 0; r < NRR; r++) a[j][r] = vf_fma(xv, wv[r], a[j][r]);                            \
-            }                                                                                                  \
-        }                                                                                                      \
-        for (int j = 0; j < MR; j++)                                                                           \
-            vf_hsum4(a[j][0], a[j][NRR > 1 ? 1 : 0], a[j][NRR > 2 ? 2 : 0], a[j][NRR > 3 ? 3 : 0], out + 4 * j); \
+/* s (R, NP) (+)= a (R rows, lda) · bp (kc, NP), each element one fma chain
+ * over k in order; first: the chains start from 0, else from s. */
+static inline __attribute__((always_inline)) void micro_tile(const int R, int kc, const float *a, size_t lda,
+                                                             const float *bp, float *s, int first) {
+    vf c0[MR], c1[MR];
+    for (int j = 0; j < R; j++) {
+        c0[j] = first ? vf_zero() : vf_load(s + (size_t)j * NP);
+        c1[j] = first ? vf_zero() : vf_load(s + (size_t)j * NP + LANES);
     }
-
-/* fp32 weights (f_) and bf16 weights widened in the load (b_): the same
- * products and sums, so a bf16 checkpoint gives the bits of its fp32
- * widening. */
-#define GEMM_KERN2(MR, NRR)                                                \
-    GEMM_KERN(MR, NRR, f_, float, vf_load, vf_load_n)                      \
-    GEMM_KERN(MR, NRR, b_, uint16_t, vf_load_bf16, vf_load_bf16_n)
-#if NR == 4
-#define GEMM_KERN_ROW(MR) GEMM_KERN2(MR, 1) GEMM_KERN2(MR, 2) GEMM_KERN2(MR, 3) GEMM_KERN2(MR, 4)
-#define KROW(S, MR) {kern_##S##MR##x1, kern_##S##MR##x2, kern_##S##MR##x3, kern_##S##MR##x4}
-#elif NR == 3
-#define GEMM_KERN_ROW(MR) GEMM_KERN2(MR, 1) GEMM_KERN2(MR, 2) GEMM_KERN2(MR, 3)
-#define KROW(S, MR) {kern_##S##MR##x1, kern_##S##MR##x2, kern_##S##MR##x3}
-#else
-#error "NR must be 3 or 4"
-#endif
-GEMM_KERN_ROW(1) GEMM_KERN_ROW(2)
-#if MRMAX >= 3
-GEMM_KERN_ROW(3)
-#endif
-#if MRMAX >= 4
-GEMM_KERN_ROW(4)
-#endif
-#if MRMAX >= 5
-GEMM_KERN_ROW(5)
-#endif
-#if MRMAX >= 6
-GEMM_KERN_ROW(6)
-#endif
-
-/* One token row × 8 weight rows (decode at batch 1): twice the loads in
- * flight of the 1×4 tile, the same per-element lanes and tree. out (8). */
-#define GEMM_KERN_1X8(SUF, WT, WLOAD, WLOAD_N)                                                             \
-    static void kern_##SUF##1x8(const float *x, const WT *w, size_t ldw, int K, float *out) {              \
-        vf a[8];                                                                                           \
-        for (int r = 0; r < 8; r++) a[r] = vf_zero();                                                      \
-        int k = 0;                                                                                         \
-        for (; k + LANES <= K; k += LANES) {                                                               \
-            const vf xv = vf_load(x + k);                                                                  \
-            for (int r = 0; r < 8; r++) a[r] = vf_fma(xv, WLOAD(w + (size_t)r * ldw + k), a[r]);          \
-        }                                                                                                  \
-        if (k < K) {                                                                                       \
-            const vf xv = vf_load_n(x + k, K - k);                                                         \
-            for (int r = 0; r < 8; r++) a[r] = vf_fma(xv, WLOAD_N(w + (size_t)r * ldw + k, K - k), a[r]);  \
-        }                                                                                                  \
-        vf_hsum4(a[0], a[1], a[2], a[3], out);                                                             \
-        vf_hsum4(a[4], a[5], a[6], a[7], out + 4);                                                         \
+    for (int k = 0; k < kc; k++) {
+        const vf b0 = vf_load(bp + (size_t)k * NP), b1 = vf_load(bp + (size_t)k * NP + LANES);
+        for (int j = 0; j < R; j++) {
+            const vf aj = vf_set1(a[(size_t)j * lda + k]);
+            c0[j] = vf_fma(aj, b0, c0[j]);
+            c1[j] = vf_fma(aj, b1, c1[j]);
+        }
     }
-GEMM_KERN_1X8(f_, float, vf_load, vf_load_n)
-GEMM_KERN_1X8(b_, uint16_t, vf_load_bf16, vf_load_bf16_n)
-
-typedef void (*gemm_kern_f)(const float *, size_t, const float *, size_t, int, float *, const float *);
-typedef void (*gemm_kern_b)(const float *, size_t, const uint16_t *, size_t, int, float *, const uint16_t *);
-#define KTABLE(S)                                     \
-    {                                                 \
-        KROW(S, 1), KROW(S, 2), KTABLE_3(S) KTABLE_4(S) KTABLE_5(S) KTABLE_6(S) \
+    for (int j = 0; j < R; j++) {
+        vf_store(s + (size_t)j * NP, c0[j]);
+        vf_store(s + (size_t)j * NP + LANES, c1[j]);
     }
-#if MRMAX >= 3
-#define KTABLE_3(S) KROW(S, 3),
-#else
-#define KTABLE_3(S)
+}
+/* One micro-tile of mr (1..MR) rows: a copy of micro_tile per row count,
+ * each with its accumulators in registers. */
+static void micro(int mr, int kc, const float *a, size_t lda, const float *bp, float *s, int first) {
+    switch (mr) {
+#define MICRO_CASE(R)                                                                                                  \
+    case R: micro_tile(R, kc, a, lda, bp, s, first); break;
+        MICRO_CASE(1)
+        MICRO_CASE(2)
+        MICRO_CASE(3)
+        MICRO_CASE(4)
+#if MR > 4
+        MICRO_CASE(5)
+        MICRO_CASE(6)
 #endif
-#if MRMAX >= 4
-#define KTABLE_4(S) KROW(S, 4),
-#else
-#define KTABLE_4(S)
+#if MR > 6
+        MICRO_CASE(7)
+        MICRO_CASE(8)
+        MICRO_CASE(9)
+        MICRO_CASE(10)
+        MICRO_CASE(11)
+        MICRO_CASE(12)
 #endif
-#if MRMAX >= 5
-#define KTABLE_5(S) KROW(S, 5),
-#else
-#define KTABLE_5(S)
+#undef MICRO_CASE
+    default: break;
+    }
+}
+
+/* Weight element (n, k) as fp32 (bf16 widened exactly: its bits go to the top half). */
+static inline float w_at(lr_weight w, size_t ldw, int n, int k) {
+    if (w.dtype == LR_BF16) {
+        const uint32_t u = (uint32_t)((const uint16_t *)w.data)[(size_t)n * ldw + k] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    return ((const float *)w.data)[(size_t)n * ldw + k];
+}
+
+#if LR_ISA >= 1
+/* r[i] (row i, 8 values of k) -> r[k] (column k, 8 values of i). */
+static inline void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+static inline __m256 load8_w(lr_weight w, size_t at) {
+    if (w.dtype == LR_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w.data + at))), 16));
+    return _mm256_loadu_ps((const float *)w.data + at);
+}
+
+/* Decode (M <= DIRECT_ROWS): s (R, NP) = x (R rows, ldx) · w[n .. n+NP)ᵀ over all
+ * of K without the packed buffer: each 8 × 8 block of weights is transposed
+ * in registers and used at once, the same chains in the same order as the
+ * packed path (one weight stream from memory, no store and reload of it). */
+#define DIRECT_ROWS 3
+static inline __attribute__((always_inline)) void direct_tile(const int R, const float *x, size_t ldx, lr_weight w,
+                                                              size_t ldw, int n, int K, int pf, float *s) {
+    __m256 c[DIRECT_ROWS][NP / 8];
+    for (int j = 0; j < R; j++)
+        for (int g = 0; g < NP / 8; g++) c[j][g] = _mm256_setzero_ps();
+    int k = 0;
+    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
+    const char *next = (const char *)w.data + (size_t)(n + NP) * ldw * wsz; /* the next panel's rows */
+    for (; k + 8 <= K; k += 8) {
+        /* decode streams the weights once: fetch the next panel into L2 while this one computes
+         * (prefetcht1; one line of each of its rows per 64 bytes of k) */
+        if ((k * wsz) % 64 == 0 && pf)
+            for (int i = 0; i < NP; i++) _mm_prefetch(next + ((size_t)i * ldw + (size_t)k) * wsz, _MM_HINT_T1);
+        for (int g = 0; g < NP / 8; g++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = load8_w(w, (size_t)(n + 8 * g + i) * ldw + (size_t)k);
+            transpose8(r);
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < R; j++)
+                    c[j][g] = _mm256_fmadd_ps(_mm256_set1_ps(x[(size_t)j * ldx + k + i]), r[i], c[j][g]);
+        }
+    }
+    for (; k < K; k++)
+        for (int g = 0; g < NP / 8; g++) {
+            float col[8];
+            for (int i = 0; i < 8; i++) col[i] = w_at(w, ldw, n + 8 * g + i, k);
+            const __m256 r = _mm256_loadu_ps(col);
+            for (int j = 0; j < R; j++) c[j][g] = _mm256_fmadd_ps(_mm256_set1_ps(x[(size_t)j * ldx + k]), r, c[j][g]);
+        }
+    for (int j = 0; j < R; j++)
+        for (int g = 0; g < NP / 8; g++) _mm256_storeu_ps(s + (size_t)j * NP + 8 * g, c[j][g]);
+}
+static void direct(int mr, const float *x, size_t ldx, lr_weight w, size_t ldw, int n, int K, int pf, float *s) {
+    if (mr == 1) direct_tile(1, x, ldx, w, ldw, n, K, pf, s);
+    else if (mr == 2) direct_tile(2, x, ldx, w, ldw, n, K, pf, s);
+    else direct_tile(3, x, ldx, w, ldw, n, K, pf, s);
+}
 #endif
-#if MRMAX >= 6
-#define KTABLE_6(S) KROW(S, 6),
-#else
-#define KTABLE_6(S)
+
+/* bp (kc, NP): bp[k][j] = w[n + j][k0 + k] for j < nr, 0 for nr <= j < NP
+ * (the padding columns compute zeros nobody stores). */
+static void pack_panel(lr_weight w, size_t ldw, int n, int nr, int k0, int kc, int pf, float *bp) {
+    int j = 0;
+#if LR_ISA >= 1
+    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
+    for (; j + 8 <= nr; j += 8) {
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            /* fetch the same block of the next panel into L2 while this one is used */
+            if (pf && (k * wsz) % 64 == 0)
+                for (int i = 0; i < 8; i++)
+                    _mm_prefetch((const char *)w.data + ((size_t)(n + NP + j + i) * ldw + (size_t)(k0 + k)) * wsz,
+                                 _MM_HINT_T1);
+            for (int i = 0; i < 8; i++) r[i] = load8_w(w, (size_t)(n + j + i) * ldw + (size_t)(k0 + k));
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_store_ps(bp + (size_t)(k + i) * NP + j, r[i]);
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++) bp[(size_t)k * NP + j + i] = w_at(w, ldw, n + j + i, k0 + k);
+    }
 #endif
-static const gemm_kern_f gemm_kerns_f[MRMAX][NR] = KTABLE(f_);
-static const gemm_kern_b gemm_kerns_b[MRMAX][NR] = KTABLE(b_);
+    for (int k = 0; k < kc; k++) {
+        float *row = bp + (size_t)k * NP; /* (NP) */
+        for (int i = j; i < nr; i++) row[i] = w_at(w, ldw, n + i, k0 + k);
+        for (int i = nr; i < NP; i++) row[i] = 0.0f;
+    }
+}
 
 /* The epilogue every element gets, whatever tile computed it:
  * y (nr) = s + b, or y + (s + b) when accumulating. */
@@ -184,73 +213,43 @@ static inline void store_sums(float *y, const float *s, int nr, const float *bia
     }
 }
 
-/* One micro-tile: rows [m, m+mr) × weight rows [n, n+nr) of y; pf: prefetch
- * the next weight group into L2 while computing (prefetcht2: into L1 it
- * evicts the tile's own operands; measured +25% at M = 16). */
-static inline void gemm_tile(const float *x, int ldx, lr_weight w, size_t ldw, const float *bias, float *y, int ldy,
-                             int K, int acc, int m, int mr, int n, int nr, int pf, float *out) {
-    const float *xm = x + (size_t)m * ldx; /* (mr, ldx) */
-    if (w.dtype == LR_BF16) {
-        const uint16_t *wn = (const uint16_t *)w.data + (size_t)n * ldw; /* (nr, ldw) */
-        gemm_kerns_b[mr - 1][nr - 1](xm, (size_t)ldx, wn, ldw, K, out, pf ? wn + (size_t)NR * ldw : NULL);
-    } else {
-        const float *wn = (const float *)w.data + (size_t)n * ldw; /* (nr, ldw) */
-        gemm_kerns_f[mr - 1][nr - 1](xm, (size_t)ldx, wn, ldw, K, out, pf ? wn + (size_t)NR * ldw : NULL);
-    }
-    for (int j = 0; j < mr; j++)
-        store_sums(y + (size_t)(m + j) * ldy + n, out + 4 * j, nr, bias ? bias + n : NULL, acc);
-}
+/* Rows of the next micro-tile with `left` rows to go: full tiles, and a
+ * remainder between MR and 2·MR split in two near-equal tiles (more chains
+ * per tile than a short last one). Any split gives the same bits. */
+static inline int tile_rows(int left) { return left <= MR ? left : left < 2 * MR ? (left + 1) / 2 : MR; }
 
-/* Rows of the next m-tile starting with `left` rows to go: full tiles; a last
- * row never runs alone (a 1-row tile has too few independent FMA chains to
- * hide the latency): MRMAX+1 rows left go as 2 + (MRMAX-1). */
-static inline int tile_rows(int left) { return left == MRMAX + 1 ? 2 : left < MRMAX ? left : MRMAX; }
-
-/* Rows [m0, m1) × weight rows [n0, n1) of y; weight row n at w + n·ldw. */
+/* Rows [m0, m1) × weight rows [n0, n1) of y; weight row n at w + n·ldw;
+ * xb: bytes of x rows an m-block may keep in L2. */
 static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const float *bias, float *y, int ldy, int K,
                        int acc, int m0, int m1, int n0, int n1, size_t xb) {
-    float out[MRMAX * 4 > 8 ? MRMAX * 4 : 8];
-    if (m1 - m0 >= X_STAT_MIN_ROWS && (size_t)MRMAX * K * sizeof(float) <= X_STAT_L1_BYTES) {
-        /* many rows, short K (scoring, prefill): an m-tile's x rows stay in L1 while a block of
-         * weight rows (half the L2) streams past from L2, each block read from memory once:
-         * 3 loads from L2 per 12 FMAs instead of 4 (AVX2), measured +10% at M = 512 */
-        const size_t wsz = w.dtype == LR_BF16 ? sizeof(uint16_t) : sizeof(float);
-        int nb_rows = (int)(xb / 2 / ((size_t)K * wsz)) / NR * NR;
-        if (nb_rows < NR) nb_rows = NR;
-        for (int nb = n0; nb < n1; nb += nb_rows) {
-            const int ne = nb + nb_rows < n1 ? nb + nb_rows : n1;
-            for (int m = m0, mr; m < m1; m += mr) {
-                mr = tile_rows(m1 - m);
-                for (int n = nb; n < ne; n += NR)
-                    gemm_tile(x, ldx, w, ldw, bias, y, ldy, K, acc, m, mr, n, n1 - n < NR ? n1 - n : NR,
-                              m == m0 && n + 2 * NR <= n1, out);
+    _Alignas(64) float bp[KC * NP];       /* (KC, NP) the packed weight panel */
+    _Alignas(64) float sums[MC_MAX * NP]; /* (MC, NP) running sums of an m-block's rows */
+    int mc = (int)(xb / 2 / ((size_t)KC * sizeof(float))) / MR * MR;
+    if (mc < MR) mc = MR;
+    if (mc > MC_MAX) mc = MC_MAX / MR * MR;
+    for (int mb = m0; mb < m1; mb += mc) {
+        const int me = mb + mc < m1 ? mb + mc : m1;
+        for (int n = n0; n < n1; n += NP) {
+            const int nr = n1 - n < NP ? n1 - n : NP;
+#if LR_ISA >= 1
+            if (me - mb <= DIRECT_ROWS && nr == NP) {
+                direct(me - mb, x + (size_t)mb * ldx, (size_t)ldx, w, ldw, n, K, n + 2 * NP <= n1, sums);
+                for (int m = mb; m < me; m++)
+                    store_sums(y + (size_t)m * ldy + n, sums + (size_t)(m - mb) * NP, nr, bias ? bias + n : NULL, acc);
+                continue;
             }
+#endif
+            for (int k0 = 0; k0 < K; k0 += KC) {
+                const int kc = K - k0 < KC ? K - k0 : KC;
+                pack_panel(w, ldw, n, nr, k0, kc, n + 2 * NP <= n1, bp);
+                for (int m = mb, mr; m < me; m += mr) {
+                    mr = tile_rows(me - m);
+                    micro(mr, kc, x + (size_t)m * ldx + k0, (size_t)ldx, bp, sums + (size_t)(m - mb) * NP, k0 == 0);
+                }
+            }
+            for (int m = mb; m < me; m++)
+                store_sums(y + (size_t)m * ldy + n, sums + (size_t)(m - mb) * NP, nr, bias ? bias + n : NULL, acc);
         }
-        return;
-    }
-    /* else (decode batches, long K) an m-block of x rows stays in L2 (as many as fill it) while
-     * every weight group streams past, reused from L1 by the block's m-tiles */
-    int mb_rows = (int)(xb / ((size_t)K * sizeof(float))) / MRMAX * MRMAX;
-    if (mb_rows < MRMAX) mb_rows = MRMAX;
-    for (int mb = m0; mb < m1; mb += mb_rows) {
-        const int me = mb + mb_rows < m1 ? mb + mb_rows : m1;
-        int n = n0;
-        if (me - mb == 1) /* one token row: 8 weight rows at a time, the rest below */
-            for (; n + 8 <= n1; n += 8) {
-                const float *xm = x + (size_t)mb * ldx; /* (K) */
-                if (w.dtype == LR_BF16)
-                    kern_b_1x8(xm, (const uint16_t *)w.data + (size_t)n * ldw, ldw, K, out);
-                else
-                    kern_f_1x8(xm, (const float *)w.data + (size_t)n * ldw, ldw, K, out);
-                store_sums(y + (size_t)mb * ldy + n, out, 8, bias ? bias + n : NULL, acc);
-            }
-        for (; n < n1; n += NR)
-            for (int m = mb, mr; m < me; m += mr) {
-                mr = tile_rows(me - m);
-                /* the first m-tile of a weight group prefetches the next group */
-                gemm_tile(x, ldx, w, ldw, bias, y, ldy, K, acc, m, mr, n, n1 - n < NR ? n1 - n : NR,
-                          m == mb && n + 2 * NR <= n1, out);
-            }
     }
 }
 
@@ -275,17 +274,16 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
         gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, 0, N, xb);
         return;
     }
-    /* Split the weight rows when each thread gets at least 16 of them (in
-     * groups of NR), else the token rows. Either way each element is
-     * computed by exactly one call with the same inputs. */
-    const int by_n = N >= 16 * nt;
+    /* Split the weight panels when each thread gets at least one, else the
+     * token rows. Either way each element is computed by exactly one call
+     * with the same inputs. */
+    const int panels = (N + NP - 1) / NP, by_n = panels >= 2 * nt || M < 2 * MR;
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         if (by_n) {
-            const int groups = (N + NR - 1) / NR;
-            const int g0 = (int)((long)groups * t / T), g1 = (int)((long)groups * (t + 1) / T);
-            const int n0 = g0 * NR, n1 = g1 * NR < N ? g1 * NR : N;
+            const int g0 = (int)((long)panels * t / T), g1 = (int)((long)panels * (t + 1) / T);
+            const int n0 = g0 * NP, n1 = g1 * NP < N ? g1 * NP : N;
             if (n0 < n1) gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, n0, n1, xb);
         } else {
             const int m0 = (int)((long)M * t / T), m1 = (int)((long)M * (t + 1) / T);

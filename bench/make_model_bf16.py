@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Writes a Qwen2.5-Math-1.5B- or -7B-shaped model with random bf16 weights
+"""Writes a Qwen2.5-0.5B-, Qwen2.5-Math-1.5B- or -7B-shaped model with random bf16 weights
 as a Hugging Face directory (config.json, generation_config.json, sharded
 bf16 safetensors + index, the project's vendored Qwen2 tokenizer), with
 numpy only, shard by shard (a 7B model never sits in memory).
 
-    python3 bench/make_model_bf16.py OUT_DIR --shape 1.5b|7b
+    python3 bench/make_model_bf16.py OUT_DIR --shape 0.5b|1.5b|7b
 
 Weights: random signs and mantissas with exponents in [2^-9, 2^-5)
 (roughly N(0, 0.02)-sized), norms 1, deterministic in --seed. Skips work
@@ -19,6 +19,8 @@ import sys
 import numpy as np
 
 SHAPES = {
+    "0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                 num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True),
     "1.5b": dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
                  num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True),
     "7b": dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,

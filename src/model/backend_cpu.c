@@ -91,6 +91,7 @@ static void cpu_destroy(lr_backend *be) {
     lr_backend_emulate_bf16_free(be);
     lr_cpu_ctx *cx = be->ctx;
     free(cx->scratch);
+    free(cx->xt);
     free(cx->row_seq);
     free(cx);
     free(be);

@@ -14,6 +14,8 @@ typedef struct {
     int row_seq_cap;
     struct emu_ctx *emu;   /* bf16 emulation state (backend_bf16emu.c) or NULL */
     size_t x_block_bytes;  /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */
+    float *xt;             /* (xt_cap) a decode batch's x transposed k-major (gemm.c) */
+    size_t xt_cap;
 } lr_cpu_ctx;
 
 /* Frees the emulation state of a backend (called by its destroy). */

@@ -20,16 +20,22 @@
  * step. The running sums of an m-block of rows live in a small scratch
  * (MC × NP) between k-blocks: storing and reloading an fp32 partial sum is
  * exact, so k-blocking leaves every chain intact. m-blocks keep the x rows
- * of a block in L2 while panels stream past; decode (M <= MC) packs each
- * weight panel once and reads the weights from memory once.
- * Threads split the weight panels (N) when there are enough, else the
+ * of a block in L2 while panels stream past.
+ * Decode batches take two other shapes of the same chains, reading the
+ * weights from memory once with no packing: 4..2·LANES rows transpose x
+ * once and broadcast each weight against vectors of token rows (ws_tile);
+ * 1..3 rows transpose 8 × 8 weight blocks in registers (direct_tile).
+ * Threads split the weight rows (N) when there are enough, else the
  * token rows (M). */
 #include <omp.h>
 #include <stddef.h>
 
 /* Register tile MR token rows × NP weight rows (NP = 2 vectors: MR·2
  * accumulators, 2 weight vectors and a broadcast fill the register file);
- * KC: a packed panel (KC, NP) is 16 KiB, half an L1d. */
+ * KC: a packed panel (KC, NP) is 16 KiB, half an L1d, for the many row
+ * tiles of scoring; decode batches (<= DEC_ROWS rows: a few tiles per
+ * panel) take KC_DEC columns at once, so each weight row is read in long
+ * sequential runs and the panel is reused from L2. */
 #if LR_ISA == 2
 #define NP 32
 #define MR 12 /* 24 accumulators + 2 weight vectors + 1 broadcast of 32 zmm */
@@ -43,6 +49,8 @@
 #define MR 4
 #define KC 256
 #endif
+#define KC_DEC 1024
+#define DEC_ROWS 64
 #define MC_MAX 480                        /* rows of running sums kept per thread: (MC_MAX, NP) floats */
 #define X_BLOCK_DEFAULT ((size_t)1 << 20) /* when the backend does not know its L2 size */
 
@@ -222,8 +230,9 @@ static inline int tile_rows(int left) { return left <= MR ? left : left < 2 * MR
  * xb: bytes of x rows an m-block may keep in L2. */
 static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const float *bias, float *y, int ldy, int K,
                        int acc, int m0, int m1, int n0, int n1, size_t xb) {
-    _Alignas(64) float bp[KC * NP];       /* (KC, NP) the packed weight panel */
-    _Alignas(64) float sums[MC_MAX * NP]; /* (MC, NP) running sums of an m-block's rows */
+    _Alignas(64) float bp[KC_DEC * NP];                /* (kcb, NP) the packed weight panel */
+    _Alignas(64) float sums[MC_MAX * NP];              /* (MC, NP) running sums of an m-block's rows */
+    const int kcb = m1 - m0 <= DEC_ROWS ? KC_DEC : KC; /* k columns per packed panel */
     int mc = (int)(xb / 2 / ((size_t)KC * sizeof(float))) / MR * MR;
     if (mc < MR) mc = MR;
     if (mc > MC_MAX) mc = MC_MAX / MR * MR;
@@ -239,8 +248,8 @@ static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const f
                 continue;
             }
 #endif
-            for (int k0 = 0; k0 < K; k0 += KC) {
-                const int kc = K - k0 < KC ? K - k0 : KC;
+            for (int k0 = 0; k0 < K; k0 += kcb) {
+                const int kc = K - k0 < kcb ? K - k0 : kcb;
                 pack_panel(w, ldw, n, nr, k0, kc, n + 2 * NP <= n1, bp);
                 for (int m = mb, mr; m < me; m += mr) {
                     mr = tile_rows(me - m);
@@ -252,6 +261,67 @@ static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const f
         }
     }
 }
+
+#if LR_ISA >= 1
+/* Decode batches of WS_MIN_ROWS..WS_ROWS rows: the roles swap. x is
+ * transposed once per call (xt (K, WS_ROWS), k-major, zero-padded rows) and
+ * a tile of MR weight rows is read straight from the weights, one broadcast
+ * per row and k, against two vectors of token rows: no packing or transposes
+ * of the weights, which stream from memory once. Every element is still the
+ * one fma chain over k in order (and then the same epilogue), so the bits
+ * are those of every other path. */
+#define WS_ROWS (2 * LANES)
+#define WS_MIN_ROWS 4
+static inline __attribute__((always_inline)) void ws_tile(const int R, const float *xt, lr_weight w, size_t ldw, int n,
+                                                          int K, int pf, float *t /* (R, WS_ROWS) */) {
+    vf c0[MR], c1[MR];
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = vf_zero();
+    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
+    const char *next = (const char *)w.data + (size_t)(n + MR) * ldw * wsz; /* the next tile's rows */
+    for (int k = 0; k < K; k++) {
+        if (pf && (k * wsz) % 64 == 0)
+            for (int r = 0; r < MR; r++) _mm_prefetch(next + ((size_t)r * ldw + (size_t)k) * wsz, _MM_HINT_T1);
+        const vf xa = vf_load(xt + (size_t)k * WS_ROWS), xb = vf_load(xt + (size_t)k * WS_ROWS + LANES);
+        for (int r = 0; r < R; r++) {
+            const vf wv = vf_set1(w_at(w, ldw, n + r, k));
+            c0[r] = vf_fma(xa, wv, c0[r]);
+            c1[r] = vf_fma(xb, wv, c1[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        vf_store(t + (size_t)r * WS_ROWS, c0[r]);
+        vf_store(t + (size_t)r * WS_ROWS + LANES, c1[r]);
+    }
+}
+
+/* Weight rows [n0, n1) of y (M rows) from xt. */
+static void gemm_ws_range(const float *xt, int M, lr_weight w, size_t ldw, const float *bias, float *y, int ldy, int K,
+                          int acc, int n0, int n1) {
+    _Alignas(64) float t[MR * WS_ROWS]; /* (MR, WS_ROWS) one tile's sums */
+    for (int n = n0; n < n1; n += MR) {
+        const int nr = n1 - n < MR ? n1 - n : MR, pf = n + 2 * MR <= n1;
+        if (nr == MR) ws_tile(MR, xt, w, ldw, n, K, pf, t);
+        else
+            for (int r = 0; r < nr; r++) ws_tile(1, xt, w, ldw, n + r, K, 0, t + (size_t)r * WS_ROWS);
+        for (int m = 0; m < M; m++)
+            for (int r = 0; r < nr; r++) {
+                float s = t[(size_t)r * WS_ROWS + m];
+                if (bias) s += bias[n + r];
+                float *o = y + (size_t)m * ldy + n + r;
+                *o = acc ? *o + s : s;
+            }
+    }
+}
+
+/* xt (K, WS_ROWS) = the M rows of x transposed, rows >= M zero. */
+static void transpose_x(const float *x, int ldx, int M, int K, float *xt) {
+    for (int k = 0; k < K; k++) {
+        float *row = xt + (size_t)k * WS_ROWS; /* (WS_ROWS) */
+        for (int m = 0; m < M; m++) row[m] = x[(size_t)m * ldx + k];
+        for (int m = M; m < WS_ROWS; m++) row[m] = 0.0f;
+    }
+}
+#endif
 
 static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                        int M, int N, int K, int accumulate) {
@@ -265,11 +335,31 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
             }
         return;
     }
-    const lr_cpu_ctx *cx = be->ctx;
+    lr_cpu_ctx *cx = be->ctx;
     const size_t xb = cx && cx->x_block_bytes ? cx->x_block_bytes : X_BLOCK_DEFAULT;
     const double flops = 2.0 * M * N * (double)K;
     int nt = be->n_threads;
     if (nt < 1 || flops < 2e5) nt = 1;
+#if LR_ISA >= 1
+    if (cx && M >= WS_MIN_ROWS && M <= WS_ROWS) { /* a decode batch: weights broadcast, x transposed once */
+        const size_t need = (size_t)K * WS_ROWS;
+        if (need > cx->xt_cap) {
+            free(cx->xt);
+            cx->xt = xmalloc(need * sizeof(float));
+            cx->xt_cap = need;
+        }
+        transpose_x(x, ldx, M, K, cx->xt);
+        const float *xt = cx->xt;
+        const int tiles = (N + MR - 1) / MR;
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            const int n0 = (int)((long)tiles * t / T) * MR, n1 = (int)((long)tiles * (t + 1) / T) * MR;
+            if (n0 < N) gemm_ws_range(xt, M, w, (size_t)K, bias, y, ldy, K, accumulate, n0, n1 < N ? n1 : N);
+        }
+        return;
+    }
+#endif
     if (nt == 1) {
         gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, 0, N, xb);
         return;

@@ -115,6 +115,17 @@ static inline float w_at(lr_weight w, size_t ldw, int n, int k) {
 }
 
 #if LR_ISA >= 1
+/* Decode streams the weights once: weight rows [row0, row0 + rows) at
+ * column k into L2 (prefetcht1; into L1 it would evict the tile's own
+ * operands), one call per 64-byte line of k, while the rows before them
+ * compute. */
+static inline void prefetch_rows(lr_weight w, size_t ldw, int row0, int rows, int k) {
+    const size_t wsz = lr_dtype_size(w.dtype);
+    if ((size_t)k * wsz % 64) return;
+    for (int r = 0; r < rows; r++)
+        _mm_prefetch((const char *)w.data + ((size_t)(row0 + r) * ldw + (size_t)k) * wsz, _MM_HINT_T1);
+}
+
 /* r[i] (row i, 8 values of k) -> r[k] (column k, 8 values of i). */
 static inline void transpose8(__m256 r[8]) {
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -148,13 +159,8 @@ static inline __attribute__((always_inline)) void direct_tile(const int R, const
     for (int j = 0; j < R; j++)
         for (int g = 0; g < NP / 8; g++) c[j][g] = _mm256_setzero_ps();
     int k = 0;
-    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
-    const char *next = (const char *)w.data + (size_t)(n + NP) * ldw * wsz; /* the next panel's rows */
     for (; k + 8 <= K; k += 8) {
-        /* decode streams the weights once: fetch the next panel into L2 while this one computes
-         * (prefetcht1; one line of each of its rows per 64 bytes of k) */
-        if ((k * wsz) % 64 == 0 && pf)
-            for (int i = 0; i < NP; i++) _mm_prefetch(next + ((size_t)i * ldw + (size_t)k) * wsz, _MM_HINT_T1);
+        if (pf) prefetch_rows(w, ldw, n + NP, NP, k); /* the next panel */
         for (int g = 0; g < NP / 8; g++) {
             __m256 r[8];
             for (int i = 0; i < 8; i++) r[i] = load8_w(w, (size_t)(n + 8 * g + i) * ldw + (size_t)k);
@@ -186,16 +192,11 @@ static void direct(int mr, const float *x, size_t ldx, lr_weight w, size_t ldw, 
 static void pack_panel(lr_weight w, size_t ldw, int n, int nr, int k0, int kc, int pf, float *bp) {
     int j = 0;
 #if LR_ISA >= 1
-    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
     for (; j + 8 <= nr; j += 8) {
         int k = 0;
         for (; k + 8 <= kc; k += 8) {
             __m256 r[8];
-            /* fetch the same block of the next panel into L2 while this one is used */
-            if (pf && (k * wsz) % 64 == 0)
-                for (int i = 0; i < 8; i++)
-                    _mm_prefetch((const char *)w.data + ((size_t)(n + NP + j + i) * ldw + (size_t)(k0 + k)) * wsz,
-                                 _MM_HINT_T1);
+            if (pf) prefetch_rows(w, ldw, n + NP + j, 8, k0 + k); /* the same block of the next panel */
             for (int i = 0; i < 8; i++) r[i] = load8_w(w, (size_t)(n + j + i) * ldw + (size_t)(k0 + k));
             transpose8(r);
             for (int i = 0; i < 8; i++) _mm256_store_ps(bp + (size_t)(k + i) * NP + j, r[i]);
@@ -276,11 +277,8 @@ static inline __attribute__((always_inline)) void ws_tile(const int R, const flo
                                                           int K, int pf, float *t /* (R, WS_ROWS) */) {
     vf c0[MR], c1[MR];
     for (int r = 0; r < R; r++) c0[r] = c1[r] = vf_zero();
-    const size_t wsz = w.dtype == LR_BF16 ? 2 : 4;
-    const char *next = (const char *)w.data + (size_t)(n + MR) * ldw * wsz; /* the next tile's rows */
     for (int k = 0; k < K; k++) {
-        if (pf && (k * wsz) % 64 == 0)
-            for (int r = 0; r < MR; r++) _mm_prefetch(next + ((size_t)r * ldw + (size_t)k) * wsz, _MM_HINT_T1);
+        if (pf) prefetch_rows(w, ldw, n + MR, MR, k); /* the next tile */
         const vf xa = vf_load(xt + (size_t)k * WS_ROWS), xb = vf_load(xt + (size_t)k * WS_ROWS + LANES);
         for (int r = 0; r < R; r++) {
             const vf wv = vf_set1(w_at(w, ldw, n + r, k));

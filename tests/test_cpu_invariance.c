@@ -145,12 +145,13 @@ static void test_matmul(const lr_cpu_isa *isa) {
                 free(ref);
                 free(y);
             }
-    /* larger shapes that cross the kernels' m-blocks, k-blocks, weight panels and thread
-     * splits (small blocks: one micro-tile of rows per m-block); fp32 and bf16 weights,
-     * bias + accumulate */
-    const int bigK[] = {896, 4864}, bigN[] = {260, 160};
-    for (int i = 0; i < 2; i++) {
-        const int K = bigK[i], N = bigN[i], MM = 150;
+    /* larger shapes that cross the kernels' m-blocks, k-blocks, weight panels, blocks of
+     * weight rows and thread splits (small blocks: one micro-tile of rows per m-block; the
+     * last shape: several m-blocks and blocks of weight rows, a partial panel, at default
+     * blocks too); fp32 and bf16 weights, bias + accumulate */
+    const int bigK[] = {896, 4864, 300}, bigN[] = {260, 160, 1100}, bigM[] = {150, 150, 1030};
+    for (int i = 0; i < 3; i++) {
+        const int K = bigK[i], N = bigN[i], MM = bigM[i];
         float *x = rnd((size_t)MM * K), *w = rnd((size_t)N * K), *bias = rnd(N), *y0 = rnd((size_t)MM * N);
         uint16_t *wb = to_bf16(w, (size_t)N * K); /* w now holds the widened bf16 values */
         const lr_weight w16 = {wb, LR_BF16};
@@ -164,10 +165,10 @@ static void test_matmul(const lr_cpu_isa *isa) {
         for (int t = 0; t < 3; t++) {
             memcpy(ya, y0, bytes);
             bes[t]->matmul(bes[t], x, K, lr_weight_f32(w), bias, ya, N, MM, N, K, 1);
-            EXPECT(!memcmp(ya, yb, bytes), "%s: M=150 K=%d %s != rows alone", isa->name, K, names[t]);
+            EXPECT(!memcmp(ya, yb, bytes), "%s: M=%d K=%d %s != rows alone", isa->name, MM, K, names[t]);
             memcpy(ya, y0, bytes);
             bes[t]->matmul(bes[t], x, K, w16, bias, ya, N, MM, N, K, 1);
-            EXPECT(!memcmp(ya, yb, bytes), "%s: M=150 K=%d %s, bf16 weights != rows alone", isa->name, K, names[t]);
+            EXPECT(!memcmp(ya, yb, bytes), "%s: M=%d K=%d %s, bf16 weights != rows alone", isa->name, MM, K, names[t]);
         }
         free(x);
         free(w);

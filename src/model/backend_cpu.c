@@ -38,7 +38,7 @@
 #define BIG_BYTES ((size_t)1 << 20)
 #endif
 typedef struct {
-    void *map_base;   /* NULL: aligned_alloc */
+    void *map_base; /* NULL: aligned_alloc */
     size_t map_bytes;
 } blk_hdr;
 
@@ -92,6 +92,7 @@ static void cpu_destroy(lr_backend *be) {
     lr_cpu_ctx *cx = be->ctx;
     free(cx->scratch);
     free(cx->xt);
+    free(cx->sums);
     free(cx->row_seq);
     free(cx);
     free(be);

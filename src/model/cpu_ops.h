@@ -8,14 +8,16 @@
 
 /* Backend private state. */
 typedef struct {
-    float *scratch;        /* attention scores, (n_threads, scratch_per_thread) */
+    float *scratch; /* attention scores, (n_threads, scratch_per_thread) */
     size_t scratch_per_thread;
-    int *row_seq;          /* (row_seq_cap) packed query row -> sequence */
+    int *row_seq; /* (row_seq_cap) packed query row -> sequence */
     int row_seq_cap;
-    struct emu_ctx *emu;   /* bf16 emulation state (backend_bf16emu.c) or NULL */
-    size_t x_block_bytes;  /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */
-    float *xt;             /* (xt_cap) a decode batch's x transposed k-major (gemm.c) */
+    struct emu_ctx *emu;  /* bf16 emulation state (backend_bf16emu.c) or NULL */
+    size_t x_block_bytes; /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */
+    float *xt;            /* (xt_cap) a decode batch's x transposed k-major (gemm.c) */
     size_t xt_cap;
+    float *sums; /* (sums_cap) the GEMM's running sums, a block per thread (gemm.c) */
+    size_t sums_cap;
 } lr_cpu_ctx;
 
 /* Frees the emulation state of a backend (called by its destroy). */

@@ -96,11 +96,12 @@ static void pv_rows(const float *p0, const float *p1, const float *v, int ldkv, 
 static void attend_group(const float *q, /* (n_rep * hd) the group's query heads */
                          const float *k, /* (n_keys, ldkv) at this kv head's column */
                          const float *v, /* (n_keys, ldkv) at this kv head's column */
-                         int ldkv, int n_keys, int n_rep, int hd, float scale,
-                         float *sc,      /* (n_rep, n_keys) scratch */
-                         float *out)     /* (n_rep * hd) */
+                         int ldkv, int n_keys, int n_rep, int hd, float scale, float *sc, /* (n_rep, n_keys) scratch */
+                         float *out)                                                      /* (n_rep * hd) */
 {
-    gemm_range(q, hd, lr_weight_f32(k), (size_t)ldkv, NULL, sc, n_keys, hd, 0, 0, n_rep, 0, n_keys, X_BLOCK_DEFAULT);
+    for (int r0 = 0; r0 < n_rep; r0 += DEC_ROWS) /* decode-sized row blocks: no per-thread sums block needed */
+        gemm_range(q + (size_t)r0 * hd, hd, lr_weight_f32(k), (size_t)ldkv, NULL, sc + (size_t)r0 * n_keys, n_keys, hd,
+                   0, 0, n_rep - r0 < DEC_ROWS ? n_rep - r0 : DEC_ROWS, 0, n_keys, X_BLOCK_DEFAULT, NULL);
     for (int r = 0; r < n_rep; r++) {
         float *s = sc + (size_t)r * n_keys; /* (n_keys) */
 #pragma omp simd
@@ -115,7 +116,7 @@ static void attend_group(const float *q, /* (n_rep * hd) the group's query heads
 }
 
 static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
-                   int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+                          int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     const int T = b->q_off[b->n_seq];
     if (T == 0) return;
     const int n_rep = n_heads / n_kv_heads;
@@ -144,9 +145,9 @@ static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *
             const int s = row_seq[t];
             const int n_keys = b->n_past[s] + (t - b->q_off[s]) + 1; /* causal: positions 0..p */
             const size_t col = (size_t)g * head_dim;
-            attend_group(q + (size_t)t * ldq + (size_t)g * n_rep * head_dim,
-                         k + (size_t)b->kv_row[s] * ldkv + col, v + (size_t)b->kv_row[s] * ldkv + col, ldkv, n_keys,
-                         n_rep, head_dim, scale, sc, out + (size_t)t * q_dim + (size_t)g * n_rep * head_dim);
+            attend_group(q + (size_t)t * ldq + (size_t)g * n_rep * head_dim, k + (size_t)b->kv_row[s] * ldkv + col,
+                         v + (size_t)b->kv_row[s] * ldkv + col, ldkv, n_keys, n_rep, head_dim, scale, sc,
+                         out + (size_t)t * q_dim + (size_t)g * n_rep * head_dim);
         }
     }
 }
@@ -186,8 +187,8 @@ static void softmax_causal(float *S, int L) {
 static void head_backward(const float *Q, int ldq, const float *K, const float *V, int ldkv, /* (L, ld) views */
                           const float *dO, int ldo,                                          /* (L, ldo) view */
                           float *dQ, float *dK, float *dV, int ldd,                          /* (L, ldd) views */
-                          int L, int hd, float scale, int first,                             /* first head of its group */
-                          float *P, float *dS)                                               /* (L, L) scratch */
+                          int L, int hd, float scale, int first, /* first head of its group */
+                          float *P, float *dS)                   /* (L, L) scratch */
 {
     /* P (L, L) = softmax(scale · Q Kᵀ) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, hd, scale, Q, ldq, K, ldkv, 0.0f, P, L);
@@ -242,8 +243,9 @@ static void cpu_attention_backward(lr_backend *be, const float *q, int ldq, cons
             float *dK = dk + kr * ldd + (size_t)g * hd, *dV = dv + kr * ldd + (size_t)g * hd;
             for (int r = 0; r < n_rep; r++) {
                 const int h = g * n_rep + r;
-                head_backward(q + (size_t)o * ldq + (size_t)h * hd, ldq, K, V, ldkv, dout + (size_t)o * q_dim + (size_t)h * hd,
-                              q_dim, dq + (size_t)o * ldd + (size_t)h * hd, dK, dV, ldd, L, hd, scale, r == 0, P, dS);
+                head_backward(q + (size_t)o * ldq + (size_t)h * hd, ldq, K, V, ldkv,
+                              dout + (size_t)o * q_dim + (size_t)h * hd, q_dim, dq + (size_t)o * ldd + (size_t)h * hd,
+                              dK, dV, ldd, L, hd, scale, r == 0, P, dS);
             }
         }
     }

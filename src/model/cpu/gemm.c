@@ -17,10 +17,11 @@
  * L1-resident buffer (transposed, bf16 widened to fp32: packing copies
  * values, it computes nothing), and a micro-kernel runs MR token rows × NP
  * weight rows over it in registers, broadcasting one x value per row and
- * step. The running sums of an m-block of rows live in a small scratch
- * (MC × NP) between k-blocks: storing and reloading an fp32 partial sum is
- * exact, so k-blocking leaves every chain intact. m-blocks keep the x rows
- * of a block in L2 while panels stream past.
+ * step. The loops are BLIS's: an m-block of x rows (one k-block of them
+ * in L2) meets a block of NC weight rows panel by panel, then the next
+ * k-block; the running sums of the (MC, NC) block wait in a per-thread
+ * scratch between k-blocks: storing and reloading an fp32 partial sum is
+ * exact, so k-blocking leaves every chain intact.
  * Decode batches take two other shapes of the same chains, reading the
  * weights from memory once with no packing: 4..2·LANES rows transpose x
  * once and broadcast each weight against vectors of token rows (ws_tile);
@@ -51,8 +52,10 @@
 #endif
 #define KC_DEC 1024
 #define DEC_ROWS 64
-#define MC_MAX 480                        /* rows of running sums kept per thread: (MC_MAX, NP) floats */
-#define X_BLOCK_DEFAULT ((size_t)1 << 20) /* when the backend does not know its L2 size */
+#define MC_MAX 512                            /* rows of an m-block */
+#define NC 512                                /* weight rows per block of scoring */
+#define SUMS_PER_THREAD ((size_t)MC_MAX * NC) /* floats: the running sums of an (MC_MAX, NC) block */
+#define X_BLOCK_DEFAULT ((size_t)1 << 20)     /* when the backend does not know its L2 size */
 
 /* s (R, NP) (+)= a (R rows, lda) · bp (kc, NP), each element one fma chain
  * over k in order; first: the chains start from 0, else from s. */
@@ -228,37 +231,58 @@ static inline void store_sums(float *y, const float *s, int nr, const float *bia
 static inline int tile_rows(int left) { return left <= MR ? left : left < 2 * MR ? (left + 1) / 2 : MR; }
 
 /* Rows [m0, m1) × weight rows [n0, n1) of y; weight row n at w + n·ldw;
- * xb: bytes of x rows an m-block may keep in L2. */
+ * xb: bytes of x rows an m-block may keep in L2; sums: this thread's
+ * running sums, (MC_MAX, NC) floats (unused, may be NULL, for <= DEC_ROWS rows).
+ * Scoring/prefill runs the BLIS loop order: an m-block of x rows (MC rows ×
+ * KC columns, sized to L2) meets a block of NC weight rows one k-block at a
+ * time, every panel of the block in turn (packed into L1), so the x block is
+ * read from L2 by NC / NP panels before the next k-block; the running sums
+ * of the (MC, NC) block wait in `sums` between k-blocks. Decode (<= DEC_ROWS
+ * rows) blocks by one panel and KC_DEC columns: the weights stream from
+ * memory once in long runs. */
 static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const float *bias, float *y, int ldy, int K,
-                       int acc, int m0, int m1, int n0, int n1, size_t xb) {
-    _Alignas(64) float bp[KC_DEC * NP];                /* (kcb, NP) the packed weight panel */
-    _Alignas(64) float sums[MC_MAX * NP];              /* (MC, NP) running sums of an m-block's rows */
-    const int kcb = m1 - m0 <= DEC_ROWS ? KC_DEC : KC; /* k columns per packed panel */
-    int mc = (int)(xb / 2 / ((size_t)KC * sizeof(float))) / MR * MR;
+                       int acc, int m0, int m1, int n0, int n1, size_t xb, float *sums) {
+    _Alignas(64) float bp[KC_DEC * NP];         /* (kcb, NP) the packed weight panel */
+    _Alignas(64) float dec_sums[DEC_ROWS * NP]; /* (DEC_ROWS, NP) a decode panel's running sums */
+    const int dec = m1 - m0 <= DEC_ROWS;
+    if (dec) sums = dec_sums;
+    const int kcb = dec ? KC_DEC : KC, ncb = dec ? NP : NC; /* k columns per panel, weight rows per block */
+    int mc = (int)(xb / 2 / ((size_t)KC * sizeof(float)));  /* x rows whose k-block fills half of L2 */
+    if (mc > MC_MAX) mc = MC_MAX;
     if (mc < MR) mc = MR;
+    const int blocks = (m1 - m0 + mc - 1) / mc; /* m-blocks of near-equal rows (whole tiles but the last) */
+    mc = ((m1 - m0 + blocks - 1) / blocks + MR - 1) / MR * MR;
     if (mc > MC_MAX) mc = MC_MAX / MR * MR;
     for (int mb = m0; mb < m1; mb += mc) {
         const int me = mb + mc < m1 ? mb + mc : m1;
-        for (int n = n0; n < n1; n += NP) {
-            const int nr = n1 - n < NP ? n1 - n : NP;
+        for (int jc = n0; jc < n1; jc += ncb) {
+            const int je = jc + ncb < n1 ? jc + ncb : n1;
 #if LR_ISA >= 1
-            if (me - mb <= DIRECT_ROWS && nr == NP) {
-                direct(me - mb, x + (size_t)mb * ldx, (size_t)ldx, w, ldw, n, K, n + 2 * NP <= n1, sums);
+            if (me - mb <= DIRECT_ROWS && je - jc == NP) {
+                direct(me - mb, x + (size_t)mb * ldx, (size_t)ldx, w, ldw, jc, K, jc + 2 * NP <= n1, sums);
                 for (int m = mb; m < me; m++)
-                    store_sums(y + (size_t)m * ldy + n, sums + (size_t)(m - mb) * NP, nr, bias ? bias + n : NULL, acc);
+                    store_sums(y + (size_t)m * ldy + jc, sums + (size_t)(m - mb) * NP, NP, bias ? bias + jc : NULL,
+                               acc);
                 continue;
             }
 #endif
             for (int k0 = 0; k0 < K; k0 += kcb) {
                 const int kc = K - k0 < kcb ? K - k0 : kcb;
-                pack_panel(w, ldw, n, nr, k0, kc, n + 2 * NP <= n1, bp);
-                for (int m = mb, mr; m < me; m += mr) {
-                    mr = tile_rows(me - m);
-                    micro(mr, kc, x + (size_t)m * ldx + k0, (size_t)ldx, bp, sums + (size_t)(m - mb) * NP, k0 == 0);
+                for (int n = jc; n < je; n += NP) {
+                    float *ps = sums + (size_t)((n - jc) / NP) * mc * NP; /* (mc, NP) this panel's sums */
+                    pack_panel(w, ldw, n, je - n < NP ? je - n : NP, k0, kc, n + 2 * NP <= n1, bp);
+                    for (int m = mb, mr; m < me; m += mr) {
+                        mr = tile_rows(me - m);
+                        micro(mr, kc, x + (size_t)m * ldx + k0, (size_t)ldx, bp, ps + (size_t)(m - mb) * NP, k0 == 0);
+                    }
                 }
             }
-            for (int m = mb; m < me; m++)
-                store_sums(y + (size_t)m * ldy + n, sums + (size_t)(m - mb) * NP, nr, bias ? bias + n : NULL, acc);
+            for (int n = jc; n < je; n += NP) {
+                const float *ps = sums + (size_t)((n - jc) / NP) * mc * NP;
+                for (int m = mb; m < me; m++)
+                    store_sums(y + (size_t)m * ldy + n, ps + (size_t)(m - mb) * NP, je - n < NP ? je - n : NP,
+                               bias ? bias + n : NULL, acc);
+            }
         }
     }
 }
@@ -334,12 +358,12 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
         return;
     }
     lr_cpu_ctx *cx = be->ctx;
-    const size_t xb = cx && cx->x_block_bytes ? cx->x_block_bytes : X_BLOCK_DEFAULT;
+    const size_t xb = cx->x_block_bytes ? cx->x_block_bytes : X_BLOCK_DEFAULT;
     const double flops = 2.0 * M * N * (double)K;
     int nt = be->n_threads;
     if (nt < 1 || flops < 2e5) nt = 1;
 #if LR_ISA >= 1
-    if (cx && M >= WS_MIN_ROWS && M <= WS_ROWS) { /* a decode batch: weights broadcast, x transposed once */
+    if (M >= WS_MIN_ROWS && M <= WS_ROWS) { /* a decode batch: weights broadcast, x transposed once */
         const size_t need = (size_t)K * WS_ROWS;
         if (need > cx->xt_cap) {
             free(cx->xt);
@@ -358,8 +382,13 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
         return;
     }
 #endif
+    if ((size_t)nt * SUMS_PER_THREAD > cx->sums_cap) {
+        free(cx->sums);
+        cx->sums = xmalloc((size_t)nt * SUMS_PER_THREAD * sizeof(float));
+        cx->sums_cap = (size_t)nt * SUMS_PER_THREAD;
+    }
     if (nt == 1) {
-        gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, 0, N, xb);
+        gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, 0, N, xb, cx->sums);
         return;
     }
     /* Split the weight panels when each thread gets at least one, else the
@@ -369,13 +398,14 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        float *sums = cx->sums + (size_t)t * SUMS_PER_THREAD; /* (MC_MAX, NC) */
         if (by_n) {
             const int g0 = (int)((long)panels * t / T), g1 = (int)((long)panels * (t + 1) / T);
             const int n0 = g0 * NP, n1 = g1 * NP < N ? g1 * NP : N;
-            if (n0 < n1) gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, n0, n1, xb);
+            if (n0 < n1) gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, n0, n1, xb, sums);
         } else {
             const int m0 = (int)((long)M * t / T), m1 = (int)((long)M * (t + 1) / T);
-            if (m0 < m1) gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, m0, m1, 0, N, xb);
+            if (m0 < m1) gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, m0, m1, 0, N, xb, sums);
         }
     }
 }

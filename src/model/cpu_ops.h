@@ -10,7 +10,7 @@
 typedef struct {
     float *scratch; /* attention scores, (n_threads, scratch_per_thread) */
     size_t scratch_per_thread;
-    int *row_seq; /* (row_seq_cap) packed query row -> sequence */
+    int *row_seq; /* (row_seq_cap) attention work blocks: (first packed query row, sequence) pairs */
     int row_seq_cap;
     struct emu_ctx *emu;  /* bf16 emulation state (backend_bf16emu.c) or NULL */
     size_t x_block_bytes; /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */

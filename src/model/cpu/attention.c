@@ -1,16 +1,15 @@
 /* CPU causal grouped-query attention over a ragged batch (backend.h), and
  * its backward for the trainer (at the end of this file).
  *
- * One path for every query row, prefill or decode: work item = (query row,
- * kv head); the n_rep = n_heads / n_kv_heads query heads that share a kv
- * head are processed together (their scores are one small GEMM against the
- * keys). A row's scores are the batch-invariant GEMM's dot products, its
- * softmax fixed-order (softmax_row), its output a sum over the keys in order: the
- * same operations whether the row comes in a prefill of 300 tokens, in a
- * 16-row chunk or alone in a decode step, so a KV-cache decode gives the
- * bits of a full forward (tests/test_model_invariants.c). (A GEMM path for
- * prefill blocks was faster by a few percent of a scoring pass but summed
- * in OpenBLAS's order: decode and full forward differed in the last bits.)
+ * One path for every query row, prefill or decode: work item = (up to QB
+ * consecutive query rows of one sequence, kv head); the n_rep = n_heads /
+ * n_kv_heads query heads that share a kv head are processed together, and
+ * the rows of an item share one packing of their keys. A row's scores are
+ * the batch-invariant GEMM's fma chains (micro-tiles over packed key
+ * panels), its softmax fixed-order (softmax_row), its output a sum over the
+ * keys in order: the same operations whether the row comes in a prefill of
+ * 300 tokens, in a 16-row chunk or alone in a decode step, so a KV-cache
+ * decode gives the bits of a full forward (tests/test_model_invariants.c).
  * Items go to OpenMP threads with dynamic scheduling (causal rows have
  * different lengths). Scores live in a per-thread scratch owned by the
  * backend (grown outside the parallel region, never per token). Softmax in
@@ -22,11 +21,13 @@
 static void softmax_row(float *s, int n) {
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    float p[8] = {0};
-    for (int j = 0; j < n; j++) {
-        s[j] = lr_expf(s[j] - mx);
-        p[j & 7] += s[j];
-    }
+#pragma omp simd
+    for (int j = 0; j < n; j++) s[j] = lr_expf(s[j] - mx);
+    float p[8] = {0}; /* p[l] = Σ s[j] over j ≡ l (mod 8), in order of j: a vector of 8 lanes */
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] += s[j + l];
+    for (; j < n; j++) p[j & 7] += s[j];
     const float inv = 1.0f / fsum8_tree(p);
 #pragma omp simd
     for (int j = 0; j < n; j++) s[j] *= inv;
@@ -39,10 +40,10 @@ static void ensure_scratch(lr_backend *be, int T, size_t per_thread) {
         cx->scratch = xmalloc(per_thread * (size_t)be->n_threads * sizeof(float));
         cx->scratch_per_thread = per_thread;
     }
-    if (T > cx->row_seq_cap) {
+    if (2 * T > cx->row_seq_cap) {
         free(cx->row_seq);
-        cx->row_seq = xmalloc((size_t)T * sizeof(int));
-        cx->row_seq_cap = T;
+        cx->row_seq = xmalloc((size_t)2 * T * sizeof(int));
+        cx->row_seq_cap = 2 * T;
     }
 }
 
@@ -90,28 +91,53 @@ static void pv_rows(const float *p0, const float *p1, const float *v, int ldkv, 
     }
 }
 
-/* One (query row, kv head) item: its n_rep query heads.
- *   S (n_rep, n_keys) = scale · Q Kᵀ   (the batch-invariant GEMM: one fma chain per score)
- *   P = row softmax of S,  O (n_rep, hd) = P V */
-static void attend_group(const float *q, /* (n_rep * hd) the group's query heads */
-                         const float *k, /* (n_keys, ldkv) at this kv head's column */
-                         const float *v, /* (n_keys, ldkv) at this kv head's column */
-                         int ldkv, int n_keys, int n_rep, int hd, float scale, float *sc, /* (n_rep, n_keys) scratch */
-                         float *out)                                                      /* (n_rep * hd) */
+/* One work item: `rows` consecutive query rows of a sequence (row r sees
+ * n_keys0 + r keys) and one kv head, its n_rep query heads per row.
+ *   S (n_rep, n_keys) = scale · Q Kᵀ   (the batch-invariant GEMM's chains: one fma chain per score)
+ *   P = row softmax of S,  O (n_rep, hd) = P V
+ * The keys of the last row (a superset of every row's) are packed once into
+ * panels, as the GEMM packs weights, and every row's micro-tiles run over the
+ * panels its causal prefix touches: a row's scores are the same chains
+ * whichever block it is in (alone in a decode step, or among QB rows). */
+#define QB 16                                     /* query rows per work item: they share one packing of their keys */
+static void attend_block(const float *q, int ldq, /* row r's group heads (n_rep * hd) at q + r·ldq */
+                         const float *k,          /* (n_keys0 + rows - 1, ldkv) at this kv head's column */
+                         const float *v,          /* (n_keys0 + rows - 1, ldkv) at this kv head's column */
+                         int ldkv, int n_keys0, int rows, int n_rep, int hd, float scale,
+                         float *kp,           /* (panels, hd, NP) scratch, 32-byte aligned: the packed keys */
+                         float *sc,           /* (n_rep, n_keys0 + rows - 1) scratch */
+                         float *out, int ldo) /* row r's group heads (n_rep * hd) at out + r·ldo */
 {
-    for (int r0 = 0; r0 < n_rep; r0 += DEC_ROWS) /* decode-sized row blocks: no per-thread sums block needed */
-        gemm_range(q + (size_t)r0 * hd, hd, lr_weight_f32(k), (size_t)ldkv, NULL, sc + (size_t)r0 * n_keys, n_keys, hd,
-                   0, 0, n_rep - r0 < DEC_ROWS ? n_rep - r0 : DEC_ROWS, 0, n_keys, X_BLOCK_DEFAULT, NULL);
-    for (int r = 0; r < n_rep; r++) {
-        float *s = sc + (size_t)r * n_keys; /* (n_keys) */
+    const int nk_max = n_keys0 + rows - 1;
+    const size_t panel = (size_t)hd * NP; /* floats of one packed panel */
+    for (int n = 0; n < nk_max; n += NP)
+        pack_panel(lr_weight_f32(k), (size_t)ldkv, n, nk_max - n < NP ? nk_max - n : NP, 0, hd, 0,
+                   kp + (size_t)(n / NP) * panel);
+    for (int r = 0; r < rows; r++) {
+        const int n_keys = n_keys0 + r;
+        const float *qr = q + (size_t)r * ldq; /* (n_rep, hd) */
+        for (int n = 0; n < n_keys; n += NP) {
+            const int nr = n_keys - n < NP ? n_keys - n : NP;
+            for (int m = 0, mr; m < n_rep; m += mr) {
+                _Alignas(64) float t[MR * NP]; /* (mr, NP) one micro-tile's scores */
+                mr = tile_rows(n_rep - m);
+                micro(mr, hd, qr + (size_t)m * hd, (size_t)hd, kp + (size_t)(n / NP) * panel, t, 1);
+                for (int j = 0; j < mr; j++)
+                    memcpy(sc + (size_t)(m + j) * n_keys + n, t + (size_t)j * NP, (size_t)nr * sizeof(float));
+            }
+        }
+        for (int h = 0; h < n_rep; h++) {
+            float *s = sc + (size_t)h * n_keys; /* (n_keys) */
 #pragma omp simd
-        for (int j = 0; j < n_keys; j++) s[j] *= scale;
-        softmax_row(s, n_keys);
-    }
-    for (int r = 0; r < n_rep; r += 2) {
-        const int two = r + 1 < n_rep;
-        pv_rows(sc + (size_t)r * n_keys, two ? sc + (size_t)(r + 1) * n_keys : NULL, v, ldkv, n_keys, hd,
-                out + (size_t)r * hd, two ? out + (size_t)(r + 1) * hd : NULL);
+            for (int j = 0; j < n_keys; j++) s[j] *= scale;
+            softmax_row(s, n_keys);
+        }
+        float *o = out + (size_t)r * ldo; /* (n_rep, hd) */
+        for (int h = 0; h < n_rep; h += 2) {
+            const int two = h + 1 < n_rep;
+            pv_rows(sc + (size_t)h * n_keys, two ? sc + (size_t)(h + 1) * n_keys : NULL, v, ldkv, n_keys, hd,
+                    o + (size_t)h * hd, two ? o + (size_t)(h + 1) * hd : NULL);
+        }
     }
 }
 
@@ -125,29 +151,40 @@ static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *
         const int nk = b->n_past[s] + b->q_off[s + 1] - b->q_off[s];
         if (nk > max_keys) max_keys = nk;
     }
-    ensure_scratch(be, T, (size_t)max_keys * n_rep);
+    /* per thread: scores (n_rep, max_keys), then the packed keys, 64-byte aligned */
+    const size_t sc_floats = ((size_t)max_keys * n_rep + 15) / 16 * 16;
+    const size_t kp_floats = (size_t)((max_keys + NP - 1) / NP) * NP * head_dim;
+    ensure_scratch(be, T, sc_floats + kp_floats + 16);
     lr_cpu_ctx *cx = be->ctx;
-    /* row_seq[t]: the sequence of packed query row t */
-    int *row_seq = cx->row_seq; /* (T) */
+    /* blocks[2i], blocks[2i+1]: first packed query row and sequence of block i (QB rows
+     * of one sequence at most) */
+    int *blocks = cx->row_seq; /* (2 T) */
+    int n_blocks = 0;
     for (int s = 0; s < b->n_seq; s++)
-        for (int t = b->q_off[s]; t < b->q_off[s + 1]; t++) row_seq[t] = s;
+        for (int t = b->q_off[s]; t < b->q_off[s + 1]; t += QB) {
+            blocks[2 * n_blocks] = t;
+            blocks[2 * n_blocks + 1] = s;
+            n_blocks++;
+        }
 
-    const long n_items = (long)T * n_kv_heads;
+    const long n_items = (long)n_blocks * n_kv_heads;
     const long work = (long)T * max_keys * n_heads * head_dim;
     const int nt = work >= 65536 && n_items > 1 ? be->n_threads : 1;
     const int q_dim = n_heads * head_dim;
 #pragma omp parallel num_threads(nt)
     {
         float *sc = cx->scratch + (size_t)omp_get_thread_num() * cx->scratch_per_thread;
+        float *kp = (float *)(((uintptr_t)(sc + sc_floats) + 63) & ~(uintptr_t)63);
 #pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < n_items; it++) {
-            const int t = (int)(it / n_kv_heads), g = (int)(it % n_kv_heads);
-            const int s = row_seq[t];
-            const int n_keys = b->n_past[s] + (t - b->q_off[s]) + 1; /* causal: positions 0..p */
+            const int i = (int)(it / n_kv_heads), g = (int)(it % n_kv_heads);
+            const int t = blocks[2 * i], s = blocks[2 * i + 1];
+            const int rows = b->q_off[s + 1] - t < QB ? b->q_off[s + 1] - t : QB;
+            const int n_keys0 = b->n_past[s] + (t - b->q_off[s]) + 1; /* causal: row t sees positions 0..p */
             const size_t col = (size_t)g * head_dim;
-            attend_group(q + (size_t)t * ldq + (size_t)g * n_rep * head_dim, k + (size_t)b->kv_row[s] * ldkv + col,
-                         v + (size_t)b->kv_row[s] * ldkv + col, ldkv, n_keys, n_rep, head_dim, scale, sc,
-                         out + (size_t)t * q_dim + (size_t)g * n_rep * head_dim);
+            attend_block(q + (size_t)t * ldq + (size_t)g * n_rep * head_dim, ldq, k + (size_t)b->kv_row[s] * ldkv + col,
+                         v + (size_t)b->kv_row[s] * ldkv + col, ldkv, n_keys0, rows, n_rep, head_dim, scale, kp, sc,
+                         out + (size_t)t * q_dim + (size_t)g * n_rep * head_dim, q_dim);
         }
     }
 }

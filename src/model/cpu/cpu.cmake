@@ -10,8 +10,11 @@ function(lr_cpu_kernels name level)
   target_include_directories(lrisa_${name} PRIVATE $<TARGET_PROPERTY:lr_model,INTERFACE_INCLUDE_DIRECTORIES>)
   target_link_libraries(lrisa_${name} PRIVATE OpenMP::OpenMP_C)
   # no contraction of a*b+c into fma (clang does it by default): the kernels
-  # must do the same fp32 operations as transformers where they say so
-  target_compile_options(lrisa_${name} PRIVATE -ffp-contract=off ${ARGN})
+  # must do the same fp32 operations as transformers where they say so.
+  # -fno-trapping-math changes no value (nothing here enables FP traps); it
+  # lets GCC if-convert the clamps of lr_expf and friends without AVX-512's
+  # masks, so the AVX2 exp loops (swiglu, softmaxes) vectorise too.
+  target_compile_options(lrisa_${name} PRIVATE -ffp-contract=off -fno-trapping-math ${ARGN})
   target_link_libraries(lr_model PUBLIC lrisa_${name})
 endfunction()
 

@@ -52,7 +52,7 @@
 #endif
 #define KC_DEC 1024
 #define DEC_ROWS 64
-#define MC_MAX 512                            /* rows of an m-block */
+#define MC_MAX 528                            /* rows of an m-block (a multiple of every MR) */
 #define NC 512                                /* weight rows per block of scoring */
 #define SUMS_PER_THREAD ((size_t)MC_MAX * NC) /* floats: the running sums of an (MC_MAX, NC) block */
 #define X_BLOCK_DEFAULT ((size_t)1 << 20)     /* when the backend does not know its L2 size */

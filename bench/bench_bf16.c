@@ -1,12 +1,14 @@
 #define _DEFAULT_SOURCE
-/* What bf16 weights (fp32 compute) would buy the decode step over fp32
- * weights. One "decode step" = every matmul of a Qwen2.5-0.5B-shaped decoder
- * once (24 x {q, k, v, o, gate, up, down} + the tied lm_head), y = W x for
+/* What bf16 weights (fp32 compute) buy the decode step over fp32 weights.
+ * One "decode step" = every matmul of a Qwen2.5-0.5B-shaped decoder once
+ * (24 x {q, k, v, o, gate, up, down} + the tied lm_head), y = W x for
  * batch 1 and Y = X W^T for batch 16, weights stored N x K as on disk.
  *
- * Four implementations, all threads (OpenMP over output rows):
+ * Three implementations, all threads:
  *   openblas_f32 : cblas_sgemv / cblas_sgemm (the obvious fp32 path)
- *   own_f32      : an AVX-512 kernel reading fp32 weights
+ *   own_f32      : the CPU backend's batch-invariant matmul (the runtime's
+ *                  kernel, ISA path as the runtime picks it or LR_CPU_ISA)
+ *                  reading fp32 weights
  *   own_bf16     : the same kernel reading bf16 weights, widened in
  *                  registers (bf16 -> fp32 is a 16-bit left shift)
  * own_f32 vs own_bf16 isolates the effect of halving the weight bytes.
@@ -21,11 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "bench_util.h"
+#include "model/backend.h"
 
 #define MAXB 16
 
@@ -65,70 +65,10 @@ static void mat_init(mat *m, int n, int k, uint32_t seed) {
     }
 }
 
-#if defined(__AVX512F__)
-static inline __m512 load16_f32(const float *p) { return _mm512_loadu_ps(p); }
-static inline __m512 load16_bf16(const uint16_t *p) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-#endif
-
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Y[b, n] = sum_k X[b, k] W[n, k] for b < nb; K a multiple of 16. */
-#define GEMV_KERNEL(NAME, WT, LOAD, SCALAR)                                                              \
-    static void NAME(const WT *w, int n, int k, const float *x, int nb, float *y, int ldy) {             \
-        _Pragma("omp parallel for schedule(static)") for (int r = 0; r < n; r++) {                       \
-            const WT *wr = w + (size_t)r * k;                                                            \
-            KERNEL_BODY(LOAD, SCALAR)                                                                    \
-        }                                                                                                \
-    }
-
-#if defined(__AVX512F__)
-#define KERNEL_BODY(LOAD, SCALAR)                                                                        \
-    if (nb == 1) {                                                                                       \
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                       \
-        int i = 0;                                                                                       \
-        for (; i + 32 <= k; i += 32) {                                                                   \
-            a0 = _mm512_fmadd_ps(LOAD(wr + i), _mm512_loadu_ps(x + i), a0);                              \
-            a1 = _mm512_fmadd_ps(LOAD(wr + i + 16), _mm512_loadu_ps(x + i + 16), a1);                    \
-        }                                                                                                \
-        for (; i < k; i += 16) a0 = _mm512_fmadd_ps(LOAD(wr + i), _mm512_loadu_ps(x + i), a0);           \
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                                              \
-    } else {                                                                                             \
-        __m512 acc[MAXB];                                                                                \
-        for (int b = 0; b < nb; b++) acc[b] = _mm512_setzero_ps();                                       \
-        for (int i = 0; i < k; i += 16) {                                                                \
-            __m512 wv = LOAD(wr + i);                                                                    \
-            for (int b = 0; b < nb; b++)                                                                 \
-                acc[b] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + (size_t)b * k + i), acc[b]);            \
-        }                                                                                                \
-        for (int b = 0; b < nb; b++) y[(size_t)b * ldy + r] = _mm512_reduce_add_ps(acc[b]);              \
-    }
-#else
-#define KERNEL_BODY(LOAD, SCALAR)                                                                        \
-    for (int b = 0; b < nb; b++) {                                                                       \
-        float s = 0.0f;                                                                                  \
-        for (int i = 0; i < k; i++) s += SCALAR(wr[i]) * x[(size_t)b * k + i];                           \
-        y[(size_t)b * ldy + r] = s;                                                                      \
-    }
-#define load16_f32(p) 0
-#define load16_bf16(p) 0
-#endif
-
-#define ID(v) (v)
-GEMV_KERNEL(own_f32, float, load16_f32, ID)
-GEMV_KERNEL(own_bf16, uint16_t, load16_bf16, bf16_to_f32)
-
 enum { OPENBLAS_F32 = 0, OWN_F32, OWN_BF16, N_IMPL };
 static const char *impl_name[N_IMPL] = {"openblas_f32", "own_f32", "own_bf16"};
 
-static void step(int impl, const mat *ms, int nm, const float *x, int nb, float *y) {
+static void step(lr_backend *be, int impl, const mat *ms, int nm, const float *x, int nb, float *y) {
     for (int i = 0; i < nm; i++) {
         const mat *m = &ms[i];
         switch (impl) {
@@ -139,8 +79,8 @@ static void step(int impl, const mat *ms, int nm, const float *x, int nb, float 
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, m->n, m->k, 1.0f, x, m->k, m->w32, m->k,
                             0.0f, y, m->n);
             break;
-        case OWN_F32: own_f32(m->w32, m->n, m->k, x, nb, y, m->n); break;
-        case OWN_BF16: own_bf16(m->w16, m->n, m->k, x, nb, y, m->n); break;
+        case OWN_F32: be->matmul(be, x, m->k, lr_weight_f32(m->w32), NULL, y, m->n, nb, m->n, m->k, 0); break;
+        case OWN_BF16: be->matmul(be, x, m->k, (lr_weight){m->w16, LR_BF16}, NULL, y, m->n, nb, m->n, m->k, 0); break;
         }
     }
 }
@@ -153,6 +93,7 @@ int main(int argc, char **argv) {
     if (repeats > 32) repeats = 32;
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
+    lr_backend *be = lr_backend_cpu_new(threads);
 
     const int d = 896, kvd = 128, ff = 4864, vocab = 151936;
     int nm = layers * 7 + (lm_head ? 1 : 0);
@@ -178,10 +119,10 @@ int main(int argc, char **argv) {
             /* let the other pool's spinning workers go idle first (OpenBLAS
              * pthreads and OpenMP threads both busy-wait after a call) */
             usleep(300000);
-            step(impl, ms, nm, x, nb, y); /* warm-up */
+            step(be, impl, ms, nm, x, nb, y); /* warm-up */
             for (int r = 0; r < repeats; r++) {
                 double t0 = bench_now();
-                step(impl, ms, nm, x, nb, y);
+                step(be, impl, ms, nm, x, nb, y);
                 t[r] = bench_now() - t0;
             }
             double med = bench_median(t, repeats);
@@ -191,6 +132,7 @@ int main(int argc, char **argv) {
             bench_json_str("impl", impl_name[impl]);
             bench_json_int("batch", nb);
             bench_json_int("threads", threads);
+            bench_json_str("isa", lr_cpu_isa_name());
             bench_json_num("weight_params", params);
             bench_json_num("weight_bytes", bytes);
             bench_json_arr("times_s", t, repeats);
@@ -207,5 +149,6 @@ int main(int argc, char **argv) {
     free(ms);
     free(x);
     free(y);
+    lr_backend_destroy(be);
     return 0;
 }

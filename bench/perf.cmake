@@ -6,7 +6,7 @@ target_include_directories(lrbench_util PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
 # machine benches: OpenBLAS + OpenMP only, so they build and run whatever
 # state the rest of the tree is in
-foreach(b sgemm stream bf16)
+foreach(b sgemm stream)
   add_executable(bench_${b} ${CMAKE_CURRENT_LIST_DIR}/bench_${b}.c)
   target_include_directories(bench_${b} PRIVATE ${LR_BLAS_INCLUDE_DIR})
   target_link_libraries(bench_${b} PRIVATE lrbench_util OpenMP::OpenMP_C ${LR_BLAS_LIBRARIES} m)
@@ -25,6 +25,10 @@ add_executable(bench_opprof EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/bench_run
 target_compile_definitions(bench_opprof PRIVATE LR_BENCH_OPPROF=1)
 target_link_libraries(bench_opprof PRIVATE lrbench_util lrcore)
 
-# the CPU backend's batch-invariant matmul vs OpenBLAS (one ISA path per run: LR_CPU_ISA)
-add_executable(bench_gemm ${CMAKE_CURRENT_LIST_DIR}/bench_gemm.c)
-target_link_libraries(bench_gemm PRIVATE lrbench_util lrcore)
+# the CPU backend's batch-invariant matmul vs OpenBLAS (one ISA path per run: LR_CPU_ISA),
+# and with fp32 vs bf16 weights over a decode step's matmuls
+foreach(b gemm bf16)
+  add_executable(bench_${b} ${CMAKE_CURRENT_LIST_DIR}/bench_${b}.c)
+  target_include_directories(bench_${b} PRIVATE ${LR_BLAS_INCLUDE_DIR})
+  target_link_libraries(bench_${b} PRIVATE lrbench_util lrcore OpenMP::OpenMP_C ${LR_BLAS_LIBRARIES} m)
+endforeach()

@@ -199,9 +199,11 @@ def main():
     # bf16
     if bf:
         w("## bf16 weights with fp32 compute: what a decode step would save\n")
+        isa = next((r["isa"] for r in bf if r.get("isa")), "?")
         w("One decode step's matmuls (24 layers × q,k,v,o,gate,up,down + tied lm_head; weights N×K) in a "
-          "stand-alone kernel bench (bench_bf16): fp32 weights vs bf16 weights widened to fp32 in registers, "
-          "same AVX-512 kernel, same threads.\n")
+          "kernel bench (bench_bf16): the runtime's batch-invariant matmul (CPU backend, "
+          f"{isa} path) with fp32 weights vs bf16 weights widened to fp32 in registers, and OpenBLAS fp32 "
+          "sgemv/sgemm, same threads.\n")
         w("| batch | impl | ms/step | weight GB/s | GFLOP/s |")
         w("|---|---|---|---|---|")
         by = {}

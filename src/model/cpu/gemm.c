@@ -151,20 +151,22 @@ static inline __m256 load8_w(lr_weight w, size_t at) {
     return _mm256_loadu_ps((const float *)w.data + at);
 }
 
-/* Decode (M <= DIRECT_ROWS): s (R, NP) = x (R rows, ldx) · w[n .. n+NP)ᵀ over all
+/* Decode (M <= DIRECT_ROWS): s (R, ld) = x (R rows, ldx) · w[n .. n+DNP)ᵀ over all
  * of K without the packed buffer: each 8 × 8 block of weights is transposed
  * in registers and used at once, the same chains in the same order as the
  * packed path (one weight stream from memory, no store and reload of it). */
 #define DIRECT_ROWS 3
+#define DNP                                                                                                            \
+    16 /* weight rows per direct tile on every ISA: 32 interleaved row streams (AVX-512's NP) ran at half the speed */
 static inline __attribute__((always_inline)) void direct_tile(const int R, const float *x, size_t ldx, lr_weight w,
-                                                              size_t ldw, int n, int K, int pf, float *s) {
-    __m256 c[DIRECT_ROWS][NP / 8];
+                                                              size_t ldw, int n, int K, int pf, float *s, size_t ld) {
+    __m256 c[DIRECT_ROWS][DNP / 8];
     for (int j = 0; j < R; j++)
-        for (int g = 0; g < NP / 8; g++) c[j][g] = _mm256_setzero_ps();
+        for (int g = 0; g < DNP / 8; g++) c[j][g] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        if (pf) prefetch_rows(w, ldw, n + NP, NP, k); /* the next panel */
-        for (int g = 0; g < NP / 8; g++) {
+        if (pf) prefetch_rows(w, ldw, n + DNP, DNP, k); /* the next tile */
+        for (int g = 0; g < DNP / 8; g++) {
             __m256 r[8];
             for (int i = 0; i < 8; i++) r[i] = load8_w(w, (size_t)(n + 8 * g + i) * ldw + (size_t)k);
             transpose8(r);
@@ -174,19 +176,24 @@ static inline __attribute__((always_inline)) void direct_tile(const int R, const
         }
     }
     for (; k < K; k++)
-        for (int g = 0; g < NP / 8; g++) {
+        for (int g = 0; g < DNP / 8; g++) {
             float col[8];
             for (int i = 0; i < 8; i++) col[i] = w_at(w, ldw, n + 8 * g + i, k);
             const __m256 r = _mm256_loadu_ps(col);
             for (int j = 0; j < R; j++) c[j][g] = _mm256_fmadd_ps(_mm256_set1_ps(x[(size_t)j * ldx + k]), r, c[j][g]);
         }
     for (int j = 0; j < R; j++)
-        for (int g = 0; g < NP / 8; g++) _mm256_storeu_ps(s + (size_t)j * NP + 8 * g, c[j][g]);
+        for (int g = 0; g < DNP / 8; g++) _mm256_storeu_ps(s + (size_t)j * ld + 8 * g, c[j][g]);
 }
+/* s (mr, NP) for the panel at weight row n, DNP rows at a time; pf: the
+ * next panel exists (prefetch into it). */
 static void direct(int mr, const float *x, size_t ldx, lr_weight w, size_t ldw, int n, int K, int pf, float *s) {
-    if (mr == 1) direct_tile(1, x, ldx, w, ldw, n, K, pf, s);
-    else if (mr == 2) direct_tile(2, x, ldx, w, ldw, n, K, pf, s);
-    else direct_tile(3, x, ldx, w, ldw, n, K, pf, s);
+    for (int g = 0; g < NP; g += DNP) {
+        const int p = pf || g + DNP < NP;
+        if (mr == 1) direct_tile(1, x, ldx, w, ldw, n + g, K, p, s + g, NP);
+        else if (mr == 2) direct_tile(2, x, ldx, w, ldw, n + g, K, p, s + g, NP);
+        else direct_tile(3, x, ldx, w, ldw, n + g, K, p, s + g, NP);
+    }
 }
 #endif
 
@@ -297,22 +304,24 @@ static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const f
  * are those of every other path. */
 #define WS_ROWS (2 * LANES)
 #define WS_MIN_ROWS 4
-static inline __attribute__((always_inline)) void ws_tile(const int R, const float *xt, lr_weight w, size_t ldw, int n,
-                                                          int K, int pf, float *t /* (R, WS_ROWS) */) {
+/* V: vectors of token rows (1 when M <= LANES: no lanes of padding rows). */
+static inline __attribute__((always_inline)) void ws_tile(const int R, const int V, const float *xt, lr_weight w,
+                                                          size_t ldw, int n, int K, int pf,
+                                                          float *t /* (R, WS_ROWS) */) {
     vf c0[MR], c1[MR];
     for (int r = 0; r < R; r++) c0[r] = c1[r] = vf_zero();
     for (int k = 0; k < K; k++) {
         if (pf) prefetch_rows(w, ldw, n + MR, MR, k); /* the next tile */
-        const vf xa = vf_load(xt + (size_t)k * WS_ROWS), xb = vf_load(xt + (size_t)k * WS_ROWS + LANES);
+        const vf xa = vf_load(xt + (size_t)k * WS_ROWS), xb = V == 2 ? vf_load(xt + (size_t)k * WS_ROWS + LANES) : xa;
         for (int r = 0; r < R; r++) {
             const vf wv = vf_set1(w_at(w, ldw, n + r, k));
             c0[r] = vf_fma(xa, wv, c0[r]);
-            c1[r] = vf_fma(xb, wv, c1[r]);
+            if (V == 2) c1[r] = vf_fma(xb, wv, c1[r]);
         }
     }
     for (int r = 0; r < R; r++) {
         vf_store(t + (size_t)r * WS_ROWS, c0[r]);
-        vf_store(t + (size_t)r * WS_ROWS + LANES, c1[r]);
+        if (V == 2) vf_store(t + (size_t)r * WS_ROWS + LANES, c1[r]);
     }
 }
 
@@ -322,9 +331,10 @@ static void gemm_ws_range(const float *xt, int M, lr_weight w, size_t ldw, const
     _Alignas(64) float t[MR * WS_ROWS]; /* (MR, WS_ROWS) one tile's sums */
     for (int n = n0; n < n1; n += MR) {
         const int nr = n1 - n < MR ? n1 - n : MR, pf = n + 2 * MR <= n1;
-        if (nr == MR) ws_tile(MR, xt, w, ldw, n, K, pf, t);
+        if (nr == MR && M <= LANES) ws_tile(MR, 1, xt, w, ldw, n, K, pf, t);
+        else if (nr == MR) ws_tile(MR, 2, xt, w, ldw, n, K, pf, t);
         else
-            for (int r = 0; r < nr; r++) ws_tile(1, xt, w, ldw, n + r, K, 0, t + (size_t)r * WS_ROWS);
+            for (int r = 0; r < nr; r++) ws_tile(1, 2, xt, w, ldw, n + r, K, 0, t + (size_t)r * WS_ROWS);
         for (int m = 0; m < M; m++)
             for (int r = 0; r < nr; r++) {
                 float s = t[(size_t)r * WS_ROWS + m];

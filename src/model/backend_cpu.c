@@ -93,7 +93,7 @@ static void cpu_destroy(lr_backend *be) {
     free(cx->scratch);
     free(cx->xt);
     free(cx->sums);
-    free(cx->row_seq);
+    free(cx->attn_blocks);
     free(cx);
     free(be);
 }

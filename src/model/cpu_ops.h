@@ -4,14 +4,17 @@
 #ifndef LR_CPU_OPS_H
 #define LR_CPU_OPS_H
 
+#include <stdlib.h>
+
+#include "common/check.h"
 #include "model/backend.h"
 
 /* Backend private state. */
 typedef struct {
     float *scratch; /* attention scores, (n_threads, scratch_per_thread) */
     size_t scratch_per_thread;
-    int *row_seq; /* (row_seq_cap) attention work blocks: (first packed query row, sequence) pairs */
-    int row_seq_cap;
+    int *attn_blocks; /* (attn_blocks_cap) attention work blocks: (first packed query row, sequence) pairs */
+    size_t attn_blocks_cap;
     struct emu_ctx *emu;  /* bf16 emulation state (backend_bf16emu.c) or NULL */
     size_t x_block_bytes; /* GEMM m-block: bytes of x rows kept in a core's L2 (0: 1 MiB) */
     float *xt;            /* (xt_cap) a decode batch's x transposed k-major (gemm.c) */
@@ -19,6 +22,16 @@ typedef struct {
     float *sums; /* (sums_cap) the GEMM's running sums, a block per thread (gemm.c) */
     size_t sums_cap;
 } lr_cpu_ctx;
+
+/* A scratch buffer of at least `need` elements of `size` bytes: p itself
+ * when *cap already holds them, else a fresh one (the contents are not
+ * kept; *cap is updated). */
+static inline void *lr_cpu_grow(void *p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return p;
+    free(p);
+    *cap = need;
+    return xmalloc(need * size);
+}
 
 /* Frees the emulation state of a backend (called by its destroy). */
 void lr_backend_emulate_bf16_free(lr_backend *be);

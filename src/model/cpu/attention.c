@@ -40,11 +40,7 @@ static void ensure_scratch(lr_backend *be, int T, size_t per_thread) {
         cx->scratch = xmalloc(per_thread * (size_t)be->n_threads * sizeof(float));
         cx->scratch_per_thread = per_thread;
     }
-    if (2 * T > cx->row_seq_cap) {
-        free(cx->row_seq);
-        cx->row_seq = xmalloc((size_t)2 * T * sizeof(int));
-        cx->row_seq_cap = 2 * T;
-    }
+    cx->attn_blocks = lr_cpu_grow(cx->attn_blocks, &cx->attn_blocks_cap, (size_t)2 * T, sizeof(int));
 }
 
 /* o_r (hd) = Σ_j p_r[j] · v_j over the keys in order for nr = 1 or 2 heads
@@ -158,7 +154,7 @@ static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *
     lr_cpu_ctx *cx = be->ctx;
     /* blocks[2i], blocks[2i+1]: first packed query row and sequence of block i (QB rows
      * of one sequence at most) */
-    int *blocks = cx->row_seq; /* (2 T) */
+    int *blocks = cx->attn_blocks; /* (2 T) */
     int n_blocks = 0;
     for (int s = 0; s < b->n_seq; s++)
         for (int t = b->q_off[s]; t < b->q_off[s + 1]; t += QB) {

@@ -156,8 +156,8 @@ static inline __m256 load8_w(lr_weight w, size_t at) {
  * in registers and used at once, the same chains in the same order as the
  * packed path (one weight stream from memory, no store and reload of it). */
 #define DIRECT_ROWS 3
-#define DNP                                                                                                            \
-    16 /* weight rows per direct tile on every ISA: 32 interleaved row streams (AVX-512's NP) ran at half the speed */
+/* weight rows per direct tile on every ISA: 32 interleaved row streams (AVX-512's NP) ran at half the speed */
+#define DNP 16
 static inline __attribute__((always_inline)) void direct_tile(const int R, const float *x, size_t ldx, lr_weight w,
                                                               size_t ldw, int n, int K, int pf, float *s, size_t ld) {
     __m256 c[DIRECT_ROWS][DNP / 8];
@@ -239,7 +239,7 @@ static inline int tile_rows(int left) { return left <= MR ? left : left < 2 * MR
 
 /* Rows [m0, m1) × weight rows [n0, n1) of y; weight row n at w + n·ldw;
  * xb: bytes of x rows an m-block may keep in L2; sums: this thread's
- * running sums, (MC_MAX, NC) floats (unused, may be NULL, for <= DEC_ROWS rows).
+ * running sums, (MC_MAX, NC) floats.
  * Scoring/prefill runs the BLIS loop order: an m-block of x rows (MC rows ×
  * KC columns, sized to L2) meets a block of NC weight rows one k-block at a
  * time, every panel of the block in turn (packed into L1), so the x block is
@@ -249,10 +249,8 @@ static inline int tile_rows(int left) { return left <= MR ? left : left < 2 * MR
  * memory once in long runs. */
 static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const float *bias, float *y, int ldy, int K,
                        int acc, int m0, int m1, int n0, int n1, size_t xb, float *sums) {
-    _Alignas(64) float bp[KC_DEC * NP];         /* (kcb, NP) the packed weight panel */
-    _Alignas(64) float dec_sums[DEC_ROWS * NP]; /* (DEC_ROWS, NP) a decode panel's running sums */
+    _Alignas(64) float bp[KC_DEC * NP]; /* (kcb, NP) the packed weight panel */
     const int dec = m1 - m0 <= DEC_ROWS;
-    if (dec) sums = dec_sums;
     const int kcb = dec ? KC_DEC : KC, ncb = dec ? NP : NC; /* k columns per panel, weight rows per block */
     int mc = (int)(xb / 2 / ((size_t)KC * sizeof(float)));  /* x rows whose k-block fills half of L2 */
     if (mc > MC_MAX) mc = MC_MAX;
@@ -374,12 +372,7 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
     if (nt < 1 || flops < 2e5) nt = 1;
 #if LR_ISA >= 1
     if (M >= WS_MIN_ROWS && M <= WS_ROWS) { /* a decode batch: weights broadcast, x transposed once */
-        const size_t need = (size_t)K * WS_ROWS;
-        if (need > cx->xt_cap) {
-            free(cx->xt);
-            cx->xt = xmalloc(need * sizeof(float));
-            cx->xt_cap = need;
-        }
+        cx->xt = lr_cpu_grow(cx->xt, &cx->xt_cap, (size_t)K * WS_ROWS, sizeof(float));
         transpose_x(x, ldx, M, K, cx->xt);
         const float *xt = cx->xt;
         const int tiles = (N + MR - 1) / MR;
@@ -392,11 +385,7 @@ static void cpu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
         return;
     }
 #endif
-    if ((size_t)nt * SUMS_PER_THREAD > cx->sums_cap) {
-        free(cx->sums);
-        cx->sums = xmalloc((size_t)nt * SUMS_PER_THREAD * sizeof(float));
-        cx->sums_cap = (size_t)nt * SUMS_PER_THREAD;
-    }
+    cx->sums = lr_cpu_grow(cx->sums, &cx->sums_cap, (size_t)nt * SUMS_PER_THREAD, sizeof(float));
     if (nt == 1) {
         gemm_range(x, ldx, w, (size_t)K, bias, y, ldy, K, accumulate, 0, M, 0, N, xb, cx->sums);
         return;

@@ -135,6 +135,8 @@ void opprof_install(lr_model *m) {
     be->kv_store = w_kv_store;
     be->attention = w_attention;
     be->log_softmax = w_log_softmax;
+    be->graph_begin = NULL; /* op by op: each op waits for its kernels, which a replayed step graph cannot */
+    be->graph_end = NULL;
     n_tab = 0;
     wall0 = bench_now();
 }

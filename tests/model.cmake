@@ -4,6 +4,8 @@ lr_add_c_test(test_model_golden test_model_golden.c test_model_util.c)
 lr_add_c_test(test_rope test_rope.c)
 lr_add_c_test(test_model_invariants test_model_invariants.c test_model_util.c)
 lr_add_c_test(test_model_ops test_model_ops.c)
+# the model's side of a backend's step graphs (decode steps bracketed, misses rerun), with a CPU stand-in
+lr_add_c_test(test_model_graphs test_model_graphs.c)
 lr_add_c_test(test_model_cli test_model_cli.c test_model_util.c)
 # Which device computes: the note of CUDA builds, --version.
 add_test(NAME test_device_note COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_device_note.sh)

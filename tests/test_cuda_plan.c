@@ -4,12 +4,14 @@
  * pointer alignment that keys carry, the attention row plan of a ragged
  * batch (and its refusal of inconsistent batches), --device parsing, the
  * GPU of a local rank and the local rank (MPI first, then launcher
- * variables). */
+ * variables), and the step graphs' table (src/model/cuda/cuda_graph_plan.h:
+ * warm-up, capture, replay, misses, keys that stay eager, LRU eviction). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/node_rank.h"
+#include "model/cuda/cuda_graph_plan.h"
 #include "model/cuda/cuda_plan.h"
 #include "model/device.h"
 #include "test_util.h"
@@ -168,10 +170,73 @@ static void test_device(void) {
     EXPECT((int)lr_device_resolve("npu", "t") == -1, "bad name: an error");
 }
 
+
+static int execs_destroyed;
+static void count_exec(void *exec) {
+    (void)exec;
+    execs_destroyed++;
+}
+
+static void test_graph_table(void) {
+    static lr_graph_table t; /* zero: empty */
+    int dummy[3];
+    lr_graph_entry *e = lr_graph_take(&t, 42, count_exec);
+    EXPECT(e && e->key == 42 && e->used, "a new key gets an entry");
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_EAGER, "first sighting: eager warm-up");
+    lr_graph_after_eager(e, 1234, 4096, 512, 0);
+    EXPECT(lr_graph_take(&t, 42, count_exec) == e, "the same key finds its entry");
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_CAPTURE, "second sighting: capture");
+    EXPECT(e->meta_bytes == 4096 && e->meta_largest == 512, "the warm-up's metadata sizes are kept for the capture");
+    lr_graph_after_capture(e, NULL, 99, 0);
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_EAGER, "a failed capture warms up again");
+    lr_graph_after_eager(e, 1234, 4096, 512, 0);
+    lr_graph_after_capture(e, &dummy[0], 1234, 0);
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_REPLAY && e->sig == 1234, "captured: replay under its signature");
+    EXPECT(lr_graph_replay_ok(e, 1234, 0, 0) == 1 && e->exec == &dummy[0], "same signature: launch");
+    EXPECT(lr_graph_replay_ok(e, 1234, 1, 0) == 0 && e->exec == NULL, "a broken bracket is a miss");
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_EAGER, "after a miss: warm up again");
+    lr_graph_after_eager(e, 77, 4096, 512, 0);
+    lr_graph_after_capture(e, &dummy[1], 77, 0);
+    EXPECT(lr_graph_replay_ok(e, 78, 0, 0) == 0 && !e->exec, "another signature is a miss");
+    lr_graph_after_eager(e, 77, 4096, 512, 1);
+    EXPECT(e->never && lr_graph_mode_for(e) == LR_GRAPH_EAGER, "an op that cannot be captured: eager");
+    lr_graph_after_eager(e, 77, 4096, 512, 0);
+    EXPECT(lr_graph_mode_for(e) == LR_GRAPH_EAGER, "... for good");
+
+    /* LRU: LR_GRAPH_TABLE_CAP keys with graphs; one more evicts the oldest use */
+    lr_graph_table_clear(&t, count_exec);
+    execs_destroyed = 0;
+    for (int i = 0; i < LR_GRAPH_TABLE_CAP; i++) {
+        lr_graph_entry *x = lr_graph_take(&t, 1000 + (uint64_t)i, count_exec);
+        lr_graph_after_eager(x, 5, 0, 0, 0);
+        lr_graph_after_capture(x, &dummy[2], 5, 0);
+    }
+    lr_graph_take(&t, 1000, count_exec); /* key 1000 used again: key 1001 is now the oldest */
+    EXPECT(execs_destroyed == 0, "no eviction while the table has room");
+    lr_graph_entry *n = lr_graph_take(&t, 5000, count_exec);
+    EXPECT(execs_destroyed == 1 && n->key == 5000 && !n->exec && lr_graph_mode_for(n) == LR_GRAPH_EAGER,
+           "a new key evicts one entry and destroys its graph");
+    int found_1000 = 0, found_1001 = 0;
+    for (int i = 0; i < LR_GRAPH_TABLE_CAP; i++) {
+        found_1000 += t.e[i].used && t.e[i].key == 1000;
+        found_1001 += t.e[i].used && t.e[i].key == 1001;
+    }
+    EXPECT(found_1000 == 1 && found_1001 == 0, "the least recently used key went, the recently used stayed");
+    lr_graph_table_clear(&t, count_exec);
+    EXPECT(execs_destroyed == LR_GRAPH_TABLE_CAP, "clear destroys every remaining graph once");
+
+    /* signatures: order and value sensitive */
+    const uint64_t a = lr_graph_mix(lr_graph_mix(0, 1), 2), b = lr_graph_mix(lr_graph_mix(0, 2), 1);
+    EXPECT(a != b, "swapped arguments give another signature");
+    EXPECT(lr_graph_mix(lr_graph_mix(0, 1), 2) == a, "the same arguments give the same signature");
+    EXPECT(lr_graph_mix(0, 0) != 0 && lr_graph_mix(0, 1) != lr_graph_mix(0, 2), "small values spread");
+}
+
 int main(void) {
     test_align();
     test_cache();
     test_attn_plan();
     test_device();
+    test_graph_table();
     return test_finish("test_cuda_plan");
 }

@@ -148,6 +148,20 @@ struct lr_backend {
                      double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids, float *cand_lpe,
                      float *cand_lpa);
 
+    /* Step graphs (optional: NULL where the backend has none, as on the
+     * CPU). graph_begin(key) ... graph_end() bracket the ops of one step
+     * that a caller repeats with the same shapes (a decode step: key = the
+     * model, the cache and the batch size). The backend may record them
+     * once and afterwards replay the recording, each op then only taking
+     * its host metadata (ids, positions, rows), so the step costs one
+     * launch instead of hundreds. Inside a bracket an op's host outputs
+     * (argmax_rows' ids and flags) are written by graph_end, not before;
+     * graph_end returns 0 when the ops' work is done, or -1 when none of it
+     * was: the caller then calls the same ops again, outside a bracket.
+     * Brackets do not nest. */
+    void (*graph_begin)(lr_backend *be, uint64_t key);
+    int (*graph_end)(lr_backend *be);
+
     /* ---- Training ops (the LoRA trainer, src/trainer/train_net.c; CPU:
      * src/model/cpu/, each backward beside its forward). The forward of
      * each family is the inference op above; its backward takes the

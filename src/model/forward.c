@@ -141,6 +141,24 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
     else if (out != logits) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
 }
 
+/* A greedy decode step (one new token per sequence, every row's id back)
+ * through the backend's step graphs when it has them: the same ops with
+ * the same arguments each step but for the host metadata, so a backend
+ * may record the step once and replay it (backend.h). When the backend
+ * could not replay, nothing ran and the step runs again without a graph. */
+static void decode_step(lr_model *m, const int32_t *tokens, int T, const lr_attn_batch *ab, lr_kv_cache *c,
+                        logits_dst dst) {
+    lr_backend *be = m->be;
+    if (be->graph_begin) {
+        /* what fixes the ops' shapes and buffers; the backend checks the rest */
+        const uint64_t key = lr_mix64((uint64_t)(uintptr_t)m ^ lr_mix64((uint64_t)(uintptr_t)c + (uint64_t)T));
+        be->graph_begin(be, key);
+        decoder_pass(m, tokens, T, ab, c, m->ws.rows, T, dst);
+        if (be->graph_end(be) == 0) return;
+    }
+    decoder_pass(m, tokens, T, ab, c, m->ws.rows, T, dst);
+}
+
 static int check_tokens(const lr_model *m, const int32_t *tokens, long n) {
     for (long i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->vocab) {
@@ -334,8 +352,9 @@ static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int3
         } else if (last_logits && n_out > 0) {
             decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, to_host(last_logits + (size_t)n_done * V));
         } else if (next_ids && n_out > 0) {
-            decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out,
-                         (logits_dst){NULL, 0, next_ids + n_done, finite + n_done});
+            const logits_dst dst = {NULL, 0, next_ids + n_done, finite + n_done};
+            if (np == T && n_out == T) decode_step(m, tokens + tok0, T, &ab, c, dst);
+            else decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, dst);
         } else {
             decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, 0, to_host(NULL)); /* fills the cache only */
         }

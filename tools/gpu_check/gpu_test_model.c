@@ -8,6 +8,10 @@
  * (model_extend: a prefill of each sequence's first half, then one token
  * per step for the whole batch), both against the CPU's forward.
  *
+ * graphs: greedy decoding (model_extend_greedy) with the backend's step
+ * graphs and without them must choose the same ids, bit for bit (the same
+ * kernels on the same inputs), and the graphs must have been replayed.
+ *
  * perf: scoring tokens/s (model_forward over 256-token sequences, logits
  * of the last positions, as the scorer uses it) with the matmul TFLOP/s,
  * and decode tokens/s at batch 1 and 64 (model_extend, one token per
@@ -20,6 +24,8 @@
 
 #include "common/error.h"
 #include "gpu_test.h"
+#include "model/backend.h"
+#include "model/cuda/cuda_device.h"
 #include "model/model.h"
 
 lr_model *gt_load(const char *dir, int dut, int weights_f32) {
@@ -88,6 +94,72 @@ static void contract_check(gt_report *r, const char *name, const float *ref, con
              "\"confident_rows\": %ld, \"confident_flips\": %ld, \"worst_flip_margin\": %.3g, \"max_abs_dlogit\": %.3g",
              T, mean, p99, mx, T ? (double)agree / T : 0, confident, confident_flips, worst_flip_margin, max_dlogit);
     free(kl);
+}
+
+
+/* The backend's step-graph counters (eager, captures, replays, misses), 0
+ * where it has no graphs. */
+static void graph_stats(lr_model *m, long st[4]) {
+    memset(st, 0, 4 * sizeof *st);
+#ifdef LR_HAVE_CUDA
+    lr_backend *be = model_backend(m);
+    if (be->graph_begin && !strcmp(be->name, "cuda")) lr_cuda_graph_stats(be, st);
+#else
+    (void)m;
+#endif
+}
+
+/* Greedy decoding of n_seq prompts (lens[s] tokens each, packed in tok) for
+ * `steps` tokens each: ids (steps, n_seq) and finite flags; graphs = 0
+ * switches the backend's step graphs off for the run. 0 ok. */
+static int greedy_ids_run(lr_model *m, const int32_t *tok, const int *lens, int n_seq, int steps, int graphs,
+                          int32_t *ids, uint8_t *fin) {
+    lr_backend *be = model_backend(m);
+    void (*gb)(lr_backend *, uint64_t) = be->graph_begin;
+    int (*ge)(lr_backend *) = be->graph_end;
+    if (!graphs) be->graph_begin = NULL, be->graph_end = NULL;
+    int max_len = 0;
+    for (int s = 0; s < n_seq; s++) max_len = lens[s] > max_len ? lens[s] : max_len;
+    lr_kv_cache *c = kv_cache_new(m, n_seq, max_len + steps);
+    int *slots = malloc((size_t)n_seq * sizeof *slots), *nn = malloc((size_t)n_seq * sizeof *nn);
+    for (int s = 0; s < n_seq; s++) slots[s] = s, nn[s] = lens[s];
+    int rc = c ? model_extend_greedy(m, c, slots, tok, nn, n_seq, ids, fin) : -1;
+    for (int s = 0; s < n_seq; s++) nn[s] = 1;
+    for (int t = 1; t < steps && !rc; t++)
+        rc = model_extend_greedy(m, c, slots, ids + (size_t)(t - 1) * n_seq, nn, n_seq, ids + (size_t)t * n_seq,
+                                 fin + (size_t)t * n_seq);
+    kv_cache_free(c);
+    free(slots), free(nn);
+    be->graph_begin = gb, be->graph_end = ge;
+    return rc;
+}
+
+static void graphs_check(gt_report *r, lr_model *m, const char *dir, const int32_t *tok, const int *lens, int n_seq) {
+    const int ctx = model_config(m)->max_position_embeddings;
+    int longest = 0;
+    for (int i = 0; i < n_seq; i++) longest = lens[i] > longest ? lens[i] : longest;
+    const int steps = ctx - longest < 12 ? ctx - longest : 12;
+    char name[512];
+    snprintf(name, sizeof name, "graphs greedy ids %s", dir);
+    int32_t *ia = calloc((size_t)steps * n_seq, sizeof *ia), *ib = calloc((size_t)steps * n_seq, sizeof *ib);
+    uint8_t *fa = calloc((size_t)steps * n_seq, 1), *fb = calloc((size_t)steps * n_seq, 1);
+    long s0[4], s1[4];
+    graph_stats(m, s0);
+    const int has = model_backend(m)->graph_begin != NULL;
+    int rc = greedy_ids_run(m, tok, lens, n_seq, steps, 1, ia, fa);
+    graph_stats(m, s1);
+    rc |= greedy_ids_run(m, tok, lens, n_seq, steps, 0, ib, fb);
+    long diff = 0;
+    for (long i = 0; i < (long)steps * n_seq; i++) diff += ia[i] != ib[i] || fa[i] != fb[i];
+    const long replays = s1[2] - s0[2];
+    /* with graphs: steps - 1 decode steps = one warm-up, one capture, the rest replays */
+    const int ok = steps >= 4 && !rc && diff == 0 && (!has || (replays >= steps - 3 && s1[3] == s0[3]));
+    gt_check(r, name, ok,
+             "\"graphs\": %d, \"steps\": %d, \"sequences\": %d, \"ids_differing\": %ld, \"eager\": %ld, "
+             "\"captures\": %ld, \"replays\": %ld, \"misses\": %ld%s",
+             has, steps, n_seq, diff, s1[0] - s0[0], s1[1] - s0[1], replays, s1[3] - s0[3],
+             rc ? ", \"error\": \"model_extend_greedy failed\"" : "");
+    free(ia), free(ib), free(fa), free(fb);
 }
 
 int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
@@ -160,6 +232,7 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
     snprintf(name, sizeof name, "contract kv-cache %s", dir);
     if (rc) gt_check(r, name, 0, "\"error\": \"model_extend failed: %s\"", lr_error_msg());
     else contract_check(r, name, lc, lk, T, V);
+    graphs_check(r, md, dir, tok, lens, n_seq);
     snprintf(name, sizeof name, "contract time %s", dir);
     gt_check(r, name, 1, "\"seconds\": %.2f, \"sequences\": %d, \"tokens\": %ld", gt_now() - t0, n_seq, T);
     kv_cache_free(c);
@@ -229,8 +302,8 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
     const int batches[3] = {1, 64, 256};
     for (int bi = 0; bi < 3; bi++) {
         const int B = batches[bi], P = 32, warm = 2;
-        /* room for the logits steps, 4 profiled steps and the greedy-ids steps */
-        lr_kv_cache *kc = kv_cache_new(m, B, P + 2 * (warm + decode_steps) + 5);
+        /* room for the logits steps, 4 profiled steps and the greedy-ids steps with and without graphs */
+        lr_kv_cache *kc = kv_cache_new(m, B, P + 3 * (warm + decode_steps) + 5);
         int *slots = malloc((size_t)B * sizeof *slots), *nn = malloc((size_t)B * sizeof *nn);
         int32_t *tok = malloc((size_t)B * P * sizeof *tok);
         float *last = malloc((size_t)B * V * 4);
@@ -276,10 +349,34 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
             memcpy(tok, next, (size_t)B * sizeof *tok);
         }
         const double dg = in_greedy / (decode_steps > 0 ? decode_steps : 1);
+        long gs[4];
+        graph_stats(m, gs);
         snprintf(name, sizeof name, "perf decode batch %d ids", B);
         gt_check(r, name, rc == 0,
-                 "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, \"weight_gb_per_s\": %.0f",
-                 B, decode_steps, dg * 1e3, B / dg, wbytes / dg / 1e9);
+                 "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, \"weight_gb_per_s\": %.0f, "
+                 "\"graphs\": %d, \"graph_replays\": %ld, \"graph_misses\": %ld",
+                 B, decode_steps, dg * 1e3, B / dg, wbytes / dg / 1e9, model_backend(m)->graph_begin != NULL, gs[2],
+                 gs[3]);
+        if (model_backend(m)->graph_begin) { /* the same steps launched op by op (A/B) */
+            lr_backend *be = model_backend(m);
+            void (*gb)(lr_backend *, uint64_t) = be->graph_begin;
+            int (*ge)(lr_backend *) = be->graph_end;
+            be->graph_begin = NULL, be->graph_end = NULL;
+            double in_eager = 0;
+            for (int step = 0; step < warm + decode_steps && !rc; step++) {
+                const double t1 = gt_now();
+                rc = model_extend_greedy(m, kc, slots, tok, nn, B, next, fin);
+                if (step >= warm) in_eager += gt_now() - t1;
+                memcpy(tok, next, (size_t)B * sizeof *tok);
+            }
+            be->graph_begin = gb, be->graph_end = ge;
+            const double de = in_eager / (decode_steps > 0 ? decode_steps : 1);
+            snprintf(name, sizeof name, "perf decode batch %d ids no graphs", B);
+            gt_check(r, name, rc == 0,
+                     "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, "
+                     "\"weight_gb_per_s\": %.0f, \"graph_speedup\": %.2f",
+                     B, decode_steps, de * 1e3, B / de, wbytes / de / 1e9, de / dg);
+        }
         free(next), free(fin);
         kv_cache_free(kc);
         free(slots), free(nn), free(tok), free(last);

@@ -20,10 +20,19 @@
 // A 256-byte aligned size: device scratch is grown in these steps.
 static size_t round_up(size_t n) { return (n + 255) / 256 * 256; }
 
-void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes) {
+void *lr_cuda_scratch(lr_cuda_ctx *cx, void **buf, size_t *cap, size_t bytes) {
     if (bytes > *cap) {
-        if (*buf) LR_CUDA_CHECK(cudaFree(*buf)); // cudaFree waits for work that may use it
         const size_t n = round_up(bytes + bytes / 4);
+        if (cx->graph.mode == LR_GRAPH_CAPTURE) {
+            // cudaFree would synchronise the capturing stream: keep the old
+            // buffer and say this capture cannot be used (nothing in it runs;
+            // the warm-up before every capture makes this rare)
+            lr_cuda_graph_break(cx);
+            return *buf;
+        }
+        if (cx->graph.mode == LR_GRAPH_REPLAY) lr_cuda_graph_break(cx); // the recording reads the old buffer
+        if (*buf) LR_CUDA_CHECK(cudaFree(*buf)); // cudaFree waits for work that may use it
+        *buf = NULL;
         LR_CUDA_CHECK(cudaMalloc(buf, n));
         *cap = n;
     }
@@ -44,24 +53,50 @@ static void meta_grow(lr_cuda_ctx *cx, size_t bytes) {
     cx->meta_off = 0;
 }
 
+// Inside a graph bracket (capturing or replaying) nothing may wait for the
+// stream and every op must find its metadata where the recording put it:
+// a ring that would wrap or grow there breaks the bracket instead, and
+// the bracket's ops write into the ring's start (nothing of theirs runs).
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
-    if (4 * bytes > cx->meta_cap) meta_grow(cx, bytes);
+    const lr_graph_mode gm = cx->graph.mode;
+    const int graphed = gm == LR_GRAPH_CAPTURE || gm == LR_GRAPH_REPLAY;
+    if (4 * bytes > cx->meta_cap) {
+        if (graphed && bytes > cx->meta_cap) lr_die_internal(__FILE__, __LINE__, "graph step metadata over the ring");
+        if (graphed) lr_cuda_graph_break(cx);
+        else meta_grow(cx, bytes);
+    }
     if (cx->meta_off + round_up(bytes) > cx->meta_cap) { // wrap: every queued use of the ring must be done
-        LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+        if (graphed) lr_cuda_graph_break(cx);
+        else LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
         cx->meta_off = 0;
+    }
+    if (gm != LR_GRAPH_OFF) {
+        cx->graph.meta_bytes += round_up(bytes ? bytes : 1);
+        if (bytes > cx->graph.meta_largest) cx->graph.meta_largest = bytes;
     }
     return (char *)cx->host_meta + cx->meta_off;
 }
 
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes) {
     char *d = (char *)cx->meta + cx->meta_off, *h = (char *)cx->host_meta + cx->meta_off;
-    if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cx->stream));
+    // replaying: the recorded copy node moves these bytes when the graph runs
+    if (bytes && lr_cuda_graph_args(cx, __LINE__, d, h, bytes) == 0)
+        LR_CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cx->stream));
     cx->meta_off += round_up(bytes ? bytes : 1);
     return d;
 }
 
+// The ring holds at least `bytes` without wrapping from offset 0 and ops of
+// up to `largest` bytes without growing (before a capture: its warm-up's
+// sizes). Not inside a bracket.
+void lr_cuda_meta_reserve(lr_cuda_ctx *cx, size_t bytes, size_t largest) {
+    if (bytes > cx->meta_cap || 4 * largest > cx->meta_cap) meta_grow(cx, bytes > largest ? bytes : largest);
+}
+
 static void *cu_alloc(lr_backend *be, size_t bytes) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (cx->graph.mode != LR_GRAPH_OFF)
+        lr_die_internal(__FILE__, __LINE__, "alloc inside a graph bracket"); // the model allocates before its steps
     void *p = NULL;
     const size_t n = bytes ? bytes : 1;
     cudaError_t rc = cudaMalloc(&p, n);
@@ -76,19 +111,21 @@ static void *cu_alloc(lr_backend *be, size_t bytes) {
 }
 
 static void cu_free(lr_backend *be, void *p) {
-    lr_cuda_of(be); // on this backend's device
+    lr_cuda_ctx *cx = lr_cuda_of(be); // on this backend's device
+    if (cx->graph.mode != LR_GRAPH_OFF) lr_die_internal(__FILE__, __LINE__, "free inside a graph bracket");
     if (p) LR_CUDA_CHECK(cudaFree(p)); // waits for queued work that may use p
 }
 
 static void cu_upload(lr_backend *be, void *dst, const void *src, size_t bytes) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (!bytes) return;
+    if (lr_cuda_graph_unsupported(cx) || !bytes) return;
     LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->stream));
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream)); // src is the caller's again
 }
 
 static void cu_download(lr_backend *be, void *dst, const void *src, size_t bytes) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (lr_cuda_graph_unsupported(cx)) return;
     if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cx->stream));
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
 }
@@ -101,6 +138,7 @@ static void cu_set_threads(lr_backend *be, int n) {
 static void cu_destroy(lr_backend *be) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    lr_cuda_graph_free(cx);
     lr_cuda_gemm_free(cx);
     if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
     if (cx->host_meta) LR_CUDA_CHECK(cudaFreeHost(cx->host_meta));
@@ -146,6 +184,12 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;
     be->contrast = lr_cuda_contrast;
+    // step graphs, unless LR_CUDA_GRAPHS=0 (every step eager: A/B timings, debugging)
+    const char *graphs = getenv("LR_CUDA_GRAPHS");
+    if (!(graphs && !strcmp(graphs, "0"))) {
+        be->graph_begin = lr_cuda_graph_begin;
+        be->graph_end = lr_cuda_graph_end;
+    }
     // training (cuda_train.cu)
     be->gemm = lr_cuda_gemm;
     be->rmsnorm_backward = lr_cuda_rmsnorm_backward;

@@ -280,6 +280,8 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
             lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
         const lr_attn_tile *dt = (const lr_attn_tile *)lr_cuda_meta_upload(cx, bytes);
         const int group = n_heads / n_kv_heads;
+        if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, group, head_dim, scale, dt, n_tiles))
+            return;
         if (head_dim == 128) launch_tiled<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
         else if (head_dim == 64) launch_tiled<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
         else launch_tiled<32>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
@@ -291,6 +293,7 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
     if (lr_attn_plan_rows(b, T, (int32_t *)hm, (int64_t *)(hm + pos_bytes)) != 0)
         lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
     char *dm = (char *)lr_cuda_meta_upload(cx, pos_bytes + kv_bytes);
+    if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T)) return;
     const dim3 grid((unsigned)T, (unsigned)n_heads);
     const size_t smem = ((size_t)head_dim + 2 * ATT_THREADS + 32) * sizeof(float);
     attention_kernel<<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, n_heads / n_kv_heads,

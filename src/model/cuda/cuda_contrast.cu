@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(CONTRAST_THREADS)
 void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, int va, int n,
                       const int32_t *tokens, double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids,
                       float *cand_lpe, float *cand_lpa) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (n <= 0) return;
     if (cap < 1 || ve < 1 || va < 1) lr_die_internal(__FILE__, __LINE__, "contrast: cap %d, ve %d, va %d", cap, ve, va);
     memcpy(lr_cuda_host_meta(cx, (size_t)n * sizeof *tokens), tokens, (size_t)n * sizeof *tokens);
@@ -145,7 +145,7 @@ void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, 
     // device results | their pinned host copy: rows, then cap candidates per step (ids, lpe, lpa)
     const size_t rb = (size_t)n * sizeof(lr_contrast_row), cb = (size_t)n * cap * sizeof(float);
     const size_t bytes = rb + 3 * cb;
-    char *dev = (char *)lr_cuda_scratch(&cx->contrast_dev, &cx->contrast_dev_cap, bytes);
+    char *dev = (char *)lr_cuda_scratch(cx, &cx->contrast_dev, &cx->contrast_dev_cap, bytes);
     if (bytes > cx->contrast_host_cap) {
         if (cx->contrast_host) LR_CUDA_CHECK(cudaFreeHost(cx->contrast_host));
         LR_CUDA_CHECK(cudaMallocHost(&cx->contrast_host, 2 * bytes));

@@ -18,6 +18,10 @@ int lr_cuda_device_name(int dev, char *buf, int len);
  * (the training ops stay NULL). n_threads is what model_n_threads reports
  * (host-side loops of other stages); <= 0: the online CPUs. */
 lr_backend *lr_backend_cuda_new(int dev, int n_threads);
+/* A CUDA backend's step-graph brackets so far (cuda_graph.cu): out[0]
+ * eager warm-ups, [1] captures, [2] replays, [3] misses (the step ran
+ * eagerly after all). */
+void lr_cuda_graph_stats(lr_backend *be, long out[4]);
 #else
 static inline int lr_cuda_device_count(void) { return 0; }
 static inline int lr_cuda_device_name(int dev, char *buf, int len) { (void)dev; (void)buf; (void)len; return -1; }

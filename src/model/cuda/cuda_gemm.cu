@@ -178,19 +178,25 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     lr_cuda_ctx *cx = lr_cuda_of(be);
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { // y (+)= bias: no GEMM (cuBLASLt rejects k = 0)
+        if (lr_cuda_graph_args(cx, __LINE__, y, ldy, bias, M, N, accumulate)) return;
         if (!accumulate) lr_cuda_zero_cols(cx, y, ldy, M, N);
         if (bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
         return;
     }
     const void *B = x;
     int ldb = ldx;
+    __nv_bfloat16 *xb = NULL;
     if (w.dtype == LR_BF16) {
-        __nv_bfloat16 *xb = (__nv_bfloat16 *)lr_cuda_scratch(&cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
+        xb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
+        B = xb;
+        ldb = K;
+    }
+    // replaying a graph: every launch below is recorded already
+    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate)) return;
+    if (xb) {
         const int vec4 = K % 4 == 0 && ldx % 4 == 0 && (uintptr_t)x % 16 == 0; // xb: cudaMalloc, K % 4 == 0
         to_bf16_kernel<<<lr_cuda_row_grid(M, K, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K, vec4);
         LR_CUDA_LAUNCHED();
-        B = xb;
-        ldb = K;
     }
     const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
     gemm_plan *p = plan_get(cx, &key);

@@ -7,12 +7,32 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 extern "C" {
 #include "model/backend.h"
 }
 #include "model/cuda/cuda_plan.h"
 #include "model/cuda/cuda_check.h"
+#include "model/cuda/cuda_graph_plan.h"
+
+// The step graphs' state (cuda_graph.cu, cuda_graph_plan.h).
+struct lr_cuda_graphs {
+    lr_graph_table table;
+    lr_graph_mode mode;   // of the open bracket; LR_GRAPH_OFF outside one
+    lr_graph_entry *cur;  // its entry
+    uint64_t sig;         // its running signature
+    int broken;           // 1: this bracket cannot be launched (a buffer moved, a capture failed)
+    int unsupported;      // 1: an op that cannot be captured was called
+    size_t meta_bytes, meta_largest; // host metadata staged in this bracket
+    struct {
+        void *dst;
+        const void *src;
+        size_t bytes;
+    } copies[4];          // host outputs to copy out after the launch (argmax_rows)
+    int n_copies;
+    long eager, captures, replays, misses; // brackets by outcome (bench reports)
+};
 
 // One compute stream per backend; every op is enqueued on it in program
 // order, so device scratch buffers are reused without extra syncs.
@@ -39,6 +59,7 @@ struct lr_cuda_ctx {
     size_t train_scratch_cap;
     const float *inv_freq_host; // the host array it was copied from
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
+    lr_cuda_graphs graph;    // step graphs (cuda_graph.cu)
 };
 
 // The backend's state, with its GPU made current for the calling thread
@@ -50,13 +71,66 @@ static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) {
     return cx;
 }
 
+// lr_cuda_of for ops that never belong to a step graph (training, the
+// contrast): called inside a graph bracket is a bug in the caller.
+static inline lr_cuda_ctx *lr_cuda_outside_graph(lr_backend *be) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (cx->graph.mode != LR_GRAPH_OFF) lr_die_internal(__FILE__, __LINE__, "a training or contrast op inside a graph bracket");
+    return cx;
+}
+
 // A device scratch buffer of at least `bytes` (grown; contents undefined).
-void *lr_cuda_scratch(void **buf, size_t *cap, size_t bytes);
+// Growing it inside a graph bracket breaks the bracket (the recorded or
+// replayed step would read the old buffer): the step then runs eagerly.
+void *lr_cuda_scratch(lr_cuda_ctx *cx, void **buf, size_t *cap, size_t bytes);
 // Metadata of one op: write `bytes` at lr_cuda_host_meta (pinned), then
 // lr_cuda_meta_upload(cx, bytes) enqueues the copy and returns the device
 // address the kernel reads. Always in pairs, same size, nothing between.
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes);
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
+
+// Step graphs (cuda_graph.cu; the seam's graph_begin / graph_end).
+void lr_cuda_graph_begin(lr_backend *be, uint64_t key);
+int lr_cuda_graph_end(lr_backend *be);
+void lr_cuda_graph_free(lr_cuda_ctx *cx);
+// Every op of a step that a graph may hold ends its host work (metadata
+// staging, scratch sizing) with lr_cuda_graph_args(cx, __LINE__, every
+// argument and device address its launches use): inside a bracket they go
+// into the signature, and a return of 1 (replaying) means "launch
+// nothing". Outside a bracket it returns 0 at once.
+int lr_cuda_graph_op(lr_cuda_ctx *cx, const uint64_t *v, int n);
+static inline uint64_t lr_gv(const void *p) { return (uint64_t)(uintptr_t)p; }
+static inline uint64_t lr_gv(int x) { return (uint64_t)(int64_t)x; }
+static inline uint64_t lr_gv(unsigned x) { return (uint64_t)x; }
+static inline uint64_t lr_gv(long x) { return (uint64_t)x; }
+static inline uint64_t lr_gv(unsigned long x) { return (uint64_t)x; }
+static inline uint64_t lr_gv(long long x) { return (uint64_t)x; }
+static inline uint64_t lr_gv(unsigned long long x) { return (uint64_t)x; }
+static inline uint64_t lr_gv(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline uint64_t lr_gv(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+template <typename... A> static inline int lr_cuda_graph_args(lr_cuda_ctx *cx, int tag, A... a) {
+    if (cx->graph.mode == LR_GRAPH_OFF) return 0;
+    const uint64_t v[] = {(uint64_t)tag, lr_gv(a)...};
+    return lr_cuda_graph_op(cx, v, (int)(sizeof v / sizeof v[0]));
+}
+// An op that a graph cannot hold (it synchronises, downloads, or is a
+// training op) starts with this: inside a bracket the key stays eager from
+// now on, and a return of 1 (capturing or replaying) means "do nothing":
+// the bracket fails and the caller runs the step again eagerly.
+int lr_cuda_graph_unsupported(lr_cuda_ctx *cx);
+// Marks the open bracket as not launchable (a buffer it uses moved).
+void lr_cuda_graph_break(lr_cuda_ctx *cx);
+// argmax_rows inside a bracket: copy bytes from pinned src to the caller's
+// dst after the launch (graph_end).
+void lr_cuda_graph_host_copy(lr_cuda_ctx *cx, void *dst, const void *src, size_t bytes);
 
 // GEMM plans (cuda_gemm.cu).
 void lr_cuda_gemm_init(lr_cuda_ctx *cx);

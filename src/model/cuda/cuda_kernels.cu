@@ -36,6 +36,7 @@ void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, i
     if (M <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *ids), ids, (size_t)M * sizeof *ids);
     const int32_t *dids = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *ids);
+    if (lr_cuda_graph_args(cx, __LINE__, table.data, (int)table.dtype, dids, M, d, out)) return;
     if (table.dtype == LR_BF16)
         embed_kernel<<<M, 256, 0, cx->stream>>>((const __nv_bfloat16 *)table.data, dids, d, out);
     else
@@ -59,7 +60,7 @@ __global__ void rmsnorm_kernel(const float *x, const float *w, float *y, int d, 
 
 void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0) return;
+    if (M <= 0 || lr_cuda_graph_args(cx, __LINE__, x, w, y, M, d, eps)) return;
     rmsnorm_kernel<<<M, 256, 0, cx->stream>>>(x, w, y, d, eps);
     LR_CUDA_LAUNCHED();
 }
@@ -87,6 +88,10 @@ void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head
     const int half = head_dim / 2;
     // inv_freq is the model's constant array: copied once, again only when it changes
     if (cx->inv_freq_host != inv_freq || cx->inv_freq_n != half || cx->inv_freq_first != inv_freq[0]) {
+        // inside a graph bracket the recorded step reads the old copy (and
+        // cudaFree cannot run while capturing): that step runs eagerly
+        lr_cuda_graph_break(cx);
+        if (lr_cuda_graph_unsupported(cx)) return;
         if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
         LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
         LR_CUDA_CHECK(cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice,
@@ -97,6 +102,7 @@ void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head
     }
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
     const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
+    if (lr_cuda_graph_args(cx, __LINE__, x, ld, M, n_heads, head_dim, dpos, cx->inv_freq)) return;
     rope_kernel<<<M, 128, 0, cx->stream>>>(x, ld, n_heads, head_dim, dpos, cx->inv_freq);
     LR_CUDA_LAUNCHED();
 }
@@ -133,6 +139,7 @@ void lr_cuda_swiglu(lr_backend *be, const float *gu, float *out, int M, int inte
     lr_cuda_ctx *cx = lr_cuda_of(be);
     if ((size_t)M * inter == 0) return;
     const int vec4 = inter % 4 == 0 && ((uintptr_t)gu | (uintptr_t)out) % 16 == 0;
+    if (lr_cuda_graph_args(cx, __LINE__, gu, out, M, inter)) return;
     swiglu_kernel<<<lr_cuda_row_grid(M, inter, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(gu, out, M, inter, vec4);
     LR_CUDA_LAUNCHED();
 }
@@ -145,7 +152,7 @@ __global__ void add_kernel(float *y, const float *x, size_t n) {
 void lr_cuda_add(lr_backend *be, float *y, const float *x, int M, int d) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
     const size_t n = (size_t)M * d;
-    if (n == 0) return;
+    if (n == 0 || lr_cuda_graph_args(cx, __LINE__, y, x, n)) return;
     add_kernel<<<lr_cuda_grid_for(n, 256), 256, 0, cx->stream>>>(y, x, n);
     LR_CUDA_LAUNCHED();
 }
@@ -162,6 +169,7 @@ void lr_cuda_gather_rows(lr_backend *be, const float *src, int d, const int *row
     if (n <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)n * sizeof *rows), rows, (size_t)n * sizeof *rows);
     const int *drows = (const int *)lr_cuda_meta_upload(cx, (size_t)n * sizeof *rows);
+    if (lr_cuda_graph_args(cx, __LINE__, src, d, drows, n, dst)) return;
     gather_kernel<<<n, 256, 0, cx->stream>>>(src, d, drows, dst);
     LR_CUDA_LAUNCHED();
 }
@@ -183,6 +191,7 @@ void lr_cuda_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t 
     if (M <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
     const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
+    if (lr_cuda_graph_args(cx, __LINE__, k_dst, v_dst, drow, k_src, v_src, ld_src, M, width)) return;
     kv_store_kernel<<<M, 256, 0, cx->stream>>>(k_dst, v_dst, drow, k_src, v_src, ld_src, width);
     LR_CUDA_LAUNCHED();
 }
@@ -206,7 +215,7 @@ __global__ void log_softmax_kernel(const float *x, float *y, int N) {
 
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0) return;
+    if (M <= 0 || lr_cuda_graph_unsupported(cx)) return;
     log_softmax_kernel<<<M, 512, 0, cx->stream>>>(x, y, N);
     LR_CUDA_LAUNCHED();
 }
@@ -238,6 +247,10 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
     if (M <= 0) return;
     const size_t bytes = (size_t)M * (sizeof(int32_t) + 1);
     if (bytes > cx->pick_cap) {
+        // the staging moves: a graph recorded with the old one cannot be used,
+        // and none may be recorded now (the sync and frees below)
+        lr_cuda_graph_break(cx);
+        if (lr_cuda_graph_unsupported(cx)) return;
         LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
         if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
         if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
@@ -248,12 +261,20 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
     }
     int32_t *dids = (int32_t *)cx->pick_dev;
     uint8_t *dfin = (uint8_t *)(dids + M);
+    const char *hpick = (const char *)cx->pick_host;
+    const int graphed = cx->graph.mode == LR_GRAPH_CAPTURE || cx->graph.mode == LR_GRAPH_REPLAY;
+    if (graphed) { // the ids reach the caller when the bracket's graph has run
+        lr_cuda_graph_host_copy(cx, ids, hpick, (size_t)M * sizeof(int32_t));
+        lr_cuda_graph_host_copy(cx, finite, hpick + (size_t)M * sizeof(int32_t), (size_t)M);
+    }
+    if (lr_cuda_graph_args(cx, __LINE__, x, N, M, dids, hpick)) return;
     argmax_rows_kernel<<<M, 1024, 0, cx->stream>>>(x, N, dids, dfin);
     LR_CUDA_LAUNCHED();
     LR_CUDA_CHECK(cudaMemcpyAsync(cx->pick_host, cx->pick_dev, bytes, cudaMemcpyDeviceToHost, cx->stream));
+    if (graphed) return; // recorded: graph_end launches, waits and copies out
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-    memcpy(ids, cx->pick_host, (size_t)M * sizeof(int32_t));
-    memcpy(finite, (const char *)cx->pick_host + (size_t)M * sizeof(int32_t), (size_t)M);
+    memcpy(ids, hpick, (size_t)M * sizeof(int32_t));
+    memcpy(finite, hpick + (size_t)M * sizeof(int32_t), (size_t)M);
 }
 
 // ---- GEMM helpers

@@ -42,7 +42,7 @@ __global__ void gemm_fallback_kernel(int ta, int tb, int M, int N, int K, float 
 
 void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { // C = beta C
         scale_cols_kernel<<<lr_cuda_row_grid(M, N, 1, 256), 256, 0, cx->stream>>>(C, ldc, M, N, beta);
@@ -102,7 +102,7 @@ __global__ void rmsnorm_backward_kernel(const float *x, const float *w, const fl
 
 void lr_cuda_rmsnorm_backward(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,
                               float eps) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (M <= 0) return;
     rmsnorm_backward_kernel<<<M, 256, 0, cx->stream>>>(x, w, dy, dx, d, eps);
     LR_CUDA_LAUNCHED();
@@ -133,7 +133,7 @@ __global__ void swiglu_backward_kernel(const float *gu, const float *dact, float
 }
 
 void lr_cuda_swiglu_backward(lr_backend *be, const float *gu, const float *dact, float *dgu, int M, int inter) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if ((size_t)M * inter == 0) return;
     swiglu_backward_kernel<<<lr_cuda_row_grid(M, inter, 1, 256), 256, 0, cx->stream>>>(gu, dact, dgu, M, inter);
     LR_CUDA_LAUNCHED();
@@ -282,7 +282,7 @@ __global__ void __launch_bounds__(BW_THREADS) attn_bw_dkv_kernel(const float *q,
 void lr_cuda_attention_backward(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
                                 const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
                                 int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     const int T = b->n_seq > 0 ? b->q_off[b->n_seq] : 0;
     if (T <= 0) return;
     if (head_dim > BW_THREADS * 8 || n_kv_heads < 1 || n_heads % n_kv_heads != 0)
@@ -296,7 +296,7 @@ void lr_cuda_attention_backward(lr_backend *be, const float *q, int ldq, const f
         for (int r = q0; r < q1; r++) hr[r] = bw_row{b->kv_row[s], q0, q1 - q0};
     }
     const bw_row *dr = (const bw_row *)lr_cuda_meta_upload(cx, (size_t)T * sizeof(bw_row));
-    float *stats = (float *)lr_cuda_scratch(&cx->train_scratch, &cx->train_scratch_cap,
+    float *stats = (float *)lr_cuda_scratch(cx, &cx->train_scratch, &cx->train_scratch_cap,
                                             (size_t)T * n_heads * 2 * sizeof(float));
     const int group = n_heads / n_kv_heads;
     attn_bw_stats_kernel<<<dim3((unsigned)T, (unsigned)n_heads), BW_THREADS, 0, cx->stream>>>(
@@ -333,7 +333,7 @@ __global__ void dropout_kernel(const float *x, int ldx, float *out, int ldo, int
 
 void lr_cuda_dropout(lr_backend *be, const float *x, int ldx, float *out, int ldo, int M, int n,
                      const uint64_t *row_key, float p) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (M <= 0 || n <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *row_key), row_key, (size_t)M * sizeof *row_key);
     const uint64_t *dk = (const uint64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *row_key);
@@ -377,7 +377,7 @@ __global__ void kl_loss_kernel(const float *z, int V, const int64_t *lab_off, co
 
 void lr_cuda_kl_loss(lr_backend *be, const float *z, int n, int V, const int64_t *lab_off, const int32_t *lab_ids,
                      const float *lab_w, double grad_scale, double *loss, float *dz) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (n <= 0) return;
     const int64_t nl = lab_off[n];
     // labels in one upload: offsets (n + 1) | ids (nl) | weights (nl), 8-byte aligned parts
@@ -388,7 +388,7 @@ void lr_cuda_kl_loss(lr_backend *be, const float *z, int n, int V, const int64_t
     memcpy(h + ob, lab_ids, (size_t)nl * sizeof(int32_t));
     memcpy(h + ob + ib, lab_w, (size_t)nl * sizeof(float));
     char *d = (char *)lr_cuda_meta_upload(cx, bytes);
-    double *dloss = (double *)lr_cuda_scratch(&cx->train_scratch, &cx->train_scratch_cap, (size_t)n * sizeof(double));
+    double *dloss = (double *)lr_cuda_scratch(cx, &cx->train_scratch, &cx->train_scratch_cap, (size_t)n * sizeof(double));
     kl_loss_kernel<<<n, 1024, 0, cx->stream>>>(z, V, (const int64_t *)d, (const int32_t *)(d + ob),
                                                (const float *)(d + ob + ib), grad_scale, dloss, dz);
     LR_CUDA_LAUNCHED();
@@ -404,14 +404,14 @@ __global__ void add_cols_kernel(float *y, int ldy, const float *x, int ldx, int 
 }
 
 void lr_cuda_add_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (M <= 0 || n <= 0) return;
     add_cols_kernel<<<lr_cuda_row_grid(M, n, 1, 256), 256, 0, cx->stream>>>(y, ldy, x, ldx, M, n);
     LR_CUDA_LAUNCHED();
 }
 
 void lr_cuda_copy_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (M <= 0 || n <= 0) return;
     LR_CUDA_CHECK(cudaMemcpy2DAsync(y, (size_t)ldy * sizeof(float), x, (size_t)ldx * sizeof(float),
                                     (size_t)n * sizeof(float), (size_t)M, cudaMemcpyDeviceToDevice, cx->stream));
@@ -422,14 +422,14 @@ __global__ void scale_kernel(float *x, size_t n, float s) {
 }
 
 void lr_cuda_scale(lr_backend *be, float *x, size_t n, float s) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (n == 0) return;
     scale_kernel<<<lr_cuda_grid_for(n, 256), 256, 0, cx->stream>>>(x, n, s);
     LR_CUDA_LAUNCHED();
 }
 
 void lr_cuda_zero(lr_backend *be, void *p, size_t bytes) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (bytes) LR_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cx->stream));
 }
 
@@ -440,7 +440,7 @@ __global__ void scatter_kernel(const float *src, int d, const int *rows, float *
 }
 
 void lr_cuda_scatter_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
     if (n <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)n * sizeof *rows), rows, (size_t)n * sizeof *rows);
     const int *drows = (const int *)lr_cuda_meta_upload(cx, (size_t)n * sizeof *rows);

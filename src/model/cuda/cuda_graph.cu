@@ -1,0 +1,136 @@
+// Step graphs: the seam's graph_begin / graph_end (backend.h) on the CUDA
+// backend. A decode step is ~450 small launches (13 kernels and 3 metadata
+// copies per layer), each costing the host a few microseconds (cuBLASLt's
+// the most), so a batch-1 step was launch-bound at ~3 ms for ~0.7 ms of
+// memory traffic. Recorded once as a CUDA graph, the step is one launch.
+//
+// How a bracket runs is cuda_graph_plan.h's table: warm up eagerly, then
+// capture (relaxed mode, on the backend's stream), then replay. Replaying,
+// the ops still run their host side: each writes its metadata into the
+// pinned ring at the offset it had when captured (graph_begin starts the
+// ring at 0 every time, after a stream sync, so the offsets repeat) and
+// adds its arguments and device addresses to the signature, but launches
+// nothing; the graph's copy nodes move the new metadata when it runs. A
+// signature that differs from the captured one (a workspace regrown, a
+// scratch buffer moved, another kernel choice) drops the graph and the
+// caller runs the step eagerly. Host outputs (argmax_rows' ids) are copied
+// out of their pinned staging after the launch.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/cuda/cuda_internal.h"
+
+void lr_cuda_meta_reserve(lr_cuda_ctx *cx, size_t bytes, size_t largest); // backend_cuda.cu
+
+static void destroy_exec(void *exec) {
+    if (exec) LR_CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)exec));
+}
+
+int lr_cuda_graph_op(lr_cuda_ctx *cx, const uint64_t *v, int n) {
+    lr_cuda_graphs *g = &cx->graph;
+    for (int i = 0; i < n; i++) g->sig = lr_graph_mix(g->sig, v[i]);
+    return g->mode == LR_GRAPH_REPLAY;
+}
+
+int lr_cuda_graph_unsupported(lr_cuda_ctx *cx) {
+    lr_cuda_graphs *g = &cx->graph;
+    if (g->mode == LR_GRAPH_OFF) return 0;
+    g->unsupported = 1;
+    return g->mode != LR_GRAPH_EAGER;
+}
+
+void lr_cuda_graph_break(lr_cuda_ctx *cx) {
+    if (cx->graph.mode != LR_GRAPH_OFF) cx->graph.broken = 1;
+}
+
+void lr_cuda_graph_host_copy(lr_cuda_ctx *cx, void *dst, const void *src, size_t bytes) {
+    lr_cuda_graphs *g = &cx->graph;
+    const int cap = (int)(sizeof g->copies / sizeof g->copies[0]);
+    if (g->n_copies == cap) lr_die_internal(__FILE__, __LINE__, "more than %d host outputs in one graph step", cap);
+    g->copies[g->n_copies].dst = dst;
+    g->copies[g->n_copies].src = src;
+    g->copies[g->n_copies].bytes = bytes;
+    g->n_copies++;
+}
+
+void lr_cuda_graph_begin(lr_backend *be, uint64_t key) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_graphs *g = &cx->graph;
+    if (g->mode != LR_GRAPH_OFF) lr_die_internal(__FILE__, __LINE__, "graph_begin inside a graph bracket");
+    lr_graph_entry *e = lr_graph_take(&g->table, key, destroy_exec);
+    const lr_graph_mode mode = lr_graph_mode_for(e);
+    if (mode == LR_GRAPH_CAPTURE) lr_cuda_meta_reserve(cx, e->meta_bytes, e->meta_largest);
+    // the ring restarts at 0 so that a replay's ops find the recorded
+    // offsets; nothing queued may still read it
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    cx->meta_off = 0;
+    g->cur = e;
+    g->sig = lr_graph_mix(0, key);
+    g->broken = g->unsupported = 0;
+    g->meta_bytes = g->meta_largest = 0;
+    g->n_copies = 0;
+    g->mode = mode;
+    if (mode == LR_GRAPH_CAPTURE) LR_CUDA_CHECK(cudaStreamBeginCapture(cx->stream, cudaStreamCaptureModeRelaxed));
+}
+
+int lr_cuda_graph_end(lr_backend *be) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    lr_cuda_graphs *g = &cx->graph;
+    const lr_graph_mode mode = g->mode;
+    lr_graph_entry *e = g->cur;
+    if (mode == LR_GRAPH_OFF || !e) lr_die_internal(__FILE__, __LINE__, "graph_end without graph_begin");
+    g->mode = LR_GRAPH_OFF;
+    g->cur = NULL;
+    cudaGraphExec_t launch = NULL;
+    int rc = 0;
+    if (mode == LR_GRAPH_EAGER) { // the ops ran (argmax_rows copied its ids itself)
+        lr_graph_after_eager(e, g->sig, g->meta_bytes, g->meta_largest, g->unsupported);
+        g->eager++;
+    } else if (mode == LR_GRAPH_CAPTURE) {
+        cudaGraph_t graph = NULL;
+        const cudaError_t ce = cudaStreamEndCapture(cx->stream, &graph);
+        cudaGraphExec_t exec = NULL;
+        if (ce == cudaSuccess && graph && !g->broken && !g->unsupported) {
+            LR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        } else if (ce != cudaSuccess) {
+            (void)cudaGetLastError(); // an invalidated capture: the step runs eagerly instead
+            static int said;
+            if (!said++)
+                fprintf(stderr, "lightreasoner: warning: a CUDA graph capture failed (%s); such steps run without graphs\n",
+                        cudaGetErrorString(ce));
+        }
+        if (graph) LR_CUDA_CHECK(cudaGraphDestroy(graph));
+        lr_graph_after_capture(e, exec, g->sig, g->unsupported);
+        if (exec) {
+            launch = exec;
+            g->captures++;
+        } else {
+            g->misses++;
+            rc = -1;
+        }
+    } else { // replay
+        cudaGraphExec_t exec = (cudaGraphExec_t)e->exec;
+        if (lr_graph_replay_ok(e, g->sig, g->broken, g->unsupported)) {
+            launch = exec;
+            g->replays++;
+        } else {
+            destroy_exec(exec);
+            g->misses++;
+            rc = -1;
+        }
+    }
+    if (launch) {
+        LR_CUDA_CHECK(cudaGraphLaunch(launch, cx->stream));
+        LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+        for (int i = 0; i < g->n_copies; i++) memcpy(g->copies[i].dst, g->copies[i].src, g->copies[i].bytes);
+    }
+    g->n_copies = 0;
+    return rc;
+}
+
+void lr_cuda_graph_free(lr_cuda_ctx *cx) { lr_graph_table_clear(&cx->graph.table, destroy_exec); }
+
+extern "C" void lr_cuda_graph_stats(lr_backend *be, long out[4]) {
+    const lr_cuda_ctx *cx = (const lr_cuda_ctx *)be->ctx;
+    out[0] = cx->graph.eager, out[1] = cx->graph.captures, out[2] = cx->graph.replays, out[3] = cx->graph.misses;
+}

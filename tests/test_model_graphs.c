@@ -1,0 +1,125 @@
+/* The model's side of the backend's step graphs (backend.h graph_begin /
+ * graph_end; the CUDA backend records and replays a decode step), on the
+ * CPU with a stand-in: the CPU backend plus a bracket that, like a device
+ * backend, hands argmax_rows' ids to the caller only in graph_end, and on
+ * some brackets reports a miss (-1: the caller must run the step again; the
+ * stand-in then drops the ids it held back). Greedy generation through it
+ * must give the ids of the plain CPU backend, bit for bit, with:
+ *   - one bracket per pure decode step (every slot one new token) and none
+ *     around prefills or mixed prefill + decode steps (slot refills);
+ *   - a miss on every third bracket: the step runs again eagerly;
+ *   - brackets never nested, ops outside brackets unchanged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/backend.h"
+#include "model/model.h"
+#include "test_util.h"
+
+static lr_backend orig;  /* the CPU backend's own ops */
+static int in_bracket, nested, brackets, misses, ops_in_bracket;
+static uint64_t last_key;
+static struct {
+    int32_t *ids;
+    uint8_t *finite;
+    int32_t held_ids[64];
+    uint8_t held_finite[64];
+    int n;
+} held;
+
+static void sb_argmax(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite) {
+    if (!in_bracket) {
+        orig.argmax_rows(be, x, M, N, ids, finite);
+        return;
+    }
+    ops_in_bracket++;
+    if (M > 64) abort();
+    orig.argmax_rows(be, x, M, N, held.held_ids, held.held_finite);
+    for (int i = 0; i < M; i++) ids[i] = -7, finite[i] = 9; /* not the caller's until graph_end */
+    held.ids = ids, held.finite = finite, held.n = M;
+}
+
+static void sb_begin(lr_backend *be, uint64_t key) {
+    (void)be;
+    if (in_bracket) nested++;
+    in_bracket = 1;
+    last_key = key;
+    held.n = 0;
+}
+
+static int sb_end(lr_backend *be) {
+    (void)be;
+    in_bracket = 0;
+    brackets++;
+    if (brackets % 3 == 0) { /* a miss: nothing of this step counts */
+        misses++;
+        return -1;
+    }
+    memcpy(held.ids, held.held_ids, (size_t)held.n * sizeof *held.ids);
+    memcpy(held.finite, held.held_finite, (size_t)held.n);
+    return 0;
+}
+
+static void install(lr_model *m) {
+    lr_backend *be = model_backend(m);
+    orig = *be;
+    be->argmax_rows = sb_argmax;
+    be->graph_begin = sb_begin;
+    be->graph_end = sb_end;
+}
+
+/* Greedy generation of n prompts, batch B; returns the concatenated ids. */
+static int32_t *generate(lr_model *m, int n, int B, int max_new, long *total) {
+    const int V = model_vocab_size(m);
+    int32_t *prompts[16], *out[16];
+    int plens[16], olens[16];
+    lr_finish_reason fin[16];
+    uint64_t s = 12345;
+    for (int i = 0; i < n; i++) {
+        plens[i] = 2 + i % 5;
+        prompts[i] = malloc((size_t)plens[i] * sizeof *prompts[i]);
+        for (int k = 0; k < plens[i]; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            prompts[i][k] = (int32_t)((s >> 33) % (uint64_t)V);
+        }
+    }
+    lr_gen_params p = {.max_new_tokens = max_new, .batch = B, .no_step_logits = 1};
+    /* prompts of different lengths and an EOS-free run: sequences end at max_new together per wave */
+    EXPECT(model_generate(m, (const int32_t *const *)prompts, plens, n, &p, NULL, NULL, out, olens, fin) == 0,
+           "model_generate");
+    int32_t *all = malloc((size_t)n * max_new * sizeof *all);
+    *total = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(all + *total, out[i], (size_t)olens[i] * sizeof *all);
+        *total += olens[i];
+        free(out[i]);
+        free(prompts[i]);
+    }
+    return all;
+}
+
+int main(void) {
+    lr_model_opts mo = {.n_threads = 2, .quiet = 1};
+    lr_model *m = model_load(test_data_path("sample/expert"), &mo);
+    EXPECT(m != NULL, "load the tiny expert");
+    if (!m) return test_finish("test_model_graphs");
+    const int n = 7, B = 3, max_new = 9;
+    long n_ref = 0, n_got = 0;
+    int32_t *ref = generate(m, n, B, max_new, &n_ref);
+    install(m);
+    int32_t *got = generate(m, n, B, max_new, &n_got);
+    EXPECT(n_ref == n_got && n_ref > 0 && !memcmp(ref, got, (size_t)n_ref * sizeof *ref),
+           "greedy ids through step-graph brackets (with misses) == without");
+    /* 7 prompts in 3 slots, 9 tokens each, all ending together per wave: waves of 3, 3, 1 prompts,
+     * each a prefill step (mixed with nothing) then 8 pure decode steps */
+    EXPECT(brackets == 3 * (max_new - 1), "one bracket per pure decode step (got %d)", brackets);
+    EXPECT(misses == brackets / 3 && misses > 0, "misses happened and were rerun (%d)", misses);
+    EXPECT(nested == 0 && !in_bracket, "brackets never nest and all closed");
+    EXPECT(ops_in_bracket == brackets, "the step's argmax ran inside each bracket");
+    EXPECT(last_key != 0, "a key was given");
+    *model_backend(m) = orig;
+    free(ref);
+    free(got);
+    model_free(m);
+    return test_finish("test_model_graphs");
+}

@@ -125,7 +125,7 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
 }
 
 /* ---- attention: a ragged batch over K/V rows */
-/* force: NULL, or "rows" / "tiles" (LR_CUDA_ATTENTION: the CUDA backend's
+/* force: NULL, or "rows" / "tiles" / "decode" (LR_CUDA_ATTENTION: the CUDA backend's
  * kernel for this call; cuda_attention.cu picks one by the batch's shape) */
 static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n_heads, int n_kv, int hd,
                            int n_seq, const int *n_new, const int *n_past, int cached, const char *force) {
@@ -529,6 +529,21 @@ int gt_ops(gt_report *r) {
         test_attention(r, cpu, dut, 12, 2, 128, 4, n4, p4, 1, "rows");
         const int n3[3] = {256, 129, 7}, p3[3] = {0, 0, 0};
         test_attention(r, cpu, dut, 14, 2, 64, 3, n3, p3, 0, NULL);
+        /* decode steps, one row per sequence (the decode kernel: a KV head's
+         * query heads together, keys split across blocks when the batch is
+         * small): pasts from none to 2047, groups of 6, 7 and 8, the row
+         * kernel beside it; a group of 9 falls back to the row kernel */
+        const int n8[8] = {1, 1, 1, 1, 1, 1, 1, 1}, p8[8] = {0, 1, 5, 63, 64, 300, 1500, 2047};
+        test_attention(r, cpu, dut, 12, 2, 128, 8, n8, p8, 1, NULL);
+        test_attention(r, cpu, dut, 12, 2, 128, 8, n8, p8, 1, "rows");
+        test_attention(r, cpu, dut, 14, 2, 64, 8, n8, p8, 1, NULL);
+        const int n1b[1] = {1}, p1b[1] = {777}, p0[1] = {0};
+        test_attention(r, cpu, dut, 16, 2, 128, 1, n1b, p1b, 1, NULL);
+        test_attention(r, cpu, dut, 16, 2, 128, 1, n1b, p0, 1, NULL);
+        test_attention(r, cpu, dut, 9, 1, 64, 1, n1b, p1b, 1, "decode");
+        /* a decode batch with a few rows per sequence (speculative / chunked) */
+        const int n5[2] = {3, 2}, p5[2] = {1000, 17};
+        test_attention(r, cpu, dut, 12, 2, 128, 2, n5, p5, 1, "decode");
     }
     gt_check(r, "ops wall time", 1, "\"seconds\": %.2f", gt_now() - t0);
     lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);

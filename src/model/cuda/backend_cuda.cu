@@ -59,7 +59,7 @@ static void meta_grow(lr_cuda_ctx *cx, size_t bytes) {
 // the bracket's ops write into the ring's start (nothing of theirs runs).
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
     const lr_graph_mode gm = cx->graph.mode;
-    const int graphed = gm == LR_GRAPH_CAPTURE || gm == LR_GRAPH_REPLAY;
+    const int graphed = lr_cuda_graph_recording(cx);
     if (4 * bytes > cx->meta_cap) {
         if (graphed && bytes > cx->meta_cap) lr_die_internal(__FILE__, __LINE__, "graph step metadata over the ring");
         if (graphed) lr_cuda_graph_break(cx);
@@ -148,6 +148,7 @@ static void cu_destroy(lr_backend *be) {
     if (cx->contrast_dev) LR_CUDA_CHECK(cudaFree(cx->contrast_dev));
     if (cx->contrast_host) LR_CUDA_CHECK(cudaFreeHost(cx->contrast_host));
     if (cx->train_scratch) LR_CUDA_CHECK(cudaFree(cx->train_scratch));
+    if (cx->attn_part) LR_CUDA_CHECK(cudaFree(cx->attn_part));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
@@ -162,6 +163,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     lr_cuda_ctx *cx = (lr_cuda_ctx *)calloc(1, sizeof *cx);
     if (!be || !cx) lr_die_internal(__FILE__, __LINE__, "out of memory");
     cx->device = dev;
+    LR_CUDA_CHECK(cudaDeviceGetAttribute(&cx->n_sm, cudaDevAttrMultiProcessorCount, dev));
     LR_CUDA_CHECK(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
     be->name = "cuda";
     be->host_memory = 0;

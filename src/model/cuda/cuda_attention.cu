@@ -12,11 +12,21 @@
 //    4 x hd/16 block of the output, reading shared memory 4 floats at a
 //    time (flash attention's online softmax, fp32 SIMT). The rows kernel reads every key once per query row and head,
 //    uncoalesced; this one once per 64 rows.
-// Query head h reads KV head h / (n_heads / n_kv_heads) in both. Any
+//  - decode (one or a few query rows per sequence, head sizes 64 / 128,
+//    up to 8 query heads per KV head): one block per (query row, KV head,
+//    split of the keys); every key and value row is read once for all the
+//    query heads of its group (the rows kernel reads it once per query
+//    head) and, when rows x KV heads alone cannot fill the GPU (batch 1),
+//    the keys are split across blocks and the partial softmaxes merged by a
+//    second kernel (flash-decoding). The split count depends only on the
+//    batch's row count, so a decode step's launches repeat (step graphs).
+// Query head h reads KV head h / (n_heads / n_kv_heads) in all. Any
 // context length fits in a fixed amount of shared memory.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <type_traits>
 
 #include "model/cuda/cuda_internal.h"
 
@@ -251,15 +261,163 @@ static void launch_tiled(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, 
     LR_CUDA_LAUNCHED();
 }
 
-// Which kernel: LR_CUDA_ATTENTION=rows|tiles forces one (tests); else the
-// tiled kernel when the head size has one and the batch has at least 16
-// query rows per sequence on average (prefill, scoring), rows otherwise.
-static int use_tiles(int head_dim, int T, int n_seq) {
-    if (head_dim != 32 && head_dim != 64 && head_dim != 128) return 0;
+// ---- the decode kernel
+#define DEC_WARPS 4
+#define DEC_MAX_GROUP 8
+#define DEC_MAX_SPLITS 32
+
+// Block (r, kvh, z): query row r, KV head kvh, keys [z*chunk, (z+1)*chunk)
+// of the row's 0..pos (chunk = ceil(keys / S)). Warp w takes every
+// DEC_WARPS-th key of the range; lane l holds dims [l*VPL, l*VPL + VPL) of
+// q, k, v, so a key row is one coalesced vector load and each of the G
+// scores one warp sum. Online softmax per warp and head, then the warps
+// merge in shared memory; with S = 1 the block writes the output, else its
+// partial (max, sum, unnormalised output) for attention_merge_kernel.
+template <int VPL, int G>
+__global__ void __launch_bounds__(DEC_WARPS * 32)
+    attention_decode_kernel(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int n_heads,
+                            float scale, const int32_t *row_pos, const int64_t *row_kv, float *part) {
+    constexpr int HD = VPL * 32;
+    typedef typename std::conditional<VPL == 4, float4, float2>::type vec;
+    __shared__ float sm_m[DEC_WARPS][G], sm_l[DEC_WARPS][G];
+    __shared__ float sm_o[DEC_WARPS][G][HD];
+    const int r = blockIdx.x, kvh = blockIdx.y, z = blockIdx.z, S = gridDim.z;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int n_keys = row_pos[r] + 1, chunk = (n_keys + S - 1) / S;
+    const int k0 = z * chunk, k1 = min(n_keys, k0 + chunk);
+    const size_t base = (size_t)row_kv[r];
+    float qv[G][VPL], acc[G][VPL], m[G], l[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        const vec x = *(const vec *)(q + (size_t)r * ldq + (size_t)(kvh * G + g) * HD + lane * VPL);
+        const float *xf = (const float *)&x;
+#pragma unroll
+        for (int i = 0; i < VPL; i++) qv[g][i] = xf[i], acc[g][i] = 0.0f;
+        m[g] = -INFINITY, l[g] = 0.0f;
+    }
+    const float *kb = k + (size_t)kvh * HD + lane * VPL, *vb = v + (size_t)kvh * HD + lane * VPL;
+    for (int j = k0 + w; j < k1; j += DEC_WARPS) {
+        const vec kx = *(const vec *)(kb + (base + (size_t)j) * ldkv);
+        const vec vx = *(const vec *)(vb + (base + (size_t)j) * ldkv);
+        const float *kf = (const float *)&kx, *vf = (const float *)&vx;
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float d = 0.0f;
+#pragma unroll
+            for (int i = 0; i < VPL; i++) d = fmaf(qv[g][i], kf[i], d);
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+            const float sc = d * scale, mn = fmaxf(m[g], sc);
+            const float corr = expf(m[g] - mn), p = expf(sc - mn); // corr = 0 on the first key (m = -inf)
+            l[g] = l[g] * corr + p;
+#pragma unroll
+            for (int i = 0; i < VPL; i++) acc[g][i] = fmaf(p, vf[i], acc[g][i] * corr);
+            m[g] = mn;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) sm_m[w][g] = m[g], sm_l[w][g] = l[g];
+#pragma unroll
+        for (int i = 0; i < VPL; i++) sm_o[w][g][lane * VPL + i] = acc[g][i];
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < G * HD; t += DEC_WARPS * 32) {
+        const int g = t / HD, i = t % HD;
+        float mx = -INFINITY;
+#pragma unroll
+        for (int ww = 0; ww < DEC_WARPS; ww++) mx = fmaxf(mx, sm_m[ww][g]);
+        float lsum = 0.0f, o = 0.0f;
+        if (mx != -INFINITY) // else no key in this split: an empty partial
+#pragma unroll
+            for (int ww = 0; ww < DEC_WARPS; ww++) {
+                const float f = expf(sm_m[ww][g] - mx); // 0 for a warp without keys
+                lsum = fmaf(sm_l[ww][g], f, lsum);
+                o = fmaf(sm_o[ww][g][i], f, o);
+            }
+        const int h = kvh * G + g;
+        if (S == 1) {
+            out[(size_t)r * n_heads * HD + (size_t)h * HD + i] = o / lsum;
+        } else { // partial (r, h, z): max | sum | HD outputs
+            float *pp = part + (((size_t)r * n_heads + h) * S + z) * (HD + 2);
+            if (i == 0) pp[0] = mx, pp[1] = lsum;
+            pp[2 + i] = o;
+        }
+    }
+}
+
+// out (r, h) = the splits' partials merged: sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M).
+__global__ void attention_merge_kernel(const float *part, float *out, int n_heads, int hd, int S) {
+    const int r = blockIdx.x, h = blockIdx.y;
+    const float *pp = part + ((size_t)r * n_heads + h) * S * (hd + 2);
+    float mx = -INFINITY;
+    for (int z = 0; z < S; z++) mx = fmaxf(mx, pp[(size_t)z * (hd + 2)]);
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float lsum = 0.0f, o = 0.0f;
+        for (int z = 0; z < S; z++) {
+            const float *pz = pp + (size_t)z * (hd + 2);
+            if (pz[0] == -INFINITY) continue; // an empty split (split 0 always has key 0)
+            const float f = expf(pz[0] - mx);
+            lsum = fmaf(pz[1], f, lsum);
+            o = fmaf(pz[2 + i], f, o);
+        }
+        out[(size_t)r * n_heads * hd + (size_t)h * hd + i] = o / lsum;
+    }
+}
+
+// Splits of each row's keys: enough blocks for two per SM, from the row
+// count alone (the same launches every decode step of a batch size).
+static int decode_splits(const lr_cuda_ctx *cx, int T, int n_kv_heads) {
+    const long blocks = (long)T * n_kv_heads, want = 2L * (cx->n_sm > 0 ? cx->n_sm : 132);
+    long s = (want + blocks - 1) / blocks;
+    return (int)(s < 1 ? 1 : s > DEC_MAX_SPLITS ? DEC_MAX_SPLITS : s);
+}
+
+template <int VPL, int G>
+static void launch_decode_g(lr_cuda_ctx *cx, int T, int n_kv, int S, const float *q, int ldq, const float *k,
+                            const float *v, int ldkv, float *out, int n_heads, float scale, const int32_t *pos,
+                            const int64_t *kvr, float *part) {
+    const dim3 grid((unsigned)T, (unsigned)n_kv, (unsigned)S);
+    attention_decode_kernel<VPL, G><<<grid, DEC_WARPS * 32, 0, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, scale,
+                                                                            pos, kvr, part);
+    LR_CUDA_LAUNCHED();
+}
+
+template <int VPL>
+static void launch_decode(lr_cuda_ctx *cx, int G, int T, int n_kv, int S, const float *q, int ldq, const float *k,
+                          const float *v, int ldkv, float *out, int n_heads, float scale, const int32_t *pos,
+                          const int64_t *kvr, float *part) {
+    switch (G) {
+#define DEC_CASE(g) \
+    case g: launch_decode_g<VPL, g>(cx, T, n_kv, S, q, ldq, k, v, ldkv, out, n_heads, scale, pos, kvr, part); break;
+        DEC_CASE(1) DEC_CASE(2) DEC_CASE(3) DEC_CASE(4) DEC_CASE(5) DEC_CASE(6) DEC_CASE(7) DEC_CASE(8)
+#undef DEC_CASE
+    default: lr_die_internal(__FILE__, __LINE__, "attention: decode kernel for %d heads per KV head", G);
+    }
+}
+
+// The decode kernel takes the call: head size 64 or 128, at most 8 query
+// heads per KV head, every row and stride aligned for vector loads.
+static int decode_fits(int head_dim, int group, const float *q, int ldq, const float *k, const float *v, int ldkv) {
+    if ((head_dim != 64 && head_dim != 128) || group < 1 || group > DEC_MAX_GROUP) return 0;
+    const size_t a = (size_t)head_dim / 32 * sizeof(float); // the vector width in bytes
+    return ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % a == 0 && ((size_t)ldq * 4) % a == 0 &&
+           ((size_t)ldkv * 4) % a == 0;
+}
+
+// Which kernel: LR_CUDA_ATTENTION=rows|tiles|decode forces one where it
+// fits (tests); else the tiled kernel when the head size has one and the
+// batch has at least 16 query rows per sequence on average (prefill,
+// scoring), else the decode kernel where it fits, else rows.
+enum { ATT_ROWS, ATT_TILES, ATT_DECODE };
+static int pick_kernel(int head_dim, int T, int n_seq, int dec_fits) {
+    const int tiles_fit = head_dim == 32 || head_dim == 64 || head_dim == 128;
     const char *f = getenv("LR_CUDA_ATTENTION");
-    if (f && !strcmp(f, "rows")) return 0;
-    if (f && !strcmp(f, "tiles")) return 1;
-    return T >= 16 * n_seq;
+    if (f && !strcmp(f, "rows")) return ATT_ROWS;
+    if (f && !strcmp(f, "tiles") && tiles_fit) return ATT_TILES;
+    if (f && !strcmp(f, "decode") && dec_fits) return ATT_DECODE;
+    if (tiles_fit && T >= 16 * n_seq) return ATT_TILES;
+    return dec_fits ? ATT_DECODE : ATT_ROWS;
 }
 
 void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
@@ -270,7 +428,9 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
     if (head_dim > ATT_THREADS * ATT_MAX_PER_THREAD || n_kv_heads < 1 || n_heads % n_kv_heads != 0)
         lr_die_internal(__FILE__, __LINE__, "attention: head_dim %d / heads %d:%d not supported", head_dim, n_heads,
                         n_kv_heads);
-    if (use_tiles(head_dim, T, b->n_seq)) {
+    const int group = n_heads / n_kv_heads;
+    const int kind = pick_kernel(head_dim, T, b->n_seq, decode_fits(head_dim, group, q, ldq, k, v, ldkv));
+    if (kind == ATT_TILES) {
         const int n_tiles = lr_attn_plan_tile_count(b, TQ);
         if (n_tiles < 0) lr_die_internal(__FILE__, __LINE__, "attention: too many tiles");
         if (n_tiles == 0) return;
@@ -279,7 +439,6 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
         if (lr_attn_plan_tiles(b, T, TQ, ht, n_tiles) != n_tiles)
             lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
         const lr_attn_tile *dt = (const lr_attn_tile *)lr_cuda_meta_upload(cx, bytes);
-        const int group = n_heads / n_kv_heads;
         if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, group, head_dim, scale, dt, n_tiles))
             return;
         if (head_dim == 128) launch_tiled<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
@@ -293,11 +452,29 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
     if (lr_attn_plan_rows(b, T, (int32_t *)hm, (int64_t *)(hm + pos_bytes)) != 0)
         lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
     char *dm = (char *)lr_cuda_meta_upload(cx, pos_bytes + kv_bytes);
+    const int32_t *dpos = (const int32_t *)dm;
+    const int64_t *dkv = (const int64_t *)(dm + pos_bytes);
+    if (kind == ATT_DECODE) {
+        const int S = decode_splits(cx, T, n_kv_heads);
+        float *part = S > 1 ? (float *)lr_cuda_scratch(cx, &cx->attn_part, &cx->attn_part_cap,
+                                                        (size_t)T * n_heads * S * (head_dim + 2) * sizeof(float))
+                            : NULL;
+        if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T, S,
+                               part))
+            return;
+        if (head_dim == 128) launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+        else launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+        if (S > 1) {
+            attention_merge_kernel<<<dim3((unsigned)T, (unsigned)n_heads), 128, 0, cx->stream>>>(part, out, n_heads,
+                                                                                               head_dim, S);
+            LR_CUDA_LAUNCHED();
+        }
+        return;
+    }
     if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T)) return;
     const dim3 grid((unsigned)T, (unsigned)n_heads);
     const size_t smem = ((size_t)head_dim + 2 * ATT_THREADS + 32) * sizeof(float);
-    attention_kernel<<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, n_heads / n_kv_heads,
-                                                              head_dim, scale, (const int32_t *)dm,
-                                                              (const int64_t *)(dm + pos_bytes));
+    attention_kernel<<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, head_dim,
+                                                              scale, dpos, dkv);
     LR_CUDA_LAUNCHED();
 }

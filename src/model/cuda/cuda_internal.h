@@ -55,6 +55,9 @@ struct lr_cuda_ctx {
     size_t pick_cap;
     void *contrast_dev, *contrast_host; // contrast: device results and their pinned host copy
     size_t contrast_dev_cap, contrast_host_cap;
+    void *attn_part;         // decode attention: the key splits' partial softmaxes
+    size_t attn_part_cap;
+    int n_sm;                // multiprocessors (decode attention's split count)
     void *train_scratch;     // training ops: attention backward's row statistics, the KL loss's losses
     size_t train_scratch_cap;
     const float *inv_freq_host; // the host array it was copied from
@@ -126,6 +129,10 @@ template <typename... A> static inline int lr_cuda_graph_args(lr_cuda_ctx *cx, i
 // now on, and a return of 1 (capturing or replaying) means "do nothing":
 // the bracket fails and the caller runs the step again eagerly.
 int lr_cuda_graph_unsupported(lr_cuda_ctx *cx);
+// 1 inside a bracket that captures or replays (ops launch nothing real).
+static inline int lr_cuda_graph_recording(const lr_cuda_ctx *cx) {
+    return cx->graph.mode == LR_GRAPH_CAPTURE || cx->graph.mode == LR_GRAPH_REPLAY;
+}
 // Marks the open bracket as not launchable (a buffer it uses moved).
 void lr_cuda_graph_break(lr_cuda_ctx *cx);
 // argmax_rows inside a bracket: copy bytes from pinned src to the caller's

@@ -88,10 +88,9 @@ void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head
     const int half = head_dim / 2;
     // inv_freq is the model's constant array: copied once, again only when it changes
     if (cx->inv_freq_host != inv_freq || cx->inv_freq_n != half || cx->inv_freq_first != inv_freq[0]) {
-        // inside a graph bracket the recorded step reads the old copy (and
-        // cudaFree cannot run while capturing): that step runs eagerly
-        lr_cuda_graph_break(cx);
-        if (lr_cuda_graph_unsupported(cx)) return;
+        // a recorded step reads the old copy (and cudaFree cannot run while
+        // capturing): this bracket fails, and its eager rerun copies
+        if (lr_cuda_graph_recording(cx)) return lr_cuda_graph_break(cx);
         if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
         LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
         LR_CUDA_CHECK(cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice,
@@ -248,9 +247,9 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
     const size_t bytes = (size_t)M * (sizeof(int32_t) + 1);
     if (bytes > cx->pick_cap) {
         // the staging moves: a graph recorded with the old one cannot be used,
-        // and none may be recorded now (the sync and frees below)
-        lr_cuda_graph_break(cx);
-        if (lr_cuda_graph_unsupported(cx)) return;
+        // and none may be recorded now (the sync and frees below): this
+        // bracket fails, and its eager rerun grows the staging
+        if (lr_cuda_graph_recording(cx)) return lr_cuda_graph_break(cx);
         LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
         if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
         if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
@@ -262,7 +261,7 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
     int32_t *dids = (int32_t *)cx->pick_dev;
     uint8_t *dfin = (uint8_t *)(dids + M);
     const char *hpick = (const char *)cx->pick_host;
-    const int graphed = cx->graph.mode == LR_GRAPH_CAPTURE || cx->graph.mode == LR_GRAPH_REPLAY;
+    const int graphed = lr_cuda_graph_recording(cx);
     if (graphed) { // the ids reach the caller when the bracket's graph has run
         lr_cuda_graph_host_copy(cx, ids, hpick, (size_t)M * sizeof(int32_t));
         lr_cuda_graph_host_copy(cx, finite, hpick + (size_t)M * sizeof(int32_t), (size_t)M);

@@ -8,7 +8,10 @@
  *   - one bracket per pure decode step (every slot one new token) and none
  *     around prefills or mixed prefill + decode steps (slot refills);
  *   - a miss on every third bracket: the step runs again eagerly;
- *   - brackets never nested, ops outside brackets unchanged. */
+ *   - brackets never nested, ops outside brackets unchanged;
+ *   - a batch that shrinks as sequences finish (here at the context's end,
+ *     one every two steps) is padded with idle slots to a few bucket sizes
+ *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +22,7 @@
 static lr_backend orig;  /* the CPU backend's own ops */
 static int in_bracket, nested, brackets, misses, ops_in_bracket;
 static uint64_t last_key;
+static int sizes_seen[65]; /* rows of the bracketed steps */
 static struct {
     int32_t *ids;
     uint8_t *finite;
@@ -34,6 +38,7 @@ static void sb_argmax(lr_backend *be, const float *x, int M, int N, int32_t *ids
     }
     ops_in_bracket++;
     if (M > 64) abort();
+    sizes_seen[M]++;
     orig.argmax_rows(be, x, M, N, held.held_ids, held.held_finite);
     for (int i = 0; i < M; i++) ids[i] = -7, finite[i] = 9; /* not the caller's until graph_end */
     held.ids = ids, held.finite = finite, held.n = M;
@@ -68,15 +73,17 @@ static void install(lr_model *m) {
     be->graph_end = sb_end;
 }
 
-/* Greedy generation of n prompts, batch B; returns the concatenated ids. */
-static int32_t *generate(lr_model *m, int n, int B, int max_new, long *total) {
+/* Greedy generation of n prompts (plen0 + 2 i tokens), batch B; returns the concatenated ids. */
+static int32_t *generate(lr_model *m, int n, int B, int max_new, int plen0, long *total) {
     const int V = model_vocab_size(m);
     int32_t *prompts[16], *out[16];
+    const int ctx = model_config(m)->max_position_embeddings;
     int plens[16], olens[16];
     lr_finish_reason fin[16];
     uint64_t s = 12345;
     for (int i = 0; i < n; i++) {
-        plens[i] = 2 + i % 5;
+        plens[i] = plen0 ? plen0 + 2 * i : 2 + i % 5;
+        if (plens[i] >= ctx) abort();
         prompts[i] = malloc((size_t)plens[i] * sizeof *prompts[i]);
         for (int k = 0; k < plens[i]; k++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -105,9 +112,9 @@ int main(void) {
     if (!m) return test_finish("test_model_graphs");
     const int n = 7, B = 3, max_new = 9;
     long n_ref = 0, n_got = 0;
-    int32_t *ref = generate(m, n, B, max_new, &n_ref);
+    int32_t *ref = generate(m, n, B, max_new, 0, &n_ref);
     install(m);
-    int32_t *got = generate(m, n, B, max_new, &n_got);
+    int32_t *got = generate(m, n, B, max_new, 0, &n_got);
     EXPECT(n_ref == n_got && n_ref > 0 && !memcmp(ref, got, (size_t)n_ref * sizeof *ref),
            "greedy ids through step-graph brackets (with misses) == without");
     /* 7 prompts in 3 slots, 9 tokens each, all ending together per wave: waves of 3, 3, 1 prompts,
@@ -117,6 +124,26 @@ int main(void) {
     EXPECT(nested == 0 && !in_bracket, "brackets never nest and all closed");
     EXPECT(ops_in_bracket == brackets, "the step's argmax ran inside each bracket");
     EXPECT(last_key != 0, "a key was given");
+    EXPECT(sizes_seen[3] + sizes_seen[1] == brackets, "batches of 3 and 1 rows are not padded (capped at the batch)");
+    *model_backend(m) = orig;
+    free(ref);
+    free(got);
+
+    /* a shrinking batch: 7 prompts in 7 slots ending at the context (lengths ctx-16 .. ctx-4) */
+    const int ctx = model_config(m)->max_position_embeddings, max_new2 = 40;
+    ref = generate(m, 7, 7, max_new2, ctx - 16, &n_ref);
+    install(m);
+    memset(sizes_seen, 0, sizeof sizes_seen);
+    brackets = misses = ops_in_bracket = 0;
+    got = generate(m, 7, 7, max_new2, ctx - 16, &n_got);
+    EXPECT(n_ref == n_got && n_ref == 16 + 14 + 12 + 10 + 8 + 6 + 4 && !memcmp(ref, got, (size_t)n_ref * sizeof *ref),
+           "greedy ids of a shrinking, padded batch == without graphs (%ld tokens)", n_got);
+    int other = 0;
+    for (int k = 0; k <= 64; k++)
+        if (k != 7 && k != 4 && k != 2 && k != 1) other += sizes_seen[k];
+    EXPECT(other == 0 && sizes_seen[7] > 0 && sizes_seen[4] > 0 && sizes_seen[2] > 0 && sizes_seen[1] > 0,
+           "decode steps padded to 7, 4, 2 and 1 rows (7:%d 4:%d 2:%d 1:%d, other %d)", sizes_seen[7], sizes_seen[4],
+           sizes_seen[2], sizes_seen[1], other);
     *model_backend(m) = orig;
     free(ref);
     free(got);

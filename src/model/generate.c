@@ -6,7 +6,15 @@
  * sequences in slots freed by sequences that finished (EOS, length,
  * context or a non-finite logits row). Tokens are chosen per sequence from its own RNG stream
  * (sampling.h), so results do not depend on the batch size. A sequence
- * never holds more than max_position_embeddings tokens (prompt + output). */
+ * never holds more than max_position_embeddings tokens (prompt + output).
+ *
+ * On a backend with step graphs (backend.h: a GPU replays a recorded
+ * decode step per batch size), a greedy step that only decodes is padded
+ * to a bucket size with idle slots (each cleared and fed token 0 at
+ * position 0, its id dropped), so a batch that shrinks as sequences finish
+ * replays a few recorded sizes instead of recording every size it passes
+ * through. Real rows are computed as before; the CPU has no graphs and no
+ * padding. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +23,22 @@
 #include "model/eos.h"
 #include "model/model_internal.h"
 #include "model/sampling.h"
+
+/* The batch size a decode step of t rows is padded to (at most B): powers
+ * of two up to 8, then steps of 8 up to 64, of 32 up to 256, of 64 beyond;
+ * at most a fifth of the rows are padding past 8, and a batch of 256
+ * passes through 17 sizes. */
+static int step_bucket(int t, int B) {
+    int b;
+    if (t <= 8) {
+        b = 1;
+        while (b < t) b *= 2;
+    } else {
+        const int q = t <= 64 ? 8 : t <= 256 ? 32 : 64;
+        b = (t + q - 1) / q * q;
+    }
+    return b < B ? b : B;
+}
 
 typedef struct {
     int32_t *out;  /* (max_new) generated ids */
@@ -105,12 +129,26 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
             }
         }
         if (ne == 0) break;
+        const int n_real = ne; /* entries after these are padding */
+        if (greedy_ids && m->be->graph_begin && (size_t)ne == nt) { /* only decodes: pad to a bucket */
+            const int want = step_bucket(ne, B);
+            if (want > ne && nt + (size_t)(want - ne) > packed_cap) {
+                packed_cap = nt + (size_t)(want - ne);
+                packed = xrealloc(packed, packed_cap * sizeof *packed);
+            }
+            for (int s = 0; s < B && ne < want; s++)
+                if (slot_seq[s] < 0) { /* idle: nothing left to start (a decode-only step) */
+                    kv_cache_clear_slot(c, s);
+                    packed[nt++] = 0;
+                    e_slot[ne] = s, e_n[ne++] = 1;
+                }
+        }
         if ((greedy_ids ? model_extend_greedy(m, c, e_slot, packed, e_n, ne, next_ids, next_finite)
                         : model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL)) != 0) {
             rc = -1;
             break;
         }
-        for (int e = 0; e < ne; e++) {
+        for (int e = 0; e < n_real; e++) {
             const int s = e_slot[e], q = slot_seq[s];
             seq_state *sq = &st[q];
             const float *row = greedy_ids ? NULL : logits + (size_t)e * V; /* (V) */

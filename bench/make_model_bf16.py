@@ -4,7 +4,11 @@ as a Hugging Face directory (config.json, generation_config.json, sharded
 bf16 safetensors + index, the project's vendored Qwen2 tokenizer), with
 numpy only, shard by shard (a 7B model never sits in memory).
 
-    python3 bench/make_model_bf16.py OUT_DIR --shape 0.5b|1.5b|7b
+    python3 bench/make_model_bf16.py OUT_DIR --shape 0.5b|1.5b|7b [--layers N] [--vocab V]
+
+--layers / --vocab shrink the model while keeping a shape's heads and
+widths (the GPU check's numerics contract on real head sizes, with a CPU
+reference that runs in seconds).
 
 Weights: random signs and mantissas with exponents in [2^-9, 2^-5)
 (roughly N(0, 0.02)-sized), norms 1, deterministic in --seed. Skips work
@@ -83,13 +87,21 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--shape", choices=sorted(SHAPES), required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=0, help="decoder layers (default: the shape's)")
+    ap.add_argument("--vocab", type=int, default=0, help="vocabulary size (default: the shape's)")
     a = ap.parse_args()
+    c = dict(SHAPES[a.shape])
+    if a.layers > 0:
+        c["num_hidden_layers"] = a.layers
+    if a.vocab > 0:
+        c["vocab_size"] = a.vocab
+    label = f"{a.shape} layers={c['num_hidden_layers']} vocab={c['vocab_size']} seed={a.seed}"
     stamp = os.path.join(a.out, ".complete")
-    if os.path.exists(stamp) and open(stamp).read().strip() == a.shape:
-        print(f"make_model_bf16: {a.out} already holds {a.shape}", file=sys.stderr)
+    held = open(stamp).read().strip() if os.path.exists(stamp) else ""
+    if held == label or (held == a.shape and not (a.layers or a.vocab or a.seed)):  # (older stamps: the shape)
+        print(f"make_model_bf16: {a.out} already holds {label}", file=sys.stderr)
         return
     os.makedirs(a.out, exist_ok=True)
-    c = dict(SHAPES[a.shape])
     rng = np.random.default_rng(a.seed)
     plan, cur, size = [], [], 0
     for name, shape, kind in tensors(c):
@@ -113,18 +125,19 @@ def main():
         print(f"make_model_bf16: {fname} ({sum(x[2].nbytes for x in items) / 2**30:.2f} GiB)", file=sys.stderr)
     with open(os.path.join(a.out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=1)
+    eos = min(151643, c["vocab_size"] - 1)  # a shrunk vocabulary: its last id
     cfg = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_act="silu", rms_norm_eps=1e-6,
-               rope_theta=10000.0, max_position_embeddings=4096, bos_token_id=151643, eos_token_id=151643,
+               rope_theta=10000.0, max_position_embeddings=4096, bos_token_id=eos, eos_token_id=eos,
                torch_dtype="bfloat16", use_sliding_window=False, attention_dropout=0.0, **c)
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     with open(os.path.join(a.out, "generation_config.json"), "w") as f:
-        json.dump({"bos_token_id": 151643, "eos_token_id": 151643, "do_sample": False}, f, indent=1)
+        json.dump({"bos_token_id": eos, "eos_token_id": eos, "do_sample": False}, f, indent=1)
     tok = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tokenizers", "qwen2")
     for fn in os.listdir(tok):
         shutil.copy(os.path.join(tok, fn), a.out)
     with open(stamp, "w") as f:
-        f.write(a.shape)
+        f.write(label)
 
 
 if __name__ == "__main__":

@@ -172,6 +172,9 @@ else
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
   stage contract_demo_bf16 60 0 "$T" contract --json "$OUTDIR/contract_demo_bf16.json" \
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur"
+  # the tensor-core attention (LR_CUDA_ATTENTION=tc: q, k, v and the probabilities in bf16) under the same contract
+  stage contract_demo_bf16_tc 60 0 env LR_CUDA_ATTENTION=tc "$T" contract --json "$OUTDIR/contract_demo_bf16_tc.json" \
+    --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur"
   # the scorer on the GPU (ids transport, contrast op) vs on the CPU in fp32
   stage scorer_demo_f32 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_f32.json" \
     --model data/demo/expert --model data/demo/amateur --seqs 32 --max-len 64
@@ -179,6 +182,14 @@ else
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur" --seqs 32 --max-len 64
   # performance: a Qwen2.5-Math-1.5B-shaped random bf16 model (numpy), ours then HF
   if python3 -c "import numpy" 2>/dev/null; then
+    # the contract on real head sizes (1.5B: 12:2 heads of 128; 0.5B: 14:2 of 64; 4 layers, vocabulary 8192,
+    # so that the CPU reference takes seconds): the decode and tensor-core attention kernels and step graphs
+    stage make_models_4l 60 0 bash -c "python3 bench/make_model_bf16.py '$WORK/m1p5b-4l' --shape 1.5b --layers 4 \
+      --vocab 8192 && python3 bench/make_model_bf16.py '$WORK/m0p5b-4l' --shape 0.5b --layers 4 --vocab 8192"
+    stage contract_4l 90 0 "$T" contract --json "$OUTDIR/contract_4l.json" --model "$WORK/m1p5b-4l" \
+      --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
+    stage contract_4l_tc 90 0 env LR_CUDA_ATTENTION=tc "$T" contract --json "$OUTDIR/contract_4l_tc.json" \
+      --model "$WORK/m1p5b-4l" --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
     stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"

@@ -125,10 +125,15 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
 }
 
 /* ---- attention: a ragged batch over K/V rows */
-/* force: NULL, or "rows" / "tiles" / "decode" (LR_CUDA_ATTENTION: the CUDA backend's
+/* force: NULL, or "rows" / "tiles" / "decode" / "tc" (LR_CUDA_ATTENTION: the CUDA backend's
  * kernel for this call; cuda_attention.cu picks one by the batch's shape) */
-static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n_heads, int n_kv, int hd,
-                           int n_seq, const int *n_new, const int *n_past, int cached, const char *force) {
+static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, int n_heads, int n_kv,
+                           int hd, int n_seq, const int *n_new, const int *n_past, int cached, const char *force) {
+    /* the tensor-core kernel rounds q, k, v to bf16 (as the bf16 emulation
+     * does) and the probabilities too: against the emulation, within
+     * 2^-9 sum_j p_j |v_j| <= 2^-9 max|v| and some slack */
+    const int tc = force && !strcmp(force, "tc");
+    if (tc) cpu = emu;
     int T = 0, q_off[9], kv_rows = 0;
     int64_t kv_row[8];
     q_off[0] = 0;
@@ -166,7 +171,7 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *dut, int n
         if (cached) be->free(be, dk), be->free(be, dv);
     }
     double *bound = malloc((size_t)T * qd * sizeof *bound);
-    for (size_t i = 0; i < (size_t)T * qd; i++) bound[i] = 1e-4; /* |v| <= 1 */
+    for (size_t i = 0; i < (size_t)T * qd; i++) bound[i] = tc ? 4e-3 : 1e-4; /* |v| <= 1 */
     char name[128];
     snprintf(name, sizeof name, "attention %d:%d hd=%d seqs=%d T=%d %s%s%s", n_heads, n_kv, hd, n_seq, T,
              cached ? "cache" : "packed", force ? " " : "", force ? force : "");
@@ -512,38 +517,45 @@ int gt_ops(gt_report *r) {
     if (!strcmp(g_dut, "cuda")) test_train_ops(r, cpu, dut);
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, NULL);
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, np, 1, "tiles");
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, NULL);
-        test_attention(r, cpu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, "tiles");
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, NULL);
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, "tiles");
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, NULL);
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, "tiles");
         const int nl[2] = {1, 3}, pl[2] = {700, 299}; /* several key tiles */
-        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1, NULL);
-        test_attention(r, cpu, dut, 12, 2, 128, 2, nl, pl, 1, "tiles");
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 2, nl, pl, 1, NULL);
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 2, nl, pl, 1, "tiles");
         const int n1[1] = {130}, p1[1] = {0};
-        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0, NULL);
-        test_attention(r, cpu, dut, 4, 4, 32, 1, n1, p1, 0, "rows");
+        test_attention(r, cpu, emu, dut, 4, 4, 32, 1, n1, p1, 0, NULL);
+        test_attention(r, cpu, emu, dut, 4, 4, 32, 1, n1, p1, 0, "rows");
         /* prefill-sized ragged batches (the tiled kernel): partial query tiles,
          * a decode row among them, chunked prefill after a cached past */
         const int n4[4] = {200, 1, 64, 65}, p4[4] = {0, 90, 33, 0};
-        test_attention(r, cpu, dut, 12, 2, 128, 4, n4, p4, 1, NULL);
-        test_attention(r, cpu, dut, 12, 2, 128, 4, n4, p4, 1, "rows");
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, NULL);
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, "rows");
         const int n3[3] = {256, 129, 7}, p3[3] = {0, 0, 0};
-        test_attention(r, cpu, dut, 14, 2, 64, 3, n3, p3, 0, NULL);
+        test_attention(r, cpu, emu, dut, 14, 2, 64, 3, n3, p3, 0, NULL);
         /* decode steps, one row per sequence (the decode kernel: a KV head's
          * query heads together, keys split across blocks when the batch is
          * small): pasts from none to 2047, groups of 6, 7 and 8, the row
          * kernel beside it; a group of 9 falls back to the row kernel */
         const int n8[8] = {1, 1, 1, 1, 1, 1, 1, 1}, p8[8] = {0, 1, 5, 63, 64, 300, 1500, 2047};
-        test_attention(r, cpu, dut, 12, 2, 128, 8, n8, p8, 1, NULL);
-        test_attention(r, cpu, dut, 12, 2, 128, 8, n8, p8, 1, "rows");
-        test_attention(r, cpu, dut, 14, 2, 64, 8, n8, p8, 1, NULL);
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 8, n8, p8, 1, NULL);
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 8, n8, p8, 1, "rows");
+        test_attention(r, cpu, emu, dut, 14, 2, 64, 8, n8, p8, 1, NULL);
         const int n1b[1] = {1}, p1b[1] = {777}, p0[1] = {0};
-        test_attention(r, cpu, dut, 16, 2, 128, 1, n1b, p1b, 1, NULL);
-        test_attention(r, cpu, dut, 16, 2, 128, 1, n1b, p0, 1, NULL);
-        test_attention(r, cpu, dut, 9, 1, 64, 1, n1b, p1b, 1, "decode");
+        test_attention(r, cpu, emu, dut, 16, 2, 128, 1, n1b, p1b, 1, NULL);
+        test_attention(r, cpu, emu, dut, 16, 2, 128, 1, n1b, p0, 1, NULL);
+        test_attention(r, cpu, emu, dut, 9, 1, 64, 1, n1b, p1b, 1, "decode");
         /* a decode batch with a few rows per sequence (speculative / chunked) */
         const int n5[2] = {3, 2}, p5[2] = {1000, 17};
-        test_attention(r, cpu, dut, 12, 2, 128, 2, n5, p5, 1, "decode");
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 2, n5, p5, 1, "decode");
+        /* the tensor-core kernel (LR_CUDA_ATTENTION=tc): partial query and key
+         * tiles, pasts, a decode row, GQA 6:2 / 14:2 / 12:2, head sizes 64, 128 */
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, "tc");
+        test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, (const int[3]){0, 0, 0}, 0, "tc");
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, "tc");
+        test_attention(r, cpu, emu, dut, 14, 2, 64, 3, n3, p3, 0, "tc");
+        test_attention(r, cpu, emu, dut, 12, 2, 128, 2, nl, pl, 1, "tc");
     }
     gt_check(r, "ops wall time", 1, "\"seconds\": %.2f", gt_now() - t0);
     lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);

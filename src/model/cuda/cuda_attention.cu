@@ -20,12 +20,23 @@
 //    the keys are split across blocks and the partial softmaxes merged by a
 //    second kernel (flash-decoding). The split count depends only on the
 //    batch's row count, so a decode step's launches repeat (step graphs).
+//  - tc (prefill, scoring; LR_CUDA_ATTENTION=tc until a device check has
+//    validated it, then the default for bf16 models): the tiles kernel's
+//    blocks on tensor cores (WMMA, bf16 inputs, fp32 accumulation), in two
+//    passes over the keys: the first finds each row's softmax max and sum
+//    from the scores alone, the second turns the scores into final
+//    probabilities (rounded to bf16) and accumulates P.V, so the output
+//    accumulators never need a per-row rescale and stay in tensor-core
+//    fragments (whose element layout WMMA does not expose). Q.K^T is
+//    computed twice; at 16x16x16 bf16 tensor-core rates that is cheap.
 // Query head h reads KV head h / (n_heads / n_kv_heads) in all. Any
 // context length fits in a fixed amount of shared memory.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda_bf16.h>
+#include <mma.h>
 #include <type_traits>
 
 #include "model/cuda/cuda_internal.h"
@@ -261,6 +272,140 @@ static void launch_tiled(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, 
     LR_CUDA_LAUNCHED();
 }
 
+// ---- the tensor-core kernel
+#define TC_Q 64        // query rows per block (4 warps x 16)
+#define TC_K 64        // keys per shared-memory tile
+#define TC_THREADS 128
+#define TC_LDS 68      // fp32 score row stride: a multiple of 4 (WMMA), rows spread over banks
+#define TC_LDP 72      // bf16 probability row stride: a multiple of 8 (WMMA)
+
+// Shared memory: Q (TC_Q, HD) | K (TC_K, HD) | V (TC_K, HD), bf16; then per
+// warp its scores (16, TC_LDS) fp32 and probabilities (16, TC_LDP) bf16.
+// At the end each warp's output (16, HD) fp32 goes where K and V were.
+template <int HD> static size_t tc_smem_bytes() {
+    return (size_t)(TC_Q + 2 * TC_K) * HD * sizeof(__nv_bfloat16) + (size_t)4 * 16 * TC_LDS * sizeof(float) +
+           (size_t)4 * 16 * TC_LDP * sizeof(__nv_bfloat16);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q, int ldq, const float *k,
+                                                                  const float *v, int ldkv, float *out, int n_heads,
+                                                                  int group, float scale, const lr_attn_tile *tiles) {
+    using namespace nvcuda;
+    static_assert(HD % 16 == 0 && 4 * 16 * HD * sizeof(float) <= 2 * TC_K * HD * sizeof(__nv_bfloat16),
+                  "the output staging must fit where K and V were");
+    extern __shared__ float4 tc_sm4[]; // 16-byte aligned; every region below starts at a multiple of 32 bytes
+    __nv_bfloat16 *Qs = (__nv_bfloat16 *)tc_sm4, *Ks = Qs + TC_Q * HD, *Vs = Ks + TC_K * HD;
+    float *Sall = (float *)(Vs + TC_K * HD);
+    __nv_bfloat16 *Pall = (__nv_bfloat16 *)(Sall + 4 * 16 * TC_LDS);
+    const lr_attn_tile t = tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / group, tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
+    float *S = Sall + w * 16 * TC_LDS;        // this warp's (16, TC_K) scores
+    __nv_bfloat16 *P = Pall + w * 16 * TC_LDP; // ... and probabilities
+    for (int i = tid; i < TC_Q * HD; i += TC_THREADS) { // Q rounded to bf16; rows past the tile: 0
+        const int r = i / HD, d = i % HD;
+        Qs[i] = __float2bfloat16_rn(r < t.n ? q[(size_t)(t.row0 + r) * ldq + (size_t)h * HD + d] : 0.0f);
+    }
+    // this lane's share of the softmax: score row `row` of the warp, columns half*32 .. +32
+    const int row = lane >> 1, half = lane & 1, rb = w * 16 + row, qpos = t.pos0 + rb;
+    const bool row_ok = rb < t.n;
+    const int warp_last = t.pos0 + w * 16 + 15; // keys after it are masked for every row of the warp
+    const int n_keys = t.pos0 + t.n;
+    const float *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
+    float m = -INFINITY, l = 0.0f; // the row's max and sum (pass 0), shared by the lane pair
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> o[HD / 16];
+#pragma unroll
+    for (int j = 0; j < HD / 16; j++) wmma::fill_fragment(o[j], 0.0f);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k0 = 0; k0 < n_keys; k0 += TC_K) {
+            __syncthreads(); // the previous tile's K and V are read (and Q is written)
+            for (int i = tid; i < TC_K * HD; i += TC_THREADS) {
+                const int c = i / HD, d = i % HD;
+                const bool ok = k0 + c < n_keys;
+                const size_t kr = (size_t)t.kv_row + (size_t)(k0 + c);
+                Ks[i] = __float2bfloat16_rn(ok ? kb[kr * ldkv + d] : 0.0f);
+                if (pass == 1) Vs[i] = __float2bfloat16_rn(ok ? vb[kr * ldkv + d] : 0.0f);
+            }
+            __syncthreads();
+            if (k0 > warp_last) continue; // warp-uniform: nothing of this tile is visible to the warp
+            // S (16, TC_K) = Q_w (16, HD) . K^T
+#pragma unroll
+            for (int n0 = 0; n0 < TC_K; n0 += 16) {
+                wmma::fragment<wmma::accumulator, 16, 16, 16, float> sc;
+                wmma::fill_fragment(sc, 0.0f);
+#pragma unroll
+                for (int d0 = 0; d0 < HD; d0 += 16) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> b;
+                    wmma::load_matrix_sync(a, Qs + w * 16 * HD + d0, HD);
+                    wmma::load_matrix_sync(b, Ks + n0 * HD + d0, HD);
+                    wmma::mma_sync(sc, a, b, sc);
+                }
+                wmma::store_matrix_sync(S + n0, sc, TC_LDS, wmma::mem_row_major);
+            }
+            __syncwarp();
+            const float *sr = S + row * TC_LDS + half * 32;
+            const int c0 = k0 + half * 32; // key position of sr[0]
+            if (pass == 0) { // online max and sum of the row's visible scores
+                float mx = -INFINITY;
+                for (int c = 0; c < 32; c++)
+                    if (row_ok && c0 + c <= qpos) mx = fmaxf(mx, sr[c] * scale);
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                const float mn = fmaxf(m, mx);
+                float ps = 0.0f;
+                if (mn != -INFINITY)
+                    for (int c = 0; c < 32; c++)
+                        if (row_ok && c0 + c <= qpos) ps += expf(sr[c] * scale - mn);
+                ps += __shfl_xor_sync(0xffffffffu, ps, 1);
+                if (mn != -INFINITY) {
+                    l = l * expf(m - mn) + ps; // expf(-inf) = 0 on the row's first keys
+                    m = mn;
+                }
+            } else { // final probabilities, then O += P . V
+                __nv_bfloat16 *pr = P + row * TC_LDP + half * 32;
+                const float inv = row_ok ? 1.0f / l : 0.0f; // l > 0: key 0 is visible to every row
+                for (int c = 0; c < 32; c++) {
+                    const float p = row_ok && c0 + c <= qpos ? expf(sr[c] * scale - m) * inv : 0.0f;
+                    pr[c] = __float2bfloat16_rn(p);
+                }
+                __syncwarp();
+#pragma unroll
+                for (int kc = 0; kc < TC_K; kc += 16) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+                    wmma::load_matrix_sync(a, P + kc, TC_LDP);
+#pragma unroll
+                    for (int j = 0; j < HD / 16; j++) {
+                        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b;
+                        wmma::load_matrix_sync(b, Vs + kc * HD + j * 16, HD);
+                        wmma::mma_sync(o[j], a, b, o[j]);
+                    }
+                }
+            }
+            __syncwarp(); // S and P are rewritten by the next tile
+        }
+    }
+    __syncthreads(); // K and V are read: the warps' outputs go there
+    float *Os = (float *)Ks + w * 16 * HD; // (16, HD)
+#pragma unroll
+    for (int j = 0; j < HD / 16; j++) wmma::store_matrix_sync(Os + j * 16, o[j], HD, wmma::mem_row_major);
+    __syncwarp();
+    for (int i = lane; i < 16 * HD; i += 32) {
+        const int r = w * 16 + i / HD, d = i % HD;
+        if (r < t.n) out[(size_t)(t.row0 + r) * n_heads * HD + (size_t)h * HD + d] = Os[i];
+    }
+}
+
+template <int HD>
+static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                      float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
+    const size_t smem = tc_smem_bytes<HD>();
+    LR_CUDA_CHECK(cudaFuncSetAttribute(attention_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    const dim3 grid((unsigned)n_tiles, (unsigned)n_heads);
+    attention_tc_kernel<HD><<<grid, TC_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, scale,
+                                                                    tiles);
+    LR_CUDA_LAUNCHED();
+}
+
 // ---- the decode kernel
 #define DEC_WARPS 4
 #define DEC_MAX_GROUP 8
@@ -409,12 +554,13 @@ static int decode_fits(int head_dim, int group, const float *q, int ldq, const f
 // fits (tests); else the tiled kernel when the head size has one and the
 // batch has at least 16 query rows per sequence on average (prefill,
 // scoring), else the decode kernel where it fits, else rows.
-enum { ATT_ROWS, ATT_TILES, ATT_DECODE };
+enum { ATT_ROWS, ATT_TILES, ATT_DECODE, ATT_TC };
 static int pick_kernel(int head_dim, int T, int n_seq, int dec_fits) {
     const int tiles_fit = head_dim == 32 || head_dim == 64 || head_dim == 128;
     const char *f = getenv("LR_CUDA_ATTENTION");
     if (f && !strcmp(f, "rows")) return ATT_ROWS;
     if (f && !strcmp(f, "tiles") && tiles_fit) return ATT_TILES;
+    if (f && !strcmp(f, "tc") && (head_dim == 64 || head_dim == 128)) return ATT_TC;
     if (f && !strcmp(f, "decode") && dec_fits) return ATT_DECODE;
     if (tiles_fit && T >= 16 * n_seq) return ATT_TILES;
     return dec_fits ? ATT_DECODE : ATT_ROWS;
@@ -430,17 +576,24 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
                         n_kv_heads);
     const int group = n_heads / n_kv_heads;
     const int kind = pick_kernel(head_dim, T, b->n_seq, decode_fits(head_dim, group, q, ldq, k, v, ldkv));
-    if (kind == ATT_TILES) {
-        const int n_tiles = lr_attn_plan_tile_count(b, TQ);
+    if (kind == ATT_TILES || kind == ATT_TC) {
+        const int tq = kind == ATT_TC ? TC_Q : TQ;
+        const int n_tiles = lr_attn_plan_tile_count(b, tq);
         if (n_tiles < 0) lr_die_internal(__FILE__, __LINE__, "attention: too many tiles");
         if (n_tiles == 0) return;
         const size_t bytes = (size_t)n_tiles * sizeof(lr_attn_tile);
         lr_attn_tile *ht = (lr_attn_tile *)lr_cuda_host_meta(cx, bytes);
-        if (lr_attn_plan_tiles(b, T, TQ, ht, n_tiles) != n_tiles)
+        if (lr_attn_plan_tiles(b, T, tq, ht, n_tiles) != n_tiles)
             lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
         const lr_attn_tile *dt = (const lr_attn_tile *)lr_cuda_meta_upload(cx, bytes);
-        if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, group, head_dim, scale, dt, n_tiles))
+        if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, group, head_dim, scale, dt, n_tiles,
+                               kind))
             return;
+        if (kind == ATT_TC) {
+            if (head_dim == 128) launch_tc<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+            else launch_tc<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+            return;
+        }
         if (head_dim == 128) launch_tiled<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
         else if (head_dim == 64) launch_tiled<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
         else launch_tiled<32>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);

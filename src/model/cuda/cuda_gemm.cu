@@ -8,7 +8,8 @@
 // (round-to-nearest-even, exactly where the CPU bf16 emulation rounds);
 // compute and D stay fp32 (D feeds the residual stream and the logits).
 // fp32 weights: an fp32 GEMM with CUBLAS_COMPUTE_32F (no TF32), so fp32
-// checkpoints match the CPU path to fp32 rounding.
+// checkpoints match the CPU path to fp32 rounding (LR_CUDA_MATH=tf32: TF32
+// tensor cores, for measurements).
 // Bias rides in the epilogue (CUBLASLT_EPILOGUE_BIAS) and accumulate is
 // beta = 1. Descriptors, layouts and the heuristic's algorithm are cached
 // per shape (cuda_plan.h); one 32 MiB workspace serves every GEMM.
@@ -51,6 +52,11 @@ void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
     cx->gemm = lr_gemm_cache_new(PLAN_CACHE_CAP, plan_destroy, NULL);
     const char *fb = getenv("LR_CUDA_GEMM_FALLBACK"); // tests: every GEMM through the fallback kernel
     cx->gemm_fallback = fb && !strcmp(fb, "1");
+    // fp32 GEMMs (fp32 checkpoints, the trainer): exact fp32 by default, as the
+    // CPU; LR_CUDA_MATH=tf32 puts them on tensor cores with 10-bit mantissa
+    // inputs (measured against the contracts by the GPU check before any default)
+    const char *math = getenv("LR_CUDA_MATH");
+    cx->f32_compute = math && !strcmp(math, "tf32") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
 }
 
@@ -81,7 +87,8 @@ cublasLtMatmulPreference_t lr_cuda_gemm_pref(lr_cuda_ctx *cx, int align_a, int a
 // 0, or -1 when no algorithm fits at all.
 static int plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, int fuse_bias, gemm_plan *p) {
     const cudaDataType_t ab = k->wdtype == LR_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, k->wdtype == LR_BF16 ? CUBLAS_COMPUTE_32F : cx->f32_compute,
+                                             CUDA_R_32F));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));

@@ -16,7 +16,8 @@
 // row-major (r, c) matrix with stride ld is the column-major (c x r) matrix
 // with the same stride: B^T is B as stored (transa = N) unless trans_b, A^T
 // likewise for the second operand. fp32 compute without TF32, as the CPU's
-// sgemm. Descriptors per call (the trainer's GEMMs are few and large).
+// sgemm (LR_CUDA_MATH=tf32: TF32 tensor cores). Descriptors per call (the
+// trainer's GEMMs are few and large).
 __global__ void scale_cols_kernel(float *c, int ldc, int M, int N, float beta) {
     for (int r = blockIdx.y; r < M; r += gridDim.y)
         for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < N; j += gridDim.x * blockDim.x) {
@@ -52,7 +53,7 @@ void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K,
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
     const cublasOperation_t ta = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, cx->f32_compute, CUDA_R_32F));
     LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     // cuBLAS A = B as stored: (N x K) or, transposed, (K x N); cuBLAS B = A as stored: (K x M) or (M x K)

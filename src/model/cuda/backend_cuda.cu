@@ -50,7 +50,13 @@ static void meta_grow(lr_cuda_ctx *cx, size_t bytes) {
     LR_CUDA_CHECK(cudaMallocHost(&cx->host_meta, cap));
     LR_CUDA_CHECK(cudaMalloc(&cx->meta, cap));
     cx->meta_cap = cap;
+    lr_cuda_meta_restart(cx);
+}
+
+void lr_cuda_meta_restart(lr_cuda_ctx *cx) {
     cx->meta_off = 0;
+    cx->meta_n_recent = 0;
+    cx->meta_uploads = 0;
 }
 
 // Inside a graph bracket (capturing or replaying) nothing may wait for the
@@ -68,7 +74,7 @@ void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
     if (cx->meta_off + round_up(bytes) > cx->meta_cap) { // wrap: every queued use of the ring must be done
         if (graphed) lr_cuda_graph_break(cx);
         else LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-        cx->meta_off = 0;
+        lr_cuda_meta_restart(cx);
     }
     if (gm != LR_GRAPH_OFF) {
         cx->graph.meta_bytes += round_up(bytes ? bytes : 1);
@@ -79,9 +85,24 @@ void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
 
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes) {
     char *d = (char *)cx->meta + cx->meta_off, *h = (char *)cx->host_meta + cx->meta_off;
+    for (int i = 0; bytes && i < cx->meta_n_recent; i++) { // the same bytes went up a moment ago: reuse them
+        const size_t o = cx->meta_recent[i].off;
+        if (cx->meta_recent[i].bytes == bytes && !memcmp((const char *)cx->host_meta + o, h, bytes)) {
+            char *prev = (char *)cx->meta + o;
+            lr_cuda_graph_args(cx, __LINE__, prev, bytes); // a replay must reuse the same copy
+            return prev;
+        }
+    }
     // replaying: the recorded copy node moves these bytes when the graph runs
     if (bytes && lr_cuda_graph_args(cx, __LINE__, d, h, bytes) == 0)
         LR_CUDA_CHECK(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cx->stream));
+    if (bytes) { // remembered, over the oldest once four are
+        const int cap = (int)(sizeof cx->meta_recent / sizeof cx->meta_recent[0]);
+        const int slot = (int)(cx->meta_uploads++ % (unsigned)cap);
+        if (cx->meta_n_recent < cap) cx->meta_n_recent++;
+        cx->meta_recent[slot].off = cx->meta_off;
+        cx->meta_recent[slot].bytes = bytes;
+    }
     cx->meta_off += round_up(bytes ? bytes : 1);
     return d;
 }

@@ -63,7 +63,7 @@ void lr_cuda_graph_begin(lr_backend *be, uint64_t key) {
     // the ring restarts at 0 so that a replay's ops find the recorded
     // offsets; nothing queued may still read it
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-    cx->meta_off = 0;
+    lr_cuda_meta_restart(cx);
     g->cur = e;
     g->sig = lr_graph_mix(0, key);
     g->broken = g->unsupported = 0;

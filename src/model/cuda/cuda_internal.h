@@ -48,6 +48,11 @@ struct lr_cuda_ctx {
     void *meta;              // device ring for ops' small host metadata (ids, rows, positions)
     void *host_meta;         // pinned host ring, same size and offsets (backend_cuda.cu)
     size_t meta_cap, meta_off;
+    struct {
+        size_t off, bytes;
+    } meta_recent[4];        // the last uploads since the ring restarted (lr_cuda_meta_upload reuses equal ones)
+    int meta_n_recent;
+    unsigned meta_uploads;   // since the restart (the next slot of meta_recent)
     void *xbf;               // bf16 copy of a GEMM input (bf16 weights need bf16 activations)
     size_t xbf_cap;
     float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
@@ -90,8 +95,13 @@ void *lr_cuda_scratch(lr_cuda_ctx *cx, void **buf, size_t *cap, size_t bytes);
 // Metadata of one op: write `bytes` at lr_cuda_host_meta (pinned), then
 // lr_cuda_meta_upload(cx, bytes) enqueues the copy and returns the device
 // address the kernel reads. Always in pairs, same size, nothing between.
+// Bytes equal to a recent upload's (every layer's positions, rows and
+// attention plan in one pass) are not copied again: the earlier device
+// copy is returned (the ring never overwrites it before it restarts).
+// lr_cuda_meta_restart(cx) starts the ring at 0 (nothing queued may read it).
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes);
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
+void lr_cuda_meta_restart(lr_cuda_ctx *cx);
 
 // Step graphs (cuda_graph.cu; the seam's graph_begin / graph_end).
 void lr_cuda_graph_begin(lr_backend *be, uint64_t key);

@@ -233,6 +233,21 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
     if (rc) gt_check(r, name, 0, "\"error\": \"model_extend failed: %s\"", lr_error_msg());
     else contract_check(r, name, lc, lk, T, V);
     graphs_check(r, md, dir, tok, lens, n_seq);
+    /* the producers' fused bf16 copies (CUDA: rmsnorm / swiglu write what the next bf16 GEMM
+     * reads) give the bits of the GEMM's own conversion */
+    if (!strcmp(g_dut, "cuda")) {
+        setenv("LR_CUDA_FUSED_BF16", "0", 1);
+        lr_model *mu = load(dir, 1);
+        unsetenv("LR_CUDA_FUSED_BF16");
+        float *lu = malloc((size_t)T * V * 4);
+        const int rcu = mu ? model_forward(mu, tok, lens, n_seq, 1, lu) : -1;
+        long diff = 0;
+        for (long i = 0; !rcu && i < T * (long)V; i++) diff += memcmp(&lu[i], &ld[i], 4) != 0;
+        snprintf(name, sizeof name, "fused bf16 copies %s", dir);
+        gt_check(r, name, !rcu && diff == 0, "\"logits_differing\": %ld%s", diff, rcu ? ", \"error\": \"load or forward failed\"" : "");
+        free(lu);
+        model_free(mu);
+    }
     snprintf(name, sizeof name, "contract time %s", dir);
     gt_check(r, name, 1, "\"seconds\": %.2f, \"sequences\": %d, \"tokens\": %ld", gt_now() - t0, n_seq, T);
     kv_cache_free(c);

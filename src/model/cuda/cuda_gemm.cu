@@ -55,6 +55,8 @@ void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
     // fp32 GEMMs (fp32 checkpoints, the trainer): exact fp32 by default, as the
     // CPU; LR_CUDA_MATH=tf32 puts them on tensor cores with 10-bit mantissa
     // inputs (measured against the contracts by the GPU check before any default)
+    const char *fuse = getenv("LR_CUDA_FUSED_BF16");
+    cx->fuse_bf16 = !(fuse && !strcmp(fuse, "0"));
     const char *math = getenv("LR_CUDA_MATH");
     cx->f32_compute = math && !strcmp(math, "tf32") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
@@ -180,6 +182,16 @@ __global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M
     }
 }
 
+__nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
+    cx->shadow.src = NULL;
+    if (!cx->fuse_bf16 || !cx->bf16_gemms || M <= 0 || K <= 0) return NULL;
+    __nv_bfloat16 *yb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *yb);
+    cx->shadow.src = y;
+    cx->shadow.M = M, cx->shadow.K = K;
+    cx->shadow.seq = cx->op_seq;
+    return yb;
+}
+
 void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
                     int N, int K, int accumulate) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
@@ -193,14 +205,24 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     const void *B = x;
     int ldb = ldx;
     __nv_bfloat16 *xb = NULL;
+    int converted = 0; // 1: x's bf16 copy is already in xbf (its producer's, lr_cuda_bf16_out)
+    cx->bf16_gemms = w.dtype == LR_BF16;
     if (w.dtype == LR_BF16) {
+        converted = cx->shadow.src == x && cx->shadow.seq + 1 == cx->op_seq && cx->shadow.M == M &&
+                    cx->shadow.K == K && ldx == K;
         xb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
         B = xb;
         ldb = K;
+        if (converted) cx->shadow.seq = cx->op_seq; // another GEMM right after may read it too
+        else cx->shadow.src = NULL;
+    } else {
+        cx->shadow.src = NULL;
     }
     // replaying a graph: every launch below is recorded already
-    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate)) return;
-    if (xb) {
+    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate,
+                           converted))
+        return;
+    if (xb && !converted) {
         const int vec4 = K % 4 == 0 && ldx % 4 == 0 && (uintptr_t)x % 16 == 0; // xb: cudaMalloc, K % 4 == 0
         to_bf16_kernel<<<lr_cuda_row_grid(M, K, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K, vec4);
         LR_CUDA_LAUNCHED();

@@ -4,6 +4,7 @@
 #define LR_CUDA_INTERNAL_H
 
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,12 +70,24 @@ struct lr_cuda_ctx {
     const float *inv_freq_host; // the host array it was copied from
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
     lr_cuda_graphs graph;    // step graphs (cuda_graph.cu)
+    // The bf16 copy a producer op (rmsnorm, swiglu) wrote beside its fp32
+    // output, into xbf, for the bf16 GEMM that reads that output next:
+    // lr_cuda_bf16_input. Valid only for the op right after (op_seq).
+    uint64_t op_seq;         // ops entered so far (lr_cuda_of)
+    struct {
+        const float *src;    // the fp32 output it copies, (M, K) contiguous
+        int M, K;
+        uint64_t seq;        // op_seq of its producer (or of the GEMM that last read it)
+    } shadow;
+    int bf16_gemms;          // 1: the last GEMM had bf16 weights (producers then write the copy)
+    int fuse_bf16;           // 0 with LR_CUDA_FUSED_BF16=0: no copies (the GPU check's A/B, same bits)
 };
 
 // The backend's state, with its GPU made current for the calling thread
 // (several backends on several GPUs, or calls from another host thread).
 static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) {
     lr_cuda_ctx *cx = (lr_cuda_ctx *)be->ctx;
+    cx->op_seq++; // every op, and every other entry into the backend, ends a bf16 copy's validity
     int cur = -1;
     if (cudaGetDevice(&cur) != cudaSuccess || cur != cx->device) LR_CUDA_CHECK(cudaSetDevice(cx->device));
     return cx;
@@ -149,6 +162,14 @@ void lr_cuda_graph_break(lr_cuda_ctx *cx);
 // argmax_rows inside a bracket: copy bytes from pinned src to the caller's
 // dst after the launch (graph_end).
 void lr_cuda_graph_host_copy(lr_cuda_ctx *cx, void *dst, const void *src, size_t bytes);
+
+// The fused bf16 copy of a producer's output (cx->shadow; cuda_gemm.cu).
+// A producer of (M, K) contiguous fp32 output y calls lr_cuda_bf16_out:
+// NULL, or where its kernel also writes y rounded to bf16 (to nearest
+// even, the rounding the GEMM's own conversion does: same bits either way).
+// The bf16 GEMM that runs right after it with x == y reads that copy
+// instead of converting x again (one kernel and 6 bytes an element fewer).
+__nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K);
 
 // GEMM plans (cuda_gemm.cu).
 void lr_cuda_gemm_init(lr_cuda_ctx *cx);

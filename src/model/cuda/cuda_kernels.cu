@@ -46,7 +46,8 @@ void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, i
 
 // ---- rmsnorm: as transformers: variance in fp32 (summed in fp64, as the
 // CPU path), rsqrt in fp32, then w * (x * inv). y may equal x.
-__global__ void rmsnorm_kernel(const float *x, const float *w, float *y, int d, float eps) {
+// yb (optional): y rounded to bf16 too, for the bf16 GEMM that reads y next
+__global__ void rmsnorm_kernel(const float *x, const float *w, float *y, __nv_bfloat16 *yb, int d, float eps) {
     __shared__ double red[32];
     const float *xr = x + (size_t)blockIdx.x * d;
     float *yr = y + (size_t)blockIdx.x * d;
@@ -55,13 +56,19 @@ __global__ void rmsnorm_kernel(const float *x, const float *w, float *y, int d, 
     ss = block_sum(ss, red);
     const float var = (float)(ss / d);
     const float inv = 1.0f / sqrtf(var + eps);
-    for (int i = threadIdx.x; i < d; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        const float v = w[i] * (xr[i] * inv);
+        yr[i] = v;
+        if (yb) yb[(size_t)blockIdx.x * d + i] = __float2bfloat16_rn(v);
+    }
 }
 
 void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0 || lr_cuda_graph_args(cx, __LINE__, x, w, y, M, d, eps)) return;
-    rmsnorm_kernel<<<M, 256, 0, cx->stream>>>(x, w, y, d, eps);
+    if (M <= 0) return;
+    __nv_bfloat16 *yb = lr_cuda_bf16_out(cx, y, M, d);
+    if (lr_cuda_graph_args(cx, __LINE__, x, w, y, (const void *)yb, M, d, eps)) return;
+    rmsnorm_kernel<<<M, 256, 0, cx->stream>>>(x, w, y, yb, d, eps);
     LR_CUDA_LAUNCHED();
 }
 
@@ -111,19 +118,32 @@ void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head
 // thread when every row starts 16-byte aligned.
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-__global__ void swiglu_kernel(const float *gu, float *out, int M, int inter, int vec4) {
+// ob (optional): out rounded to bf16 too, for the bf16 GEMM that reads out next
+__global__ void swiglu_kernel(const float *gu, float *out, __nv_bfloat16 *ob, int M, int inter, int vec4) {
     for (int r = blockIdx.y; r < M; r += gridDim.y) {
         const float *g = gu + (size_t)r * 2 * inter, *u = g + inter;
         float *o = out + (size_t)r * inter;
+        __nv_bfloat16 *obr = ob ? ob + (size_t)r * inter : NULL;
         if (vec4) {
             for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * 4; c < inter; c += gridDim.x * blockDim.x * 4) {
                 const float4 a = *(const float4 *)(g + c), b = *(const float4 *)(u + c);
-                *(float4 *)(o + c) = make_float4(silu_mul(a.x, b.x), silu_mul(a.y, b.y), silu_mul(a.z, b.z),
-                                                 silu_mul(a.w, b.w));
+                const float4 v = make_float4(silu_mul(a.x, b.x), silu_mul(a.y, b.y), silu_mul(a.z, b.z),
+                                             silu_mul(a.w, b.w));
+                *(float4 *)(o + c) = v;
+                if (obr) { // 8 bytes: inter % 4 == 0 and the copy is cudaMalloc'd
+                    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+                    uint2 packed;
+                    memcpy(&packed.x, &lo, 4);
+                    memcpy(&packed.y, &hi, 4);
+                    *(uint2 *)(obr + c) = packed;
+                }
             }
         } else {
-            for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < inter; c += gridDim.x * blockDim.x)
-                o[c] = silu_mul(g[c], u[c]);
+            for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < inter; c += gridDim.x * blockDim.x) {
+                const float v = silu_mul(g[c], u[c]);
+                o[c] = v;
+                if (obr) obr[c] = __float2bfloat16_rn(v);
+            }
         }
     }
 }
@@ -138,8 +158,10 @@ void lr_cuda_swiglu(lr_backend *be, const float *gu, float *out, int M, int inte
     lr_cuda_ctx *cx = lr_cuda_of(be);
     if ((size_t)M * inter == 0) return;
     const int vec4 = inter % 4 == 0 && ((uintptr_t)gu | (uintptr_t)out) % 16 == 0;
-    if (lr_cuda_graph_args(cx, __LINE__, gu, out, M, inter)) return;
-    swiglu_kernel<<<lr_cuda_row_grid(M, inter, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(gu, out, M, inter, vec4);
+    __nv_bfloat16 *ob = lr_cuda_bf16_out(cx, out, M, inter);
+    if (lr_cuda_graph_args(cx, __LINE__, gu, out, (const void *)ob, M, inter)) return;
+    swiglu_kernel<<<lr_cuda_row_grid(M, inter, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(gu, out, ob, M, inter,
+                                                                                          vec4);
     LR_CUDA_LAUNCHED();
 }
 

@@ -48,6 +48,36 @@ static void test_matmul(lr_backend *be) {
             }
 }
 
+/* matmul_dx (the trainer's input gradient through a frozen weight): fp32
+ * weights and bf16 weights (widened exactly, 256 rows at a time) against
+ * an fp64 reference of dy (M, N) . w (N, K), N over several row blocks. */
+static void test_matmul_dx(lr_backend *be) {
+    uint64_t s = 7;
+    const int M = 5, N = 600, K = 19;
+    float *dy = rnd(M * N, &s), *w = rnd(N * K, &s), *dx = malloc((size_t)M * K * sizeof(float));
+    uint16_t *wb = malloc((size_t)N * K * sizeof *wb);
+    for (int i = 0; i < N * K; i++) { /* w rounded to bf16 values, and their bit patterns */
+        w[i] = lr_round_bf16(w[i]);
+        uint32_t u;
+        memcpy(&u, &w[i], 4);
+        wb[i] = (uint16_t)(u >> 16);
+    }
+    for (int dt = 0; dt < 2; dt++) {
+        for (int i = 0; i < M * K; i++) dx[i] = 1e30f; /* assigned, not accumulated */
+        lr_weight wt = {dt ? (const void *)wb : (const void *)w, dt ? LR_BF16 : LR_F32};
+        be->matmul_dx(be, dy, wt, dx, M, N, K);
+        double worst = 0;
+        for (int m = 0; m < M; m++)
+            for (int k = 0; k < K; k++) {
+                double ref = 0;
+                for (int n = 0; n < N; n++) ref += (double)dy[m * N + n] * w[n * K + k];
+                worst = fmax(worst, fabs(ref - dx[m * K + k]));
+            }
+        EXPECT(worst < 1e-4, "matmul_dx %s: max |diff| %.3g", dt ? "bf16" : "f32", worst);
+    }
+    free(dy), free(w), free(dx), free(wb);
+}
+
 static void test_rows(lr_backend *be) {
     uint64_t s = 2;
     const int M = 5, d = 48;
@@ -233,6 +263,7 @@ static void test_stats(void) {
 int main(void) {
     lr_backend *be = lr_backend_cpu_new(2);
     test_matmul(be);
+    test_matmul_dx(be);
     test_rows(be);
     test_attention(be);
     be->set_threads(be, 1);

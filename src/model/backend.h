@@ -180,6 +180,13 @@ struct lr_backend {
     void (*gemm)(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
 
+    /* The input gradient of matmul, for the frozen weights: dx (M, K) =
+     * dy (M, N) · w (N, K), all contiguous, w of any lr_dtype read as its
+     * exact value (bf16 on a GPU: dy is rounded to bf16 first, as matmul
+     * rounds x). With fp32 weights it is exactly gemm(0, 0, M, K, N, 1,
+     * dy, N, w, K, 0, dx, K). */
+    void (*matmul_dx)(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K);
+
     /* Backward of rmsnorm: dx (M, d) += ∂/∂x given dy (M, d) (the forward's
      * rstd recomputed in fp32 from fp64 sums; w gets no gradient). */
     void (*rmsnorm_backward)(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,

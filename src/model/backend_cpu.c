@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "io/safetensors.h"
 #include "model/cpu_ops.h"
 #include "model/sampling.h"
 
@@ -166,6 +167,25 @@ static void cpu_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_
     }
 }
 
+/* Through the backend's own gemm (a wrapper such as the bf16 emulation
+ * sees it): fp32 weights in one call, bf16 weights widened exactly 256
+ * rows at a time with the products of the row blocks accumulated. */
+static void cpu_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
+    if (w.dtype == LR_F32 || N <= 0) {
+        be->gemm(be, 0, 0, M, K, N > 0 ? N : 0, 1.0f, dy, N, w.data, K, 0.0f, dx, K);
+        return;
+    }
+    enum { NB = 256 };
+    float *wf = xmalloc((size_t)NB * (size_t)(K > 0 ? K : 1) * sizeof *wf); /* (NB, K) */
+    const uint16_t *wb = w.data;                                            /* (N, K) bf16 */
+    for (int n0 = 0; n0 < N; n0 += NB) {
+        const int nb = N - n0 < NB ? N - n0 : NB;
+        for (size_t i = 0; i < (size_t)nb * K; i++) wf[i] = st_bf16_to_f32(wb[(size_t)n0 * K + i]);
+        be->gemm(be, 0, 0, M, K, nb, 1.0f, dy + n0, N, wf, K, n0 ? 1.0f : 0.0f, dx, K);
+    }
+    free(wf);
+}
+
 lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
@@ -181,6 +201,7 @@ lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
     be->argmax_rows = cpu_argmax_rows;
+    be->matmul_dx = cpu_matmul_dx;
     cpu_set_threads(be, n_threads);
     return be;
 }

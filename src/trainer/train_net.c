@@ -83,18 +83,11 @@ struct tr_net {
     float p;           /* dropout probability */
 };
 
-/* The frozen weights as fp32: the trainer loads its model with
- * lr_model_opts.weights_f32 (its backward GEMMs read them directly). */
-static const float *w_f32(lr_weight w) {
-    LR_CHECK(w.dtype == LR_F32, "the trainer needs its model loaded with fp32 weights");
-    return w.data;
-}
-
 tr_net *tr_net_new(lr_model *model, lr_lora *a, int recompute) {
     lr_decoder_view v;
     model_decoder_view(model, &v);
     lr_backend *be = v.be;
-    if (!(be->gemm && be->rmsnorm_backward && be->rope_backward && be->swiglu_backward && be->attention_backward &&
+    if (!(be->gemm && be->matmul_dx && be->rmsnorm_backward && be->rope_backward && be->swiglu_backward && be->attention_backward &&
           be->dropout && be->kl_loss && be->copy_cols && be->add_cols && be->scale && be->scatter_rows && be->zero))
         lr_die_input("train", "the %s backend cannot train (it has no training ops); train on the CPU", be->name);
     LR_CHECK(a->n_layers == v.n_layers, "adapter has %d layers, model %d", a->n_layers, v.n_layers);
@@ -419,14 +412,14 @@ static void layer_backward(tr_net *n, int l, int T, int need_dx) {
     int off, ld;
 
     /* ---- MLP: x' = xm + down(swiglu(gu)) */
-    be->gemm(be, 0, 0, T, I, d, 1.0f, n->g, d, w_f32(ly->wdown), I, 0.0f, n->dact, I);      /* dact (T, I) = g Wdown */
+    be->matmul_dx(be, n->g, ly->wdown, n->dact, T, d, I);                                     /* dact (T, I) = g Wdown */
     const lora_slot *sd = lora_slot_at(n->a, l, LORA_DOWN);
     if (sd) {
         be->swiglu(be, a->gu, n->act, T, I); /* act (T, I), recomputed: the down LoRA's input */
         lora_backward(n, sd, n->act, a->u[LORA_DOWN], n->g, d, n->dact, T);
     }
     be->swiglu_backward(be, a->gu, n->dact, n->dgu, T, I);                                     /* dgu (T, 2I) */
-    be->gemm(be, 0, 0, T, d, 2 * I, 1.0f, n->dgu, 2 * I, w_f32(ly->wgu), d, 0.0f, n->dh, d);  /* dh2 (T, d) = dgu Wgu */
+    be->matmul_dx(be, n->dgu, ly->wgu, n->dh, T, 2 * I, d);                                   /* dh2 (T, d) = dgu Wgu */
     if (lora_slot_at(n->a, l, LORA_GATE) || lora_slot_at(n->a, l, LORA_UP))
         be->rmsnorm(be, a->xm, ly->mlp_norm, n->h, T, d, eps); /* h2 (T, d), recomputed: the gate/up LoRA input */
     for (int k = LORA_GATE; k <= LORA_UP; k++) {
@@ -438,7 +431,7 @@ static void layer_backward(tr_net *n, int l, int T, int need_dx) {
     be->rmsnorm_backward(be, a->xm, ly->mlp_norm, n->dh, n->g, T, d, eps);                    /* g = ∂/∂xm */
 
     /* ---- attention: xm = x + o_proj(attention(rope(qkv(h1)))) */
-    be->gemm(be, 0, 0, T, m->q_dim, d, 1.0f, n->g, d, w_f32(ly->wo), m->q_dim, 0.0f, n->datt, m->q_dim); /* datt = g Wo */
+    be->matmul_dx(be, n->g, ly->wo, n->datt, T, d, m->q_dim); /* datt (T, q_dim) = g Wo */
     const lora_slot *so = lora_slot_at(n->a, l, LORA_O);
     if (so) lora_backward(n, so, a->att, a->u[LORA_O], n->g, d, n->datt, T);
     be->attention_backward(be, a->qkv, m->qkv_dim, a->qkv + m->q_dim, a->qkv + m->q_dim + m->kv_dim, m->qkv_dim,
@@ -448,7 +441,7 @@ static void layer_backward(tr_net *n, int l, int T, int need_dx) {
     if (lora_slot_at(n->a, l, LORA_Q) || lora_slot_at(n->a, l, LORA_K) || lora_slot_at(n->a, l, LORA_V))
         be->rmsnorm(be, x, ly->attn_norm, n->h, T, d, eps); /* h1 (T, d), recomputed: the q/k/v LoRA input */
     if (need_dx)
-        be->gemm(be, 0, 0, T, d, m->qkv_dim, 1.0f, n->dqkv, m->qkv_dim, w_f32(ly->wqkv), d, 0.0f, n->dh, d); /* dh1 */
+        be->matmul_dx(be, n->dqkv, ly->wqkv, n->dh, T, m->qkv_dim, d); /* dh1 (T, d) = dqkv Wqkv */
     for (int k = LORA_Q; k <= LORA_V; k++) {
         const lora_slot *sl = lora_slot_at(n->a, l, k);
         if (!sl) continue;
@@ -483,7 +476,7 @@ int tr_net_step(tr_net *n, const tr_batch *b, uint64_t dropout_key, double grad_
     be->rmsnorm(be, n->sel_x, m->final_norm, n->sel, ns, d, eps);                              /* sel (ns, d) */
     be->matmul(be, n->sel, d, m->lm_head, NULL, n->z, V, ns, V, d, 0);                         /* z (ns, V) */
     be->kl_loss(be, n->z, ns, V, b->lab_off, b->lab_ids, b->lab_w, grad_scale, loss, n->dz);   /* dz (ns, V) */
-    be->gemm(be, 0, 0, ns, d, V, 1.0f, n->dz, V, w_f32(m->lm_head), d, 0.0f, n->dsel, d);      /* dsel = dz lm_head */
+    be->matmul_dx(be, n->dz, m->lm_head, n->dsel, ns, V, d);                                  /* dsel = dz lm_head */
     be->zero(be, n->g, (size_t)T * d * sizeof(float));                                         /* g (T, d) = ∂/∂x_L */
     be->zero(be, n->sel, (size_t)ns * d * sizeof(float));
     be->rmsnorm_backward(be, n->sel_x, m->final_norm, n->dsel, n->sel, ns, d, eps); /* reuse sel as ∂/∂sel_x */

@@ -184,8 +184,12 @@ static int setup(trainer *t, int *already_done) {
     const train_opts *o = t->o;
     if (check_opts(o) != 0) return LR_EXIT_INPUT;
     if (resolve_model(t) != 0) return LR_EXIT_INPUT;
-    /* fp32 weights: the backward reads the frozen matrices directly */
-    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = 1};
+    /* fp32 frozen weights (bf16 checkpoints widened exactly), so that every
+     * backend trains to fp32 rounding; LR_TRAIN_WEIGHTS=bf16 keeps a bf16
+     * checkpoint's weights bf16 (a GPU then runs the frozen GEMMs on bf16
+     * tensor cores: an experimental mode the GPU check measures) */
+    const char *tw = getenv("LR_TRAIN_WEIGHTS");
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = !(tw && !strcmp(tw, "bf16"))};
     t->m = model_load(t->model_dir, &mo);
     if (!t->m) return LR_EXIT_INPUT;
     const lr_model_config *mc = model_config(t->m);

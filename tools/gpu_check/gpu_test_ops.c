@@ -250,6 +250,44 @@ static void test_train_gemm(gt_report *r, lr_backend *cpu, lr_backend *dut, int 
     free(A), free(B), free(C0), free(out[0]), free(out[1]), free(bound);
 }
 
+/* matmul_dx (the trainer's input gradient through a frozen weight): fp32
+ * weights against the CPU, bf16 weights against the CPU bf16 emulation
+ * (dy rounded to bf16 as on the GPU, so both sum the same exact products),
+ * within 5e-5 * sum_n |dy w| per element (N up to 1000 in the sums). */
+static void test_matmul_dx(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, lr_dtype dt, int M, int N,
+                           int K) {
+    float *dy = rnd((size_t)M * N, 1.0f), *w32 = rnd((size_t)N * K, 1.0f), *out[2];
+    uint16_t *w16 = malloc((size_t)N * K * sizeof *w16);
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        w16[i] = to_bf16_bits(w32[i]);
+        if (dt == LR_BF16) w32[i] = bf16_value(w16[i]);
+    }
+    lr_backend *bes[2] = {dt == LR_BF16 ? emu : cpu, dut};
+    for (int i = 0; i < 2; i++) {
+        lr_backend *be = bes[i];
+        float *ddy = put(be, dy, (size_t)M * N * 4), *ddx = be->alloc(be, (size_t)M * K * 4);
+        void *dw = dt == LR_BF16 ? (void *)put(be, w16, (size_t)N * K * 2) : (void *)put(be, w32, (size_t)N * K * 4);
+        lr_weight w = {dw, dt};
+        be->matmul_dx(be, ddy, w, ddx, M, N, K);
+        out[i] = get(be, ddx, (size_t)M * K);
+        be->free(be, ddy), be->free(be, ddx), be->free(be, dw);
+    }
+    double *bound = malloc((size_t)M * K * sizeof *bound);
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) {
+            double sacc = 0;
+            for (int n = 0; n < N; n++) {
+                const float yv = dt == LR_BF16 ? lr_round_bf16(dy[(size_t)m * N + n]) : dy[(size_t)m * N + n];
+                sacc += fabs((double)yv * w32[(size_t)n * K + k]);
+            }
+            bound[(size_t)m * K + k] = 5e-5 * sacc + 1e-30;
+        }
+    char name[96];
+    snprintf(name, sizeof name, "train matmul_dx %s M=%d N=%d K=%d", dt == LR_BF16 ? "bf16" : "f32", M, N, K);
+    check_close(r, name, out[0], out[1], bound, (size_t)M * K);
+    free(dy), free(w32), free(w16), free(out[0]), free(out[1]), free(bound);
+}
+
 static void rel_bound(double *b, const float *ref, size_t n, double rel, double floor) {
     for (size_t i = 0; i < n; i++) b[i] = rel * fabs(ref[i]) + floor;
 }
@@ -515,6 +553,10 @@ int gt_ops(gt_report *r) {
     /* the training ops compute in fp32 on the GPU: against the plain CPU
      * (the bf16 emulation rounds the training GEMM's inputs) */
     if (!strcmp(g_dut, "cuda")) test_train_ops(r, cpu, dut);
+    for (int dt = 0; dt < 2; dt++) { /* the frozen weights' input gradient, fp32 and bf16 (also > 256 rows: the CPU's blocks) */
+        test_matmul_dx(r, cpu, emu, dut, dt ? LR_BF16 : LR_F32, 37, 300, 129);
+        test_matmul_dx(r, cpu, emu, dut, dt ? LR_BF16 : LR_F32, 16, 1000, 96);
+    }
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
         test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, NULL);

@@ -215,6 +215,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     }
     // training (cuda_train.cu)
     be->gemm = lr_cuda_gemm;
+    be->matmul_dx = lr_cuda_matmul_dx;
     be->rmsnorm_backward = lr_cuda_rmsnorm_backward;
     be->rope_backward = lr_cuda_rope_backward;
     be->swiglu_backward = lr_cuda_swiglu_backward;

@@ -248,3 +248,64 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
                                    cx->workspace, cx->workspace_bytes, cx->stream));
     if (bias && !p->fused_bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
 }
+
+// ---- matmul_dx: dx (M, K) = dy (M, N) . w (N, K), the trainer's input
+// gradient through a frozen weight. fp32 w: the trainer's gemm. bf16 w: dy
+// rounded to bf16 (as matmul rounds x), then in cuBLAS's column-major terms
+// dx^T (K x M) = w (K x N as stored) . dy^T (N x M): transa = transb = N,
+// m = K, n = M, k = N; fp32 compute and output. Descriptors per call (a few
+// large GEMMs per layer).
+__global__ void matmul_dx_fallback_kernel(const __nv_bfloat16 *yb, const __nv_bfloat16 *w, float *dx, int M, int N,
+                                          int K) {
+    for (int r = blockIdx.y; r < M; r += gridDim.y)
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x) {
+            float s = 0.0f;
+            for (int n = 0; n < N; n++) s = fmaf(__bfloat162float(yb[(size_t)r * N + n]), __bfloat162float(w[(size_t)n * K + c]), s);
+            dx[(size_t)r * K + c] = s;
+        }
+}
+
+void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
+    if (w.dtype != LR_BF16) {
+        lr_cuda_gemm(be, 0, 0, M, K, N, 1.0f, dy, N, (const float *)w.data, K, 0.0f, dx, K);
+        return;
+    }
+    lr_cuda_ctx *cx = lr_cuda_outside_graph(be);
+    if (M <= 0 || K <= 0) return;
+    if (N <= 0) {
+        lr_cuda_zero_cols(cx, dx, K, M, K);
+        return;
+    }
+    __nv_bfloat16 *yb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * N * sizeof *yb);
+    cx->shadow.src = NULL; // xbf now holds dy's copy
+    const int vec4 = N % 4 == 0 && (uintptr_t)dy % 16 == 0;
+    to_bf16_kernel<<<lr_cuda_row_grid(M, N, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(dy, N, yb, M, N, vec4);
+    LR_CUDA_LAUNCHED();
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t tn = CUBLAS_OP_N;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &tn, sizeof tn));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tn, sizeof tn));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, (uint64_t)K, (uint64_t)N, (int64_t)K));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, (uint64_t)N, (uint64_t)M, (int64_t)N));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)K, (uint64_t)M, (int64_t)K));
+    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, lr_ptr_align(w.data), lr_ptr_align(yb), lr_ptr_align(dx));
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, op, la, lb, lc, lc, pref, 1, &res, &n_res);
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1 || cx->gemm_fallback) {
+        matmul_dx_fallback_kernel<<<lr_cuda_row_grid(M, K, 1, 128), 128, 0, cx->stream>>>(
+            yb, (const __nv_bfloat16 *)w.data, dx, M, N, K);
+        LR_CUDA_LAUNCHED();
+    } else {
+        const float alpha = 1.0f, beta = 0.0f;
+        LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, op, &alpha, w.data, la, yb, lb, &beta, dx, lc, dx, lc, &res.algo,
+                                       cx->workspace, cx->workspace_bytes, cx->stream));
+    }
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
+}

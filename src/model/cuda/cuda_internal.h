@@ -201,6 +201,7 @@ void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, 
 // Training ops (cuda_train.cu): contracts as in backend.h.
 void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
+void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K);
 void lr_cuda_rmsnorm_backward(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,
                               float eps);
 void lr_cuda_rope_backward(lr_backend *be, float *dx, int ld, int M, int n_heads, int head_dim, const int32_t *pos,

@@ -170,7 +170,6 @@ static void test_device(void) {
     EXPECT((int)lr_device_resolve("npu", "t") == -1, "bad name: an error");
 }
 
-
 static int execs_destroyed;
 static void count_exec(void *exec) {
     (void)exec;
@@ -181,7 +180,7 @@ static void test_graph_table(void) {
     static lr_graph_table t; /* zero: empty */
     int dummy[3];
     lr_graph_entry *e = lr_graph_take(&t, 42, count_exec);
-    EXPECT(e && e->key == 42 && e->used, "a new key gets an entry");
+    EXPECT(e->key == 42 && e->used, "a new key gets an entry");
     EXPECT(lr_graph_mode_for(e) == LR_GRAPH_EAGER, "first sighting: eager warm-up");
     lr_graph_after_eager(e, 1234, 4096, 512, 0);
     EXPECT(lr_graph_take(&t, 42, count_exec) == e, "the same key finds its entry");

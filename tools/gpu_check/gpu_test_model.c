@@ -244,7 +244,8 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
         long diff = 0;
         for (long i = 0; !rcu && i < T * (long)V; i++) diff += memcmp(&lu[i], &ld[i], 4) != 0;
         snprintf(name, sizeof name, "fused bf16 copies %s", dir);
-        gt_check(r, name, !rcu && diff == 0, "\"logits_differing\": %ld%s", diff, rcu ? ", \"error\": \"load or forward failed\"" : "");
+        gt_check(r, name, !rcu && diff == 0, "\"logits_differing\": %ld%s", diff,
+                 rcu ? ", \"error\": \"load or forward failed\"" : "");
         free(lu);
         model_free(mu);
     }

@@ -399,7 +399,8 @@ template <int HD>
 static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const float *k, const float *v, int ldkv,
                       float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
     const size_t smem = tc_smem_bytes<HD>();
-    LR_CUDA_CHECK(cudaFuncSetAttribute(attention_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    LR_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const dim3 grid((unsigned)n_tiles, (unsigned)n_heads);
     attention_tc_kernel<HD><<<grid, TC_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, scale,
                                                                     tiles);
@@ -615,8 +616,10 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
         if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T, S,
                                part))
             return;
-        if (head_dim == 128) launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
-        else launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+        if (head_dim == 128)
+            launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+        else
+            launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
         if (S > 1) {
             attention_merge_kernel<<<dim3((unsigned)T, (unsigned)n_heads), 128, 0, cx->stream>>>(part, out, n_heads,
                                                                                                head_dim, S);

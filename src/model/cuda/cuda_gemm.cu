@@ -260,7 +260,8 @@ __global__ void matmul_dx_fallback_kernel(const __nv_bfloat16 *yb, const __nv_bf
     for (int r = blockIdx.y; r < M; r += gridDim.y)
         for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x) {
             float s = 0.0f;
-            for (int n = 0; n < N; n++) s = fmaf(__bfloat162float(yb[(size_t)r * N + n]), __bfloat162float(w[(size_t)n * K + c]), s);
+            for (int n = 0; n < N; n++)
+                s = fmaf(__bfloat162float(yb[(size_t)r * N + n]), __bfloat162float(w[(size_t)n * K + c]), s);
             dx[(size_t)r * K + c] = s;
         }
 }

@@ -96,7 +96,8 @@ int lr_cuda_graph_end(lr_backend *be) {
             (void)cudaGetLastError(); // an invalidated capture: the step runs eagerly instead
             static int said;
             if (!said++)
-                fprintf(stderr, "lightreasoner: warning: a CUDA graph capture failed (%s); such steps run without graphs\n",
+                fprintf(stderr,
+                        "lightreasoner: warning: a CUDA graph capture failed (%s); such steps run without graphs\n",
                         cudaGetErrorString(ce));
         }
         if (graph) LR_CUDA_CHECK(cudaGraphDestroy(graph));

@@ -97,7 +97,8 @@ static inline lr_cuda_ctx *lr_cuda_of(lr_backend *be) {
 // contrast): called inside a graph bracket is a bug in the caller.
 static inline lr_cuda_ctx *lr_cuda_outside_graph(lr_backend *be) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (cx->graph.mode != LR_GRAPH_OFF) lr_die_internal(__FILE__, __LINE__, "a training or contrast op inside a graph bracket");
+    if (cx->graph.mode != LR_GRAPH_OFF)
+        lr_die_internal(__FILE__, __LINE__, "a training or contrast op inside a graph bracket");
     return cx;
 }
 

@@ -294,7 +294,8 @@ __global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q
     using namespace nvcuda;
     static_assert(HD % 16 == 0 && 4 * 16 * HD * sizeof(float) <= 2 * TC_K * HD * sizeof(__nv_bfloat16),
                   "the output staging must fit where K and V were");
-    extern __shared__ float4 tc_sm4[]; // 16-byte aligned; every region below starts at a multiple of 32 bytes
+    // WMMA needs 32-byte aligned tiles: every region below starts at a multiple of 32 bytes
+    extern __shared__ __align__(128) float4 tc_sm4[];
     __nv_bfloat16 *Qs = (__nv_bfloat16 *)tc_sm4, *Ks = Qs + TC_Q * HD, *Vs = Ks + TC_K * HD;
     float *Sall = (float *)(Vs + TC_K * HD);
     __nv_bfloat16 *Pall = (__nv_bfloat16 *)(Sall + 4 * 16 * TC_LDS);

@@ -233,19 +233,30 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
     if (rc) gt_check(r, name, 0, "\"error\": \"model_extend failed: %s\"", lr_error_msg());
     else contract_check(r, name, lc, lk, T, V);
     graphs_check(r, md, dir, tok, lens, n_seq);
-    /* the producers' fused bf16 copies (CUDA: rmsnorm / swiglu write what the next bf16 GEMM
-     * reads) give the bits of the GEMM's own conversion */
+    /* the producers' fused bf16 copies (CUDA: rmsnorm, swiglu and decode attention write what
+     * the next bf16 GEMM reads) give the bits of the GEMM's own conversion: the teacher-forced
+     * logits and greedy decoding's ids (12 steps, no graphs) with and without them */
     if (!strcmp(g_dut, "cuda")) {
         setenv("LR_CUDA_FUSED_BF16", "0", 1);
         lr_model *mu = load(dir, 1);
         unsetenv("LR_CUDA_FUSED_BF16");
         float *lu = malloc((size_t)T * V * 4);
-        const int rcu = mu ? model_forward(mu, tok, lens, n_seq, 1, lu) : -1;
-        long diff = 0;
+        int rcu = mu ? model_forward(mu, tok, lens, n_seq, 1, lu) : -1;
+        long diff = 0, id_diff = 0;
         for (long i = 0; !rcu && i < T * (long)V; i++) diff += memcmp(&lu[i], &ld[i], 4) != 0;
+        int longest = 0;
+        for (int i = 0; i < n_seq; i++) longest = lens[i] > longest ? lens[i] : longest;
+        const int steps = ctx - longest < 12 ? ctx - longest : 12;
+        if (!rcu && steps >= 2) {
+            int32_t *ia = calloc((size_t)steps * n_seq, sizeof *ia), *ib = calloc((size_t)steps * n_seq, sizeof *ib);
+            uint8_t *fa = calloc((size_t)steps * n_seq, 1), *fb = calloc((size_t)steps * n_seq, 1);
+            rcu = greedy_ids_run(md, tok, lens, n_seq, steps, 0, ia, fa) | greedy_ids_run(mu, tok, lens, n_seq, steps, 0, ib, fb);
+            for (long i = 0; i < (long)steps * n_seq; i++) id_diff += ia[i] != ib[i] || fa[i] != fb[i];
+            free(ia), free(ib), free(fa), free(fb);
+        }
         snprintf(name, sizeof name, "fused bf16 copies %s", dir);
-        gt_check(r, name, !rcu && diff == 0, "\"logits_differing\": %ld%s", diff,
-                 rcu ? ", \"error\": \"load or forward failed\"" : "");
+        gt_check(r, name, !rcu && diff == 0 && id_diff == 0, "\"logits_differing\": %ld, \"greedy_ids_differing\": %ld%s",
+                 diff, id_diff, rcu ? ", \"error\": \"load, forward or decode failed\"" : "");
         free(lu);
         model_free(mu);
     }

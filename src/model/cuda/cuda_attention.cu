@@ -422,8 +422,9 @@ static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, con
 // partial (max, sum, unnormalised output) for attention_merge_kernel.
 template <int VPL, int G>
 __global__ void __launch_bounds__(DEC_WARPS * 32)
-    attention_decode_kernel(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out, int n_heads,
-                            float scale, const int32_t *row_pos, const int64_t *row_kv, float *part) {
+    attention_decode_kernel(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+                            __nv_bfloat16 *ob, int n_heads, float scale, const int32_t *row_pos, const int64_t *row_kv,
+                            float *part) {
     constexpr int HD = VPL * 32;
     typedef typename std::conditional<VPL == 4, float4, float2>::type vec;
     __shared__ float sm_m[DEC_WARPS][G], sm_l[DEC_WARPS][G];
@@ -484,7 +485,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32)
             }
         const int h = kvh * G + g;
         if (S == 1) {
-            out[(size_t)r * n_heads * HD + (size_t)h * HD + i] = o / lsum;
+            const size_t at = (size_t)r * n_heads * HD + (size_t)h * HD + i;
+            out[at] = o / lsum;
+            if (ob) ob[at] = __float2bfloat16_rn(o / lsum); // the o_proj GEMM's input (lr_cuda_bf16_out)
         } else { // partial (r, h, z): max | sum | HD outputs
             float *pp = part + (((size_t)r * n_heads + h) * S + z) * (HD + 2);
             if (i == 0) pp[0] = mx, pp[1] = lsum;
@@ -494,7 +497,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32)
 }
 
 // out (r, h) = the splits' partials merged: sum_z o_z e^(m_z - M) / sum_z l_z e^(m_z - M).
-__global__ void attention_merge_kernel(const float *part, float *out, int n_heads, int hd, int S) {
+__global__ void attention_merge_kernel(const float *part, float *out, __nv_bfloat16 *ob, int n_heads, int hd, int S) {
     const int r = blockIdx.x, h = blockIdx.y;
     const float *pp = part + ((size_t)r * n_heads + h) * S * (hd + 2);
     float mx = -INFINITY;
@@ -508,7 +511,9 @@ __global__ void attention_merge_kernel(const float *part, float *out, int n_head
             lsum = fmaf(pz[1], f, lsum);
             o = fmaf(pz[2 + i], f, o);
         }
-        out[(size_t)r * n_heads * hd + (size_t)h * hd + i] = o / lsum;
+        const size_t at = (size_t)r * n_heads * hd + (size_t)h * hd + i;
+        out[at] = o / lsum;
+        if (ob) ob[at] = __float2bfloat16_rn(o / lsum);
     }
 }
 
@@ -522,21 +527,21 @@ static int decode_splits(const lr_cuda_ctx *cx, int T, int n_kv_heads) {
 
 template <int VPL, int G>
 static void launch_decode_g(lr_cuda_ctx *cx, int T, int n_kv, int S, const float *q, int ldq, const float *k,
-                            const float *v, int ldkv, float *out, int n_heads, float scale, const int32_t *pos,
-                            const int64_t *kvr, float *part) {
+                            const float *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
+                            const int32_t *pos, const int64_t *kvr, float *part) {
     const dim3 grid((unsigned)T, (unsigned)n_kv, (unsigned)S);
-    attention_decode_kernel<VPL, G><<<grid, DEC_WARPS * 32, 0, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, scale,
-                                                                            pos, kvr, part);
+    attention_decode_kernel<VPL, G><<<grid, DEC_WARPS * 32, 0, cx->stream>>>(q, ldq, k, v, ldkv, out, ob, n_heads,
+                                                                            scale, pos, kvr, part);
     LR_CUDA_LAUNCHED();
 }
 
 template <int VPL>
 static void launch_decode(lr_cuda_ctx *cx, int G, int T, int n_kv, int S, const float *q, int ldq, const float *k,
-                          const float *v, int ldkv, float *out, int n_heads, float scale, const int32_t *pos,
-                          const int64_t *kvr, float *part) {
+                          const float *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
+                          const int32_t *pos, const int64_t *kvr, float *part) {
     switch (G) {
 #define DEC_CASE(g) \
-    case g: launch_decode_g<VPL, g>(cx, T, n_kv, S, q, ldq, k, v, ldkv, out, n_heads, scale, pos, kvr, part); break;
+    case g: launch_decode_g<VPL, g>(cx, T, n_kv, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, pos, kvr, part); break;
         DEC_CASE(1) DEC_CASE(2) DEC_CASE(3) DEC_CASE(4) DEC_CASE(5) DEC_CASE(6) DEC_CASE(7) DEC_CASE(8)
 #undef DEC_CASE
     default: lr_die_internal(__FILE__, __LINE__, "attention: decode kernel for %d heads per KV head", G);
@@ -614,15 +619,16 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
         float *part = S > 1 ? (float *)lr_cuda_scratch(cx, &cx->attn_part, &cx->attn_part_cap,
                                                         (size_t)T * n_heads * S * (head_dim + 2) * sizeof(float))
                             : NULL;
+        __nv_bfloat16 *ob = lr_cuda_bf16_out(cx, out, T, n_heads * head_dim); // for the o_proj GEMM next
         if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T, S,
-                               part))
+                               part, (const void *)ob))
             return;
         if (head_dim == 128)
-            launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+            launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv, part);
         else
-            launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, n_heads, scale, dpos, dkv, part);
+            launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv, part);
         if (S > 1) {
-            attention_merge_kernel<<<dim3((unsigned)T, (unsigned)n_heads), 128, 0, cx->stream>>>(part, out, n_heads,
+            attention_merge_kernel<<<dim3((unsigned)T, (unsigned)n_heads), 128, 0, cx->stream>>>(part, out, ob, n_heads,
                                                                                                head_dim, S);
             LR_CUDA_LAUNCHED();
         }

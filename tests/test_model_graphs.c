@@ -11,7 +11,10 @@
  *   - brackets never nested, ops outside brackets unchanged;
  *   - a batch that shrinks as sequences finish (here at the context's end,
  *     one every two steps) is padded with idle slots to a few bucket sizes
- *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change. */
+ *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change;
+ *   - temperature / top-p sampling where the logits are (sample_rows, the
+ *     draws taken from each sequence's stream by generate) gives the tokens
+ *     of sampling from downloaded rows, with and without the brackets. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,20 @@ static void sb_argmax(lr_backend *be, const float *x, int M, int N, int32_t *ids
     held.ids = ids, held.finite = finite, held.n = M;
 }
 
+static void sb_sample(lr_backend *be, const float *x, int M, int N, double t, double top_p, const double *u,
+                      int32_t *ids, uint8_t *finite) {
+    if (!in_bracket) {
+        orig.sample_rows(be, x, M, N, t, top_p, u, ids, finite);
+        return;
+    }
+    ops_in_bracket++;
+    if (M > 64) abort();
+    sizes_seen[M]++;
+    orig.sample_rows(be, x, M, N, t, top_p, u, held.held_ids, held.held_finite);
+    for (int i = 0; i < M; i++) ids[i] = -7, finite[i] = 9; /* not the caller's until graph_end */
+    held.ids = ids, held.finite = finite, held.n = M;
+}
+
 static void sb_begin(lr_backend *be, uint64_t key) {
     (void)be;
     if (in_bracket) nested++;
@@ -69,11 +86,15 @@ static void install(lr_model *m) {
     lr_backend *be = model_backend(m);
     orig = *be;
     be->argmax_rows = sb_argmax;
+    be->sample_rows = sb_sample;
     be->graph_begin = sb_begin;
     be->graph_end = sb_end;
 }
 
-/* Greedy generation of n prompts (plen0 + 2 i tokens), batch B; returns the concatenated ids. */
+/* Generation of n prompts (plen0 + 2 i tokens), batch B, greedy unless
+ * sampling_params: returns the concatenated ids. */
+static double g_temperature = 0, g_top_p = 1;
+static int g_step_logits = 0; /* 1: sample from downloaded rows (no sample_rows) */
 static int32_t *generate(lr_model *m, int n, int B, int max_new, int plen0, long *total) {
     const int V = model_vocab_size(m);
     int32_t *prompts[16], *out[16];
@@ -90,7 +111,12 @@ static int32_t *generate(lr_model *m, int n, int B, int max_new, int plen0, long
             prompts[i][k] = (int32_t)((s >> 33) % (uint64_t)V);
         }
     }
-    lr_gen_params p = {.max_new_tokens = max_new, .batch = B, .no_step_logits = 1};
+    lr_gen_params p = {.max_new_tokens = max_new,
+                       .batch = B,
+                       .no_step_logits = !g_step_logits,
+                       .temperature = g_temperature,
+                       .top_p = g_top_p,
+                       .seed = 4242};
     /* prompts of different lengths and an EOS-free run: sequences end at max_new together per wave */
     EXPECT(model_generate(m, (const int32_t *const *)prompts, plens, n, &p, NULL, NULL, out, olens, fin) == 0,
            "model_generate");
@@ -147,6 +173,31 @@ int main(void) {
     *model_backend(m) = orig;
     free(ref);
     free(got);
+
+    /* sampling: rows downloaded and sampled by generate (the reference) vs sample_rows, with and
+     * without the brackets; top-p < 1 and = 1 */
+    const double tops[2] = {0.9, 1.0};
+    for (int k = 0; k < 2; k++) {
+        g_temperature = 0.8, g_top_p = tops[k];
+        g_step_logits = 1;
+        ref = generate(m, 7, 3, 12, 0, &n_ref);
+        g_step_logits = 0;
+        got = generate(m, 7, 3, 12, 0, &n_got);
+        EXPECT(n_ref == n_got && !memcmp(ref, got, (size_t)n_ref * sizeof *ref),
+               "sampled tokens (top-p %.1f): sample_rows == lr_sample on downloaded rows", tops[k]);
+        free(got);
+        install(m);
+        brackets = misses = ops_in_bracket = 0;
+        got = generate(m, 7, 3, 12, 0, &n_got);
+        EXPECT(n_ref == n_got && !memcmp(ref, got, (size_t)n_ref * sizeof *ref) && brackets > 0 && misses > 0,
+               "sampled tokens (top-p %.1f) through brackets with misses (%d brackets)", tops[k], brackets);
+        *model_backend(m) = orig;
+        int distinct = 0; /* sampling, not greedy: the draws matter */
+        for (long i = 1; i < n_ref; i++) distinct += ref[i] != ref[0];
+        EXPECT(distinct > 0, "sampled tokens vary");
+        free(ref);
+        free(got);
+    }
     model_free(m);
     return test_finish("test_model_graphs");
 }

@@ -236,6 +236,45 @@ static void test_sampling(void) {
     lr_rng_seed(&r, 1, 1);
     EXPECT(lr_sample(lg, n, 0.0, 1.0, &r, &sc) == 10, "temperature 0 is not argmax (lowest id of a tie)");
     EXPECT(lr_sample(lg, n, 0.7, 1e-9, &r, &sc) == 10, "top_p -> 0 is not the most probable lowest id");
+
+    /* lr_sample_u = lr_sample with the draw given; lr_sample_pick on the row's most probable
+     * candidates only (what a GPU sends back: the top C by logit, ties by lower id, and the
+     * row's total) = the whole row's choice, or -1 when the nucleus is not all in them */
+    int *order = malloc((size_t)n * sizeof *order);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort: logit desc, id asc */
+        for (int j = i; j > 0 && (lg[order[j]] > lg[order[j - 1]] ||
+                                  (lg[order[j]] == lg[order[j - 1]] && order[j] < order[j - 1]));
+             j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    float mx = lg[order[0]];
+    double total = 0;
+    for (int i = 0; i < n; i++) total += exp(((double)lg[i] - mx) / 0.7);
+    lr_candidate *cand = malloc((size_t)n * sizeof *cand);
+    int pick_mism = 0, u_mism = 0, refused = 0, picked = 0;
+    const int caps[3] = {4, 40, n};
+    for (int ti = 0; ti < 4; ti++)
+        for (int ci = 0; ci < 3; ci++)
+            for (int it = 0; it < 100; it++) {
+                lr_rng r1;
+                lr_rng_seed(&r1, (uint64_t)it, (uint64_t)(ti + 10));
+                lr_rng r2 = r1;
+                const int32_t want = lr_sample(lg, n, 0.7, tps[ti], &r1, &sc);
+                const double u = lr_rng_uniform(&r2);
+                u_mism += lr_sample_u(lg, n, 0.7, tps[ti], u, &sc) != want;
+                for (int k = 0; k < caps[ci]; k++)
+                    cand[k] = (lr_candidate){exp(((double)lg[order[caps[ci] - 1 - k]] - mx) / 0.7), order[caps[ci] - 1 - k]};
+                const int32_t got = lr_sample_pick(cand, caps[ci], total, tps[ti], u, 0);
+                if (got < 0) refused++;
+                else picked++, pick_mism += got != want;
+            }
+    EXPECT(u_mism == 0, "%d draws of lr_sample_u differ from lr_sample's", u_mism);
+    EXPECT(pick_mism == 0 && picked > 0 && refused > 0,
+           "top-C candidates: %d of %d choices differ from the whole row's (%d refused: nucleus not in them)", pick_mism,
+           picked, refused);
+    free(order), free(cand);
     lr_sampler_scratch_free(&sc);
     free(lg);
 }

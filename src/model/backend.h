@@ -135,6 +135,17 @@ struct lr_backend {
      * model_extend_greedy). */
     void (*argmax_rows)(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
 
+    /* Temperature / top-p sampling per row of x (M, N), as argmax_rows for
+     * greedy: ids[r] = sampling.h's lr_sample_u(row, N, temperature,
+     * top_p, u[r]) where the row is finite, else lr_argmax(row);
+     * finite[r] as argmax_rows. u (M): each row's uniform draw, taken by
+     * the caller from the row's own RNG stream (so the streams stay on the
+     * host and a sequence's tokens never depend on the batch). u, ids and
+     * finite are host memory; on a device only they cross. NULL where the
+     * backend has none (the caller then samples from downloaded rows). */
+    void (*sample_rows)(lr_backend *be, const float *x, int M, int N, double temperature, double top_p,
+                        const double *u, int32_t *ids, uint8_t *finite);
+
     /* The LightReasoner contrast (method/contrast.h's contrast_step: the
      * same formulas, fp64 sums) of n steps from their logits rows in backend
      * memory: le (n, ve) the expert's, la (n, va) the amateur's (may live in

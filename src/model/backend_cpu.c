@@ -186,6 +186,19 @@ static void cpu_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *d
     free(wf);
 }
 
+/* As generate.c samples from a row itself: the same function, the draw given. */
+static void cpu_sample_rows(lr_backend *be, const float *x, int M, int N, double temperature, double top_p,
+                            const double *u, int32_t *ids, uint8_t *finite) {
+    (void)be;
+    lr_sampler_scratch s = {0};
+    for (int r = 0; r < M; r++) {
+        const float *row = x + (size_t)r * N; /* (N) */
+        finite[r] = (uint8_t)lr_row_finite(row, N);
+        ids[r] = finite[r] ? lr_sample_u(row, N, temperature, top_p, u[r], &s) : lr_argmax(row, N);
+    }
+    lr_sampler_scratch_free(&s);
+}
+
 lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     lr_backend *be = xcalloc(1, sizeof *be);
     lr_cpu_ctx *cx = xcalloc(1, sizeof *cx);
@@ -201,6 +214,7 @@ lr_backend *lr_backend_cpu_new_isa(const lr_cpu_isa *isa, int n_threads) {
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
     be->argmax_rows = cpu_argmax_rows;
+    be->sample_rows = cpu_sample_rows;
     be->matmul_dx = cpu_matmul_dx;
     cpu_set_threads(be, n_threads);
     return be;

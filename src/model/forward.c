@@ -73,9 +73,11 @@ typedef struct {
     int on_backend;
     int32_t *ids;
     uint8_t *finite;
+    double temperature, top_p; /* > 0: ids sampled (sample_rows) with the draws u (n_out), else greedy */
+    const double *u;
 } logits_dst;
 
-static logits_dst to_host(float *logits) { return (logits_dst){logits, 0, NULL, NULL}; }
+static logits_dst to_host(float *logits) { return (logits_dst){logits, 0, NULL, NULL, 0, 1, NULL}; }
 
 /* One decoder pass over T packed tokens (host ids). Positions are in
  * ws.pos, the attention batch in ab; with a cache c the new keys/values go
@@ -137,7 +139,8 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
     if (n_out == 0) return;
     float *out = (be->host_memory || dst.on_backend) && !ids ? logits : w->logits; /* (n_out, V) */
     be->matmul(be, sel, d, m->lm_head, NULL, out, V, n_out, V, d, 0);
-    if (ids) be->argmax_rows(be, out, n_out, V, ids, finite);
+    if (ids && dst.temperature > 0.0) be->sample_rows(be, out, n_out, V, dst.temperature, dst.top_p, dst.u, ids, finite);
+    else if (ids) be->argmax_rows(be, out, n_out, V, ids, finite);
     else if (out != logits) be->download(be, logits, out, (size_t)n_out * V * sizeof(float));
 }
 
@@ -266,10 +269,17 @@ void model_sync(lr_model *m) {
     if (!m->be->host_memory) m->be->download(m->be, NULL, NULL, 0); /* waits for the queued work */
 }
 
-/* model_extend and model_extend_greedy: the last rows' logits go to
- * last_logits, or their greedy ids to next_ids / finite. */
+/* model_extend, model_extend_greedy and model_extend_sample: the last
+ * rows' logits go to last_logits, or their ids (greedy, or sampled when
+ * pick->temperature > 0) to next_ids / finite. */
+typedef struct {
+    double temperature, top_p;
+    const double *u; /* (n) */
+} pick_spec;
+
 static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
-                       float *last_logits, float *all_logits, int32_t *next_ids, uint8_t *finite) {
+                       float *last_logits, float *all_logits, int32_t *next_ids, uint8_t *finite,
+                       const pick_spec *pick) {
     if (c->m != m) {
         lr_error_set(m->dir, "KV cache belongs to another model");
         return -1;
@@ -352,7 +362,9 @@ static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int3
         } else if (last_logits && n_out > 0) {
             decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, to_host(last_logits + (size_t)n_done * V));
         } else if (next_ids && n_out > 0) {
-            const logits_dst dst = {NULL, 0, next_ids + n_done, finite + n_done};
+            logits_dst dst = {NULL, 0, next_ids + n_done, finite + n_done, 0, 1, NULL};
+            if (pick && pick->temperature > 0.0)
+                dst.temperature = pick->temperature, dst.top_p = pick->top_p, dst.u = pick->u + n_done;
             if (np == T && n_out == T) decode_step(m, tokens + tok0, T, &ab, c, dst);
             else decoder_pass(m, tokens + tok0, T, &ab, c, w->rows, n_out, dst);
         } else {
@@ -367,10 +379,22 @@ static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int3
 
 int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
                  float *last_logits, float *all_logits) {
-    return extend_impl(m, c, slots, tokens, n_new, n, last_logits, all_logits, NULL, NULL);
+    return extend_impl(m, c, slots, tokens, n_new, n, last_logits, all_logits, NULL, NULL, NULL);
 }
 
 int model_extend_greedy(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new,
                         int n, int32_t *next_ids, uint8_t *finite) {
-    return extend_impl(m, c, slots, tokens, n_new, n, NULL, NULL, next_ids, finite);
+    return extend_impl(m, c, slots, tokens, n_new, n, NULL, NULL, next_ids, finite, NULL);
 }
+
+int model_extend_sample(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
+                        double temperature, double top_p, const double *u, int32_t *next_ids, uint8_t *finite) {
+    if (temperature > 0.0 && !m->be->sample_rows) {
+        lr_error_set(m->dir, "the %s backend cannot sample rows where the logits are", m->be->name);
+        return -1;
+    }
+    const pick_spec pick = {temperature, top_p, u};
+    return extend_impl(m, c, slots, tokens, n_new, n, NULL, NULL, next_ids, finite, &pick);
+}
+
+int model_can_sample_rows(const lr_model *m) { return m->be->sample_rows != NULL; }

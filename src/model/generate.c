@@ -8,8 +8,13 @@
  * (sampling.h), so results do not depend on the batch size. A sequence
  * never holds more than max_position_embeddings tokens (prompt + output).
  *
+ * Without logits for the caller (no_step_logits) the ids are chosen where
+ * the logits are: greedy by argmax_rows, sampling by sample_rows with each
+ * sequence's draw taken here from its own stream, one per token as
+ * lr_sample takes it (same ids, bit for bit on the CPU).
+ *
  * On a backend with step graphs (backend.h: a GPU replays a recorded
- * decode step per batch size), a greedy step that only decodes is padded
+ * decode step per batch size), such a step that only decodes is padded
  * to a bucket size with idle slots (each cleared and fed token 0 at
  * position 0, its id dropped), so a batch that shrinks as sequences finish
  * replays a few recorded sizes instead of recording every size it passes
@@ -86,12 +91,15 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
     int *slot_seq = xmalloc((size_t)B * sizeof *slot_seq); /* -1: free */
     int32_t *pending = xmalloc((size_t)B * sizeof *pending); /* token to feed next, per slot */
     int *e_slot = xmalloc((size_t)B * sizeof *e_slot), *e_n = xmalloc((size_t)B * sizeof *e_n);
-    /* greedy without logits for the caller: the ids are chosen where the
-     * logits are, and no logits row reaches the host */
-    const int greedy_ids = p->no_step_logits && !(p->temperature > 0.0);
-    float *logits = greedy_ids ? NULL : xmalloc((size_t)B * V * sizeof(float)); /* (B, V) */
-    int32_t *next_ids = xmalloc((size_t)B * sizeof *next_ids);                  /* (B) greedy_ids */
-    uint8_t *next_finite = xmalloc((size_t)B);                                  /* (B) greedy_ids */
+    /* no logits for the caller: the ids are chosen where the logits are
+     * (argmax_rows, or sample_rows with each sequence's draw taken from its
+     * own stream here), and no logits row reaches the host */
+    const int greedy = !(p->temperature > 0.0);
+    const int pick_ids = p->no_step_logits && (greedy || model_can_sample_rows(m));
+    float *logits = pick_ids ? NULL : xmalloc((size_t)B * V * sizeof(float)); /* (B, V) */
+    int32_t *next_ids = xmalloc((size_t)B * sizeof *next_ids);                /* (B) pick_ids */
+    uint8_t *next_finite = xmalloc((size_t)B);                                /* (B) pick_ids */
+    double *draws = pick_ids && !greedy ? xmalloc((size_t)B * sizeof *draws) : NULL; /* (B) the entries' draws */
     size_t packed_cap = (size_t)B;
     int32_t *packed = xmalloc(packed_cap * sizeof *packed);
     lr_sampler_scratch scratch = {0};
@@ -130,7 +138,7 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
         }
         if (ne == 0) break;
         const int n_real = ne; /* entries after these are padding */
-        if (greedy_ids && m->be->graph_begin && (size_t)ne == nt) { /* only decodes: pad to a bucket */
+        if (pick_ids && m->be->graph_begin && (size_t)ne == nt) { /* only decodes: pad to a bucket */
             const int want = step_bucket(ne, B);
             if (want > ne && nt + (size_t)(want - ne) > packed_cap) {
                 packed_cap = nt + (size_t)(want - ne);
@@ -143,22 +151,27 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
                     e_slot[ne] = s, e_n[ne++] = 1;
                 }
         }
-        if ((greedy_ids ? model_extend_greedy(m, c, e_slot, packed, e_n, ne, next_ids, next_finite)
-                        : model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL)) != 0) {
+        if (draws) /* one draw per sequence and token, as lr_sample takes on a finite row; padding: 0 */
+            for (int e = 0; e < ne; e++) draws[e] = e < n_real ? lr_rng_uniform(&st[slot_seq[e_slot[e]]].rng) : 0.0;
+        const int rc_ext = !pick_ids ? model_extend(m, c, e_slot, packed, e_n, ne, logits, NULL)
+                           : greedy  ? model_extend_greedy(m, c, e_slot, packed, e_n, ne, next_ids, next_finite)
+                                     : model_extend_sample(m, c, e_slot, packed, e_n, ne, p->temperature, p->top_p,
+                                                           draws, next_ids, next_finite);
+        if (rc_ext != 0) {
             rc = -1;
             break;
         }
         for (int e = 0; e < n_real; e++) {
             const int s = e_slot[e], q = slot_seq[s];
             seq_state *sq = &st[q];
-            const float *row = greedy_ids ? NULL : logits + (size_t)e * V; /* (V) */
+            const float *row = pick_ids ? NULL : logits + (size_t)e * V; /* (V) */
             /* NaN/Inf logits (broken weights, overflow): nothing sensible
              * can follow, so the sequence stops here and says why; greedy
              * (lr_sample at temperature 0) is lr_argmax either way */
-            const int finite = greedy_ids ? next_finite[e] : lr_row_finite(row, V);
-            const int32_t t = greedy_ids ? next_ids[e]
-                              : finite   ? lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch)
-                                         : lr_argmax(row, V);
+            const int finite = pick_ids ? next_finite[e] : lr_row_finite(row, V);
+            const int32_t t = pick_ids ? next_ids[e]
+                              : finite ? lr_sample(row, V, p->temperature, p->top_p, &sq->rng, &scratch)
+                                       : lr_argmax(row, V);
             if (on_step) on_step(ctx, q, sq->len, t, p->no_step_logits ? NULL : row);
             sq->out[sq->len++] = t;
             int done = 1;
@@ -186,6 +199,7 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
     free(logits);
     free(next_ids);
     free(next_finite);
+    free(draws);
     free(e_slot);
     free(e_n);
     free(pending);

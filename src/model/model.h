@@ -184,6 +184,16 @@ int model_extend(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *t
  * ids equal lr_argmax of model_extend's rows, bit for bit on the CPU. */
 int model_extend_greedy(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new,
                         int n, int32_t *next_ids, uint8_t *finite);
+/* The same for temperature / top-p sampling, on a backend with a
+ * sample_rows op (backend.h; model_can_sample_rows): next_ids[i] =
+ * lr_sample_u(row, temperature, top_p, u[i]) of slot slots[i]'s last
+ * logits row when it is finite, else lr_argmax of it. u[i] is the draw the
+ * caller took from the sequence's own stream (sampling.h), so the ids equal
+ * lr_sample of model_extend's rows, bit for bit on the CPU. */
+int model_extend_sample(lr_model *m, lr_kv_cache *c, const int *slots, const int32_t *tokens, const int *n_new, int n,
+                        double temperature, double top_p, const double *u, int32_t *next_ids, uint8_t *finite);
+/* 1 when the model's backend samples rows where the logits are. */
+int model_can_sample_rows(const lr_model *m);
 
 /* ---- generation */
 /* FINISH_NONFINITE: the last logits row held a NaN or an infinity (broken
@@ -200,8 +210,8 @@ typedef struct {
     const int32_t *eos_ids;
     int n_eos;
     int batch;            /* concurrent sequences (slots); finished slots are refilled */
-    int no_step_logits;   /* 1: on_step gets logits = NULL, and greedy decoding (temperature 0) picks
-                           * the ids where the logits are (model_extend_greedy: a GPU sends only ids) */
+    int no_step_logits;   /* 1: on_step gets logits = NULL, and the ids are picked where the logits are
+                           * (model_extend_greedy / model_extend_sample: a GPU sends only ids) */
 } lr_gen_params;
 
 /* Called once per generated token, in generation order for that sequence,

@@ -102,7 +102,10 @@ static int cmp_cand(const void *x, const void *y) {
     return (a->id > b->id) - (a->id < b->id);
 }
 
-int32_t lr_sample(const float *logits, int n, double temperature, double top_p, lr_rng *r, lr_sampler_scratch *s) {
+/* lr_sample (r) and lr_sample_u (*given): the draw comes from r at the
+ * point lr_sample has always drawn it, or is given. */
+static int32_t sample_impl(const float *logits, int n, double temperature, double top_p, lr_rng *r,
+                           const double *given, lr_sampler_scratch *s) {
     if (!(temperature > 0.0)) return lr_argmax(logits, n);
     if (n > s->cap) {
         free(s->c);
@@ -125,9 +128,19 @@ int32_t lr_sample(const float *logits, int n, double temperature, double top_p, 
             sum += e;
         }
     }
-    const double u = lr_rng_uniform(r);
+    const double u = given ? *given : lr_rng_uniform(r);
+    return lr_sample_pick(c, k, sum, top_p, u, 1);
+}
+
+int32_t lr_sample_pick(lr_candidate *c, int k, double sum, double top_p, double u, int complete) {
+    if (!complete && !(top_p < 1.0)) return -1;
     if (top_p < 1.0) {
         for (int i = 0; i < k; i++) c[i].p /= sum;
+        if (!complete) { /* the nucleus lies in c only when c's mass reaches top_p */
+            double mass = 0.0;
+            for (int i = 0; i < k; i++) mass += c[i].p;
+            if (!(mass >= top_p) || k < 1) return -1;
+        }
         k = nucleus(c, k, top_p > 0.0 ? top_p : 0.0);
         if (k < 1) k = 1;
         qsort(c, (size_t)k, sizeof *c, cmp_cand); /* fixed order for the draw */
@@ -141,4 +154,12 @@ int32_t lr_sample(const float *logits, int n, double temperature, double top_p, 
         if (target < cum) return c[i].id;
     }
     return c[k - 1].id;
+}
+
+int32_t lr_sample(const float *logits, int n, double temperature, double top_p, lr_rng *r, lr_sampler_scratch *s) {
+    return sample_impl(logits, n, temperature, top_p, r, NULL, s);
+}
+
+int32_t lr_sample_u(const float *logits, int n, double temperature, double top_p, double u, lr_sampler_scratch *s) {
+    return sample_impl(logits, n, temperature, top_p, NULL, &u, s);
 }

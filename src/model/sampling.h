@@ -42,4 +42,18 @@ void lr_sampler_scratch_free(lr_sampler_scratch *s);
  * all tokens), renormalised, and one draw from r. */
 int32_t lr_sample(const float *logits, int n, double temperature, double top_p, lr_rng *r, lr_sampler_scratch *s);
 
+/* lr_sample with its draw given: u in [0, 1), what lr_sample would take
+ * from r (a device backend's sample_rows receives it as metadata, the
+ * stream staying on the host). On a finite row lr_sample draws exactly
+ * once, so drawing u first and calling this gives the same token. */
+int32_t lr_sample_u(const float *logits, int n, double temperature, double top_p, double u, lr_sampler_scratch *s);
+
+/* lr_sample_u's choice from its candidates: c[0, k) with p = exp((logit -
+ * max) / temperature) > 0, `sum` their total over the whole row; complete
+ * = 1 when c holds every candidate of the row (in any order). With
+ * complete = 0, c must be the row's most probable candidates (ties by
+ * lower id) and top_p < 1: the id, or -1 when c's mass does not reach
+ * top_p (the nucleus is not all in c). c is reordered and rescaled. */
+int32_t lr_sample_pick(lr_candidate *c, int k, double sum, double top_p, double u, int complete);
+
 #endif

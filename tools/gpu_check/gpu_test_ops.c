@@ -218,6 +218,50 @@ static void test_argmax(gt_report *r, lr_backend *cpu, lr_backend *dut) {
     free(x);
 }
 
+/* ---- sample_rows: temperature / top-p sampling where the logits are, the
+ * draws given (the streams stay on the host), against the CPU's
+ * (lr_sample_u), vocabulary-sized rows: peaked, flat (top-p's fallback to
+ * the whole row), a tie at the top, a non-finite row. The same ids are
+ * expected everywhere: the fp64 totals are summed in another order, which
+ * can move a choice only where u * total is within rounding of a boundary
+ * (at most one such row is tolerated and reported). */
+static void test_sample(gt_report *r, lr_backend *cpu, lr_backend *dut) {
+    const int M = 24, N = 151936;
+    float *x = rnd((size_t)M * N, 1.0f);
+    for (int m = 0; m < M; m++) {
+        float *row = x + (size_t)m * N;
+        const float spread = m % 4 == 0 ? 0.5f : m % 4 == 1 ? 8.0f : m % 4 == 2 ? 16.0f : 30.0f; /* flat .. peaked */
+        for (int i = 0; i < N; i++) row[i] *= spread;
+    }
+    x[3 * (size_t)N + 777] = x[3 * (size_t)N + 1234] = 40.0f; /* row 3: a tie at the top */
+    x[5 * (size_t)N + 17] = NAN;                              /* row 5: not finite */
+    double *u = malloc((size_t)M * sizeof *u);
+    for (int m = 0; m < M; m++) u[m] = (m * 0.6180339887498949 + 0.1) - (int)(m * 0.6180339887498949 + 0.1);
+    const double temps[2] = {0.7, 1.0}, tops[3] = {1.0, 0.9, 0.5};
+    lr_backend *bes[2] = {cpu, dut};
+    for (int ti = 0; ti < 2; ti++)
+        for (int pi = 0; pi < 3; pi++) {
+            int32_t ids[2][24];
+            uint8_t fin[2][24];
+            for (int i = 0; i < 2; i++) {
+                float *dx = put(bes[i], x, (size_t)M * N * 4);
+                bes[i]->sample_rows(bes[i], dx, M, N, temps[ti], tops[pi], u, ids[i], fin[i]);
+                bes[i]->free(bes[i], dx);
+            }
+            int diff = 0, first = -1, fin_diff = 0;
+            for (int m = 0; m < M; m++) {
+                if (ids[0][m] != ids[1][m]) diff++, first = first < 0 ? m : first;
+                fin_diff += fin[0][m] != fin[1][m];
+            }
+            char name[96];
+            snprintf(name, sizeof name, "sample_rows t=%.1f top_p=%.1f", temps[ti], tops[pi]);
+            gt_check(r, name, diff <= 1 && fin_diff == 0 && !fin[0][5] && fin[0][0],
+                     "\"rows\": %d, \"ids_differing\": %d, \"first\": %d, \"finite_differing\": %d", M, diff, first,
+                     fin_diff);
+        }
+    free(x), free(u);
+}
+
 /* ---- the training ops (backend.h; the CUDA ones in cuda_train.cu) against
  * the CPU backend's: fp32 GEMMs within 1e-5 * sum|a b| per element, the
  * backwards within 1e-5 relative (+ a small absolute floor), dropout masks,
@@ -550,6 +594,7 @@ int gt_ops(gt_report *r) {
     }
     test_rows(r, cpu, dut);
     test_argmax(r, cpu, dut);
+    test_sample(r, cpu, dut);
     /* the training ops compute in fp32 on the GPU: against the plain CPU
      * (the bf16 emulation rounds the training GEMM's inputs) */
     if (!strcmp(g_dut, "cuda")) test_train_ops(r, cpu, dut);

@@ -170,6 +170,8 @@ static void cu_destroy(lr_backend *be) {
     if (cx->contrast_host) LR_CUDA_CHECK(cudaFreeHost(cx->contrast_host));
     if (cx->train_scratch) LR_CUDA_CHECK(cudaFree(cx->train_scratch));
     if (cx->attn_part) LR_CUDA_CHECK(cudaFree(cx->attn_part));
+    if (cx->topc_dev) LR_CUDA_CHECK(cudaFree(cx->topc_dev));
+    if (cx->topc_host) LR_CUDA_CHECK(cudaFreeHost(cx->topc_host));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
@@ -206,6 +208,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;
+    be->sample_rows = lr_cuda_sample_rows;
     be->contrast = lr_cuda_contrast;
     // step graphs, unless LR_CUDA_GRAPHS=0 (every step eager: A/B timings, debugging)
     const char *graphs = getenv("LR_CUDA_GRAPHS");

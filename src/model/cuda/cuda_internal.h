@@ -60,6 +60,8 @@ struct lr_cuda_ctx {
     int inv_freq_n;
     void *pick_dev, *pick_host; // argmax_rows: device ids | flags, and their pinned host copy (pick_cap bytes each)
     size_t pick_cap;
+    void *topc_dev, *topc_host; // sample_rows with top-p: each row's head and top candidates, and the pinned copy
+    size_t topc_dev_cap, topc_host_cap;
     void *contrast_dev, *contrast_host; // contrast: device results and their pinned host copy
     size_t contrast_dev_cap, contrast_host_cap;
     void *attn_part;         // decode attention: the key splits' partial softmaxes
@@ -172,6 +174,15 @@ void lr_cuda_graph_host_copy(lr_cuda_ctx *cx, void *dst, const void *src, size_t
 // instead of converting x again (one kernel and 6 bytes an element fewer).
 __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K);
 
+// The pinned staging of argmax_rows / sample_rows' per-row ids and flags
+// (cuda_kernels.cu): pick_dev holds M int32 ids then M flags. Reserve
+// before the kernel (1: a recording bracket broke on a regrowth: return at
+// once); return after it: enqueues the copy back and delivers ids / finite
+// now, or, inside a recording bracket, at graph_end (replaying = 1: the
+// graph holds the copy already).
+int lr_cuda_pick_reserve(lr_cuda_ctx *cx, int M);
+void lr_cuda_pick_return(lr_cuda_ctx *cx, int M, int32_t *ids, uint8_t *finite, int replaying);
+
 // GEMM plans (cuda_gemm.cu).
 void lr_cuda_gemm_init(lr_cuda_ctx *cx);
 void lr_cuda_gemm_free(lr_cuda_ctx *cx);
@@ -195,6 +206,8 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
                        int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);
 void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite);
+void lr_cuda_sample_rows(lr_backend *be, const float *x, int M, int N, double temperature, double top_p,
+                         const double *u, int32_t *ids, uint8_t *finite);
 void lr_cuda_contrast(lr_backend *be, const float *le, int ve, const float *la, int va, int n,
                       const int32_t *tokens, double log_alpha, int cap, lr_contrast_row *rows, int32_t *cand_ids,
                       float *cand_lpe, float *cand_lpa);

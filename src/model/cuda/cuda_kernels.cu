@@ -263,15 +263,16 @@ __global__ void argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t 
     }
 }
 
-void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0) return;
+int lr_cuda_pick_reserve(lr_cuda_ctx *cx, int M) {
     const size_t bytes = (size_t)M * (sizeof(int32_t) + 1);
     if (bytes > cx->pick_cap) {
         // the staging moves: a graph recorded with the old one cannot be used,
         // and none may be recorded now (the sync and frees below): this
         // bracket fails, and its eager rerun grows the staging
-        if (lr_cuda_graph_recording(cx)) return lr_cuda_graph_break(cx);
+        if (lr_cuda_graph_recording(cx)) {
+            lr_cuda_graph_break(cx);
+            return 1;
+        }
         LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
         if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
         if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
@@ -280,22 +281,35 @@ void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *
         LR_CUDA_CHECK(cudaMallocHost(&cx->pick_host, cap));
         cx->pick_cap = cap;
     }
+    return 0;
+}
+
+void lr_cuda_pick_return(lr_cuda_ctx *cx, int M, int32_t *ids, uint8_t *finite, int replaying) {
+    const char *h = (const char *)cx->pick_host;
+    if (!replaying)
+        LR_CUDA_CHECK(cudaMemcpyAsync(cx->pick_host, cx->pick_dev, (size_t)M * (sizeof(int32_t) + 1),
+                                      cudaMemcpyDeviceToHost, cx->stream));
+    if (lr_cuda_graph_recording(cx)) { // the ids reach the caller when the bracket's graph has run
+        lr_cuda_graph_host_copy(cx, ids, h, (size_t)M * sizeof(int32_t));
+        lr_cuda_graph_host_copy(cx, finite, h + (size_t)M * sizeof(int32_t), (size_t)M);
+        return;
+    }
+    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    memcpy(ids, h, (size_t)M * sizeof(int32_t));
+    memcpy(finite, h + (size_t)M * sizeof(int32_t), (size_t)M);
+}
+
+void lr_cuda_argmax_rows(lr_backend *be, const float *x, int M, int N, int32_t *ids, uint8_t *finite) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0 || lr_cuda_pick_reserve(cx, M)) return;
     int32_t *dids = (int32_t *)cx->pick_dev;
     uint8_t *dfin = (uint8_t *)(dids + M);
-    const char *hpick = (const char *)cx->pick_host;
-    const int graphed = lr_cuda_graph_recording(cx);
-    if (graphed) { // the ids reach the caller when the bracket's graph has run
-        lr_cuda_graph_host_copy(cx, ids, hpick, (size_t)M * sizeof(int32_t));
-        lr_cuda_graph_host_copy(cx, finite, hpick + (size_t)M * sizeof(int32_t), (size_t)M);
+    const int replaying = lr_cuda_graph_args(cx, __LINE__, x, N, M, dids, cx->pick_host);
+    if (!replaying) {
+        argmax_rows_kernel<<<M, 1024, 0, cx->stream>>>(x, N, dids, dfin);
+        LR_CUDA_LAUNCHED();
     }
-    if (lr_cuda_graph_args(cx, __LINE__, x, N, M, dids, hpick)) return;
-    argmax_rows_kernel<<<M, 1024, 0, cx->stream>>>(x, N, dids, dfin);
-    LR_CUDA_LAUNCHED();
-    LR_CUDA_CHECK(cudaMemcpyAsync(cx->pick_host, cx->pick_dev, bytes, cudaMemcpyDeviceToHost, cx->stream));
-    if (graphed) return; // recorded: graph_end launches, waits and copies out
-    LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-    memcpy(ids, hpick, (size_t)M * sizeof(int32_t));
-    memcpy(finite, hpick + (size_t)M * sizeof(int32_t), (size_t)M);
+    lr_cuda_pick_return(cx, M, ids, finite, replaying);
 }
 
 // ---- GEMM helpers

@@ -100,13 +100,13 @@ static void w_gather(lr_backend *be, const float *src, int d, const int *rows, i
     orig.gather_rows(be, src, d, rows, n, dst);
     add("gather_rows", bucket(n), d, 0, since(be, t), 0);
 }
-static void w_kv_store(lr_backend *be, float *kd, float *vd, const int64_t *dr, const float *ks, const float *vs,
-                       int ld, int M, int width) {
+static void w_kv_store(lr_backend *be, void *kd, void *vd, const int64_t *dr, const float *ks, const float *vs, int ld,
+                       int M, int width) {
     double t = bench_now();
     orig.kv_store(be, kd, vd, dr, ks, vs, ld, M, width);
     add("kv_store", bucket(M), width, 0, since(be, t), 0);
 }
-static void w_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+static void w_attention(lr_backend *be, const float *q, int ldq, const void *k, const void *v, int ldkv, float *out,
                         int nh, int nkv, int hd, float scale, const lr_attn_batch *b) {
     double t = bench_now();
     orig.attention(be, q, ldq, k, v, ldkv, out, nh, nkv, hd, scale, b);

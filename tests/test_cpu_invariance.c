@@ -236,11 +236,11 @@ static void test_attention(const lr_cpu_isa *isa) {
     float *q = rnd((size_t)T * qd), *k = rnd((size_t)kv_rows * kd), *v = rnd((size_t)kv_rows * kd);
     float *oa = malloc((size_t)T * qd * 4), *ob = malloc((size_t)T * qd * 4);
     lr_backend *b1 = backend_for(isa, 1), *b2 = backend_for(isa, 2);
-    const lr_attn_batch all = {3, q_off, past, kv_row};
+    const lr_attn_batch all = {3, q_off, past, kv_row, LR_F32};
     b2->attention(b2, q, qd, k, v, kd, oa, nh, nkv, hd, 0.2f, &all);
     for (int s = 0; s < 3; s++) {
         const int qo[2] = {0, nn[s]};
-        const lr_attn_batch one = {1, qo, &past[s], &kv_row[s]};
+        const lr_attn_batch one = {1, qo, &past[s], &kv_row[s], LR_F32};
         b1->attention(b1, q + (size_t)q_off[s] * qd, qd, k, v, kd, ob, nh, nkv, hd, 0.2f, &one);
         EXPECT(!memcmp(ob, oa + (size_t)q_off[s] * qd, (size_t)nn[s] * qd * 4),
                "%s attention: sequence %d alone != packed", isa->name, s);

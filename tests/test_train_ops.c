@@ -250,7 +250,7 @@ static void test_attention(lr_backend *be) {
     enum { T = 9 };
     int off[3] = {0, 4, 9}, n_past[2] = {0, 0};
     int64_t kv_row[2] = {0, 4};
-    lr_attn_batch b = {2, off, n_past, kv_row};
+    lr_attn_batch b = {2, off, n_past, kv_row, LR_F32};
     float qkv[T * LD], c[T * QD], out[T * QD], dqkv[T * LD];
     double qd[T * LD], cd[T * QD], od[T * QD], g[T * LD];
     fill(qkv, T * LD, 1.5), fill(c, T * QD, 1.0);

@@ -177,7 +177,7 @@ static void test_ops(lr_backend *be, lr_backend *g, const char *path) {
         float *o1 = calloc((size_t)3 * T * ldd, sizeof(float)), *o2 = calloc((size_t)3 * T * ldd, sizeof(float));
         const int q_off[3] = {0, L0, T}, n_past[2] = {0, 0};
         const int64_t kv_row[2] = {0, L0};
-        const lr_attn_batch bt = {2, q_off, n_past, kv_row};
+        const lr_attn_batch bt = {2, q_off, n_past, kv_row, LR_F32};
         const size_t n = (size_t)T * ldd;
         be->attention_backward(be, q, ldq, k, v, ldkv, dout, o1, o1 + n, o1 + 2 * n, ldd, nh, nkv, hd, 0.3f, &bt);
         g->attention_backward(g, q, ldq, k, v, ldkv, dout, o2, o2 + n, o2 + 2 * n, ldd, nh, nkv, hd, 0.3f, &bt);

@@ -188,8 +188,12 @@ else
     # again with the tensor-core attention (bf16 q, k, v and probabilities): recorded, not gating, until it passes
     stage contract_4l_tc 90 0,1 env LR_CUDA_ATTENTION=tc "$T" contract --json "$OUTDIR/contract_4l_tc.json" \
       --model "$WORK/m1p5b-4l" --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
+    # ... and with a bf16 KV cache (LR_CUDA_KV=bf16: half the cache and its traffic): recorded, not gating
+    stage contract_4l_kvbf16 90 0,1 env LR_CUDA_KV=bf16 "$T" contract --json "$OUTDIR/contract_4l_kvbf16.json" \
+      --model "$WORK/m1p5b-4l" --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
     stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
+    stage perf_kvbf16 120 0,1 env LR_CUDA_KV=bf16 "$T" perf --json "$OUTDIR/perf_kvbf16.json" --model "$WORK/m1p5b"
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
     # issue 16's baseline: one LoRA step of PyTorch + peft in bf16 (16 samples of the paper's
     # lengths in 2 micro-batches, q/v r 8), supervised positions per second

@@ -49,12 +49,16 @@ static inline lr_weight lr_weight_at(lr_weight w, size_t elems) {
  * and values for positions 0 .. n_past[s] + n_new - 1 are the rows
  * kv_row[s] + p of the K / V buffers (a KV-cache slot, or the sequence's own
  * rows of the packed k / v activations when there is no cache). Query row
- * at position p attends to keys 0..p (causal). All host memory. */
+ * at position p attends to keys 0..p (causal). All host memory. kv_dtype:
+ * the element type of the K / V rows: LR_F32 (activations; the default of
+ * a zero-initialised batch) or, reading a KV cache, the backend's
+ * kv_dtype. */
 typedef struct {
     int n_seq;
     const int *q_off;      /* (n_seq + 1) */
     const int *n_past;     /* (n_seq) */
     const int64_t *kv_row; /* (n_seq) */
+    lr_dtype kv_dtype;
 } lr_attn_batch;
 
 /* One step's contrast from a backend's contrast op: the values of
@@ -71,6 +75,7 @@ typedef struct {
 struct lr_backend {
     const char *name;
     int host_memory; /* 1: backend memory is host memory */
+    lr_dtype kv_dtype; /* KV-cache rows: LR_F32 (the CPU), LR_BF16 (CUDA with LR_CUDA_KV=bf16) */
     int n_threads;
     void *ctx;       /* backend private state (workspaces, handles) */
 
@@ -113,15 +118,17 @@ struct lr_backend {
     void (*gather_rows)(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
 
     /* KV-cache write: rows dst_row[r] (host) of k_dst / v_dst (rows, width)
-     * get k_src / v_src row r (row stride ld_src), r < M. */
-    void (*kv_store)(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+     * of element type be->kv_dtype get k_src / v_src row r (row stride
+     * ld_src), r < M (rounded to nearest even for bf16). */
+    void (*kv_store)(lr_backend *be, void *k_dst, void *v_dst, const int64_t *dst_row, const float *k_src,
                      const float *v_src, int ld_src, int M, int width);
 
     /* Causal grouped-query attention over a ragged batch.
-     * q (T, ldq) heads [0, n_heads*hd) after RoPE; k, v (rows, ldkv) with
-     * n_kv_heads*hd used per row; out (T, n_heads*hd). Query head h reads kv
-     * head h / (n_heads / n_kv_heads). softmax(q·kᵀ·scale) in fp32. */
-    void (*attention)(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+     * q (T, ldq) heads [0, n_heads*hd) after RoPE; k, v (rows, ldkv) of
+     * element type b->kv_dtype with n_kv_heads*hd used per row; out (T,
+     * n_heads*hd). Query head h reads kv head h / (n_heads / n_kv_heads).
+     * softmax(q·kᵀ·scale) in fp32. */
+    void (*attention)(lr_backend *be, const float *q, int ldq, const void *k, const void *v, int ldkv, float *out,
                       int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
 
     /* y (M, N) = log_softmax(x) per row (fp32 values, fp64 sums). y may equal x. */

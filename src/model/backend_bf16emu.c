@@ -114,8 +114,10 @@ static emu_qkv round_qkv(emu_ctx *e, const float *q, int ldq, const float *k, co
     return r;
 }
 
-static void emu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+static void emu_attention(lr_backend *be, const float *q, int ldq, const void *kv_k, const void *kv_v, int ldkv,
                           float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    LR_CHECK(b->kv_dtype == LR_F32, "the bf16 emulation's keys and values are fp32 (rounded here)");
+    const float *k = kv_k, *v = kv_v; /* (rows, ldkv) */
     emu_ctx *e = emu_of(be);
     const emu_qkv r = round_qkv(e, q, ldq, k, v, ldkv, n_heads, n_kv_heads, head_dim, b);
     e->base_ops.attention(be, r.q, r.qd, r.k, r.v, r.kd, out, n_heads, n_kv_heads, head_dim, scale, b);

@@ -103,7 +103,7 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
     float *gu = w->gu;   /* (T, 2I) */
     float *act = w->act; /* (T, I) */
     const float eps = (float)cf->rms_norm_eps;
-    const size_t layer_block = c ? (size_t)c->n_slots * c->max_len * c->kv_dim : 0;
+    const size_t layer_bytes = c ? (size_t)c->n_slots * c->max_len * c->kv_dim * lr_dtype_size(c->dtype) : 0;
 
     be->embed(be, m->embed, tokens, T, d, x);
     for (int l = 0; l < cf->n_layers; l++) {
@@ -114,8 +114,8 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
         be->rope(be, qkv, m->qkv_dim, T, cf->n_heads + cf->n_kv_heads, m->head_dim, w->pos, m->inv_freq);
         const float *kq = qkv + m->q_dim, *vq = qkv + m->q_dim + m->kv_dim; /* (T, qkv_dim) views */
         if (c) {
-            float *kl = c->k + l * layer_block; /* (n_slots * max_len, kv_dim) */
-            float *vl = c->v + l * layer_block;
+            void *kl = (char *)c->k + l * layer_bytes; /* (n_slots * max_len, kv_dim) of c->dtype */
+            void *vl = (char *)c->v + l * layer_bytes;
             be->kv_store(be, kl, vl, w->dst_row, kq, vq, m->qkv_dim, T, m->kv_dim);
             be->attention(be, qkv, m->qkv_dim, kl, vl, m->kv_dim, att, cf->n_heads, cf->n_kv_heads, m->head_dim,
                           m->attn_scale, ab);
@@ -352,7 +352,8 @@ static int extend_impl(lr_model *m, lr_kv_cache *c, const int *slots, const int3
             }
             if (poff[i] + plen[i] == n_new[pe[i]]) w->rows[n_out++] = o + plen[i] - 1; /* entry completes here */
         }
-        lr_attn_batch ab = {.n_seq = np, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row};
+        lr_attn_batch ab = {
+            .n_seq = np, .q_off = w->q_off, .n_past = w->n_past, .kv_row = w->kv_row, .kv_dtype = c->dtype};
         if (all_logits) {
             float *out = all_logits + (size_t)tok0 * V;
             decoder_pass(m, tokens + tok0, T, &ab, c, NULL, T, to_host(out));

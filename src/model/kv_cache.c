@@ -16,9 +16,10 @@ lr_kv_cache *kv_cache_new(const lr_model *cm, int n_slots, int max_len) {
     c->max_len = max_len;
     c->n_layers = m->cfg.n_layers;
     c->kv_dim = m->kv_dim;
+    c->dtype = m->be->kv_dtype;
     const size_t n = (size_t)c->n_layers * n_slots * max_len * c->kv_dim;
-    c->k = m->be->alloc(m->be, n * sizeof(float));
-    c->v = m->be->alloc(m->be, n * sizeof(float));
+    c->k = m->be->alloc(m->be, n * lr_dtype_size(c->dtype));
+    c->v = m->be->alloc(m->be, n * lr_dtype_size(c->dtype));
     c->len = xcalloc((size_t)n_slots, sizeof *c->len);
     c->mark = xcalloc((size_t)n_slots, 1);
     return c;
@@ -46,5 +47,5 @@ int kv_cache_len(const lr_kv_cache *c, int slot) {
 int kv_cache_n_slots(const lr_kv_cache *c) { return c->n_slots; }
 int kv_cache_max_len(const lr_kv_cache *c) { return c->max_len; }
 size_t kv_cache_bytes(const lr_kv_cache *c) {
-    return 2 * (size_t)c->n_layers * c->n_slots * c->max_len * c->kv_dim * sizeof(float);
+    return 2 * (size_t)c->n_layers * c->n_slots * c->max_len * c->kv_dim * lr_dtype_size(c->dtype);
 }

@@ -58,8 +58,9 @@ struct lr_kv_cache {
     int n_slots, max_len, n_layers, kv_dim;
     /* Per layer, per slot, one contiguous (max_len, kv_dim) block: a decode
      * step streams each slot's keys and values linearly. */
-    float *k;  /* (n_layers, n_slots, max_len, kv_dim) backend memory */
-    float *v;  /* (n_layers, n_slots, max_len, kv_dim) */
+    lr_dtype dtype; /* of the rows: the backend's kv_dtype */
+    void *k;  /* (n_layers, n_slots, max_len, kv_dim) backend memory */
+    void *v;  /* (n_layers, n_slots, max_len, kv_dim) */
     int *len;  /* (n_slots) host: tokens held */
     unsigned char *mark; /* (n_slots) host scratch: duplicate-slot check in model_extend */
 };

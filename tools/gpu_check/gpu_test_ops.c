@@ -127,6 +127,7 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
 /* ---- attention: a ragged batch over K/V rows */
 /* force: NULL, or "rows" / "tiles" / "decode" / "tc" (LR_CUDA_ATTENTION: the CUDA backend's
  * kernel for this call; cuda_attention.cu picks one by the batch's shape) */
+static int g_kv16; /* 1: the cache is bf16 for the device (K / V rounded to bf16 values for the reference) */
 static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, int n_heads, int n_kv,
                            int hd, int n_seq, const int *n_new, const int *n_past, int cached, const char *force) {
     /* the tensor-core kernel rounds q, k, v to bf16 (as the bf16 emulation
@@ -155,16 +156,33 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_ba
     }
     float *q = rnd((size_t)T * ldq, 1.0f);
     float *k = cached ? rnd((size_t)kv_rows * kvd, 1.0f) : NULL, *v = cached ? rnd((size_t)kv_rows * kvd, 1.0f) : NULL;
+    const int kv16 = g_kv16 && cached;
+    uint16_t *k16 = NULL, *v16 = NULL;
+    if (kv16) { /* the device reads bf16 rows; the reference their exact values */
+        k16 = malloc((size_t)kv_rows * kvd * 2), v16 = malloc((size_t)kv_rows * kvd * 2);
+        for (size_t i = 0; i < (size_t)kv_rows * kvd; i++) {
+            k16[i] = to_bf16_bits(k[i]), k[i] = bf16_value(k16[i]);
+            v16[i] = to_bf16_bits(v[i]), v[i] = bf16_value(v16[i]);
+        }
+    }
     lr_attn_batch ab = {.n_seq = n_seq, .q_off = q_off, .n_past = n_past, .kv_row = kv_row};
     lr_backend *bes[2] = {cpu, dut};
     float *out[2];
     for (int i = 0; i < 2; i++) {
         lr_backend *be = bes[i];
-        float *dq = put(be, q, (size_t)T * ldq * 4), *dk, *dv, *dout = be->alloc(be, (size_t)T * qd * 4);
-        if (cached) dk = put(be, k, (size_t)kv_rows * kvd * 4), dv = put(be, v, (size_t)kv_rows * kvd * 4);
-        else dk = dq + qd, dv = dq + qd + kvd;
+        float *dq = put(be, q, (size_t)T * ldq * 4), *dout = be->alloc(be, (size_t)T * qd * 4);
+        void *dk, *dv;
+        lr_attn_batch bi = ab;
+        if (kv16 && be == dut) {
+            dk = put(be, k16, (size_t)kv_rows * kvd * 2), dv = put(be, v16, (size_t)kv_rows * kvd * 2);
+            bi.kv_dtype = LR_BF16;
+        } else if (cached) {
+            dk = put(be, k, (size_t)kv_rows * kvd * 4), dv = put(be, v, (size_t)kv_rows * kvd * 4);
+        } else {
+            dk = dq + qd, dv = dq + qd + kvd;
+        }
         if (force && be == dut) setenv("LR_CUDA_ATTENTION", force, 1);
-        be->attention(be, dq, ldq, dk, dv, ldkv, dout, n_heads, n_kv, hd, 1.0f / sqrtf((float)hd), &ab);
+        be->attention(be, dq, ldq, dk, dv, ldkv, dout, n_heads, n_kv, hd, 1.0f / sqrtf((float)hd), &bi);
         unsetenv("LR_CUDA_ATTENTION");
         out[i] = get(be, dout, (size_t)T * qd);
         be->free(be, dq), be->free(be, dout);
@@ -174,9 +192,9 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_ba
     for (size_t i = 0; i < (size_t)T * qd; i++) bound[i] = tc ? 4e-3 : 1e-4; /* |v| <= 1 */
     char name[128];
     snprintf(name, sizeof name, "attention %d:%d hd=%d seqs=%d T=%d %s%s%s", n_heads, n_kv, hd, n_seq, T,
-             cached ? "cache" : "packed", force ? " " : "", force ? force : "");
+             kv16 ? "bf16 cache" : cached ? "cache" : "packed", force ? " " : "", force ? force : "");
     check_close(r, name, out[0], out[1], bound, (size_t)T * qd);
-    free(q), free(k), free(v), free(bound), free(out[0]), free(out[1]);
+    free(q), free(k), free(v), free(bound), free(out[0]), free(out[1]), free(k16), free(v16);
 }
 
 /* ---- argmax_rows: exact ids and finiteness flags, ties, NaN, infinities,
@@ -548,6 +566,26 @@ static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
         for (size_t i = 0; i < (size_t)rows_total * width; i++) ex[i] = 1e-30;
         check_close(r, "kv_store k", ok[0], ok[1], ex, (size_t)rows_total * width);
         check_close(r, "kv_store v", ov[0], ov[1], ex, (size_t)rows_total * width);
+        if (!strcmp(g_dut, "cuda")) { /* a bf16 cache (LR_CUDA_KV=bf16): rows rounded to nearest even, exactly */
+            const lr_dtype was = dut->kv_dtype;
+            dut->kv_dtype = LR_BF16;
+            float *ds = put(dut, src, (size_t)Mk * ld * 4);
+            uint16_t *kd = dut->alloc(dut, (size_t)rows_total * width * 2), *vd = dut->alloc(dut, (size_t)rows_total * width * 2);
+            dut->kv_store(dut, kd, vd, dst, ds, ds + width, ld, Mk, width);
+            uint16_t *hk = malloc((size_t)rows_total * width * 2), *hv = malloc((size_t)rows_total * width * 2);
+            dut->download(dut, hk, kd, (size_t)rows_total * width * 2);
+            dut->download(dut, hv, vd, (size_t)rows_total * width * 2);
+            long bad = 0;
+            for (int m = 0; m < Mk; m++)
+                for (int i = 0; i < width; i++) {
+                    bad += hk[(size_t)dst[m] * width + i] != to_bf16_bits(src[(size_t)m * ld + i]);
+                    bad += hv[(size_t)dst[m] * width + i] != to_bf16_bits(src[(size_t)m * ld + width + i]);
+                }
+            gt_check(r, "kv_store bf16 cache", bad == 0, "\"elements_differing\": %ld", bad);
+            dut->free(dut, ds), dut->free(dut, kd), dut->free(dut, vd);
+            free(hk), free(hv);
+            dut->kv_dtype = was;
+        }
         free(src), free(ex);
         for (int i = 0; i < 2; i++) free(ok[i]), free(ov[i]);
     }
@@ -643,6 +681,16 @@ int gt_ops(gt_report *r) {
         test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, "tc");
         test_attention(r, cpu, emu, dut, 14, 2, 64, 3, n3, p3, 0, "tc");
         test_attention(r, cpu, emu, dut, 12, 2, 128, 2, nl, pl, 1, "tc");
+        if (!strcmp(g_dut, "cuda")) { /* a bf16 KV cache (LR_CUDA_KV=bf16): every kernel reading it */
+            g_kv16 = 1;
+            test_attention(r, cpu, emu, dut, 12, 2, 128, 8, n8, p8, 1, NULL);     /* decode, splits */
+            test_attention(r, cpu, emu, dut, 14, 2, 64, 8, n8, p8, 1, NULL);      /* decode, hd 64 */
+            test_attention(r, cpu, emu, dut, 12, 2, 128, 8, n8, p8, 1, "rows");   /* the row kernel */
+            test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, NULL);     /* prefill tiles after a past */
+            test_attention(r, cpu, emu, dut, 12, 2, 128, 4, n4, p4, 1, "tc");     /* tensor cores */
+            test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, "tiles");
+            g_kv16 = 0;
+        }
     }
     gt_check(r, "ops wall time", 1, "\"seconds\": %.2f", gt_now() - t0);
     lr_backend_destroy(cpu), lr_backend_destroy(emu), lr_backend_destroy(dut);

@@ -137,8 +137,10 @@ static void attend_block(const float *q, int ldq, /* row r's group heads (n_rep 
     }
 }
 
-static void cpu_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
-                          int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+static void cpu_attention(lr_backend *be, const float *q, int ldq, const void *kv_k, const void *kv_v, int ldkv,
+                          float *out, int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    LR_CHECK(b->kv_dtype == LR_F32, "the CPU's keys and values are fp32");
+    const float *k = kv_k, *v = kv_v; /* (rows, ldkv) */
     const int T = b->q_off[b->n_seq];
     if (T == 0) return;
     const int n_rep = n_heads / n_kv_heads;

@@ -224,9 +224,10 @@ static void cpu_scatter_rows(lr_backend *be, const float *src, int d, const int 
     for (int i = 0; i < n; i++) memcpy(dst + (size_t)rows[i] * d, src + (size_t)i * d, (size_t)d * sizeof(float));
 }
 
-static void cpu_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
-                  const float *v_src, int ld_src, int M, int width) {
-    (void)be;
+static void cpu_kv_store(lr_backend *be, void *kv_k, void *kv_v, const int64_t *dst_row, const float *k_src,
+                         const float *v_src, int ld_src, int M, int width) {
+    LR_CHECK(be->kv_dtype == LR_F32, "the CPU's KV cache is fp32");
+    float *k_dst = kv_k, *v_dst = kv_v; /* (rows, width) */
     const size_t bytes = (size_t)width * sizeof(float);
     for (int r = 0; r < M; r++) {
         memcpy(k_dst + (size_t)dst_row[r] * width, k_src + (size_t)r * ld_src, bytes);

@@ -190,6 +190,10 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     LR_CUDA_CHECK(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
     be->name = "cuda";
     be->host_memory = 0;
+    // KV-cache rows: fp32, or bf16 with LR_CUDA_KV=bf16 (half the cache and its
+    // traffic; measured against the contract by the GPU check before any default)
+    const char *kv = getenv("LR_CUDA_KV");
+    be->kv_dtype = kv && !strcmp(kv, "bf16") ? LR_BF16 : LR_F32;
     be->ctx = cx;
     be->alloc = cu_alloc;
     be->free = cu_free;

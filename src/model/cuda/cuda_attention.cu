@@ -64,11 +64,45 @@ __device__ static float att_block_sum(float v, float *red) {
     return v;
 }
 
+// K / V elements: fp32 rows (activations, an fp32 cache) or a bf16 cache, read as fp32.
+__device__ __forceinline__ float kv_ld(const float *p) { return *p; }
+__device__ __forceinline__ float kv_ld(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+// ... or as bf16 for the tensor cores (fp32 rounded to nearest even)
+__device__ __forceinline__ __nv_bfloat16 kv_bf16(const float *p) { return __float2bfloat16_rn(*p); }
+__device__ __forceinline__ __nv_bfloat16 kv_bf16(const __nv_bfloat16 *p) { return *p; }
+// VPL consecutive elements as fp32 with one vector load (the row and lane offsets aligned for it)
+template <int VPL> __device__ __forceinline__ void kv_vec(const float *p, float *o) {
+    if constexpr (VPL == 4) {
+        const float4 x = *(const float4 *)p;
+        o[0] = x.x, o[1] = x.y, o[2] = x.z, o[3] = x.w;
+    } else {
+        const float2 x = *(const float2 *)p;
+        o[0] = x.x, o[1] = x.y;
+    }
+}
+template <int VPL> __device__ __forceinline__ void kv_vec(const __nv_bfloat16 *p, float *o) {
+    if constexpr (VPL == 4) {
+        const uint2 x = *(const uint2 *)p;
+        __nv_bfloat162 a, b;
+        memcpy(&a, &x.x, 4);
+        memcpy(&b, &x.y, 4);
+        const float2 fa = __bfloat1622float2(a), fb = __bfloat1622float2(b);
+        o[0] = fa.x, o[1] = fa.y, o[2] = fb.x, o[3] = fb.y;
+    } else {
+        const unsigned x = *(const unsigned *)p;
+        __nv_bfloat162 a;
+        memcpy(&a, &x, 4);
+        const float2 fa = __bfloat1622float2(a);
+        o[0] = fa.x, o[1] = fa.y;
+    }
+}
+
 // Shared memory: q (hd) | p (ATT_THREADS) | red (32) | scores (ATT_THREADS).
 // A tile's scores: warp w takes keys w, w + 4, ... and its lanes split the
 // head dimension, so a key row is read coalesced (one thread per key would
 // read 32 rows per load); the warp sums its lanes with shuffles.
-__global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, int ldq, const float *k, const float *v,
+template <typename KT>
+__global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, int ldq, const KT *k, const KT *v,
                                                                 int ldkv, float *out, int n_heads, int group, int hd,
                                                                 float scale, const int32_t *row_pos,
                                                                 const int64_t *row_kv) {
@@ -80,7 +114,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
     __syncthreads();
     const int n_keys = row_pos[r] + 1;
     const size_t base = (size_t)row_kv[r];
-    const float *kb = k + (size_t)kvh * hd, *vb = v + (size_t)kvh * hd;
+    const KT *kb = k + (size_t)kvh * hd, *vb = v + (size_t)kvh * hd;
     float m = -INFINITY, l = 0.0f, acc[ATT_MAX_PER_THREAD];
 #pragma unroll
     for (int c = 0; c < ATT_MAX_PER_THREAD; c++) acc[c] = 0.0f;
@@ -88,9 +122,9 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
     for (int t0 = 0; t0 < n_keys; t0 += ATT_THREADS) {
         const int nt = min(ATT_THREADS, n_keys - t0);
         for (int jj = wid; jj < nt; jj += ATT_THREADS / 32) {
-            const float *kr = kb + (base + (size_t)(t0 + jj)) * ldkv;
+            const KT *kr = kb + (base + (size_t)(t0 + jj)) * ldkv;
             float dot = 0.0f;
-            for (int i = lane; i < hd; i += 32) dot = fmaf(qs[i], kr[i], dot);
+            for (int i = lane; i < hd; i += 32) dot = fmaf(qs[i], kv_ld(kr + i), dot);
             for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
             if (lane == 0) ss[jj] = dot * scale;
         }
@@ -108,7 +142,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *q, 
             const int i = tid + c * ATT_THREADS;
             if (i < hd) {
                 float a = acc[c] * corr;
-                for (int jj = 0; jj < nt; jj++) a += ps[jj] * vb[(base + (size_t)(t0 + jj)) * ldkv + i];
+                for (int jj = 0; jj < nt; jj++) a += ps[jj] * kv_ld(vb + (base + (size_t)(t0 + jj)) * ldkv + i);
                 acc[c] = a;
             }
         }
@@ -139,9 +173,9 @@ template <int HD> static size_t tiled_smem_bytes() {
 // Thread (ty, tx) computes scores S[ty + 16 i][tx + 16 j] (i < 4, j < TK/16)
 // and output O[ty + 16 i][g*16*VW + tx*VW + e] (g < NG, e < VW): VW
 // consecutive dims so that V is read VW floats at a time.
-template <int HD>
-__global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const float *q, int ldq, const float *k,
-                                                                       const float *v, int ldkv, float *out,
+template <int HD, typename KT>
+__global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const float *q, int ldq, const KT *k,
+                                                                       const KT *v, int ldkv, float *out,
                                                                        int n_heads, int group, float scale,
                                                                        const lr_attn_tile *tiles) {
     constexpr int LD = HD + 4, KJ = TK / 16, DJ = HD / 16, VW = DJ >= 4 ? 4 : DJ, NG = DJ / VW;
@@ -162,15 +196,15 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
         for (int j = 0; j < DJ; j++) o[i][j] = 0.0f;
     }
     const int n_keys = t.pos0 + t.n; // the keys of the tile's last row
-    const float *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
+    const KT *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
     for (int k0 = 0; k0 < n_keys; k0 += TK) {
         __syncthreads(); // the previous tile's K, V and P are read (and Q is written)
         for (int i = tid; i < TK * HD; i += TILE_THREADS) {
             const int c = i / HD, d = i % HD;
             const size_t row = (size_t)t.kv_row + (size_t)(k0 + c);
             const bool ok = k0 + c < n_keys;
-            Ks[c * LD + d] = ok ? kb[row * ldkv + d] : 0.0f;
-            Vs[c * HD + d] = ok ? vb[row * ldkv + d] : 0.0f;
+            Ks[c * LD + d] = ok ? kv_ld(kb + row * ldkv + d) : 0.0f;
+            Vs[c * HD + d] = ok ? kv_ld(vb + row * ldkv + d) : 0.0f;
         }
         __syncthreads();
         float s[4][KJ];
@@ -260,15 +294,15 @@ __global__ void __launch_bounds__(TILE_THREADS) attention_tiled_kernel(const flo
     }
 }
 
-template <int HD>
-static void launch_tiled(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const float *k, const float *v,
-                         int ldkv, float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
+template <int HD, typename KT>
+static void launch_tiled(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const KT *k, const KT *v, int ldkv,
+                         float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
     const size_t smem = tiled_smem_bytes<HD>();
-    LR_CUDA_CHECK(cudaFuncSetAttribute(attention_tiled_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    LR_CUDA_CHECK(cudaFuncSetAttribute(attention_tiled_kernel<HD, KT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        (int)smem));
     const dim3 grid((unsigned)n_tiles, (unsigned)n_heads);
-    attention_tiled_kernel<HD><<<grid, TILE_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group,
-                                                                         scale, tiles);
+    attention_tiled_kernel<HD, KT><<<grid, TILE_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group,
+                                                                             scale, tiles);
     LR_CUDA_LAUNCHED();
 }
 
@@ -287,9 +321,9 @@ template <int HD> static size_t tc_smem_bytes() {
            (size_t)4 * 16 * TC_LDP * sizeof(__nv_bfloat16);
 }
 
-template <int HD>
-__global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q, int ldq, const float *k,
-                                                                  const float *v, int ldkv, float *out, int n_heads,
+template <int HD, typename KT>
+__global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q, int ldq, const KT *k,
+                                                                  const KT *v, int ldkv, float *out, int n_heads,
                                                                   int group, float scale, const lr_attn_tile *tiles) {
     using namespace nvcuda;
     static_assert(HD % 16 == 0 && 4 * 16 * HD * sizeof(float) <= 2 * TC_K * HD * sizeof(__nv_bfloat16),
@@ -312,7 +346,7 @@ __global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q
     const bool row_ok = rb < t.n;
     const int warp_last = t.pos0 + w * 16 + 15; // keys after it are masked for every row of the warp
     const int n_keys = t.pos0 + t.n;
-    const float *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
+    const KT *kb = k + (size_t)kvh * HD, *vb = v + (size_t)kvh * HD;
     float m = -INFINITY, l = 0.0f; // the row's max and sum (pass 0), shared by the lane pair
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> o[HD / 16];
 #pragma unroll
@@ -324,8 +358,8 @@ __global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q
                 const int c = i / HD, d = i % HD;
                 const bool ok = k0 + c < n_keys;
                 const size_t kr = (size_t)t.kv_row + (size_t)(k0 + c);
-                Ks[i] = __float2bfloat16_rn(ok ? kb[kr * ldkv + d] : 0.0f);
-                if (pass == 1) Vs[i] = __float2bfloat16_rn(ok ? vb[kr * ldkv + d] : 0.0f);
+                Ks[i] = ok ? kv_bf16(kb + kr * ldkv + d) : __float2bfloat16_rn(0.0f);
+                if (pass == 1) Vs[i] = ok ? kv_bf16(vb + kr * ldkv + d) : __float2bfloat16_rn(0.0f);
             }
             __syncthreads();
             if (k0 > warp_last) continue; // warp-uniform: nothing of this tile is visible to the warp
@@ -396,15 +430,15 @@ __global__ void __launch_bounds__(TC_THREADS) attention_tc_kernel(const float *q
     }
 }
 
-template <int HD>
-static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const float *k, const float *v, int ldkv,
+template <int HD, typename KT>
+static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, const KT *k, const KT *v, int ldkv,
                       float *out, int n_heads, int group, float scale, const lr_attn_tile *tiles) {
     const size_t smem = tc_smem_bytes<HD>();
     LR_CUDA_CHECK(
-        cudaFuncSetAttribute(attention_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        cudaFuncSetAttribute(attention_tc_kernel<HD, KT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const dim3 grid((unsigned)n_tiles, (unsigned)n_heads);
-    attention_tc_kernel<HD><<<grid, TC_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, scale,
-                                                                    tiles);
+    attention_tc_kernel<HD, KT><<<grid, TC_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group,
+                                                                        scale, tiles);
     LR_CUDA_LAUNCHED();
 }
 
@@ -420,9 +454,9 @@ static void launch_tc(lr_cuda_ctx *cx, int n_tiles, const float *q, int ldq, con
 // scores one warp sum. Online softmax per warp and head, then the warps
 // merge in shared memory; with S = 1 the block writes the output, else its
 // partial (max, sum, unnormalised output) for attention_merge_kernel.
-template <int VPL, int G>
+template <int VPL, int G, typename KT>
 __global__ void __launch_bounds__(DEC_WARPS * 32)
-    attention_decode_kernel(const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
+    attention_decode_kernel(const float *q, int ldq, const KT *k, const KT *v, int ldkv, float *out,
                             __nv_bfloat16 *ob, int n_heads, float scale, const int32_t *row_pos, const int64_t *row_kv,
                             float *part) {
     constexpr int HD = VPL * 32;
@@ -443,11 +477,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32)
         for (int i = 0; i < VPL; i++) qv[g][i] = xf[i], acc[g][i] = 0.0f;
         m[g] = -INFINITY, l[g] = 0.0f;
     }
-    const float *kb = k + (size_t)kvh * HD + lane * VPL, *vb = v + (size_t)kvh * HD + lane * VPL;
+    const KT *kb = k + (size_t)kvh * HD + lane * VPL, *vb = v + (size_t)kvh * HD + lane * VPL;
     for (int j = k0 + w; j < k1; j += DEC_WARPS) {
-        const vec kx = *(const vec *)(kb + (base + (size_t)j) * ldkv);
-        const vec vx = *(const vec *)(vb + (base + (size_t)j) * ldkv);
-        const float *kf = (const float *)&kx, *vf = (const float *)&vx;
+        float kf[VPL], vf[VPL];
+        kv_vec<VPL>(kb + (base + (size_t)j) * ldkv, kf);
+        kv_vec<VPL>(vb + (base + (size_t)j) * ldkv, vf);
 #pragma unroll
         for (int g = 0; g < G; g++) {
             float d = 0.0f;
@@ -525,23 +559,23 @@ static int decode_splits(const lr_cuda_ctx *cx, int T, int n_kv_heads) {
     return (int)(s < 1 ? 1 : s > DEC_MAX_SPLITS ? DEC_MAX_SPLITS : s);
 }
 
-template <int VPL, int G>
-static void launch_decode_g(lr_cuda_ctx *cx, int T, int n_kv, int S, const float *q, int ldq, const float *k,
-                            const float *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
+template <int VPL, int G, typename KT>
+static void launch_decode_g(lr_cuda_ctx *cx, int T, int n_kv, int S, const float *q, int ldq, const KT *k,
+                            const KT *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
                             const int32_t *pos, const int64_t *kvr, float *part) {
     const dim3 grid((unsigned)T, (unsigned)n_kv, (unsigned)S);
-    attention_decode_kernel<VPL, G><<<grid, DEC_WARPS * 32, 0, cx->stream>>>(q, ldq, k, v, ldkv, out, ob, n_heads,
-                                                                            scale, pos, kvr, part);
+    attention_decode_kernel<VPL, G, KT><<<grid, DEC_WARPS * 32, 0, cx->stream>>>(q, ldq, k, v, ldkv, out, ob,
+                                                                                n_heads, scale, pos, kvr, part);
     LR_CUDA_LAUNCHED();
 }
 
-template <int VPL>
-static void launch_decode(lr_cuda_ctx *cx, int G, int T, int n_kv, int S, const float *q, int ldq, const float *k,
-                          const float *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
+template <int VPL, typename KT>
+static void launch_decode(lr_cuda_ctx *cx, int G, int T, int n_kv, int S, const float *q, int ldq, const KT *k,
+                          const KT *v, int ldkv, float *out, __nv_bfloat16 *ob, int n_heads, float scale,
                           const int32_t *pos, const int64_t *kvr, float *part) {
     switch (G) {
 #define DEC_CASE(g) \
-    case g: launch_decode_g<VPL, g>(cx, T, n_kv, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, pos, kvr, part); break;
+    case g: launch_decode_g<VPL, g, KT>(cx, T, n_kv, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, pos, kvr, part); break;
         DEC_CASE(1) DEC_CASE(2) DEC_CASE(3) DEC_CASE(4) DEC_CASE(5) DEC_CASE(6) DEC_CASE(7) DEC_CASE(8)
 #undef DEC_CASE
     default: lr_die_internal(__FILE__, __LINE__, "attention: decode kernel for %d heads per KV head", G);
@@ -550,11 +584,12 @@ static void launch_decode(lr_cuda_ctx *cx, int G, int T, int n_kv, int S, const 
 
 // The decode kernel takes the call: head size 64 or 128, at most 8 query
 // heads per KV head, every row and stride aligned for vector loads.
-static int decode_fits(int head_dim, int group, const float *q, int ldq, const float *k, const float *v, int ldkv) {
+static int decode_fits(int head_dim, int group, const float *q, int ldq, const void *k, const void *v, int ldkv,
+                       size_t kv_size) {
     if ((head_dim != 64 && head_dim != 128) || group < 1 || group > DEC_MAX_GROUP) return 0;
-    const size_t a = (size_t)head_dim / 32 * sizeof(float); // the vector width in bytes
-    return ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % a == 0 && ((size_t)ldq * 4) % a == 0 &&
-           ((size_t)ldkv * 4) % a == 0;
+    const size_t a = (size_t)head_dim / 32 * sizeof(float), akv = (size_t)head_dim / 32 * kv_size; // vector bytes
+    return (uintptr_t)q % a == 0 && ((size_t)ldq * 4) % a == 0 && ((uintptr_t)k | (uintptr_t)v) % akv == 0 &&
+           ((size_t)ldkv * kv_size) % akv == 0;
 }
 
 // Which kernel: LR_CUDA_ATTENTION=rows|tiles|decode forces one where it
@@ -573,16 +608,18 @@ static int pick_kernel(int head_dim, int T, int n_seq, int dec_fits) {
     return dec_fits ? ATT_DECODE : ATT_ROWS;
 }
 
-void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv, float *out,
-                       int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
+// The op for K / V rows of type KT (fp32, or a bf16 cache).
+template <typename KT>
+static void attention_impl(lr_cuda_ctx *cx, const float *q, int ldq, const KT *k, const KT *v, int ldkv, float *out,
+                           int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     const int T = b->n_seq > 0 ? b->q_off[b->n_seq] : 0;
     if (T <= 0) return;
     if (head_dim > ATT_THREADS * ATT_MAX_PER_THREAD || n_kv_heads < 1 || n_heads % n_kv_heads != 0)
         lr_die_internal(__FILE__, __LINE__, "attention: head_dim %d / heads %d:%d not supported", head_dim, n_heads,
                         n_kv_heads);
     const int group = n_heads / n_kv_heads;
-    const int kind = pick_kernel(head_dim, T, b->n_seq, decode_fits(head_dim, group, q, ldq, k, v, ldkv));
+    const int kind =
+        pick_kernel(head_dim, T, b->n_seq, decode_fits(head_dim, group, q, ldq, k, v, ldkv, sizeof(KT)));
     if (kind == ATT_TILES || kind == ATT_TC) {
         const int tq = kind == ATT_TC ? TC_Q : TQ;
         const int n_tiles = lr_attn_plan_tile_count(b, tq);
@@ -594,16 +631,16 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
             lr_die_internal(__FILE__, __LINE__, "attention: inconsistent ragged batch (%d sequences, %d rows)", b->n_seq, T);
         const lr_attn_tile *dt = (const lr_attn_tile *)lr_cuda_meta_upload(cx, bytes);
         if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, group, head_dim, scale, dt, n_tiles,
-                               kind))
+                               kind, (int)sizeof(KT)))
             return;
         if (kind == ATT_TC) {
-            if (head_dim == 128) launch_tc<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
-            else launch_tc<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+            if (head_dim == 128) launch_tc<128, KT>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+            else launch_tc<64, KT>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
             return;
         }
-        if (head_dim == 128) launch_tiled<128>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
-        else if (head_dim == 64) launch_tiled<64>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
-        else launch_tiled<32>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        if (head_dim == 128) launch_tiled<128, KT>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        else if (head_dim == 64) launch_tiled<64, KT>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
+        else launch_tiled<32, KT>(cx, n_tiles, q, ldq, k, v, ldkv, out, n_heads, group, scale, dt);
         return;
     }
     // plan: per row its position and its sequence's first KV row, uploaded in one copy
@@ -621,12 +658,14 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
                             : NULL;
         __nv_bfloat16 *ob = lr_cuda_bf16_out(cx, out, T, n_heads * head_dim); // for the o_proj GEMM next
         if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T, S,
-                               part, (const void *)ob))
+                               part, (const void *)ob, (int)sizeof(KT)))
             return;
         if (head_dim == 128)
-            launch_decode<4>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv, part);
+            launch_decode<4, KT>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv,
+                                 part);
         else
-            launch_decode<2>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv, part);
+            launch_decode<2, KT>(cx, group, T, n_kv_heads, S, q, ldq, k, v, ldkv, out, ob, n_heads, scale, dpos, dkv,
+                                 part);
         if (S > 1) {
             attention_merge_kernel<<<dim3((unsigned)T, (unsigned)n_heads), 128, 0, cx->stream>>>(part, out, ob, n_heads,
                                                                                                head_dim, S);
@@ -634,10 +673,23 @@ void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const float *k, 
         }
         return;
     }
-    if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T)) return;
+    if (lr_cuda_graph_args(cx, __LINE__, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, dm, T,
+                           (int)sizeof(KT)))
+        return;
     const dim3 grid((unsigned)T, (unsigned)n_heads);
     const size_t smem = ((size_t)head_dim + 2 * ATT_THREADS + 32) * sizeof(float);
-    attention_kernel<<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, head_dim,
-                                                              scale, dpos, dkv);
+    attention_kernel<KT><<<grid, ATT_THREADS, smem, cx->stream>>>(q, ldq, k, v, ldkv, out, n_heads, group, head_dim,
+                                                                  scale, dpos, dkv);
     LR_CUDA_LAUNCHED();
+}
+
+void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const void *k, const void *v, int ldkv, float *out,
+                       int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (b->kv_dtype == LR_BF16)
+        attention_impl(cx, q, ldq, (const __nv_bfloat16 *)k, (const __nv_bfloat16 *)v, ldkv, out, n_heads,
+                       n_kv_heads, head_dim, scale, b);
+    else
+        attention_impl(cx, q, ldq, (const float *)k, (const float *)v, ldkv, out, n_heads, n_kv_heads, head_dim,
+                       scale, b);
 }

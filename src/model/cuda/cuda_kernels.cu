@@ -195,25 +195,34 @@ void lr_cuda_gather_rows(lr_backend *be, const float *src, int d, const int *row
     LR_CUDA_LAUNCHED();
 }
 
-// ---- kv_store: cache rows dst_row[r] = k / v source row r
-__global__ void kv_store_kernel(float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
-                                const float *v_src, int ld_src, int width) {
+// ---- kv_store: cache rows dst_row[r] = k / v source row r (fp32, or rounded to bf16)
+__device__ __forceinline__ void kv_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
+template <typename T>
+__global__ void kv_store_kernel(T *k_dst, T *v_dst, const int64_t *dst_row, const float *k_src, const float *v_src,
+                                int ld_src, int width) {
     const int r = blockIdx.x;
     const size_t o = (size_t)dst_row[r] * width, s = (size_t)r * ld_src;
     for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        k_dst[o + i] = k_src[s + i];
-        v_dst[o + i] = v_src[s + i];
+        kv_put(k_dst + o + i, k_src[s + i]);
+        kv_put(v_dst + o + i, v_src[s + i]);
     }
 }
 
-void lr_cuda_kv_store(lr_backend *be, float *k_dst, float *v_dst, const int64_t *dst_row, const float *k_src,
+void lr_cuda_kv_store(lr_backend *be, void *k_dst, void *v_dst, const int64_t *dst_row, const float *k_src,
                       const float *v_src, int ld_src, int M, int width) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
     if (M <= 0) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
     const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
-    if (lr_cuda_graph_args(cx, __LINE__, k_dst, v_dst, drow, k_src, v_src, ld_src, M, width)) return;
-    kv_store_kernel<<<M, 256, 0, cx->stream>>>(k_dst, v_dst, drow, k_src, v_src, ld_src, width);
+    if (lr_cuda_graph_args(cx, __LINE__, k_dst, v_dst, drow, k_src, v_src, ld_src, M, width, (int)be->kv_dtype))
+        return;
+    if (be->kv_dtype == LR_BF16)
+        kv_store_kernel<<<M, 256, 0, cx->stream>>>((__nv_bfloat16 *)k_dst, (__nv_bfloat16 *)v_dst, drow, k_src, v_src,
+                                                   ld_src, width);
+    else
+        kv_store_kernel<<<M, 256, 0, cx->stream>>>((float *)k_dst, (float *)v_dst, drow, k_src, v_src, ld_src, width);
     LR_CUDA_LAUNCHED();
 }
 

@@ -85,7 +85,7 @@ void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes) {
 
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes) {
     char *d = (char *)cx->meta + cx->meta_off, *h = (char *)cx->host_meta + cx->meta_off;
-    for (int i = 0; bytes && i < cx->meta_n_recent; i++) { // the same bytes went up a moment ago: reuse them
+    for (int i = 0; bytes && cx->meta_dedup && i < cx->meta_n_recent; i++) { // the same bytes went up a moment ago
         const size_t o = cx->meta_recent[i].off;
         if (cx->meta_recent[i].bytes == bytes && !memcmp((const char *)cx->host_meta + o, h, bytes)) {
             char *prev = (char *)cx->meta + o;
@@ -192,6 +192,8 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->host_memory = 0;
     // KV-cache rows: fp32, or bf16 with LR_CUDA_KV=bf16 (half the cache and its
     // traffic; measured against the contract by the GPU check before any default)
+    const char *dedup = getenv("LR_CUDA_META_DEDUP");
+    cx->meta_dedup = !(dedup && !strcmp(dedup, "0"));
     const char *kv = getenv("LR_CUDA_KV");
     be->kv_dtype = kv && !strcmp(kv, "bf16") ? LR_BF16 : LR_F32;
     be->ctx = cx;

@@ -53,6 +53,7 @@ struct lr_cuda_ctx {
         size_t off, bytes;
     } meta_recent[4];        // the last uploads since the ring restarted (lr_cuda_meta_upload reuses equal ones)
     int meta_n_recent;
+    int meta_dedup;          // 0 with LR_CUDA_META_DEDUP=0: every upload copied (A/B)
     unsigned meta_uploads;   // since the restart (the next slot of meta_recent)
     void *xbf;               // bf16 copy of a GEMM input (bf16 weights need bf16 activations)
     size_t xbf_cap;

@@ -280,6 +280,20 @@ void opprof_install(lr_model *m);
 void opprof_uninstall(lr_model *m);
 void opprof_report(FILE *f, const char *title, double passes);
 
+/* Seconds per greedy decode step (model_extend_greedy, each step's ids fed
+ * back), over `steps` steps after `warm` untimed ones; *rc != 0 stops. */
+static double greedy_step_seconds(lr_model *m, lr_kv_cache *kc, const int *slots, int32_t *tok, const int *nn, int B,
+                                  int32_t *next, uint8_t *fin, int warm, int steps, int *rc) {
+    double in_steps = 0;
+    for (int step = 0; step < warm + steps && !*rc; step++) {
+        const double t1 = gt_now();
+        *rc = model_extend_greedy(m, kc, slots, tok, nn, B, next, fin);
+        if (step >= warm) in_steps += gt_now() - t1;
+        memcpy(tok, next, (size_t)B * sizeof *tok);
+    }
+    return in_steps / (steps > 0 ? steps : 1);
+}
+
 int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, FILE *prof) {
     double t0 = gt_now();
     lr_model *m = load(dir, 1);
@@ -374,14 +388,7 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
          * only B ids cross to the host, as model_generate does without step logits) */
         int32_t *next = malloc((size_t)B * sizeof *next);
         uint8_t *fin = malloc((size_t)B);
-        double in_greedy = 0;
-        for (int step = 0; step < warm + decode_steps && !rc; step++) {
-            const double t1 = gt_now();
-            rc = model_extend_greedy(m, kc, slots, tok, nn, B, next, fin);
-            if (step >= warm) in_greedy += gt_now() - t1;
-            memcpy(tok, next, (size_t)B * sizeof *tok);
-        }
-        const double dg = in_greedy / (decode_steps > 0 ? decode_steps : 1);
+        const double dg = greedy_step_seconds(m, kc, slots, tok, nn, B, next, fin, warm, decode_steps, &rc);
         long gs[4];
         graph_stats(m, gs);
         snprintf(name, sizeof name, "perf decode batch %d ids", B);
@@ -395,15 +402,8 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
             void (*gb)(lr_backend *, uint64_t) = be->graph_begin;
             int (*ge)(lr_backend *) = be->graph_end;
             be->graph_begin = NULL, be->graph_end = NULL;
-            double in_eager = 0;
-            for (int step = 0; step < warm + decode_steps && !rc; step++) {
-                const double t1 = gt_now();
-                rc = model_extend_greedy(m, kc, slots, tok, nn, B, next, fin);
-                if (step >= warm) in_eager += gt_now() - t1;
-                memcpy(tok, next, (size_t)B * sizeof *tok);
-            }
+            const double de = greedy_step_seconds(m, kc, slots, tok, nn, B, next, fin, warm, decode_steps, &rc);
             be->graph_begin = gb, be->graph_end = ge;
-            const double de = in_eager / (decode_steps > 0 ? decode_steps : 1);
             snprintf(name, sizeof name, "perf decode batch %d ids no graphs", B);
             gt_check(r, name, rc == 0,
                      "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, "

@@ -254,18 +254,9 @@ void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N)
 // when the row is all NaN) and whether the row is finite. Only these M ids
 // and flags are copied to the host (pinned staging, one copy).
 __global__ void argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t *finite) {
-    __shared__ float sv[32];
-    __shared__ int si[32];
-    const float *row = x + (size_t)blockIdx.x * N;
-    float bv = -INFINITY;
-    int bi = INT_MAX, fin = 1;
-    for (int i = threadIdx.x; i < N; i += blockDim.x) {
-        const float v = row[i];
-        fin &= isfinite(v) ? 1 : 0;
-        if (!isnan(v)) argmax_take(bv, bi, v, i);
-    }
-    block_argmax(bv, bi, sv, si);
-    fin = __syncthreads_and(fin);
+    float bv;
+    int bi, fin;
+    row_argmax(x + (size_t)blockIdx.x * N, N, bv, bi, fin);
     if (threadIdx.x == 0) {
         ids[blockIdx.x] = bi == INT_MAX ? 0 : bi;
         finite[blockIdx.x] = (uint8_t)fin;

@@ -59,4 +59,19 @@ __device__ __forceinline__ void block_argmax(float &bv, int &bi, float *redv, in
     warp_argmax(bv, bi);
 }
 
+// A row's lr_argmax (NaN ignored; bi = INT_MAX when every value is NaN)
+// and whether every value is finite, for the whole block.
+__device__ __forceinline__ void row_argmax(const float *row, int N, float &bv, int &bi, int &fin) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    bv = -INFINITY, bi = INT_MAX, fin = 1;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) {
+        const float v = row[i];
+        fin &= isfinite(v) ? 1 : 0;
+        if (!isnan(v)) argmax_take(bv, bi, v, i);
+    }
+    block_argmax(bv, bi, sv, si);
+    fin = __syncthreads_and(fin);
+}
+
 #endif

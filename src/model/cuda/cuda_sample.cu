@@ -64,20 +64,6 @@ __device__ static double block_exclusive_scan(double v, double *red, double *tot
     return red[wid] + incl - v;
 }
 
-// The row's lr_argmax and finiteness (every thread gets them).
-__device__ static void row_argmax(const float *row, int N, float &bv, int &bi, int &fin) {
-    __shared__ float sv[32];
-    __shared__ int si[32];
-    bv = -INFINITY, bi = INT_MAX, fin = 1;
-    for (int i = threadIdx.x; i < N; i += blockDim.x) {
-        const float v = row[i];
-        fin &= isfinite(v) ? 1 : 0;
-        if (!isnan(v)) argmax_take(bv, bi, v, i);
-    }
-    block_argmax(bv, bi, sv, si);
-    fin = __syncthreads_and(fin);
-}
-
 // exp((x - max) / t) as lr_sample computes it (fp64)
 __device__ __forceinline__ double cand_weight(float x, float mx, double t) { return exp(((double)x - mx) / t); }
 

@@ -85,6 +85,12 @@ static void w_rope(lr_backend *be, float *x, int ld, int M, int nh, int hd, cons
     orig.rope(be, x, ld, M, nh, hd, pos, f);
     add("rope", bucket(M), nh, hd, since(be, t), 0);
 }
+static void w_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int nh, int nkv, int hd, const int32_t *pos,
+                            const float *f, void *kd, void *vd, const int64_t *dr) {
+    double t = bench_now();
+    orig.rope_kv_store(be, qkv, ld, M, nh, nkv, hd, pos, f, kd, vd, dr);
+    add("rope_kv_store", bucket(M), nh + nkv, hd, since(be, t), 0);
+}
 static void w_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
     double t = bench_now();
     orig.swiglu(be, gu, out, M, inter);
@@ -133,6 +139,7 @@ void opprof_install(lr_model *m) {
     be->add = w_add;
     be->gather_rows = w_gather;
     be->kv_store = w_kv_store;
+    if (be->rope_kv_store) be->rope_kv_store = w_rope_kv_store;
     be->attention = w_attention;
     be->log_softmax = w_log_softmax;
     be->graph_begin = NULL; /* op by op: each op waits for its kernels, which a replayed step graph cannot */

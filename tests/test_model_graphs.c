@@ -14,7 +14,9 @@
  *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change;
  *   - temperature / top-p sampling where the logits are (sample_rows, the
  *     draws taken from each sequence's stream by generate) gives the tokens
- *     of sampling from downloaded rows, with and without the brackets. */
+ *     of sampling from downloaded rows, with and without the brackets;
+ *   - a backend's fused rope_kv_store (here the CPU's rope then kv_store)
+ *     is what the model calls with a cache: the same tokens. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +63,15 @@ static void sb_sample(lr_backend *be, const float *x, int M, int N, double t, do
     held.ids = ids, held.finite = finite, held.n = M;
 }
 
+static int fused_calls;
+static void sb_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int n_heads, int n_kv, int hd, const int32_t *pos,
+                             const float *inv_freq, void *k_dst, void *v_dst, const int64_t *dst_row) {
+    fused_calls++;
+    orig.rope(be, qkv, ld, M, n_heads + n_kv, hd, pos, inv_freq);
+    const int w = n_kv * hd;
+    orig.kv_store(be, k_dst, v_dst, dst_row, qkv + (size_t)n_heads * hd, qkv + (size_t)n_heads * hd + w, ld, M, w);
+}
+
 static void sb_begin(lr_backend *be, uint64_t key) {
     (void)be;
     if (in_bracket) nested++;
@@ -87,6 +98,7 @@ static void install(lr_model *m) {
     orig = *be;
     be->argmax_rows = sb_argmax;
     be->sample_rows = sb_sample;
+    be->rope_kv_store = sb_rope_kv_store;
     be->graph_begin = sb_begin;
     be->graph_end = sb_end;
 }
@@ -150,6 +162,7 @@ int main(void) {
     EXPECT(nested == 0 && !in_bracket, "brackets never nest and all closed");
     EXPECT(ops_in_bracket == brackets, "the step's argmax ran inside each bracket");
     EXPECT(last_key != 0, "a key was given");
+    EXPECT(fused_calls > 0, "the model calls a backend's fused rope_kv_store with a cache (%d calls)", fused_calls);
     EXPECT(sizes_seen[3] + sizes_seen[1] == brackets, "batches of 3 and 1 rows are not padded (capped at the batch)");
     *model_backend(m) = orig;
     free(ref);

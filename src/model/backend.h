@@ -123,6 +123,15 @@ struct lr_backend {
     void (*kv_store)(lr_backend *be, void *k_dst, void *v_dst, const int64_t *dst_row, const float *k_src,
                      const float *v_src, int ld_src, int M, int width);
 
+    /* Optional (NULL: the model calls rope, then kv_store): rope on the
+     * n_heads query and n_kv_heads key heads at the start of each row of
+     * qkv (M, ld), as `rope`, and the KV-cache write of the rotated keys
+     * (columns n_heads*hd ..) and the values (the n_kv_heads*hd columns
+     * after them) into rows dst_row of k_dst / v_dst, as `kv_store`: one
+     * pass over the rows instead of two. */
+    void (*rope_kv_store)(lr_backend *be, float *qkv, int ld, int M, int n_heads, int n_kv_heads, int head_dim,
+                          const int32_t *pos, const float *inv_freq, void *k_dst, void *v_dst, const int64_t *dst_row);
+
     /* Causal grouped-query attention over a ragged batch.
      * q (T, ldq) heads [0, n_heads*hd) after RoPE; k, v (rows, ldkv) of
      * element type b->kv_dtype with n_kv_heads*hd used per row; out (T,

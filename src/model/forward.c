@@ -110,19 +110,20 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
         const lr_layer *ly = &m->layers[l];
         be->rmsnorm(be, x, ly->attn_norm, h, T, d, eps);
         be->matmul(be, h, d, ly->wqkv, ly->bqkv, qkv, m->qkv_dim, T, m->qkv_dim, d, 0);
-        /* q heads and k heads are adjacent in each row: one rope call. */
-        be->rope(be, qkv, m->qkv_dim, T, cf->n_heads + cf->n_kv_heads, m->head_dim, w->pos, m->inv_freq);
         const float *kq = qkv + m->q_dim, *vq = qkv + m->q_dim + m->kv_dim; /* (T, qkv_dim) views */
-        if (c) {
-            void *kl = (char *)c->k + l * layer_bytes; /* (n_slots * max_len, kv_dim) of c->dtype */
-            void *vl = (char *)c->v + l * layer_bytes;
-            be->kv_store(be, kl, vl, w->dst_row, kq, vq, m->qkv_dim, T, m->kv_dim);
-            be->attention(be, qkv, m->qkv_dim, kl, vl, m->kv_dim, att, cf->n_heads, cf->n_kv_heads, m->head_dim,
-                          m->attn_scale, ab);
-        } else {
-            be->attention(be, qkv, m->qkv_dim, kq, vq, m->qkv_dim, att, cf->n_heads, cf->n_kv_heads, m->head_dim,
-                          m->attn_scale, ab);
+        void *kl = c ? (char *)c->k + l * layer_bytes : NULL; /* (n_slots * max_len, kv_dim) of c->dtype */
+        void *vl = c ? (char *)c->v + l * layer_bytes : NULL;
+        if (c && be->rope_kv_store) {
+            be->rope_kv_store(be, qkv, m->qkv_dim, T, cf->n_heads, cf->n_kv_heads, m->head_dim, w->pos, m->inv_freq,
+                              kl, vl, w->dst_row);
+        } else { /* q heads and k heads are adjacent in each row: one rope call */
+            be->rope(be, qkv, m->qkv_dim, T, cf->n_heads + cf->n_kv_heads, m->head_dim, w->pos, m->inv_freq);
+            if (c) be->kv_store(be, kl, vl, w->dst_row, kq, vq, m->qkv_dim, T, m->kv_dim);
         }
+        /* attention reads the cache, or without one the batch's own k / v columns */
+        const void *ka = c ? (const void *)kl : (const void *)kq, *va = c ? (const void *)vl : (const void *)vq;
+        be->attention(be, qkv, m->qkv_dim, ka, va, c ? m->kv_dim : m->qkv_dim, att, cf->n_heads, cf->n_kv_heads,
+                      m->head_dim, m->attn_scale, ab);
         be->matmul(be, att, m->q_dim, ly->wo, ly->bo, x, d, T, d, m->q_dim, 1); /* x += o_proj(att) */
         be->rmsnorm(be, x, ly->mlp_norm, h, T, d, eps);
         be->matmul(be, h, d, ly->wgu, ly->bgu, gu, 2 * I, T, 2 * I, d, 0);

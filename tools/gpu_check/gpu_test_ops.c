@@ -546,6 +546,29 @@ static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
         double *b2 = malloc((size_t)Mr * ld * sizeof *b2);
         for (size_t i = 0; i < (size_t)Mr * ld; i++) b2[i] = 1e-5 * 2.0 * 2; /* max|x| = 2, two terms */
         check_close(r, "rope", o[0], o[1], b2, (size_t)Mr * ld);
+        if (dut->rope_kv_store) { /* the fused op (rope, then the keys and values into cache rows) vs rope + kv_store */
+            const int nkv = 2, nq = nh - nkv, w = nkv * hd, rows = 20;
+            const int64_t dst[9] = {19, 0, 3, 4, 5, 11, 12, 7, 8};
+            float *oq[2], *ok[2], *ov[2];
+            for (int i = 0; i < 2; i++) {
+                lr_backend *be = bes[i];
+                float *dq = put(be, q, (size_t)Mr * ld * 4);
+                float *kd = be->alloc(be, (size_t)rows * w * 4), *vd = be->alloc(be, (size_t)rows * w * 4);
+                if (be == dut) {
+                    be->rope_kv_store(be, dq, ld, Mr, nq, nkv, hd, pos, inv, kd, vd, dst);
+                } else {
+                    be->rope(be, dq, ld, Mr, nh, hd, pos, inv);
+                    be->kv_store(be, kd, vd, dst, dq + (size_t)nq * hd, dq + (size_t)nq * hd + w, ld, Mr, w);
+                }
+                oq[i] = get(be, dq, (size_t)Mr * ld), ok[i] = get(be, kd, (size_t)rows * w);
+                ov[i] = get(be, vd, (size_t)rows * w);
+                be->free(be, dq), be->free(be, kd), be->free(be, vd);
+            }
+            check_close(r, "rope_kv_store q, k rotated", oq[0], oq[1], b2, (size_t)Mr * ld);
+            check_close(r, "rope_kv_store cached keys", ok[0], ok[1], b2, (size_t)rows * w);
+            check_close(r, "rope_kv_store cached values", ov[0], ov[1], b2, (size_t)rows * w);
+            for (int i = 0; i < 2; i++) free(oq[i]), free(ok[i]), free(ov[i]);
+        }
         free(q), free(o[0]), free(o[1]), free(b2);
     }
     /* kv_store into scattered cache rows */

@@ -211,6 +211,7 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->add = lr_cuda_add;
     be->gather_rows = lr_cuda_gather_rows;
     be->kv_store = lr_cuda_kv_store;
+    be->rope_kv_store = lr_cuda_rope_kv_store;
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;

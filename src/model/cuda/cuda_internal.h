@@ -203,6 +203,9 @@ void lr_cuda_add(lr_backend *be, float *y, const float *x, int M, int d);
 void lr_cuda_gather_rows(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst);
 void lr_cuda_kv_store(lr_backend *be, void *k_dst, void *v_dst, const int64_t *dst_row, const float *k_src,
                       const float *v_src, int ld_src, int M, int width);
+void lr_cuda_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int n_heads, int n_kv_heads, int head_dim,
+                           const int32_t *pos, const float *inv_freq, void *k_dst, void *v_dst,
+                           const int64_t *dst_row);
 void lr_cuda_attention(lr_backend *be, const float *q, int ldq, const void *k, const void *v, int ldkv, float *out,
                        int n_heads, int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b);
 void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N);

@@ -73,10 +73,8 @@ void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, i
 }
 
 // ---- rope in place, rotate-half; angle = pos * inv_freq in fp32 as transformers
-__global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t *pos, const float *inv_freq) {
-    const int r = blockIdx.x, half = hd / 2;
-    const float p = (float)pos[r];
-    float *row = x + (size_t)r * ld;
+__device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, float p, const float *inv_freq) {
+    const int half = hd / 2;
     for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
         const int h = t / half, i = t % half;
         float s, c;
@@ -88,24 +86,34 @@ __global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t
     }
 }
 
+__global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t *pos, const float *inv_freq) {
+    rope_row(x + (size_t)blockIdx.x * ld, n_heads, hd, (float)pos[blockIdx.x], inv_freq);
+}
+
+// inv_freq is the model's constant array: copied to cx->inv_freq once, again
+// only when it changes. 1: it changed inside a recording bracket (a recorded
+// step reads the old copy, and cudaFree cannot run while capturing): the
+// bracket fails and its eager rerun copies.
+static int rope_freqs(lr_cuda_ctx *cx, const float *inv_freq, int half) {
+    if (cx->inv_freq_host == inv_freq && cx->inv_freq_n == half && cx->inv_freq_first == inv_freq[0]) return 0;
+    if (lr_cuda_graph_recording(cx)) {
+        lr_cuda_graph_break(cx);
+        return 1;
+    }
+    if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
+    LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
+    LR_CUDA_CHECK(
+        cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice, cx->stream));
+    cx->inv_freq_host = inv_freq;
+    cx->inv_freq_n = half;
+    cx->inv_freq_first = inv_freq[0];
+    return 0;
+}
+
 void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
                   const float *inv_freq) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0) return;
-    const int half = head_dim / 2;
-    // inv_freq is the model's constant array: copied once, again only when it changes
-    if (cx->inv_freq_host != inv_freq || cx->inv_freq_n != half || cx->inv_freq_first != inv_freq[0]) {
-        // a recorded step reads the old copy (and cudaFree cannot run while
-        // capturing): this bracket fails, and its eager rerun copies
-        if (lr_cuda_graph_recording(cx)) return lr_cuda_graph_break(cx);
-        if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
-        LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
-        LR_CUDA_CHECK(cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice,
-                                      cx->stream));
-        cx->inv_freq_host = inv_freq;
-        cx->inv_freq_n = half;
-        cx->inv_freq_first = inv_freq[0];
-    }
+    if (M <= 0 || rope_freqs(cx, inv_freq, head_dim / 2)) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
     const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
     if (lr_cuda_graph_args(cx, __LINE__, x, ld, M, n_heads, head_dim, dpos, cx->inv_freq)) return;
@@ -223,6 +231,44 @@ void lr_cuda_kv_store(lr_backend *be, void *k_dst, void *v_dst, const int64_t *d
                                                    ld_src, width);
     else
         kv_store_kernel<<<M, 256, 0, cx->stream>>>((float *)k_dst, (float *)v_dst, drow, k_src, v_src, ld_src, width);
+    LR_CUDA_LAUNCHED();
+}
+
+// ---- rope_kv_store: rope on the q and k heads of each row, then the rotated
+// keys and the values into the cache rows (one pass: the row is in cache)
+template <typename T>
+__global__ void rope_kv_store_kernel(float *qkv, int ld, int n_heads, int n_kv, int hd, const int32_t *pos,
+                                     const float *inv_freq, T *k_dst, T *v_dst, const int64_t *dst_row) {
+    float *row = qkv + (size_t)blockIdx.x * ld;
+    rope_row(row, n_heads + n_kv, hd, (float)pos[blockIdx.x], inv_freq);
+    __syncthreads(); // the rotated keys were written by other threads
+    const int width = n_kv * hd;
+    const float *kr = row + (size_t)n_heads * hd, *vr = kr + width;
+    const size_t o = (size_t)dst_row[blockIdx.x] * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        kv_put(k_dst + o + i, kr[i]);
+        kv_put(v_dst + o + i, vr[i]);
+    }
+}
+
+void lr_cuda_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int n_heads, int n_kv_heads, int head_dim,
+                           const int32_t *pos, const float *inv_freq, void *k_dst, void *v_dst,
+                           const int64_t *dst_row) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0 || rope_freqs(cx, inv_freq, head_dim / 2)) return;
+    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
+    const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
+    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
+    const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
+    if (lr_cuda_graph_args(cx, __LINE__, qkv, ld, M, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq, k_dst, v_dst,
+                           drow, (int)be->kv_dtype))
+        return;
+    if (be->kv_dtype == LR_BF16)
+        rope_kv_store_kernel<<<M, 128, 0, cx->stream>>>(qkv, ld, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq,
+                                                        (__nv_bfloat16 *)k_dst, (__nv_bfloat16 *)v_dst, drow);
+    else
+        rope_kv_store_kernel<<<M, 128, 0, cx->stream>>>(qkv, ld, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq,
+                                                        (float *)k_dst, (float *)v_dst, drow);
     LR_CUDA_LAUNCHED();
 }
 

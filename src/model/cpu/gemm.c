@@ -302,13 +302,34 @@ static void gemm_range(const float *x, int ldx, lr_weight w, size_t ldw, const f
  * are those of every other path. */
 #define WS_ROWS (2 * LANES)
 #define WS_MIN_ROWS 4
+#define WS_KB 64 /* k per block of bf16 weight rows widened at once */
 /* V: vectors of token rows (1 when M <= LANES: no lanes of padding rows). */
 static inline __attribute__((always_inline)) void ws_tile(const int R, const int V, const float *xt, lr_weight w,
                                                           size_t ldw, int n, int K, int pf,
                                                           float *t /* (R, WS_ROWS) */) {
     vf c0[MR], c1[MR];
     for (int r = 0; r < R; r++) c0[r] = c1[r] = vf_zero();
-    for (int k = 0; k < K; k++) {
+    int k = 0;
+    if (w.dtype == LR_BF16) { /* WS_KB k at a time: the R rows widened with vector ops into L1, then broadcast */
+        _Alignas(32) float wb[MR * WS_KB];     /* (R, WS_KB); a block long enough that its stores have */
+        for (; k + WS_KB <= K; k += WS_KB) { /* left the store buffer before the broadcasts read them */
+            if (pf)
+                for (int kk = 0; kk < WS_KB; kk += 32) prefetch_rows(w, ldw, n + MR, MR, k + kk); /* the next tile */
+            for (int r = 0; r < R; r++)
+                for (int kk = 0; kk < WS_KB; kk += 8)
+                    _mm256_store_ps(wb + WS_KB * r + kk, load8_w(w, (size_t)(n + r) * ldw + (size_t)(k + kk)));
+            for (int i = 0; i < WS_KB; i++) {
+                const float *xk = xt + (size_t)(k + i) * WS_ROWS;
+                const vf xa = vf_load(xk), xb = V == 2 ? vf_load(xk + LANES) : xa;
+                for (int r = 0; r < R; r++) {
+                    const vf wv = vf_set1(wb[WS_KB * r + i]);
+                    c0[r] = vf_fma(xa, wv, c0[r]);
+                    if (V == 2) c1[r] = vf_fma(xb, wv, c1[r]);
+                }
+            }
+        }
+    }
+    for (; k < K; k++) { /* fp32 weights, and a bf16 tail */
         if (pf) prefetch_rows(w, ldw, n + MR, MR, k); /* the next tile */
         const vf xa = vf_load(xt + (size_t)k * WS_ROWS), xb = V == 2 ? vf_load(xt + (size_t)k * WS_ROWS + LANES) : xa;
         for (int r = 0; r < R; r++) {

@@ -18,6 +18,53 @@ def load(path):
         return {"error": f"{os.path.basename(path)}: {e}"}
 
 
+def checks_of(results, name):
+    r = results.get(name)
+    return {c["name"]: c for c in (r.get("checks") or [])} if isinstance(r, dict) else {}
+
+
+def ab_section(results):
+    """One table per switch the GPU check measures both ways (docs/model.md, the CUDA switches):
+    the numbers to read first when deciding a default."""
+    perf, kv = checks_of(results, "perf"), checks_of(results, "perf_kvbf16")
+    rows = []
+    for b in (1, 64, 256):
+        g, e = perf.get(f"perf decode batch {b} ids", {}), perf.get(f"perf decode batch {b} ids no graphs", {})
+        if g.get("ms_per_step") and e.get("ms_per_step"):
+            rows.append(f"| decode batch {b} (greedy ids) | graphs {g['ms_per_step']} ms | op by op "
+                        f"{e['ms_per_step']} ms | {e['ms_per_step'] / g['ms_per_step']:.2f}x |")
+        k = kv.get(f"perf decode batch {b} ids", {})
+        if g.get("ms_per_step") and k.get("ms_per_step"):
+            rows.append(f"| decode batch {b} (greedy ids) | bf16 KV {k['ms_per_step']} ms | fp32 KV "
+                        f"{g['ms_per_step']} ms | {g['ms_per_step'] / k['ms_per_step']:.2f}x |")
+    sc, tc = perf.get("perf scoring", {}), perf.get("perf scoring tc attention", {})
+    if sc.get("seconds_per_pass") and tc.get("seconds_per_pass"):
+        rows.append(f"| scoring (MFU {sc.get('mfu_vs_989')} -> {tc.get('mfu_vs_989')}) | tc attention "
+                    f"{tc['seconds_per_pass'] * 1e3:.1f} ms | default {sc['seconds_per_pass'] * 1e3:.1f} ms | "
+                    f"{sc['seconds_per_pass'] / tc['seconds_per_pass']:.2f}x |")
+    step = {}
+    for name in ("train", "train_tf32", "train_bf16w"):
+        c = checks_of(results, name)
+        st = next((v for k, v in c.items() if k.startswith("train perf step")), {})
+        con = c.get("train contract per step", {})
+        if st.get("step_s"):
+            step[name] = st["step_s"]
+            rows.append(f"| LoRA step, 1.5B shape: `{name}` | {st['step_s']} s | contract "
+                        f"{'ok' if con.get('pass') else 'FAIL'} (loss rel {con.get('worst_loss_rel')}, "
+                        f"grad cos {con.get('worst_grad_cosine')}) | "
+                        f"{(step['train'] / st['step_s']) if 'train' in step else 0:.2f}x |")
+    for name in ("contract_4l", "contract_4l_tc", "contract_4l_kvbf16"):
+        c = checks_of(results, name)
+        if c:
+            bad = [k for k, v in c.items() if not v.get("pass")]
+            kl = [v.get("kl_mean") for k, v in c.items() if k.startswith("contract kv-cache")]
+            rows.append(f"| `{name}` | {'ok' if not bad else 'FAIL: ' + ', '.join(bad)} | kv-cache KL mean {kl} | |")
+    if not rows:
+        return []
+    return ["", "## A/B of the switches (read first when choosing a default)", "",
+            "| what | this way | the other | speed-up |", "|---|---|---|---|"] + rows
+
+
 def main():
     out = sys.argv[1]
     stages = []
@@ -65,6 +112,7 @@ def main():
             a, b = ours.get(k, {}).get("tokens_per_s"), hf.get(k.replace(" ids", ""), {}).get("tokens_per_s")
             ratio = f"{a / b:.2f}x" if a and b else "-"
             md += [f"| {k} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |"]
+    md += ab_section(results)
     tr = results.get("train_hf")
     if isinstance(tr, dict) and tr.get("supervised_per_s"):
         md += ["", "## PyTorch + peft LoRA step, bf16 (issue 16's baseline; bench/train_bench.py)", "",

@@ -109,15 +109,25 @@ static void graph_stats(lr_model *m, long st[4]) {
 #endif
 }
 
+/* The backend's step-graph hooks, switched off for an A/B run and put back. */
+typedef struct {
+    void (*begin)(lr_backend *, uint64_t);
+    int (*end)(lr_backend *);
+} saved_graphs;
+static saved_graphs graphs_off(lr_backend *be) {
+    const saved_graphs g = {be->graph_begin, be->graph_end};
+    be->graph_begin = NULL, be->graph_end = NULL;
+    return g;
+}
+static void graphs_restore(lr_backend *be, saved_graphs g) { be->graph_begin = g.begin, be->graph_end = g.end; }
+
 /* Greedy decoding of n_seq prompts (lens[s] tokens each, packed in tok) for
  * `steps` tokens each: ids (steps, n_seq) and finite flags; graphs = 0
  * switches the backend's step graphs off for the run. 0 ok. */
 static int greedy_ids_run(lr_model *m, const int32_t *tok, const int *lens, int n_seq, int steps, int graphs,
                           int32_t *ids, uint8_t *fin) {
     lr_backend *be = model_backend(m);
-    void (*gb)(lr_backend *, uint64_t) = be->graph_begin;
-    int (*ge)(lr_backend *) = be->graph_end;
-    if (!graphs) be->graph_begin = NULL, be->graph_end = NULL;
+    const saved_graphs sg = graphs ? (saved_graphs){be->graph_begin, be->graph_end} : graphs_off(be);
     int max_len = 0;
     for (int s = 0; s < n_seq; s++) max_len = lens[s] > max_len ? lens[s] : max_len;
     lr_kv_cache *c = kv_cache_new(m, n_seq, max_len + steps);
@@ -130,7 +140,7 @@ static int greedy_ids_run(lr_model *m, const int32_t *tok, const int *lens, int 
                                  fin + (size_t)t * n_seq);
     kv_cache_free(c);
     free(slots), free(nn);
-    be->graph_begin = gb, be->graph_end = ge;
+    graphs_restore(be, sg);
     return rc;
 }
 
@@ -398,12 +408,9 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
                  B, decode_steps, dg * 1e3, B / dg, wbytes / dg / 1e9, model_backend(m)->graph_begin != NULL, gs[2],
                  gs[3]);
         if (model_backend(m)->graph_begin) { /* the same steps launched op by op (A/B) */
-            lr_backend *be = model_backend(m);
-            void (*gb)(lr_backend *, uint64_t) = be->graph_begin;
-            int (*ge)(lr_backend *) = be->graph_end;
-            be->graph_begin = NULL, be->graph_end = NULL;
+            const saved_graphs sg = graphs_off(model_backend(m));
             const double de = greedy_step_seconds(m, kc, slots, tok, nn, B, next, fin, warm, decode_steps, &rc);
-            be->graph_begin = gb, be->graph_end = ge;
+            graphs_restore(model_backend(m), sg);
             snprintf(name, sizeof name, "perf decode batch %d ids no graphs", B);
             gt_check(r, name, rc == 0,
                      "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, "

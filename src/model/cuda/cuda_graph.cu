@@ -20,7 +20,6 @@
 
 #include "model/cuda/cuda_internal.h"
 
-void lr_cuda_meta_reserve(lr_cuda_ctx *cx, size_t bytes, size_t largest); // backend_cuda.cu
 
 static void destroy_exec(void *exec) {
     if (exec) LR_CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)exec));

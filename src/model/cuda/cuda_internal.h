@@ -119,6 +119,9 @@ void *lr_cuda_scratch(lr_cuda_ctx *cx, void **buf, size_t *cap, size_t bytes);
 void *lr_cuda_host_meta(lr_cuda_ctx *cx, size_t bytes);
 void *lr_cuda_meta_upload(lr_cuda_ctx *cx, size_t bytes);
 void lr_cuda_meta_restart(lr_cuda_ctx *cx);
+// The ring holds `bytes` from offset 0 without wrapping and ops of up to
+// `largest` bytes without growing (before a capture: its warm-up's sizes).
+void lr_cuda_meta_reserve(lr_cuda_ctx *cx, size_t bytes, size_t largest);
 
 // Step graphs (cuda_graph.cu; the seam's graph_begin / graph_end).
 void lr_cuda_graph_begin(lr_backend *be, uint64_t key);

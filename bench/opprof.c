@@ -48,7 +48,16 @@ static op_entry *entry(const char *op, int m, int n, int k) {
     return e;
 }
 
+/* Ops that call other ops of the table (the CPU's matmul_dx is a gemm) count
+ * once, at the outer call: depth = wrapped calls under way. */
+static int depth;
+static double enter(void) {
+    depth++;
+    return bench_now();
+}
+
 static void add(const char *op, int m, int n, int k, double s, double flops) {
+    if (depth-- > 1) return; /* inside another op's wrapper: its time is that op's */
     op_entry *e = entry(op, m, n, k);
     e->calls++;
     e->s += s;
@@ -65,56 +74,56 @@ static double since(lr_backend *be, double t) {
 }
 
 static void w_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out) {
-    double t = bench_now();
+    double t = enter();
     orig.embed(be, table, ids, M, d, out);
     add("embed", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                      int M, int N, int K, int acc) {
-    double t = bench_now();
+    double t = enter();
     orig.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, acc);
     add("matmul", M, N, K, since(be, t), 2.0 * M * N * K);
 }
 static void w_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, int M, int d, float eps) {
-    double t = bench_now();
+    double t = enter();
     orig.rmsnorm(be, x, w, y, M, d, eps);
     add("rmsnorm", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_rope(lr_backend *be, float *x, int ld, int M, int nh, int hd, const int32_t *pos, const float *f) {
-    double t = bench_now();
+    double t = enter();
     orig.rope(be, x, ld, M, nh, hd, pos, f);
     add("rope", bucket(M), nh, hd, since(be, t), 0);
 }
 static void w_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int nh, int nkv, int hd, const int32_t *pos,
                             const float *f, void *kd, void *vd, const int64_t *dr) {
-    double t = bench_now();
+    double t = enter();
     orig.rope_kv_store(be, qkv, ld, M, nh, nkv, hd, pos, f, kd, vd, dr);
     add("rope_kv_store", bucket(M), nh + nkv, hd, since(be, t), 0);
 }
 static void w_swiglu(lr_backend *be, const float *gu, float *out, int M, int inter) {
-    double t = bench_now();
+    double t = enter();
     orig.swiglu(be, gu, out, M, inter);
     add("swiglu", bucket(M), inter, 0, since(be, t), 0);
 }
 static void w_add(lr_backend *be, float *y, const float *x, int M, int d) {
-    double t = bench_now();
+    double t = enter();
     orig.add(be, y, x, M, d);
     add("add", bucket(M), d, 0, since(be, t), 0);
 }
 static void w_gather(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
-    double t = bench_now();
+    double t = enter();
     orig.gather_rows(be, src, d, rows, n, dst);
     add("gather_rows", bucket(n), d, 0, since(be, t), 0);
 }
 static void w_kv_store(lr_backend *be, void *kd, void *vd, const int64_t *dr, const float *ks, const float *vs, int ld,
                        int M, int width) {
-    double t = bench_now();
+    double t = enter();
     orig.kv_store(be, kd, vd, dr, ks, vs, ld, M, width);
     add("kv_store", bucket(M), width, 0, since(be, t), 0);
 }
 static void w_attention(lr_backend *be, const float *q, int ldq, const void *k, const void *v, int ldkv, float *out,
                         int nh, int nkv, int hd, float scale, const lr_attn_batch *b) {
-    double t = bench_now();
+    double t = enter();
     orig.attention(be, q, ldq, k, v, ldkv, out, nh, nkv, hd, scale, b);
     double fl = 0;
     int T = b->q_off[b->n_seq];
@@ -123,9 +132,85 @@ static void w_attention(lr_backend *be, const float *q, int ldq, const void *k, 
     add("attention", T, b->n_seq, 0, since(be, t), fl);
 }
 static void w_log_softmax(lr_backend *be, const float *x, float *y, int M, int N) {
-    double t = bench_now();
+    double t = enter();
     orig.log_softmax(be, x, y, M, N);
     add("log_softmax", bucket(M), N, 0, since(be, t), 0);
+}
+
+/* ---- the training ops (the LoRA trainer's step: gpu_test train --profile) */
+static void w_gemm(lr_backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc) {
+    double t = enter();
+    orig.gemm(be, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    add(ta ? (tb ? "gemm TT" : "gemm TN") : (tb ? "gemm NT" : "gemm NN"), M, N, K, since(be, t), 2.0 * M * N * K);
+}
+static void w_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
+    double t = enter();
+    orig.matmul_dx(be, dy, w, dx, M, N, K);
+    add("matmul_dx", M, K, N, since(be, t), 2.0 * M * N * K);
+}
+static void w_rmsnorm_bw(lr_backend *be, const float *x, const float *w, const float *dy, float *dx, int M, int d,
+                         float eps) {
+    double t = enter();
+    orig.rmsnorm_backward(be, x, w, dy, dx, M, d, eps);
+    add("rmsnorm_backward", bucket(M), d, 0, since(be, t), 0);
+}
+static void w_rope_bw(lr_backend *be, float *dx, int ld, int M, int nh, int hd, const int32_t *pos, const float *f) {
+    double t = enter();
+    orig.rope_backward(be, dx, ld, M, nh, hd, pos, f);
+    add("rope_backward", bucket(M), nh, hd, since(be, t), 0);
+}
+static void w_swiglu_bw(lr_backend *be, const float *gu, const float *dact, float *dgu, int M, int inter) {
+    double t = enter();
+    orig.swiglu_backward(be, gu, dact, dgu, M, inter);
+    add("swiglu_backward", bucket(M), inter, 0, since(be, t), 0);
+}
+static void w_attention_bw(lr_backend *be, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                           const float *dout, float *dq, float *dk, float *dv, int ldd, int nh, int nkv, int hd,
+                           float scale, const lr_attn_batch *b) {
+    double t = enter();
+    orig.attention_backward(be, q, ldq, k, v, ldkv, dout, dq, dk, dv, ldd, nh, nkv, hd, scale, b);
+    double fl = 0; /* scores recomputed, dP = dO·Vᵀ, dV, dQ, dK: 5 products of the forward's 2 */
+    for (int s = 0; s < b->n_seq; s++)
+        for (int r = b->q_off[s]; r < b->q_off[s + 1]; r++) fl += 10.0 * nh * hd * (b->n_past[s] + (r - b->q_off[s]) + 1);
+    add("attention_backward", b->q_off[b->n_seq], b->n_seq, 0, since(be, t), fl);
+}
+static void w_dropout(lr_backend *be, const float *x, int ldx, float *out, int ldo, int M, int n, const uint64_t *rk,
+                      float p) {
+    double t = enter();
+    orig.dropout(be, x, ldx, out, ldo, M, n, rk, p);
+    add("dropout", bucket(M), n, 0, since(be, t), 0);
+}
+static void w_kl_loss(lr_backend *be, const float *z, int n, int V, const int64_t *lo, const int32_t *li,
+                      const float *lw, double gs, double *loss, float *dz) {
+    double t = enter();
+    orig.kl_loss(be, z, n, V, lo, li, lw, gs, loss, dz);
+    add("kl_loss", n, V, 0, since(be, t), 0);
+}
+static void w_copy_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n) {
+    double t = enter();
+    orig.copy_cols(be, y, ldy, x, ldx, M, n);
+    add("copy_cols", bucket(M), n, 0, since(be, t), 0);
+}
+static void w_add_cols(lr_backend *be, float *y, int ldy, const float *x, int ldx, int M, int n) {
+    double t = enter();
+    orig.add_cols(be, y, ldy, x, ldx, M, n);
+    add("add_cols", bucket(M), n, 0, since(be, t), 0);
+}
+static void w_scale(lr_backend *be, float *x, size_t n, float sc) {
+    double t = enter();
+    orig.scale(be, x, n, sc);
+    add("scale", 1, (int)(n > 0x7fffffff ? 0x7fffffff : n), 0, since(be, t), 0);
+}
+static void w_scatter(lr_backend *be, const float *src, int d, const int *rows, int n, float *dst) {
+    double t = enter();
+    orig.scatter_rows(be, src, d, rows, n, dst);
+    add("scatter_rows", bucket(n), d, 0, since(be, t), 0);
+}
+static void w_zero(lr_backend *be, void *p, size_t bytes) {
+    double t = enter();
+    orig.zero(be, p, bytes);
+    add("zero", 1, 0, 0, since(be, t), 0);
 }
 
 void opprof_install(lr_model *m) {
@@ -142,9 +227,23 @@ void opprof_install(lr_model *m) {
     if (be->rope_kv_store) be->rope_kv_store = w_rope_kv_store;
     be->attention = w_attention;
     be->log_softmax = w_log_softmax;
+    /* NULL where the backend has no trainer */
+    if (be->gemm) be->gemm = w_gemm;
+    if (be->matmul_dx) be->matmul_dx = w_matmul_dx;
+    if (be->rmsnorm_backward) be->rmsnorm_backward = w_rmsnorm_bw;
+    if (be->rope_backward) be->rope_backward = w_rope_bw;
+    if (be->swiglu_backward) be->swiglu_backward = w_swiglu_bw;
+    if (be->attention_backward) be->attention_backward = w_attention_bw;
+    if (be->dropout) be->dropout = w_dropout;
+    if (be->kl_loss) be->kl_loss = w_kl_loss;
+    if (be->copy_cols) be->copy_cols = w_copy_cols;
+    if (be->add_cols) be->add_cols = w_add_cols;
+    if (be->scale) be->scale = w_scale;
+    if (be->scatter_rows) be->scatter_rows = w_scatter;
+    if (be->zero) be->zero = w_zero;
     be->graph_begin = NULL; /* op by op: each op waits for its kernels, which a replayed step graph cannot */
     be->graph_end = NULL;
-    n_tab = 0;
+    n_tab = 0, depth = 0;
     wall0 = bench_now();
 }
 
@@ -152,7 +251,7 @@ void opprof_install(lr_model *m) {
 void opprof_uninstall(lr_model *m) { *model_backend(m) = orig; }
 
 void opprof_reset(void) {
-    n_tab = 0;
+    n_tab = 0, depth = 0;
     wall0 = bench_now();
 }
 
@@ -179,7 +278,7 @@ void opprof_report(FILE *f, const char *title, double passes) {
             continue;
         }
         char shape[64];
-        if (strcmp(e->op, "matmul") == 0)
+        if (strcmp(e->op, "matmul") == 0 || strncmp(e->op, "gemm", 4) == 0 || strcmp(e->op, "matmul_dx") == 0)
             snprintf(shape, sizeof shape, "M=%d N=%d K=%d", e->m, e->n, e->k);
         else if (strcmp(e->op, "attention") == 0)
             snprintf(shape, sizeof shape, "T=%d seqs=%d", e->m, e->n);

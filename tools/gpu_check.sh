@@ -16,9 +16,10 @@
 #
 # Every stage's status goes to stages.tsv and its output to <stage>.log in a
 # work folder; a failed stage does not stop the later ones. After every stage
-# OUT gets the four files a device run brings back (at most 8 come back):
-# gpu_check.md and gpu_check.json (the report), perf_profile.md (per-op
-# times of the perf stage) and files.tar.gz (every stage's log and JSON).
+# OUT gets the five files a device run brings back (at most 8 come back):
+# gpu_check.md and gpu_check.json (the report), perf_profile.md and
+# train_profile.md (per-op times of the perf stage's passes and the train
+# stage's LoRA step) and files.tar.gz (every stage's log and JSON).
 # Exit 0 only when no stage failed or timed out.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -65,7 +66,7 @@ FAILED=0
 
 publish() {
   local f
-  for f in gpu_check.md gpu_check.json perf_profile.md; do [ -e "$OUTDIR/$f" ] && cp "$OUTDIR/$f" "$DEST/"; done
+  for f in gpu_check.md gpu_check.json perf_profile.md train_profile.md; do [ -e "$OUTDIR/$f" ] && cp "$OUTDIR/$f" "$DEST/"; done
   tar -czf "$DEST/files.tar.gz.tmp" -C "$OUTDIR" . 2>/dev/null && mv "$DEST/files.tar.gz.tmp" "$DEST/files.tar.gz"
 }
 report() { python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" >/dev/null 2>&1 || true; publish; }
@@ -100,6 +101,23 @@ stage() {
   if [ $status != pass ]; then tail -15 "$OUTDIR/$name.log" | sed "s/^/    [$name] /"; fi
   report
   return 0
+}
+
+# The default-on pieces not yet run on a GPU, all off: the kernels and launch
+# path of the last passing device run (docs/model.md, the switches table).
+SAFE_ENV=(LR_CUDA_GRAPHS=0 LR_CUDA_FUSED_BF16=0 LR_CUDA_META_DEDUP=0 LR_CUDA_ROPE_KV=0 LR_CUDA_SAMPLE=0
+  LR_CUDA_ATTENTION=nodecode)
+# stage_or_safe NAME CAP OK_CODES CMD...: the stage; if it fails or times out,
+# again as NAME_safe with SAFE_ENV (the failure still counts): a fault in a new
+# piece then still leaves the stage's numbers, and says which side it is on.
+stage_or_safe() {
+  local name=$1 cap=$2 ok=$3; shift 3
+  stage "$name" "$cap" "$ok" "$@"
+  case $(tail -1 "$OUTDIR/stages.tsv" | cut -f2) in
+    fail|timeout)
+      local args=("${@//\/$name.json/\/${name}_safe.json}") # its own JSON and profile beside the failed one's
+      stage "${name}_safe" "$cap" "$ok" env "${SAFE_ENV[@]}" "${args[@]//perf_profile.md/perf_profile_safe.md}" ;;
+  esac
 }
 
 probe() {
@@ -156,7 +174,8 @@ if [ $DRY = 1 ]; then
   # the trainer harness against the plain CPU trainer (exact), and against a wrong rmsnorm (must fail);
   # the bf16 emulation models bf16 GEMM inputs everywhere, which the CUDA trainer (fp32 weights) does not
   stage selfcheck_train 120 0 "$T" train --dut cpu --json "$OUTDIR/selfcheck_train.json" \
-    --model data/demo/expert --steps 5
+    --model data/demo/expert --steps 5 --perf-model data/demo/expert --profile "$OUTDIR/train_profile.md"
+  stage selfcheck_train_profile 10 0 grep -q "^| matmul_dx " "$OUTDIR/train_profile.md"
   stage selfcheck_train_faulty 120 0 bash -c "\"$T\" train --dut cpu-faulty --json \"$OUTDIR/selfcheck_train_faulty.json\" \
     --model data/demo/expert --steps 2 >/dev/null; [ \$? = 1 ]"
   stage selfcheck_perf 60 0 "$T" perf --dut cpu-emu --json "$OUTDIR/selfcheck_perf.json" --model data/demo/expert \
@@ -166,16 +185,16 @@ if [ $DRY = 1 ]; then
     bench/train_bench.py
 else
   stage ops 90 0 "$T" ops --json "$OUTDIR/ops.json"
-  stage contract_demo_f32 60 0 "$T" contract --json "$OUTDIR/contract_demo_f32.json" \
+  stage_or_safe contract_demo_f32 60 0 "$T" contract --json "$OUTDIR/contract_demo_f32.json" \
     --model data/demo/expert --model data/demo/amateur
   stage demo_bf16 60 0 bash -c "python3 tools/gpu_check/to_bf16.py data/demo/expert \"$WORK/demo-bf16/expert\" &&
     python3 tools/gpu_check/to_bf16.py data/demo/amateur \"$WORK/demo-bf16/amateur\""
-  stage contract_demo_bf16 60 0 "$T" contract --json "$OUTDIR/contract_demo_bf16.json" \
+  stage_or_safe contract_demo_bf16 60 0 "$T" contract --json "$OUTDIR/contract_demo_bf16.json" \
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur"
   # the scorer on the GPU (ids transport, contrast op) vs on the CPU in fp32
-  stage scorer_demo_f32 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_f32.json" \
+  stage_or_safe scorer_demo_f32 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_f32.json" \
     --model data/demo/expert --model data/demo/amateur --seqs 32 --max-len 64
-  stage scorer_demo_bf16 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_bf16.json" \
+  stage_or_safe scorer_demo_bf16 90 0 "$T" scorer --json "$OUTDIR/scorer_demo_bf16.json" \
     --model "$WORK/demo-bf16/expert" --model "$WORK/demo-bf16/amateur" --seqs 32 --max-len 64
   # performance: a Qwen2.5-Math-1.5B-shaped random bf16 model (numpy), ours then HF
   if python3 -c "import numpy" 2>/dev/null; then
@@ -183,7 +202,7 @@ else
     # so that the CPU reference takes seconds): the decode and tensor-core attention kernels and step graphs
     stage make_models_4l 60 0 bash -c "python3 bench/make_model_bf16.py '$WORK/m1p5b-4l' --shape 1.5b --layers 4 \
       --vocab 8192 && python3 bench/make_model_bf16.py '$WORK/m0p5b-4l' --shape 0.5b --layers 4 --vocab 8192"
-    stage contract_4l 90 0 "$T" contract --json "$OUTDIR/contract_4l.json" --model "$WORK/m1p5b-4l" \
+    stage_or_safe contract_4l 90 0 "$T" contract --json "$OUTDIR/contract_4l.json" --model "$WORK/m1p5b-4l" \
       --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
     # again with the tensor-core attention (bf16 q, k, v and probabilities): recorded, not gating, until it passes
     stage contract_4l_tc 90 0,1 env LR_CUDA_ATTENTION=tc "$T" contract --json "$OUTDIR/contract_4l_tc.json" \
@@ -192,7 +211,7 @@ else
     stage contract_4l_kvbf16 90 0,1 env LR_CUDA_KV=bf16 "$T" contract --json "$OUTDIR/contract_4l_kvbf16.json" \
       --model "$WORK/m1p5b-4l" --model "$WORK/m0p5b-4l" --seqs 8 --max-len 160
     stage make_model_1p5b 150 0 python3 bench/make_model_bf16.py "$WORK/m1p5b" --shape 1.5b
-    stage perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
+    stage_or_safe perf 120 0 "$T" perf --json "$OUTDIR/perf.json" --model "$WORK/m1p5b" --profile "$OUTDIR/perf_profile.md"
     stage perf_kvbf16 120 0,1 env LR_CUDA_KV=bf16 "$T" perf --json "$OUTDIR/perf_kvbf16.json" --model "$WORK/m1p5b"
     stage perf_hf 150 0 python3 tools/gpu_check/hf_bench.py --model "$WORK/m1p5b" --json "$OUTDIR/hf.json"
     # issue 16's baseline: one LoRA step of PyTorch + peft in bf16 (16 samples of the paper's
@@ -200,14 +219,14 @@ else
     # issue 16: the LoRA trainer on the GPU vs the CPU fp32 trainer (20 steps on the demo expert),
     # and one 16-sample step of the 1.5B shape (against train_hf below)
     stage train 150 0 "$T" train --json "$OUTDIR/train.json" --model data/demo/expert --steps 20 \
-      --perf-model "$WORK/m1p5b"
+      --perf-model "$WORK/m1p5b" --profile "$OUTDIR/train_profile.md"
     # the trainer's fp32 GEMMs on TF32 tensor cores (LR_CUDA_MATH=tf32): its contract and step time
     stage train_tf32 150 0,1 env LR_CUDA_MATH=tf32 "$T" train --json "$OUTDIR/train_tf32.json" \
-      --model data/demo/expert --steps 20 --perf-model "$WORK/m1p5b"
+      --model data/demo/expert --steps 20 --perf-model "$WORK/m1p5b" --profile "$OUTDIR/train_tf32_profile.md"
     # ... and with bf16 frozen weights (LR_TRAIN_WEIGHTS=bf16: bf16 tensor-core GEMMs for the frozen matrices,
     # the adapter's in TF32), against the CPU fp32 trainer on the bf16 demo expert
     stage train_bf16w 150 0,1 env LR_TRAIN_WEIGHTS=bf16 LR_CUDA_MATH=tf32 "$T" train --json "$OUTDIR/train_bf16w.json" \
-      --model "$WORK/demo-bf16/expert" --steps 20 --perf-model "$WORK/m1p5b"
+      --model "$WORK/demo-bf16/expert" --steps 20 --perf-model "$WORK/m1p5b" --profile "$OUTDIR/train_bf16w_profile.md"
     stage train_hf 120 0 bash -c "python3 bench/train_bench.py --model '$WORK/m1p5b' --samples traces \
       --device cuda --dtype bf16 --repeats 5 --warmup 2 > '$OUTDIR/train_hf.json'"
   else

@@ -4,7 +4,7 @@
  *   gpu_test contract [--dut ...] --json FILE --model DIR [--model DIR ...]
  *   gpu_test perf     --json FILE --model DIR [--score-tokens N] [--decode-steps N] [--profile FILE.md]
  *   gpu_test scorer   [--dut ...] --json FILE --model EXPERT --model AMATEUR [--seqs TRACES] [--max-len NEW_TOKENS]
- *   gpu_test train    [--dut ...] --json FILE --model EXPERT [--steps N] [--perf-model DIR]
+ *   gpu_test train    [--dut ...] --json FILE --model EXPERT [--steps N] [--perf-model DIR] [--profile FILE.md]
  *
  * Exit 0: every check passed; 1: a check failed; 2: usage; 77: the device
  * under test is CUDA and there is no usable GPU (nothing was checked). */
@@ -82,6 +82,20 @@ int gt_close(gt_report *r) {
     return r->failures;
 }
 
+gt_env gt_env_set(const char *name, const char *value) {
+    const char *old = getenv(name);
+    gt_env e = {name, old ? strdup(old) : NULL};
+    setenv(name, value, 1);
+    return e;
+}
+
+void gt_env_restore(gt_env e) {
+    if (!e.name) return; /* {NULL, NULL}: nothing was set */
+    if (e.old) setenv(e.name, e.old, 1);
+    else unsetenv(e.name);
+    free(e.old);
+}
+
 double gt_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -148,7 +162,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
     } else if (!strcmp(cmd, "train")) {
         if (n_models != 1) usage();
-        gt_train(&r, models[0], steps, perf_model);
+        FILE *prof = profile ? fopen(profile, "w") : NULL;
+        if (profile && !prof) {
+            fprintf(stderr, "gpu_test: cannot write %s\n", profile);
+            return 2;
+        }
+        gt_train(&r, models[0], steps, perf_model, prof);
+        if (prof) fclose(prof);
     } else if (!strcmp(cmd, "scorer")) {
         if (n_models != 2) usage();
         gt_scorer(&r, models[0], models[1], seqs, max_len);

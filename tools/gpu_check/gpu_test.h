@@ -40,6 +40,22 @@ void gt_check(gt_report *r, const char *name, int ok, const char *fmt, ...) __at
 /* Closes the array and the object; returns the failure count. */
 int gt_close(gt_report *r);
 
+/* An environment switch set for one variant run and put back after it, so
+ * that a stage run with switches of its own (gpu_check.sh's _safe reruns)
+ * keeps them for the rest of the run. */
+typedef struct {
+    const char *name;
+    char *old; /* its value before, or NULL: unset */
+} gt_env;
+gt_env gt_env_set(const char *name, const char *value);
+void gt_env_restore(gt_env e); /* {NULL, NULL}: nothing to restore */
+
+/* bench/opprof.c: per-op timers of a model's backend (each op waits for its
+ * kernels): the perf and train stages' --profile */
+void opprof_install(struct lr_model *m);
+void opprof_uninstall(struct lr_model *m);
+void opprof_report(FILE *f, const char *title, double passes);
+
 double gt_now(void); /* seconds, monotonic */
 /* Deterministic uniform in [-1, 1) from a splitmix64 state. */
 float gt_uniform(unsigned long long *s);
@@ -53,7 +69,8 @@ int gt_perf(gt_report *r, const char *model_dir, int score_tokens, int decode_st
  * n_traces greedy traces of up to gen_len tokens from random prompts. */
 int gt_scorer(gt_report *r, const char *expert_dir, const char *amateur_dir, int n_traces, int gen_len);
 /* The LoRA trainer on the device under test vs on the CPU (gpu_test_train.c):
- * `steps` steps of 8 samples; with perf_dir, one 16-sample step's time. */
-int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir);
+ * `steps` steps of 8 samples; with perf_dir, one 16-sample step's time, and
+ * with prof too that step's per-op profile (markdown). */
+int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir, FILE *prof);
 
 #endif

@@ -247,9 +247,9 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
      * the next bf16 GEMM reads) give the bits of the GEMM's own conversion: the teacher-forced
      * logits and greedy decoding's ids (12 steps, no graphs) with and without them */
     if (!strcmp(g_dut, "cuda")) {
-        setenv("LR_CUDA_FUSED_BF16", "0", 1);
+        const gt_env e = gt_env_set("LR_CUDA_FUSED_BF16", "0");
         lr_model *mu = load(dir, 1);
-        unsetenv("LR_CUDA_FUSED_BF16");
+        gt_env_restore(e);
         float *lu = malloc((size_t)T * V * 4);
         int rcu = mu ? model_forward(mu, tok, lens, n_seq, 1, lu) : -1;
         long diff = 0, id_diff = 0;
@@ -284,11 +284,6 @@ static double layer_flops_per_token(const lr_model_config *c) {
     const double per_layer = d * (q + 2 * kv) + q * d + 3.0 * c->intermediate_size * d;
     return 2.0 * per_layer * c->n_layers;
 }
-
-/* bench/opprof.c: per-op timers (each op waits for its kernels) */
-void opprof_install(lr_model *m);
-void opprof_uninstall(lr_model *m);
-void opprof_report(FILE *f, const char *title, double passes);
 
 /* Seconds per greedy decode step (model_extend_greedy, each step's ids fed
  * back), over `steps` steps after `warm` untimed ones; *rc != 0 stops. */
@@ -331,7 +326,8 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
         int rc = 0;
         /* the default kernels, then (CUDA) the tensor-core attention, validated here before it is the default */
         for (int variant = 0; variant < (strcmp(g_dut, "cuda") ? 1 : 2) && !rc; variant++) {
-            if (variant) setenv("LR_CUDA_ATTENTION", "tc", 1);
+            gt_env e = {NULL, NULL};
+            if (variant) e = gt_env_set("LR_CUDA_ATTENTION", "tc");
             rc = model_forward(m, tok, lens, n_seq, 0, lg); /* warm-up: plans, workspace */
             const int iters = 3;
             t0 = gt_now();
@@ -343,7 +339,7 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
                      "\"tokens_per_pass\": %.0f, \"seconds_per_pass\": %.4f, \"tokens_per_s\": %.0f, \"tflops\": %.1f, "
                      "\"mfu_vs_989\": %.3f",
                      tokens, dt, tokens / dt, flops / dt / 1e12, flops / dt / 989e12);
-            if (variant) unsetenv("LR_CUDA_ATTENTION");
+            gt_env_restore(e);
         }
         if (prof && !rc) { /* one more pass, op by op (untimed above) */
             opprof_install(m);

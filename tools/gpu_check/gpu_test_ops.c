@@ -181,9 +181,10 @@ static void test_attention(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_ba
         } else {
             dk = dq + qd, dv = dq + qd + kvd;
         }
-        if (force && be == dut) setenv("LR_CUDA_ATTENTION", force, 1);
+        gt_env e = {NULL, NULL};
+        if (force && be == dut) e = gt_env_set("LR_CUDA_ATTENTION", force);
         be->attention(be, dq, ldq, dk, dv, ldkv, dout, n_heads, n_kv, hd, 1.0f / sqrtf((float)hd), &bi);
-        unsetenv("LR_CUDA_ATTENTION");
+        gt_env_restore(e);
         out[i] = get(be, dout, (size_t)T * qd);
         be->free(be, dq), be->free(be, dout);
         if (cached) be->free(be, dk), be->free(be, dv);
@@ -644,9 +645,9 @@ int gt_ops(gt_report *r) {
             test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 1, 1, "");
         }
     if (!strcmp(g_dut, "cuda")) { /* the GEMM fallback kernel (no cuBLASLt algorithm for a shape) */
-        setenv("LR_CUDA_GEMM_FALLBACK", "1", 1);
+        const gt_env e = gt_env_set("LR_CUDA_GEMM_FALLBACK", "1");
         lr_backend *fb = gt_dut_backend();
-        unsetenv("LR_CUDA_GEMM_FALLBACK");
+        gt_env_restore(e);
         for (int dt = 0; dt < 2; dt++) {
             test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 7, 96, 200, 1, 1, 1, " (fallback kernel)");
             test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 64, 256, 512, 0, 0, 0, " (fallback kernel)");

@@ -172,7 +172,7 @@ static void contract(gt_report *r, const char *edir, int steps) {
 
 /* One optimizer step's forward/backward of 16 paper-shaped samples on the
  * device (the optimizer itself is a few ms on the host, not timed). */
-static void perf(gt_report *r, const char *dir) {
+static void perf(gt_report *r, const char *dir, FILE *prof) {
     lr_model *m = gt_load(dir, 1, dut_weights_f32());
     if (!m) {
         gt_check(r, "train perf load", 0, "\"error\": \"%s\"", lr_error_msg());
@@ -206,6 +206,15 @@ static void perf(gt_report *r, const char *dir) {
     gt_check(r, "train perf step (16 samples, paper lengths)", !rc,
              "\"samples\": 16, \"tokens\": %ld, \"step_s\": %.4f, \"supervised_per_s\": %.1f, \"tokens_per_s\": %.0f",
              tokens, best, 16 / best, tokens / best);
+    if (prof && !rc) { /* one more step, op by op (untimed above) */
+        opprof_install(m);
+        rc = tr_net_step(n, &g[0].b, 1, 1.0 / 16, grad, loss) | tr_net_step(n, &g[1].b, 1, 1.0 / 16, grad, loss);
+        char title[256];
+        snprintf(title, sizeof title, "LoRA step, 16 samples of the paper's lengths (%ld tokens), %s%s%s", tokens,
+                 dir, getenv("LR_CUDA_MATH") ? ", LR_CUDA_MATH=" : "", getenv("LR_CUDA_MATH") ? getenv("LR_CUDA_MATH") : "");
+        opprof_report(prof, title, 1);
+        opprof_uninstall(m);
+    }
     free_batch(&g[0]), free_batch(&g[1]);
     free(grad);
     tr_net_free(n);
@@ -213,8 +222,8 @@ static void perf(gt_report *r, const char *dir) {
     model_free(m);
 }
 
-int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir) {
+int gt_train(gt_report *r, const char *expert_dir, int steps, const char *perf_dir, FILE *prof) {
     contract(r, expert_dir, steps);
-    if (perf_dir) perf(r, perf_dir);
+    if (perf_dir) perf(r, perf_dir, prof);
     return r->failures;
 }

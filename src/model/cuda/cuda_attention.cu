@@ -596,6 +596,8 @@ static int decode_fits(int head_dim, int group, const float *q, int ldq, const v
 // fits (tests); else the tiled kernel when the head size has one and the
 // batch has at least 16 query rows per sequence on average (prefill,
 // scoring), else the decode kernel where it fits, else rows.
+// LR_CUDA_ATTENTION=nodecode: by shape, but rows where decode would run
+// (the kernels of the first device runs: the GPU check's fallback).
 enum { ATT_ROWS, ATT_TILES, ATT_DECODE, ATT_TC };
 static int pick_kernel(int head_dim, int T, int n_seq, int dec_fits) {
     const int tiles_fit = head_dim == 32 || head_dim == 64 || head_dim == 128;
@@ -604,6 +606,7 @@ static int pick_kernel(int head_dim, int T, int n_seq, int dec_fits) {
     if (f && !strcmp(f, "tiles") && tiles_fit) return ATT_TILES;
     if (f && !strcmp(f, "tc") && (head_dim == 64 || head_dim == 128)) return ATT_TC;
     if (f && !strcmp(f, "decode") && dec_fits) return ATT_DECODE;
+    if (f && !strcmp(f, "nodecode")) dec_fits = 0;
     if (tiles_fit && T >= 16 * n_seq) return ATT_TILES;
     return dec_fits ? ATT_DECODE : ATT_ROWS;
 }

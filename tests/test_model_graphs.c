@@ -12,6 +12,8 @@
  *   - a batch that shrinks as sequences finish (here at the context's end,
  *     one every two steps) is padded with idle slots to a few bucket sizes
  *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change;
+ *   - sampled steps are padded the same way without top-p, not with it (a
+ *     top-p step is never replayed: the host finishes its nucleus);
  *   - temperature / top-p sampling where the logits are (sample_rows, the
  *     draws taken from each sequence's stream by generate) gives the tokens
  *     of sampling from downloaded rows, with and without the brackets;
@@ -186,6 +188,21 @@ int main(void) {
     *model_backend(m) = orig;
     free(ref);
     free(got);
+
+    /* the shrinking batch sampled: without top-p padded as greedy; with top-p (its nucleus is finished
+     * on the host, so such steps are never replayed) not padded */
+    for (int k = 0; k < 2; k++) {
+        g_temperature = 0.8, g_top_p = k ? 0.9 : 1.0;
+        install(m);
+        memset(sizes_seen, 0, sizeof sizes_seen);
+        free(generate(m, 7, 7, max_new2, ctx - 16, &n_got));
+        *model_backend(m) = orig;
+        const int unpadded = sizes_seen[3] + sizes_seen[5] + sizes_seen[6];
+        EXPECT(k ? unpadded > 0 : unpadded == 0 && sizes_seen[4] > 0,
+               "sampled shrinking batch (top-p %.1f): %s (3:%d 5:%d 6:%d)", g_top_p,
+               k ? "steps not padded" : "steps padded to buckets", sizes_seen[3], sizes_seen[5], sizes_seen[6]);
+    }
+    g_temperature = 0, g_top_p = 1;
 
     /* sampling: rows downloaded and sampled by generate (the reference) vs sample_rows, with and
      * without the brackets; top-p < 1 and = 1 */

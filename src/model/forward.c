@@ -154,8 +154,10 @@ static void decode_step(lr_model *m, const int32_t *tokens, int T, const lr_attn
                         logits_dst dst) {
     lr_backend *be = m->be;
     if (be->graph_begin) {
-        /* what fixes the ops' shapes and buffers; the backend checks the rest */
-        const uint64_t key = lr_mix64((uint64_t)(uintptr_t)m ^ lr_mix64((uint64_t)(uintptr_t)c + (uint64_t)T));
+        /* what fixes the ops' shapes and buffers (greedy and sampled steps
+         * differ in their last op); the backend checks the rest */
+        const uint64_t shape = (uint64_t)T << 1 | (dst.temperature > 0.0);
+        const uint64_t key = lr_mix64((uint64_t)(uintptr_t)m ^ lr_mix64((uint64_t)(uintptr_t)c ^ lr_mix64(shape)));
         be->graph_begin(be, key);
         decoder_pass(m, tokens, T, ab, c, m->ws.rows, T, dst);
         if (be->graph_end(be) == 0) return;

@@ -31,8 +31,8 @@
 
 /* The batch size a decode step of t rows is padded to (at most B): powers
  * of two up to 8, then steps of 8 up to 64, of 32 up to 256, of 64 beyond;
- * at most a fifth of the rows are padding past 8, and a batch of 256
- * passes through 17 sizes. */
+ * padding is at most 7 of 16 rows (9 real), under a third past 16, and a
+ * batch of 256 passes through 17 sizes. */
 static int step_bucket(int t, int B) {
     int b;
     if (t <= 8) {
@@ -100,6 +100,9 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
     int32_t *next_ids = xmalloc((size_t)B * sizeof *next_ids);                /* (B) pick_ids */
     uint8_t *next_finite = xmalloc((size_t)B);                                /* (B) pick_ids */
     double *draws = pick_ids && !greedy ? xmalloc((size_t)B * sizeof *draws) : NULL; /* (B) the entries' draws */
+    /* decode-only steps the backend may replay as graphs: greedy, or sampling
+     * without top-p (whose host-side nucleus cannot be recorded) */
+    const int graphed = m->be->graph_begin != NULL && (greedy || !(p->top_p < 1.0));
     size_t packed_cap = (size_t)B;
     int32_t *packed = xmalloc(packed_cap * sizeof *packed);
     lr_sampler_scratch scratch = {0};
@@ -138,7 +141,7 @@ int model_generate(lr_model *m, const int32_t *const *prompts, const int *prompt
         }
         if (ne == 0) break;
         const int n_real = ne; /* entries after these are padding */
-        if (pick_ids && m->be->graph_begin && (size_t)ne == nt) { /* only decodes: pad to a bucket */
+        if (pick_ids && graphed && (size_t)ne == nt) { /* only decodes: pad to a bucket */
             const int want = step_bucket(ne, B);
             if (want > ne && nt + (size_t)(want - ne) > packed_cap) {
                 packed_cap = nt + (size_t)(want - ne);

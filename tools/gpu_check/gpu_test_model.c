@@ -123,9 +123,11 @@ static void graphs_restore(lr_backend *be, saved_graphs g) { be->graph_begin = g
 
 /* Greedy decoding of n_seq prompts (lens[s] tokens each, packed in tok) for
  * `steps` tokens each: ids (steps, n_seq) and finite flags; graphs = 0
- * switches the backend's step graphs off for the run. 0 ok. */
+ * switches the backend's step graphs off for the run; forced (steps - 1,
+ * n_seq) or NULL: the tokens fed after the prompts instead of the chosen
+ * ones. 0 ok. */
 static int greedy_ids_run(lr_model *m, const int32_t *tok, const int *lens, int n_seq, int steps, int graphs,
-                          int32_t *ids, uint8_t *fin) {
+                          const int32_t *forced, int32_t *ids, uint8_t *fin) {
     lr_backend *be = model_backend(m);
     const saved_graphs sg = graphs ? (saved_graphs){be->graph_begin, be->graph_end} : graphs_off(be);
     int max_len = 0;
@@ -136,8 +138,8 @@ static int greedy_ids_run(lr_model *m, const int32_t *tok, const int *lens, int 
     int rc = c ? model_extend_greedy(m, c, slots, tok, nn, n_seq, ids, fin) : -1;
     for (int s = 0; s < n_seq; s++) nn[s] = 1;
     for (int t = 1; t < steps && !rc; t++)
-        rc = model_extend_greedy(m, c, slots, ids + (size_t)(t - 1) * n_seq, nn, n_seq, ids + (size_t)t * n_seq,
-                                 fin + (size_t)t * n_seq);
+        rc = model_extend_greedy(m, c, slots, (forced ? forced : ids) + (size_t)(t - 1) * n_seq, nn, n_seq,
+                                 ids + (size_t)t * n_seq, fin + (size_t)t * n_seq);
     kv_cache_free(c);
     free(slots), free(nn);
     graphs_restore(be, sg);
@@ -156,9 +158,9 @@ static void graphs_check(gt_report *r, lr_model *m, const char *dir, const int32
     long s0[4], s1[4];
     graph_stats(m, s0);
     const int has = model_backend(m)->graph_begin != NULL;
-    int rc = greedy_ids_run(m, tok, lens, n_seq, steps, 1, ia, fa);
+    int rc = greedy_ids_run(m, tok, lens, n_seq, steps, 1, NULL, ia, fa);
     graph_stats(m, s1);
-    rc |= greedy_ids_run(m, tok, lens, n_seq, steps, 0, ib, fb);
+    rc |= greedy_ids_run(m, tok, lens, n_seq, steps, 0, NULL, ib, fb);
     long diff = 0;
     for (long i = 0; i < (long)steps * n_seq; i++) diff += ia[i] != ib[i] || fa[i] != fb[i];
     const long replays = s1[2] - s0[2];
@@ -169,6 +171,23 @@ static void graphs_check(gt_report *r, lr_model *m, const char *dir, const int32
              "\"captures\": %ld, \"replays\": %ld, \"misses\": %ld%s",
              has, steps, n_seq, diff, s1[0] - s0[0], s1[1] - s0[1], replays, s1[3] - s0[3],
              rc ? ", \"error\": \"model_extend_greedy failed\"" : "");
+    /* One sequence fed tokens that make a step's metadata coincide with another
+     * upload (token 0 = gather row 0; token = position), so that replays miss
+     * and rerun eagerly: the reruns must read their own metadata. */
+    int32_t *forced = calloc((size_t)steps, sizeof *forced);
+    for (int t = 0; t + 1 < steps; t++) /* forced[t] is fed at position lens[0] + t */
+        forced[t] = t % 3 == 2 ? 0 : t % 4 == 1 ? (lens[0] + t) % model_vocab_size(m) : 7;
+    graph_stats(m, s0);
+    rc = greedy_ids_run(m, tok, lens, 1, steps, 1, forced, ia, fa);
+    graph_stats(m, s1);
+    rc |= greedy_ids_run(m, tok, lens, 1, steps, 0, forced, ib, fb);
+    diff = 0;
+    for (int i = 0; i < steps; i++) diff += ia[i] != ib[i] || fa[i] != fb[i];
+    snprintf(name, sizeof name, "graphs forced tokens %s", dir);
+    gt_check(r, name, steps >= 4 && !rc && diff == 0,
+             "\"graphs\": %d, \"steps\": %d, \"ids_differing\": %ld, \"replays\": %ld, \"misses\": %ld%s", has,
+             steps, diff, s1[2] - s0[2], s1[3] - s0[3], rc ? ", \"error\": \"model_extend_greedy failed\"" : "");
+    free(forced);
     free(ia), free(ib), free(fa), free(fb);
 }
 
@@ -260,7 +279,8 @@ int gt_contract(gt_report *r, const char *dir, int n_seq, int max_len) {
         if (!rcu && steps >= 2) {
             int32_t *ia = calloc((size_t)steps * n_seq, sizeof *ia), *ib = calloc((size_t)steps * n_seq, sizeof *ib);
             uint8_t *fa = calloc((size_t)steps * n_seq, 1), *fb = calloc((size_t)steps * n_seq, 1);
-            rcu = greedy_ids_run(md, tok, lens, n_seq, steps, 0, ia, fa) | greedy_ids_run(mu, tok, lens, n_seq, steps, 0, ib, fb);
+            rcu = greedy_ids_run(md, tok, lens, n_seq, steps, 0, NULL, ia, fa) |
+                  greedy_ids_run(mu, tok, lens, n_seq, steps, 0, NULL, ib, fb);
             for (long i = 0; i < (long)steps * n_seq; i++) id_diff += ia[i] != ib[i] || fa[i] != fb[i];
             free(ia), free(ib), free(fa), free(fb);
         }

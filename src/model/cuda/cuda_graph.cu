@@ -100,7 +100,7 @@ int lr_cuda_graph_end(lr_backend *be) {
                         cudaGetErrorString(ce));
         }
         if (graph) LR_CUDA_CHECK(cudaGraphDestroy(graph));
-        lr_graph_after_capture(e, exec, g->sig, g->unsupported);
+        lr_graph_after_capture(e, exec, g->sig, g->unsupported || ce != cudaSuccess); // an invalid capture: never again
         if (exec) {
             launch = exec;
             g->captures++;
@@ -125,6 +125,12 @@ int lr_cuda_graph_end(lr_backend *be) {
         for (int i = 0; i < g->n_copies; i++) memcpy(g->copies[i].dst, g->copies[i].src, g->copies[i].bytes);
     }
     g->n_copies = 0;
+    // A bracket that launched nothing left its metadata in the host ring only
+    // (a replay stages, a failed capture never ran): the eager rerun must not
+    // reuse those offsets as uploads already on the device (the dedup in
+    // lr_cuda_meta_upload). Nothing is queued (graph_begin synchronised, the
+    // bracket enqueued nothing), so the ring restarts.
+    if (rc != 0) lr_cuda_meta_restart(cx);
     return rc;
 }
 

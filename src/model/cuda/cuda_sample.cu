@@ -35,6 +35,7 @@ struct topc_head {
     int32_t count;  // candidates written
     int32_t argmax; // lr_argmax of the row
     int32_t finite; // every value finite
+    uint32_t below; // the largest order key under the candidates' (0: none)
 };
 static const size_t TOPC_ROW = sizeof(topc_head) + (size_t)SAMPLE_TOP * (sizeof(int32_t) + sizeof(float));
 
@@ -96,6 +97,10 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     __syncthreads();
     // the owner walks its ids in order; past every range (rounding): the last candidate, as lr_sample
     const int walker = owner != INT_MAX ? owner : last_owner;
+    if (walker < 0) { // no candidate at all (N = 0): lr_argmax's 0
+        if (threadIdx.x == 0) ids[blockIdx.x] = 0, finite[blockIdx.x] = 1;
+        return;
+    }
     if ((int)threadIdx.x == walker) {
         double cum = start;
         int id = -1, last = i0;
@@ -125,7 +130,8 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_topc_kernel(const float
     __shared__ double red[33];
     __shared__ unsigned hist[256];
     __shared__ unsigned prefix, mask;
-    __shared__ int need, n_greater;
+    __shared__ int need;
+    __shared__ unsigned below;
     const float *row = x + (size_t)blockIdx.x * N;
     char *o = out + (size_t)blockIdx.x * TOPC_ROW;
     topc_head *head = (topc_head *)o;
@@ -135,7 +141,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_topc_kernel(const float
     int bi, fin;
     row_argmax(row, N, mx, bi, fin);
     if (!fin) {
-        if (threadIdx.x == 0) *head = topc_head{0.0, mx, 0, bi == INT_MAX ? 0 : bi, 0};
+        if (threadIdx.x == 0) *head = topc_head{0.0, mx, 0, bi == INT_MAX ? 0 : bi, 0, 0u};
         return;
     }
     double s = 0.0;
@@ -146,7 +152,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_topc_kernel(const float
     const double total = block_sum(s, red);
     // the C-th largest key, 8 bits at a time from the top
     const int C = N < SAMPLE_TOP ? N : SAMPLE_TOP;
-    if (threadIdx.x == 0) prefix = 0, mask = 0, need = C;
+    if (threadIdx.x == 0) prefix = 0, mask = 0, need = C, below = 0u;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
         __syncthreads();
@@ -170,28 +176,38 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_topc_kernel(const float
         }
         __syncthreads();
     }
-    // every key above the threshold, then the `need` lowest ids equal to it
+    // every key above the threshold and the `need` lowest ids equal to it, in
+    // id order (each thread a contiguous range of ids; block scans give the
+    // ties' ranks and the write positions), so that the host's nucleus sums
+    // them in the same order on every run
     const unsigned thr = prefix;
-    if (threadIdx.x == 0) n_greater = 0;
-    __syncthreads();
-    for (int i = threadIdx.x; i < N; i += blockDim.x)
-        if (order_key(row[i]) > thr) {
-            const int p = atomicAdd(&n_greater, 1);
-            cid[p] = i, clg[p] = row[i];
-        }
     const int chunk = (N + (int)blockDim.x - 1) / (int)blockDim.x;
     const int i0 = min(N, (int)threadIdx.x * chunk), i1 = min(N, i0 + chunk);
-    int ties = 0;
-    for (int i = i0; i < i1; i++) ties += order_key(row[i]) == thr;
+    int greater = 0, ties = 0;
+    unsigned under = 0u;
+    for (int i = i0; i < i1; i++) {
+        const unsigned k = order_key(row[i]);
+        greater += k > thr, ties += k == thr;
+        if (k < thr && k > under) under = k;
+    }
+    if (under) atomicMax(&below, under); // ordered before its read by the scans' barriers
     double unused;
     const int rank0 = (int)block_exclusive_scan((double)ties, red, &unused); // __syncthreads inside
-    const int base = n_greater;
-    for (int i = i0, r = rank0; i < i1 && r < need; i++)
-        if (order_key(row[i]) == thr) {
-            cid[base + r] = i, clg[base + r] = row[i];
-            r++;
-        }
-    if (threadIdx.x == 0) *head = topc_head{total, mx, base + need, bi == INT_MAX ? 0 : bi, 1};
+    const int take = max(0, min(ties, need - rank0));
+    int p = (int)block_exclusive_scan((double)(greater + take), red, &unused);
+    for (int i = i0, r = rank0; i < i1; i++) {
+        const unsigned k = order_key(row[i]);
+        if (k > thr || (k == thr && r++ < need)) cid[p] = i, clg[p] = row[i], p++;
+    }
+    if (threadIdx.x == 0) *head = topc_head{total, mx, C, bi == INT_MAX ? 0 : bi, 1, below};
+}
+
+// The float of an order key (order_key's inverse; -0 comes back as +0).
+static float key_value(uint32_t k) {
+    const uint32_t b = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return v;
 }
 
 void lr_cuda_sample_rows(lr_backend *be, const float *x, int M, int N, double temperature, double top_p,
@@ -246,11 +262,17 @@ void lr_cuda_sample_rows(lr_backend *be, const float *x, int M, int N, double te
             continue;
         }
         int k = 0;
+        double low = INFINITY; // the smallest weight among the candidates
         for (int i = 0; i < h.count; i++) {
             const double e = exp(((double)clg[i] - h.max) / temperature);
             if (e > 0.0) c[k++] = lr_candidate{e, cid[i]};
+            if (e < low) low = e;
         }
-        int32_t id = lr_sample_pick(c, k, h.total, top_p, u[r], 0);
+        // a logit under the candidates with the same fp64 weight as the lowest
+        // (huge temperatures: the CPU ranks equal weights by id, the select by
+        // logit): the row goes whole
+        const int tied = h.below != 0u && low > 0.0 && exp(((double)key_value(h.below) - h.max) / temperature) == low;
+        int32_t id = tied ? -1 : lr_sample_pick(c, k, h.total, top_p, u[r], 0);
         if (id < 0) {
             if (!whole && !(whole = (float *)malloc((size_t)N * sizeof *whole)))
                 lr_die_internal(__FILE__, __LINE__, "out of memory");

@@ -285,6 +285,8 @@ static void test_sample(gt_report *r, lr_backend *cpu, lr_backend *dut) {
  * the CPU backend's: fp32 GEMMs within 1e-5 * sum|a b| per element, the
  * backwards within 1e-5 relative (+ a small absolute floor), dropout masks,
  * column copies, scaling and scatters exact. */
+/* appended to the names of the train gemm / matmul_dx checks (the fallback kernels' runs) */
+static const char *g_name_suffix = "";
 static void test_train_gemm(gt_report *r, lr_backend *cpu, lr_backend *dut, int ta, int tb, int M, int N, int K,
                             float alpha, float beta) {
     const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
@@ -306,9 +308,9 @@ static void test_train_gemm(gt_report *r, lr_backend *cpu, lr_backend *dut, int 
                           (double)(tb ? B[(size_t)c * ldb + k] : B[(size_t)k * ldb + c]));
             bound[(size_t)m * ldc + c] = 1e-5 * (fabs(alpha) * s + fabs(beta * C0[(size_t)m * ldc + c])) + 1e-30;
         }
-    char name[96];
-    snprintf(name, sizeof name, "train gemm %c%c M=%d N=%d K=%d alpha=%g beta=%g", ta ? 'T' : 'N', tb ? 'T' : 'N', M,
-             N, K, alpha, beta);
+    char name[128];
+    snprintf(name, sizeof name, "train gemm %c%c M=%d N=%d K=%d alpha=%g beta=%g%s", ta ? 'T' : 'N', tb ? 'T' : 'N', M,
+             N, K, alpha, beta, g_name_suffix);
     check_close(r, name, out[0], out[1], bound, nc);
     free(A), free(B), free(C0), free(out[0]), free(out[1]), free(bound);
 }
@@ -345,8 +347,9 @@ static void test_matmul_dx(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_ba
             }
             bound[(size_t)m * K + k] = 5e-5 * sacc + 1e-30;
         }
-    char name[96];
-    snprintf(name, sizeof name, "train matmul_dx %s M=%d N=%d K=%d", dt == LR_BF16 ? "bf16" : "f32", M, N, K);
+    char name[128];
+    snprintf(name, sizeof name, "train matmul_dx %s M=%d N=%d K=%d%s", dt == LR_BF16 ? "bf16" : "f32", M, N, K,
+             g_name_suffix);
     check_close(r, name, out[0], out[1], bound, (size_t)M * K);
     free(dy), free(w32), free(w16), free(out[0]), free(out[1]), free(bound);
 }
@@ -652,6 +655,11 @@ int gt_ops(gt_report *r) {
             test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 7, 96, 200, 1, 1, 1, " (fallback kernel)");
             test_matmul(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 64, 256, 512, 0, 0, 0, " (fallback kernel)");
         }
+        /* ... and the trainer's: its GEMM (each transpose) and the frozen weights' input gradient */
+        g_name_suffix = " (fallback kernel)";
+        for (int t = 0; t < 4; t++) test_train_gemm(r, cpu, fb, t & 1, t >> 1, 33, 70, 45, 0.5f, t == 3 ? 1.0f : 0.0f);
+        for (int dt = 0; dt < 2; dt++) test_matmul_dx(r, cpu, emu, fb, dt ? LR_BF16 : LR_F32, 37, 300, 129);
+        g_name_suffix = "";
         lr_backend_destroy(fb);
     }
     test_rows(r, cpu, dut);

@@ -74,8 +74,8 @@ struct lr_cuda_ctx {
     float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
     lr_cuda_graphs graph;    // step graphs (cuda_graph.cu)
     // The bf16 copy a producer op (rmsnorm, swiglu) wrote beside its fp32
-    // output, into xbf, for the bf16 GEMM that reads that output next:
-    // lr_cuda_bf16_input. Valid only for the op right after (op_seq).
+    // output, into xbf, for the bf16 GEMM that reads that output next
+    // (lr_cuda_matmul, cuda_gemm.cu). Valid only for the op right after (op_seq).
     uint64_t op_seq;         // ops entered so far (lr_cuda_of)
     struct {
         const float *src;    // the fp32 output it copies, (M, K) contiguous

@@ -105,8 +105,88 @@ static void test_training(void) {
     model_free(m16);
 }
 
+/* bf16_split (backend.h; the trainer's bf16 frozen weights): a bf16-weight
+ * GEMM on x = hi + lo is fp32-accurate where one GEMM on bf16(x) is not. */
+static void test_split_matmul(void) {
+    enum { M = 37, N = 301, K = 45 };
+    lr_backend *emu = lr_backend_cpu_new(2);
+    lr_backend_emulate_bf16(emu);
+    float *x = malloc((size_t)M * K * 4), *wf = malloc((size_t)N * K * 4), *y = malloc((size_t)M * N * 4);
+    uint16_t *wb = malloc((size_t)N * K * 2);
+    for (int i = 0; i < M * K; i++) x[i] = rnd();
+    for (int i = 0; i < N * K; i++) {
+        wf[i] = lr_round_bf16(rnd());
+        uint32_t u;
+        memcpy(&u, &wf[i], 4);
+        wb[i] = (uint16_t)(u >> 16);
+    }
+    double err[2] = {0, 0};
+    for (int split = 0; split < 2; split++) {
+        emu->bf16_split = split;
+        emu->matmul(emu, x, K, (lr_weight){wb, LR_BF16}, NULL, y, N, M, N, K, 0);
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                double exact = 0, mag = 0;
+                for (int k = 0; k < K; k++)
+                    exact += (double)x[m * K + k] * wf[n * K + k], mag += fabs((double)x[m * K + k] * wf[n * K + k]);
+                err[split] = fmax(err[split], fabs(y[m * N + n] - exact) / mag);
+            }
+    }
+    printf("bf16-weight matmul, max error / sum |x w|: one GEMM on bf16(x) %.2g, split x = hi + lo %.2g\n", err[0],
+           err[1]);
+    EXPECT(err[1] <= 2e-5, "split: fp32-level error (%g)", err[1]);
+    EXPECT(err[0] >= 1e-4 && err[0] > 20 * err[1], "one GEMM on bf16(x) rounds (%g vs split %g)", err[0], err[1]);
+    free(x), free(wf), free(y), free(wb);
+    lr_backend_destroy(emu);
+}
+
+/* One training step of a bf16 checkpoint: the CPU fp32 trainer (weights
+ * widened) against the emulated CUDA trainer with LR_TRAIN_WEIGHTS=bf16
+ * (split: issue 16's contract, loss within 1e-3 relative, gradient cosine
+ * >= 0.999, relative L2 <= 2e-2) and =bf16-round (recorded). */
+static void test_split_training(void) {
+    const char *dir = test_data_path("model/qwen2_gqa_bf16");
+    lr_model_opts m32o = {.n_threads = 2, .quiet = 1, .weights_f32 = 1}, m16o = {.n_threads = 2, .quiet = 1};
+    lr_model *m32 = model_load(dir, &m32o);
+    setenv("LR_EMULATE_BF16", "1", 1);
+    lr_model *ms = model_load(dir, &m16o), *mr = model_load(dir, &m16o);
+    unsetenv("LR_EMULATE_BF16");
+    EXPECT(m32 && ms && mr, "%s", lr_error_msg());
+    if (!m32 || !ms || !mr) return;
+    tr_weights_apply(ms, TR_WEIGHTS_BF16);
+    tr_weights_apply(mr, TR_WEIGHTS_BF16_ROUND);
+    EXPECT(model_backend(ms)->bf16_split == 1 && model_backend(mr)->bf16_split == 0, "LR_TRAIN_WEIGHTS modes");
+    lora_config lc = {.r = 4, .alpha = 8, .dropout = 0.1, .targets = (1u << LORA_N_MODULES) - 1};
+    lr_lora *a = lora_new(&lc, model_config(m32));
+    for (size_t i = 0; i < a->n_params; i++) a->w[i] = 0.2f * rnd();
+    float *g[3];
+    double l[3][2];
+    lr_model *ms3[3] = {m32, ms, mr};
+    for (int i = 0; i < 3; i++) g[i] = malloc(a->n_params * sizeof(float)), step(ms3[i], a, g[i], l[i]);
+    double rel_loss[3], rel_l2[3], cosine[3];
+    for (int i = 1; i < 3; i++) {
+        double dot = 0, n0 = 0, n1 = 0, d2 = 0;
+        for (size_t k = 0; k < a->n_params; k++) {
+            dot += (double)g[0][k] * g[i][k], n0 += (double)g[0][k] * g[0][k], n1 += (double)g[i][k] * g[i][k];
+            d2 += ((double)g[i][k] - g[0][k]) * ((double)g[i][k] - g[0][k]);
+        }
+        const double L0 = l[0][0] + l[0][1], L = l[i][0] + l[i][1];
+        rel_loss[i] = fabs(L - L0) / fabs(L0), rel_l2[i] = sqrt(d2 / n0), cosine[i] = dot / sqrt(n0 * n1);
+        printf("bf16 weights, %s vs the fp32 trainer: loss rel %.2g, gradient rel L2 %.2g, cosine %.8f\n",
+               i == 1 ? "split (LR_TRAIN_WEIGHTS=bf16)" : "rounded (bf16-round)", rel_loss[i], rel_l2[i], cosine[i]);
+    }
+    EXPECT(rel_loss[1] <= 1e-3 && cosine[1] >= 0.999 && rel_l2[1] <= 2e-2,
+           "split meets the trainer contract (loss %g, cosine %g, L2 %g)", rel_loss[1], cosine[1], rel_l2[1]);
+    EXPECT(rel_l2[1] < rel_l2[2], "split is closer to fp32 than rounding (L2 %g vs %g)", rel_l2[1], rel_l2[2]);
+    for (int i = 0; i < 3; i++) free(g[i]);
+    lora_free(a);
+    model_free(m32), model_free(ms), model_free(mr);
+}
+
 int main(void) {
     test_gemm();
     test_training();
+    test_split_matmul();
+    test_split_training();
     return test_finish("test_train_bf16emu");
 }

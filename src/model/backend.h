@@ -76,6 +76,12 @@ struct lr_backend {
     const char *name;
     int host_memory; /* 1: backend memory is host memory */
     lr_dtype kv_dtype; /* KV-cache rows: LR_F32 (the CPU), LR_BF16 (CUDA with LR_CUDA_KV=bf16) */
+    /* 1 (set by the trainer for bf16 frozen weights): a GEMM with bf16 weights
+     * (matmul, matmul_dx) takes its fp32 activations as two bf16 halves, x =
+     * hi + lo + O(2^-17 |x|), and sums w·hi + w·lo: about fp32 accuracy from
+     * two bf16 tensor-core GEMMs. 0: one GEMM on x rounded to bf16. The CPU
+     * reads bf16 weights exactly in fp32 either way. */
+    int bf16_split;
     int n_threads;
     void *ctx;       /* backend private state (workspaces, handles) */
 

@@ -12,7 +12,11 @@
  *     scores, softmax and the P·V accumulation stay fp32;
  *   - everything else (norms, residual stream, SwiGLU, log-softmax) fp32.
  * Rounding is idempotent, so rounding the k/v read by attention equals
- * rounding them when they are stored. Slow (copies per call): for tests. */
+ * rounding them when they are stored. With be->bf16_split (the trainer's
+ * bf16 frozen weights; backend.h) the CUDA trainer computes in fp32 but for
+ * its bf16-weight GEMMs, which take x as hi = bf16(x) and lo = bf16(x - hi)
+ * and add w·lo to w·hi: so does the emulation then, and rounds nothing
+ * else. Slow (copies per call): for tests. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +26,8 @@
 
 typedef struct emu_ctx {
     lr_backend base_ops; /* the wrapped backend's ops */
-    float *buf[4];       /* scratch: x / w / q / k+v copies */
-    size_t cap[4];
+    float *buf[5];       /* scratch: x / w / q / k+v copies; x's remainder (bf16_split) */
+    size_t cap[5];
 } emu_ctx;
 
 static emu_ctx *emu_of(lr_backend *be) { return ((lr_cpu_ctx *)be->ctx)->emu; }
@@ -57,11 +61,27 @@ static void round_rows(float *dst, const float *src, size_t rows, size_t cols, s
         for (size_t c = 0; c < cols; c++) dst[r * cols + c] = lr_round_bf16(src[r * ld + c]);
 }
 
+/* hi (rows, cols) = bf16(src), lo = bf16(src - hi): bf16_split's halves */
+static void split_rows(float *hi, float *lo, const float *src, size_t rows, size_t cols, size_t ld) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            const float v = src[r * ld + c], h = lr_round_bf16(v);
+            hi[r * cols + c] = h, lo[r * cols + c] = lr_round_bf16(v - h);
+        }
+}
+
 static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                        int M, int N, int K, int accumulate) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0) {
+    if (M <= 0 || N <= 0 || K <= 0 || (be->bf16_split && w.dtype == LR_F32)) {
         e->base_ops.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, accumulate);
+        return;
+    }
+    if (be->bf16_split) { /* bf16 weights: y (+)= w·hi + bias, then += w·lo */
+        float *hi = scratch(e, 0, (size_t)M * K), *lo = scratch(e, 4, (size_t)M * K); /* (M, K) each */
+        split_rows(hi, lo, x, (size_t)M, (size_t)K, (size_t)ldx);
+        e->base_ops.matmul(be, hi, K, w, bias, y, ldy, M, N, K, accumulate);
+        e->base_ops.matmul(be, lo, K, w, NULL, y, ldy, M, N, K, 1);
         return;
     }
     float *xr = scratch(e, 0, (size_t)M * K); /* (M, K) */
@@ -79,7 +99,7 @@ static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
 static void emu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0) {
+    if (M <= 0 || N <= 0 || K <= 0 || be->bf16_split) { /* bf16_split: the trainer's fp32 GEMMs stay fp32 */
         e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -119,6 +139,10 @@ static void emu_attention(lr_backend *be, const float *q, int ldq, const void *k
     LR_CHECK(b->kv_dtype == LR_F32, "the bf16 emulation's keys and values are fp32 (rounded here)");
     const float *k = kv_k, *v = kv_v; /* (rows, ldkv) */
     emu_ctx *e = emu_of(be);
+    if (be->bf16_split) { /* the trainer's attention in fp32 */
+        e->base_ops.attention(be, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, b);
+        return;
+    }
     const emu_qkv r = round_qkv(e, q, ldq, k, v, ldkv, n_heads, n_kv_heads, head_dim, b);
     e->base_ops.attention(be, r.q, r.qd, r.k, r.v, r.kd, out, n_heads, n_kv_heads, head_dim, scale, b);
 }
@@ -129,9 +153,30 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
                                    const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
                                    int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     emu_ctx *e = emu_of(be);
+    if (be->bf16_split) {
+        e->base_ops.attention_backward(be, q, ldq, k, v, ldkv, dout, dq, dk, dv, ldd, n_heads, n_kv_heads, head_dim,
+                                       scale, b);
+        return;
+    }
     const emu_qkv r = round_qkv(e, q, ldq, k, v, ldkv, n_heads, n_kv_heads, head_dim, b);
     e->base_ops.attention_backward(be, r.q, r.qd, r.k, r.v, r.kd, dout, dq, dk, dv, ldd, n_heads, n_kv_heads,
                                    head_dim, scale, b);
+}
+
+/* matmul_dx: the CPU's (its gemm is emu_gemm: dy rounded) unless
+ * bf16_split with bf16 weights: dx = hi·w, then += lo·w (fp32 sums). */
+static void emu_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
+    emu_ctx *e = emu_of(be);
+    if (!be->bf16_split || w.dtype != LR_BF16 || M <= 0 || N <= 0 || K <= 0) {
+        e->base_ops.matmul_dx(be, dy, w, dx, M, N, K);
+        return;
+    }
+    float *hi = scratch(e, 0, (size_t)M * N), *lo = scratch(e, 4, (size_t)M * N); /* (M, N) each */
+    split_rows(hi, lo, dy, (size_t)M, (size_t)N, (size_t)N);
+    float *part = scratch(e, 1, (size_t)M * K); /* (M, K) */
+    e->base_ops.matmul_dx(be, hi, w, dx, M, N, K);
+    e->base_ops.matmul_dx(be, lo, w, part, M, N, K);
+    for (size_t i = 0; i < (size_t)M * K; i++) dx[i] += part[i];
 }
 
 void lr_backend_emulate_bf16(lr_backend *be) {
@@ -145,13 +190,14 @@ void lr_backend_emulate_bf16(lr_backend *be) {
     be->attention = emu_attention;
     be->gemm = emu_gemm;
     be->attention_backward = emu_attention_backward;
+    be->matmul_dx = emu_matmul_dx;
 }
 
 void lr_backend_emulate_bf16_free(lr_backend *be) {
     lr_cpu_ctx *cx = be->ctx;
     emu_ctx *e = cx->emu;
     if (!e) return;
-    for (int i = 0; i < 4; i++) free(e->buf[i]);
+    for (int i = 0; i < 5; i++) free(e->buf[i]);
     free(e);
     cx->emu = NULL;
 }

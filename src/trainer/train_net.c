@@ -22,11 +22,23 @@
 #include "trainer/train_net.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
 #include "common/error.h"
+#include "model/backend.h"
 #include "trainer/rng.h"
+
+tr_weights tr_weights_from_env(void) {
+    const char *v = getenv("LR_TRAIN_WEIGHTS");
+    if (!v || !*v || !strcmp(v, "f32")) return TR_WEIGHTS_F32;
+    if (!strcmp(v, "bf16")) return TR_WEIGHTS_BF16;
+    if (!strcmp(v, "bf16-round")) return TR_WEIGHTS_BF16_ROUND;
+    lr_die_input("LR_TRAIN_WEIGHTS", "'%s' is not f32, bf16 or bf16-round", v);
+}
+
+void tr_weights_apply(lr_model *m, tr_weights w) { model_backend(m)->bf16_split = w == TR_WEIGHTS_BF16; }
 
 typedef struct {
     float *x;                  /* (T, d) layer input */

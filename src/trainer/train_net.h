@@ -47,6 +47,21 @@ static inline int tr_batch_n_loss(const tr_batch *b) { return b->loss_pos ? b->n
 
 typedef struct tr_net tr_net;
 
+/* The frozen weights the trainer keeps (LR_TRAIN_WEIGHTS): fp32 by default
+ * (a bf16 checkpoint widened exactly: every backend trains to fp32
+ * rounding); "bf16": a bf16 checkpoint stays bf16 and its GEMMs take the
+ * activations as two bf16 halves (backend.h bf16_split: about fp32
+ * accuracy, two bf16 tensor-core GEMMs on a GPU, half the weight memory);
+ * "bf16-round": one GEMM on activations rounded to bf16 (the fastest; an
+ * experiment the GPU check measures against the contract). Another value
+ * is an input error. */
+typedef enum { TR_WEIGHTS_F32, TR_WEIGHTS_BF16, TR_WEIGHTS_BF16_ROUND } tr_weights;
+tr_weights tr_weights_from_env(void);
+/* What model_load's weights_f32 is for mode w. */
+static inline int tr_weights_f32(tr_weights w) { return w == TR_WEIGHTS_F32; }
+/* After model_load: the backend's bf16_split for mode w. */
+void tr_weights_apply(lr_model *m, tr_weights w);
+
 /* recompute = 1: keep only each layer's input and recompute the layer in
  * the backward (activation memory T·d per layer + one layer's worth). */
 tr_net *tr_net_new(lr_model *m, lr_lora *a, int recompute);

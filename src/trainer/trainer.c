@@ -185,13 +185,13 @@ static int setup(trainer *t, int *already_done) {
     if (check_opts(o) != 0) return LR_EXIT_INPUT;
     if (resolve_model(t) != 0) return LR_EXIT_INPUT;
     /* fp32 frozen weights (bf16 checkpoints widened exactly), so that every
-     * backend trains to fp32 rounding; LR_TRAIN_WEIGHTS=bf16 keeps a bf16
-     * checkpoint's weights bf16 (a GPU then runs the frozen GEMMs on bf16
-     * tensor cores: an experimental mode the GPU check measures) */
-    const char *tw = getenv("LR_TRAIN_WEIGHTS");
-    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = !(tw && !strcmp(tw, "bf16"))};
+     * backend trains to fp32 rounding, unless LR_TRAIN_WEIGHTS says bf16
+     * (train_net.h: bf16 tensor-core GEMMs on a GPU; measured by the GPU check) */
+    const tr_weights tw = tr_weights_from_env();
+    lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = tr_weights_f32(tw)};
     t->m = model_load(t->model_dir, &mo);
     if (!t->m) return LR_EXIT_INPUT;
+    tr_weights_apply(t->m, tw);
     const lr_model_config *mc = model_config(t->m);
     int64_t max_len = o->max_length;
     if (max_len > mc->max_position_embeddings) {

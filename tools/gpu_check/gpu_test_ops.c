@@ -672,6 +672,15 @@ int gt_ops(gt_report *r) {
         test_matmul_dx(r, cpu, emu, dut, dt ? LR_BF16 : LR_F32, 37, 300, 129);
         test_matmul_dx(r, cpu, emu, dut, dt ? LR_BF16 : LR_F32, 16, 1000, 96);
     }
+    /* bf16_split (the trainer's bf16 frozen weights): x, dy as two bf16 halves on both sides */
+    emu->bf16_split = dut->bf16_split = 1;
+    test_matmul(r, cpu, emu, dut, LR_BF16, 37, 300, 129, 1, 1, 1, " split");
+    test_matmul(r, cpu, emu, dut, LR_BF16, 256, 512, 1536, 0, 0, 0, " split");
+    g_name_suffix = " split";
+    test_matmul_dx(r, cpu, emu, dut, LR_BF16, 37, 300, 129);
+    test_matmul_dx(r, cpu, emu, dut, LR_BF16, 300, 1000, 96);
+    g_name_suffix = "";
+    emu->bf16_split = dut->bf16_split = 0;
     {
         const int nn[3] = {5, 1, 17}, np[3] = {0, 40, 3};
         test_attention(r, cpu, emu, dut, 6, 2, 64, 3, nn, np, 1, NULL);

@@ -83,15 +83,18 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The device under test's frozen weights: fp32 (as the trainer loads them),
- * or, with LR_TRAIN_WEIGHTS=bf16, a bf16 checkpoint's own bf16. */
-static int dut_weights_f32(void) {
-    const char *tw = getenv("LR_TRAIN_WEIGHTS");
-    return !(tw && !strcmp(tw, "bf16"));
+/* The device under test's model as the trainer loads it: frozen weights
+ * fp32, or with LR_TRAIN_WEIGHTS=bf16 / bf16-round a bf16 checkpoint's own
+ * bf16 (train_net.h). */
+static lr_model *dut_load(const char *dir) {
+    const tr_weights tw = tr_weights_from_env();
+    lr_model *m = gt_load(dir, 1, tr_weights_f32(tw));
+    if (m) tr_weights_apply(m, tw);
+    return m;
 }
 
 static void contract(gt_report *r, const char *edir, int steps) {
-    lr_model *mc = gt_load(edir, 0, 1), *md = gt_load(edir, 1, dut_weights_f32());
+    lr_model *mc = gt_load(edir, 0, 1), *md = dut_load(edir);
     if (!mc || !md) {
         gt_check(r, "train load", 0, "\"error\": \"%s\"", lr_error_msg());
         return;
@@ -173,7 +176,7 @@ static void contract(gt_report *r, const char *edir, int steps) {
 /* One optimizer step's forward/backward of 16 paper-shaped samples on the
  * device (the optimizer itself is a few ms on the host, not timed). */
 static void perf(gt_report *r, const char *dir, FILE *prof) {
-    lr_model *m = gt_load(dir, 1, dut_weights_f32());
+    lr_model *m = dut_load(dir);
     if (!m) {
         gt_check(r, "train perf load", 0, "\"error\": \"%s\"", lr_error_msg());
         return;

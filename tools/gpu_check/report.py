@@ -43,7 +43,7 @@ def ab_section(results):
                     f"{tc['seconds_per_pass'] * 1e3:.1f} ms | default {sc['seconds_per_pass'] * 1e3:.1f} ms | "
                     f"{sc['seconds_per_pass'] / tc['seconds_per_pass']:.2f}x |")
     step = {}
-    for name in ("train", "train_tf32", "train_bf16w"):
+    for name in ("train", "train_bf16w", "train_bf16round", "train_tf32"):
         c = checks_of(results, name)
         st = next((v for k, v in c.items() if k.startswith("train perf step")), {})
         con = c.get("train contract per step", {})
@@ -129,7 +129,7 @@ def main():
         md += ["", "## Per-op profile of the perf stage (gpu_test perf --profile)", "",
                "Each op waits for its kernels, so the op times add up to more than an unprofiled pass.",
                open(prof).read()]
-    for name in ("train", "train_tf32", "train_bf16w"):
+    for name in ("train", "train_bf16w"):
         prof = os.path.join(out, f"{name}_profile.md")
         if os.path.exists(prof):
             md += ["", f"## Per-op profile of the `{name}` stage's LoRA step (gpu_test train --profile)", "",

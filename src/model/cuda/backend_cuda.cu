@@ -164,6 +164,7 @@ static void cu_destroy(lr_backend *be) {
     if (cx->meta) LR_CUDA_CHECK(cudaFree(cx->meta));
     if (cx->host_meta) LR_CUDA_CHECK(cudaFreeHost(cx->host_meta));
     if (cx->xbf) LR_CUDA_CHECK(cudaFree(cx->xbf));
+    if (cx->xbf_lo) LR_CUDA_CHECK(cudaFree(cx->xbf_lo));
     if (cx->pick_dev) LR_CUDA_CHECK(cudaFree(cx->pick_dev));
     if (cx->pick_host) LR_CUDA_CHECK(cudaFreeHost(cx->pick_host));
     if (cx->contrast_dev) LR_CUDA_CHECK(cudaFree(cx->contrast_dev));

@@ -182,6 +182,28 @@ __global__ void to_bf16_kernel(const float *x, int ldx, __nv_bfloat16 *xb, int M
     }
 }
 
+// The split (backend.h bf16_split): hi (M, K) = bf16(x), lo (M, K) =
+// bf16(x - hi) (exact in fp32: x and hi share their exponent's range), so
+// x = hi + lo to 16 significant bits. One thread per element.
+__global__ void to_bf16_split_kernel(const float *x, int ldx, __nv_bfloat16 *hi, __nv_bfloat16 *lo, int M, int K) {
+    for (int r = blockIdx.y; r < M; r += gridDim.y)
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x) {
+            const float v = x[(size_t)r * ldx + c];
+            const __nv_bfloat16 h = __float2bfloat16_rn(v);
+            hi[(size_t)r * K + c] = h;
+            lo[(size_t)r * K + c] = __float2bfloat16_rn(v - __bfloat162float(h));
+        }
+}
+
+// x's remainder buffer for a split GEMM (hi goes to xbf): (M, K) bf16 after
+// launching the split of x (M, ldx) into hi and it.
+static __nv_bfloat16 *split_input(lr_cuda_ctx *cx, const float *x, int ldx, __nv_bfloat16 *hi, int M, int K) {
+    __nv_bfloat16 *lo = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf_lo, &cx->xbf_lo_cap, (size_t)M * K * sizeof *lo);
+    to_bf16_split_kernel<<<lr_cuda_row_grid(M, K, 1, 256), 256, 0, cx->stream>>>(x, ldx, hi, lo, M, K);
+    LR_CUDA_LAUNCHED();
+    return lo;
+}
+
 __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
     cx->shadow.src = NULL;
     if (!cx->fuse_bf16 || !cx->bf16_gemms || M <= 0 || K <= 0) return NULL;
@@ -192,41 +214,10 @@ __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
     return yb;
 }
 
-void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
-                    int N, int K, int accumulate) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) { // y (+)= bias: no GEMM (cuBLASLt rejects k = 0)
-        if (lr_cuda_graph_args(cx, __LINE__, y, ldy, bias, M, N, accumulate)) return;
-        if (!accumulate) lr_cuda_zero_cols(cx, y, ldy, M, N);
-        if (bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
-        return;
-    }
-    const void *B = x;
-    int ldb = ldx;
-    __nv_bfloat16 *xb = NULL;
-    int converted = 0; // 1: x's bf16 copy is already in xbf (its producer's, lr_cuda_bf16_out)
-    cx->bf16_gemms = w.dtype == LR_BF16;
-    if (w.dtype == LR_BF16) {
-        converted = cx->shadow.src == x && cx->shadow.seq + 1 == cx->op_seq && cx->shadow.M == M &&
-                    cx->shadow.K == K && ldx == K;
-        xb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
-        B = xb;
-        ldb = K;
-        if (converted) cx->shadow.seq = cx->op_seq; // another GEMM right after may read it too
-        else cx->shadow.src = NULL;
-    } else {
-        cx->shadow.src = NULL;
-    }
-    // replaying a graph: every launch below is recorded already
-    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate,
-                           converted))
-        return;
-    if (xb && !converted) {
-        const int vec4 = K % 4 == 0 && ldx % 4 == 0 && (uintptr_t)x % 16 == 0; // xb: cudaMalloc, K % 4 == 0
-        to_bf16_kernel<<<lr_cuda_row_grid(M, K, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K, vec4);
-        LR_CUDA_LAUNCHED();
-    }
+// y (M, ldy) (+)= B (M, ldb) · wᵀ (+ bias) through the shape's plan: cuBLASLt,
+// or the fallback kernel where it has no algorithm. B: bf16 for bf16 weights.
+static void gemm_run(lr_cuda_ctx *cx, lr_weight w, const void *B, int ldb, const float *bias, float *y, int ldy, int M,
+                     int N, int K, int accumulate) {
     const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
     gemm_plan *p = plan_get(cx, &key);
     if (p->fallback) {
@@ -249,20 +240,66 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     if (bias && !p->fused_bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
 }
 
+void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,
+                    int N, int K, int accumulate) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { // y (+)= bias: no GEMM (cuBLASLt rejects k = 0)
+        if (lr_cuda_graph_args(cx, __LINE__, y, ldy, bias, M, N, accumulate)) return;
+        if (!accumulate) lr_cuda_zero_cols(cx, y, ldy, M, N);
+        if (bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
+        return;
+    }
+    const void *B = x;
+    int ldb = ldx;
+    __nv_bfloat16 *xb = NULL;
+    int converted = 0; // 1: x's bf16 copy is already in xbf (its producer's, lr_cuda_bf16_out)
+    cx->bf16_gemms = w.dtype == LR_BF16;
+    const int split = w.dtype == LR_BF16 && be->bf16_split; // two GEMMs: w·hi, then + w·lo
+    if (w.dtype == LR_BF16) {
+        converted = !split && cx->shadow.src == x && cx->shadow.seq + 1 == cx->op_seq && cx->shadow.M == M &&
+                    cx->shadow.K == K && ldx == K;
+        xb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * K * sizeof *xb);
+        B = xb;
+        ldb = K;
+        if (converted) cx->shadow.seq = cx->op_seq; // another GEMM right after may read it too
+        else cx->shadow.src = NULL;
+    } else {
+        cx->shadow.src = NULL;
+    }
+    // replaying a graph: every launch below is recorded already
+    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate,
+                           converted, split))
+        return;
+    if (split) {
+        const __nv_bfloat16 *lo = split_input(cx, x, ldx, xb, M, K);
+        gemm_run(cx, w, xb, ldb, bias, y, ldy, M, N, K, accumulate);
+        gemm_run(cx, w, lo, ldb, NULL, y, ldy, M, N, K, 1);
+        return;
+    }
+    if (xb && !converted) {
+        const int vec4 = K % 4 == 0 && ldx % 4 == 0 && (uintptr_t)x % 16 == 0; // xb: cudaMalloc, K % 4 == 0
+        to_bf16_kernel<<<lr_cuda_row_grid(M, K, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(x, ldx, xb, M, K, vec4);
+        LR_CUDA_LAUNCHED();
+    }
+    gemm_run(cx, w, B, ldb, bias, y, ldy, M, N, K, accumulate);
+}
+
 // ---- matmul_dx: dx (M, K) = dy (M, N) . w (N, K), the trainer's input
 // gradient through a frozen weight. fp32 w: the trainer's gemm. bf16 w: dy
-// rounded to bf16 (as matmul rounds x), then in cuBLAS's column-major terms
+// rounded to bf16 (as matmul rounds x; with be->bf16_split dy = hi + lo and
+// a second GEMM adds lo's product), then in cuBLAS's column-major terms
 // dx^T (K x M) = w (K x N as stored) . dy^T (N x M): transa = transb = N,
 // m = K, n = M, k = N; fp32 compute and output. Descriptors per call (a few
 // large GEMMs per layer).
 __global__ void matmul_dx_fallback_kernel(const __nv_bfloat16 *yb, const __nv_bfloat16 *w, float *dx, int M, int N,
-                                          int K) {
+                                          int K, int accumulate) {
     for (int r = blockIdx.y; r < M; r += gridDim.y)
         for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x) {
             float s = 0.0f;
             for (int n = 0; n < N; n++)
                 s = fmaf(__bfloat162float(yb[(size_t)r * N + n]), __bfloat162float(w[(size_t)n * K + c]), s);
-            dx[(size_t)r * K + c] = s;
+            dx[(size_t)r * K + c] = accumulate ? dx[(size_t)r * K + c] + s : s;
         }
 }
 
@@ -279,9 +316,13 @@ void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, 
     }
     __nv_bfloat16 *yb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * N * sizeof *yb);
     cx->shadow.src = NULL; // xbf now holds dy's copy
-    const int vec4 = N % 4 == 0 && (uintptr_t)dy % 16 == 0;
-    to_bf16_kernel<<<lr_cuda_row_grid(M, N, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(dy, N, yb, M, N, vec4);
-    LR_CUDA_LAUNCHED();
+    // with be->bf16_split dy's remainder too: dx = hi · w, then += lo · w
+    const __nv_bfloat16 *lo = be->bf16_split ? split_input(cx, dy, N, yb, M, N) : NULL;
+    if (!lo) {
+        const int vec4 = N % 4 == 0 && (uintptr_t)dy % 16 == 0;
+        to_bf16_kernel<<<lr_cuda_row_grid(M, N, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(dy, N, yb, M, N, vec4);
+        LR_CUDA_LAUNCHED();
+    }
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
     LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -296,14 +337,17 @@ void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, 
     int n_res = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, op, la, lb, lc, lc, pref, 1, &res, &n_res);
     LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1 || cx->gemm_fallback) {
-        matmul_dx_fallback_kernel<<<lr_cuda_row_grid(M, K, 1, 128), 128, 0, cx->stream>>>(
-            yb, (const __nv_bfloat16 *)w.data, dx, M, N, K);
-        LR_CUDA_LAUNCHED();
-    } else {
-        const float alpha = 1.0f, beta = 0.0f;
-        LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, op, &alpha, w.data, la, yb, lb, &beta, dx, lc, dx, lc, &res.algo,
-                                       cx->workspace, cx->workspace_bytes, cx->stream));
+    for (int part = 0; part < (lo ? 2 : 1); part++) { // the remainder's product added to hi's
+        const __nv_bfloat16 *in = part ? lo : yb;
+        if (st != CUBLAS_STATUS_SUCCESS || n_res < 1 || cx->gemm_fallback) {
+            matmul_dx_fallback_kernel<<<lr_cuda_row_grid(M, K, 1, 128), 128, 0, cx->stream>>>(
+                in, (const __nv_bfloat16 *)w.data, dx, M, N, K, part);
+            LR_CUDA_LAUNCHED();
+        } else {
+            const float alpha = 1.0f, beta = part ? 1.0f : 0.0f;
+            LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, op, &alpha, w.data, la, in, lb, &beta, dx, lc, dx, lc, &res.algo,
+                                           cx->workspace, cx->workspace_bytes, cx->stream));
+        }
     }
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));

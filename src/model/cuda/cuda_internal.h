@@ -57,6 +57,8 @@ struct lr_cuda_ctx {
     unsigned meta_uploads;   // since the restart (the next slot of meta_recent)
     void *xbf;               // bf16 copy of a GEMM input (bf16 weights need bf16 activations)
     size_t xbf_cap;
+    void *xbf_lo;            // with be->bf16_split: the input's remainder x - hi in bf16 (hi in xbf)
+    size_t xbf_lo_cap;
     float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
     int inv_freq_n;
     void *pick_dev, *pick_host; // argmax_rows: device ids | flags, and their pinned host copy (pick_cap bytes each)

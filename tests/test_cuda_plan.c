@@ -48,8 +48,13 @@ static void test_cache(void) {
     lr_gemm_cache_put(gc, &k1, v1);
     lr_gemm_cache_put(gc, &k2, v2);
     EXPECT(lr_gemm_cache_get(gc, &k1) == v1 && lr_gemm_cache_get(gc, &k2) == v2, "hits return their own plan");
-    const lr_gemm_key *others[] = {&k3, &k4, &k5, &k6};
-    for (int i = 0; i < 4; i++) EXPECT(lr_gemm_cache_get(gc, others[i]) == NULL, "key %d differs in one field", i);
+    /* the trainer's GEMMs share the cache: their op (transposes, matmul_dx) and A's stride are in the key */
+    lr_gemm_key t1 = lr_gemm_train_key(LR_GEMM_OP_TRAIN, LR_BF16, 1, 1536, 1536, 1536, 1536, 1536, base, base, base);
+    lr_gemm_key t2 = lr_gemm_train_key(LR_GEMM_OP_TRAIN + 2, LR_BF16, 1, 1536, 1536, 1536, 1536, 1536, base, base, base);
+    lr_gemm_key t3 = lr_gemm_train_key(LR_GEMM_OP_TRAIN, LR_BF16, 1, 1536, 1536, 1540, 1536, 1536, base, base, base);
+    EXPECT(t1.op == LR_GEMM_OP_TRAIN && t1.lda == 1536 && k1.op == 0 && k1.lda == 0, "train keys: op and lda set");
+    const lr_gemm_key *others[] = {&k3, &k4, &k5, &k6, &t1, &t2, &t3};
+    for (int i = 0; i < 7; i++) EXPECT(lr_gemm_cache_get(gc, others[i]) == NULL, "key %d differs in one field", i);
     EXPECT(gc->size == 2, "size 2");
     EXPECT(lr_gemm_cache_put(gc, &k1, v2) == -1 && lr_gemm_cache_get(gc, &k1) == v1, "a key is stored once");
     EXPECT(lr_gemm_cache_put(gc, &k3, NULL) == -1, "NULL values refused");

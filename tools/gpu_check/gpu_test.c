@@ -10,6 +10,7 @@
  * under test is CUDA and there is no usable GPU (nothing was checked). */
 #include "gpu_test.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,42 @@ void gt_open(gt_report *r, const char *path, const char *stage) {
     fprintf(r->f, "{\"stage\": \"%s\", \"dut\": \"%s\", \"device\": \"%s\", \"checks\": [\n", stage, g_dut, dev);
 }
 
+/* printf writes inf, -inf, nan for non-finite doubles, which no JSON parser
+ * reads (report.py would drop the whole stage): as values they become
+ * Infinity, -Infinity, NaN (Python's json reads these). */
+static void json_nonfinite(char *s, size_t cap) {
+    char out[2048];
+    size_t o = 0;
+    for (const char *p = s; *p && o + 10 < sizeof out;) {
+        const int at_value = p == s || p[-1] == ' ' || p[-1] == '[' || p[-1] == ':';
+        const char *rep = NULL;
+        size_t skip = 0;
+        if (at_value) {
+            if (!strncmp(p, "-inf", 4)) rep = "-Infinity", skip = 4;
+            else if (!strncmp(p, "inf", 3)) rep = "Infinity", skip = 3;
+            else if (!strncmp(p, "-nan", 4)) rep = "NaN", skip = 4;
+            else if (!strncmp(p, "nan", 3)) rep = "NaN", skip = 3;
+            if (rep && (isalnum((unsigned char)p[skip]) || p[skip] == '"')) rep = NULL; /* a word, or a string */
+        }
+        if (rep) {
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s", rep);
+            p += skip;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    if (o >= cap) o = cap - 1;
+    memcpy(s, out, o);
+    s[o] = 0;
+}
+
 void gt_check(gt_report *r, const char *name, int ok, const char *fmt, ...) {
     char extra[1024] = "";
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(extra, sizeof extra, fmt, ap);
     va_end(ap);
+    json_nonfinite(extra, sizeof extra);
     fprintf(r->f, "%s  {\"name\": \"%s\", \"pass\": %s%s%s}", r->n ? ",\n" : "", name, ok ? "true" : "false",
             *extra ? ", " : "", extra);
     fflush(r->f);

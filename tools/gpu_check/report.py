@@ -122,8 +122,10 @@ def main():
                "|---|---|---|---|---|---|",
                f"| {tr.get('supervised')} | {tr.get('micro_batches')} | {tr.get('tokens')} | {tr['step_s']:.4f} | "
                f"{tr['supervised_per_s']:.1f} | {tr.get('peak_gpu_mb', 0):.0f} |"]
+    # the failed perf stage's profile (opened at its start) may be empty or cut: its _safe rerun's stands in
+    perf_failed = any(s["stage"] == "perf" and s["status"] in ("fail", "timeout") for s in stages)
     prof = os.path.join(out, "perf_profile.md")
-    if not os.path.exists(prof):
+    if perf_failed and os.path.exists(os.path.join(out, "perf_profile_safe.md")) or not os.path.exists(prof):
         prof = os.path.join(out, "perf_profile_safe.md")
     if os.path.exists(prof):
         md += ["", "## Per-op profile of the perf stage (gpu_test perf --profile)", "",

@@ -146,6 +146,9 @@ static void cu_upload(lr_backend *be, void *dst, const void *src, size_t bytes) 
 
 static void cu_download(lr_backend *be, void *dst, const void *src, size_t bytes) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
+    // a bare stream sync (bench/opprof.c after every op) touches no buffer: it must
+    // not end the validity of a producer's bf16 copy for the GEMM after it
+    if (!bytes) cx->op_seq--;
     if (lr_cuda_graph_unsupported(cx)) return;
     if (bytes) LR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cx->stream));
     LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));

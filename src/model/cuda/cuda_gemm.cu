@@ -142,6 +142,59 @@ static gemm_plan *plan_get(lr_cuda_ctx *cx, const lr_gemm_key *k) {
     return p;
 }
 
+// ---- The trainer's GEMMs (cuda_train.cu lr_cuda_gemm; matmul_dx with bf16
+// weights), their plans cached beside matmul's (cuda_plan.h
+// lr_gemm_train_key), so a step asks the heuristic once per shape, not once
+// per call. Row-major C (M, N) = op(A) op(B) is, column-major, Cᵀ (N x M) =
+// op(B)ᵀ op(A)ᵀ: cuBLAS's A is the caller's B and its B the caller's A.
+//  - LR_GEMM_OP_TRAIN + (ta << 1 | tb): fp32, A (M, K) or (K, M) as stored
+//    with stride lda, B (K, N) or (N, K) with ldb, C with ldc;
+//  - LR_GEMM_OP_DX: dxᵀ (K x M) = w (K x N as stored) · dyᵀ (N x M), bf16 in.
+static int train_plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, gemm_plan *p) {
+    const int dx = k->op == LR_GEMM_OP_DX, ta = dx ? 0 : (k->op - LR_GEMM_OP_TRAIN) >> 1,
+              tb = dx ? 0 : (k->op - LR_GEMM_OP_TRAIN) & 1;
+    const cudaDataType_t in = dx ? CUDA_R_16BF : CUDA_R_32F;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, dx ? CUBLAS_COMPUTE_32F : cx->f32_compute, CUDA_R_32F));
+    const cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+    const uint64_t M = (uint64_t)k->M, N = (uint64_t)k->N, K = (uint64_t)k->K;
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, tb ? K : N, tb ? N : K, k->ldb));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, ta ? M : K, ta ? K : M, k->lda));
+    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, k->ldc));
+    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, k->align_a, k->align_b, k->align_c);
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res);
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1) {
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+        cublasLtMatmulDescDestroy(p->op);
+        return -1;
+    }
+    p->algo = res.algo;
+    return 0;
+}
+
+int lr_cuda_gemm_train_lt(lr_cuda_ctx *cx, const lr_gemm_key *k, float alpha, const void *A, const void *B, float beta,
+                          float *C) {
+    if (cx->gemm_fallback) return -1;
+    gemm_plan *p = (gemm_plan *)lr_gemm_cache_get(cx->gemm, k);
+    if (!p) {
+        p = (gemm_plan *)calloc(1, sizeof *p);
+        if (!p) lr_die_internal(__FILE__, __LINE__, "out of memory");
+        p->fallback = train_plan_try(cx, k, p) != 0; // remembered: no second query for this shape
+        if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
+    }
+    if (p->fallback) return -1;
+    LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, p->op, &alpha, A, p->a, B, p->b, &beta, C, p->c, C, p->c, &p->algo,
+                                   cx->workspace, cx->workspace_bytes, cx->stream));
+    return 0;
+}
+
 // The fallback: one thread per output, fp32 products summed in fp32 in k
 // order; B is what cuBLASLt would read (x, or its bf16 copy for bf16 A).
 template <typename T>
@@ -323,34 +376,14 @@ void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, 
         to_bf16_kernel<<<lr_cuda_row_grid(M, N, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(dy, N, yb, M, N, vec4);
         LR_CUDA_LAUNCHED();
     }
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
-    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t tn = CUBLAS_OP_N;
-    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &tn, sizeof tn));
-    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tn, sizeof tn));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, (uint64_t)K, (uint64_t)N, (int64_t)K));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, (uint64_t)N, (uint64_t)M, (int64_t)N));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)K, (uint64_t)M, (int64_t)K));
-    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, lr_ptr_align(w.data), lr_ptr_align(yb), lr_ptr_align(dx));
-    cublasLtMatmulHeuristicResult_t res;
-    int n_res = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, op, la, lb, lc, lc, pref, 1, &res, &n_res);
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    // in the trainer GEMM's terms: C (M, K) = dy (M, N) · w (N, K), cuBLAS A = w, B = dy's halves
+    const lr_gemm_key key = lr_gemm_train_key(LR_GEMM_OP_DX, LR_BF16, M, K, N, N, K, K, w.data, yb, dx);
     for (int part = 0; part < (lo ? 2 : 1); part++) { // the remainder's product added to hi's
         const __nv_bfloat16 *in = part ? lo : yb;
-        if (st != CUBLAS_STATUS_SUCCESS || n_res < 1 || cx->gemm_fallback) {
+        if (lr_cuda_gemm_train_lt(cx, &key, 1.0f, w.data, in, part ? 1.0f : 0.0f, dx) != 0) {
             matmul_dx_fallback_kernel<<<lr_cuda_row_grid(M, K, 1, 128), 128, 0, cx->stream>>>(
                 in, (const __nv_bfloat16 *)w.data, dx, M, N, K, part);
             LR_CUDA_LAUNCHED();
-        } else {
-            const float alpha = 1.0f, beta = part ? 1.0f : 0.0f;
-            LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, op, &alpha, w.data, la, in, lb, &beta, dx, lc, dx, lc, &res.algo,
-                                           cx->workspace, cx->workspace_bytes, cx->stream));
         }
     }
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
-    LR_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
 }

@@ -195,6 +195,12 @@ void lr_cuda_gemm_free(lr_cuda_ctx *cx);
 // A cuBLASLt heuristic preference: the backend's workspace and the operands'
 // pointer alignments in bytes (A, B, and C = D). The caller destroys it.
 cublasLtMatmulPreference_t lr_cuda_gemm_pref(lr_cuda_ctx *cx, int align_a, int align_b, int align_c);
+// A trainer GEMM (key: lr_gemm_train_key; A, B in cuBLAS's order: the
+// caller's B, then A) through its cached cuBLASLt plan: 0, or -1 when
+// cuBLASLt has no algorithm for it (or LR_CUDA_GEMM_FALLBACK=1): the caller
+// runs its fallback kernel.
+int lr_cuda_gemm_train_lt(lr_cuda_ctx *cx, const lr_gemm_key *k, float alpha, const void *A, const void *B, float beta,
+                          float *C);
 
 // Ops: contracts as in backend.h.
 void lr_cuda_embed(lr_backend *be, lr_weight table, const int32_t *ids, int M, int d, float *out);

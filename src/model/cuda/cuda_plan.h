@@ -28,7 +28,11 @@ typedef struct {
     int bias;       /* 1: bias in the epilogue */
     int accumulate; /* 1: beta = 1 */
     int align_a, align_b, align_c; /* pointer alignment in bytes (1..256, a power of two) */
+    int op;         /* 0: matmul (above); the trainer's (lr_gemm_train_key): LR_GEMM_OP_TRAIN + (ta << 1 | tb)
+                     * for gemm, LR_GEMM_OP_DX for matmul_dx with bf16 weights */
+    int lda;        /* the trainer's: A's stride */
 } lr_gemm_key;
+enum { LR_GEMM_OP_TRAIN = 1, LR_GEMM_OP_DX = 5 };
 
 /* The largest power of two, at most 256, that divides the address (256 for NULL). */
 static inline int lr_ptr_align(const void *p) {
@@ -54,17 +58,26 @@ static inline lr_gemm_key lr_gemm_key_make(lr_dtype wdtype, int M, int N, int K,
     return k;
 }
 
+/* The key of a trainer GEMM (op: LR_GEMM_OP_TRAIN + (ta << 1 | tb), or
+ * LR_GEMM_OP_DX), its shape as the op's arguments give it. */
+static inline lr_gemm_key lr_gemm_train_key(int op, lr_dtype dtype, int M, int N, int K, int lda, int ldb, int ldc,
+                                            const void *a, const void *b, const void *c) {
+    lr_gemm_key k = lr_gemm_key_make(dtype, M, N, K, ldb, ldc, 0, 0, a, b, c);
+    k.op = op, k.lda = lda;
+    return k;
+}
+
 static inline int lr_gemm_key_eq(const lr_gemm_key *x, const lr_gemm_key *y) {
     return x->wdtype == y->wdtype && x->M == y->M && x->N == y->N && x->K == y->K && x->ldb == y->ldb &&
            x->ldc == y->ldc && x->bias == y->bias && x->accumulate == y->accumulate && x->align_a == y->align_a &&
-           x->align_b == y->align_b && x->align_c == y->align_c;
+           x->align_b == y->align_b && x->align_c == y->align_c && x->op == y->op && x->lda == y->lda;
 }
 
 static inline uint64_t lr_gemm_key_hash(const lr_gemm_key *k) {
-    const int f[11] = {k->wdtype, k->M,    k->N,       k->K,       k->ldb,    k->ldc,
-                       k->bias,   k->accumulate, k->align_a, k->align_b, k->align_c};
+    const int f[13] = {k->wdtype, k->M,       k->N,       k->K,       k->ldb, k->ldc, k->bias,
+                       k->accumulate, k->align_a, k->align_b, k->align_c, k->op,  k->lda};
     uint64_t h = 1469598103934665603ull; /* FNV-1a over the fields */
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 13; i++) {
         h ^= (uint64_t)(uint32_t)f[i];
         h *= 1099511628211ull;
     }

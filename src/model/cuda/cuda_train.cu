@@ -50,37 +50,14 @@ void lr_cuda_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K,
         LR_CUDA_LAUNCHED();
         return;
     }
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
-    const cublasOperation_t ta = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    LR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, cx->f32_compute, CUDA_R_32F));
-    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    // cuBLAS A = B as stored: (N x K) or, transposed, (K x N); cuBLAS B = A as stored: (K x M) or (M x K)
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, trans_b ? (uint64_t)K : (uint64_t)N,
-                                               trans_b ? (uint64_t)N : (uint64_t)K, ldb));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, trans_a ? (uint64_t)M : (uint64_t)K,
-                                               trans_a ? (uint64_t)K : (uint64_t)M, lda));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)N, (uint64_t)M, ldc));
-    // the pointers' real alignment (the trainer passes column slices): the heuristic otherwise assumes 256 bytes
-    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, lr_ptr_align(B), lr_ptr_align(A), lr_ptr_align(C));
-    cublasLtMatmulHeuristicResult_t res;
-    int n_res = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, op, la, lb, lc, lc, pref, 1, &res, &n_res);
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1 || cx->gemm_fallback) { // none for this shape, or forced (tests)
+    // the plan cached per shape, strides and alignments (cuda_gemm.cu); cuBLAS A = B, B = A (column-major)
+    const int op = LR_GEMM_OP_TRAIN + ((trans_a != 0) << 1 | (trans_b != 0));
+    const lr_gemm_key key = lr_gemm_train_key(op, LR_F32, M, N, K, lda, ldb, ldc, B, A, C);
+    if (lr_cuda_gemm_train_lt(cx, &key, alpha, B, A, beta, C) != 0) { // none for this shape, or forced (tests)
         gemm_fallback_kernel<<<lr_cuda_row_grid(M, N, 1, 128), 128, 0, cx->stream>>>(trans_a, trans_b, M, N, K, alpha,
                                                                                      A, lda, B, ldb, beta, C, ldc);
         LR_CUDA_LAUNCHED();
-    } else {
-        LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, op, &alpha, B, la, A, lb, &beta, C, lc, C, lc, &res.algo, cx->workspace,
-                                       cx->workspace_bytes, cx->stream));
     }
-    // the descriptors may be destroyed once the call is enqueued
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
-    LR_CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
-    LR_CUBLAS_CHECK(cublasLtMatmulDescDestroy(op));
 }
 
 // ---- rmsnorm backward: dx += rstd w dy - x rstd^3 (sum_j w_j dy_j x_j) / d,

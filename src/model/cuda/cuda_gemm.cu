@@ -248,13 +248,16 @@ __global__ void to_bf16_split_kernel(const float *x, int ldx, __nv_bfloat16 *hi,
         }
 }
 
-// x's remainder buffer for a split GEMM (hi goes to xbf): (M, K) bf16 after
-// launching the split of x (M, ldx) into hi and it.
-static __nv_bfloat16 *split_input(lr_cuda_ctx *cx, const float *x, int ldx, __nv_bfloat16 *hi, int M, int K) {
-    __nv_bfloat16 *lo = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf_lo, &cx->xbf_lo_cap, (size_t)M * K * sizeof *lo);
+// x's remainder buffer for a split GEMM (hi goes to xbf): (M, K) bf16. Sized
+// before lr_cuda_graph_args, so that its address is in a graph's signature.
+static __nv_bfloat16 *split_lo(lr_cuda_ctx *cx, int M, int K) {
+    return (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf_lo, &cx->xbf_lo_cap, (size_t)M * K * sizeof(__nv_bfloat16));
+}
+
+// Launches the split of x (M, ldx) into hi and lo, (M, K) bf16 each.
+static void split_input(lr_cuda_ctx *cx, const float *x, int ldx, __nv_bfloat16 *hi, __nv_bfloat16 *lo, int M, int K) {
     to_bf16_split_kernel<<<lr_cuda_row_grid(M, K, 1, 256), 256, 0, cx->stream>>>(x, ldx, hi, lo, M, K);
     LR_CUDA_LAUNCHED();
-    return lo;
 }
 
 __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
@@ -307,8 +310,8 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     int ldb = ldx;
     __nv_bfloat16 *xb = NULL;
     int converted = 0; // 1: x's bf16 copy is already in xbf (its producer's, lr_cuda_bf16_out)
-    cx->bf16_gemms = w.dtype == LR_BF16;
     const int split = w.dtype == LR_BF16 && be->bf16_split; // two GEMMs: w·hi, then + w·lo
+    cx->bf16_gemms = w.dtype == LR_BF16 && !split;          // producers' bf16 copies: read by the next such GEMM
     if (w.dtype == LR_BF16) {
         converted = !split && cx->shadow.src == x && cx->shadow.seq + 1 == cx->op_seq && cx->shadow.M == M &&
                     cx->shadow.K == K && ldx == K;
@@ -320,12 +323,13 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
     } else {
         cx->shadow.src = NULL;
     }
+    __nv_bfloat16 *lo = split ? split_lo(cx, M, K) : NULL;
     // replaying a graph: every launch below is recorded already
-    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, w.data, (int)w.dtype, bias, y, ldy, M, N, K, accumulate,
-                           converted, split))
+    if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, (const void *)lo, w.data, (int)w.dtype, bias, y, ldy, M, N, K,
+                           accumulate, converted, split))
         return;
     if (split) {
-        const __nv_bfloat16 *lo = split_input(cx, x, ldx, xb, M, K);
+        split_input(cx, x, ldx, xb, lo, M, K);
         gemm_run(cx, w, xb, ldb, bias, y, ldy, M, N, K, accumulate);
         gemm_run(cx, w, lo, ldb, NULL, y, ldy, M, N, K, 1);
         return;
@@ -370,8 +374,10 @@ void lr_cuda_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, 
     __nv_bfloat16 *yb = (__nv_bfloat16 *)lr_cuda_scratch(cx, &cx->xbf, &cx->xbf_cap, (size_t)M * N * sizeof *yb);
     cx->shadow.src = NULL; // xbf now holds dy's copy
     // with be->bf16_split dy's remainder too: dx = hi · w, then += lo · w
-    const __nv_bfloat16 *lo = be->bf16_split ? split_input(cx, dy, N, yb, M, N) : NULL;
-    if (!lo) {
+    __nv_bfloat16 *lo = be->bf16_split ? split_lo(cx, M, N) : NULL;
+    if (lo) {
+        split_input(cx, dy, N, yb, lo, M, N);
+    } else {
         const int vec4 = N % 4 == 0 && (uintptr_t)dy % 16 == 0;
         to_bf16_kernel<<<lr_cuda_row_grid(M, N, vec4 ? 4 : 1, 256), 256, 0, cx->stream>>>(dy, N, yb, M, N, vec4);
         LR_CUDA_LAUNCHED();

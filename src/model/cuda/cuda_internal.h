@@ -84,7 +84,7 @@ struct lr_cuda_ctx {
         int M, K;
         uint64_t seq;        // op_seq of its producer (or of the GEMM that last read it)
     } shadow;
-    int bf16_gemms;          // 1: the last GEMM had bf16 weights (producers then write the copy)
+    int bf16_gemms;          // 1: the last GEMM had bf16 weights, unsplit (producers then write the copy)
     int fuse_bf16;           // 0 with LR_CUDA_FUSED_BF16=0: no copies (the GPU check's A/B, same bits)
 };
 

@@ -183,6 +183,11 @@ int main(int argc, char **argv) {
         }
         return 77;
     }
+    FILE *prof = profile ? fopen(profile, "w") : NULL; /* perf, train: per-op profiles */
+    if (profile && !prof) {
+        fprintf(stderr, "gpu_test: cannot write %s\n", profile);
+        return 2;
+    }
     gt_report r;
     gt_open(&r, json, cmd);
     printf("gpu_test %s (device under test: %s)\n", cmd, g_dut);
@@ -193,28 +198,17 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_models; i++) gt_contract(&r, models[i], seqs, max_len);
     } else if (!strcmp(cmd, "train")) {
         if (n_models != 1) usage();
-        FILE *prof = profile ? fopen(profile, "w") : NULL;
-        if (profile && !prof) {
-            fprintf(stderr, "gpu_test: cannot write %s\n", profile);
-            return 2;
-        }
         gt_train(&r, models[0], steps, perf_model, prof);
-        if (prof) fclose(prof);
     } else if (!strcmp(cmd, "scorer")) {
         if (n_models != 2) usage();
         gt_scorer(&r, models[0], models[1], seqs, max_len);
     } else if (!strcmp(cmd, "perf")) {
         if (n_models != 1) usage();
-        FILE *prof = profile ? fopen(profile, "w") : NULL;
-        if (profile && !prof) {
-            fprintf(stderr, "gpu_test: cannot write %s\n", profile);
-            return 2;
-        }
         gt_perf(&r, models[0], score_tokens, decode_steps, prof);
-        if (prof) fclose(prof);
     } else {
         usage();
     }
+    if (prof) fclose(prof);
     const int fails = gt_close(&r);
     printf("gpu_test %s: %d check(s), %d failed\n", cmd, r.n, fails);
     return fails ? 1 : 0;

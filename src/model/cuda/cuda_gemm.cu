@@ -84,6 +84,26 @@ cublasLtMatmulPreference_t lr_cuda_gemm_pref(lr_cuda_ctx *cx, int align_a, int a
     return pref;
 }
 
+// The heuristic's algorithm for p's descriptors (made for key k: its
+// alignments): 0, or -1 with the descriptors destroyed (no algorithm fits).
+static int plan_pick_algo(lr_cuda_ctx *cx, const lr_gemm_key *k, gemm_plan *p) {
+    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, k->align_a, k->align_b, k->align_c);
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res);
+    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1) {
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+        cublasLtMatmulDescDestroy(p->op);
+        return -1;
+    }
+    p->algo = res.algo;
+    return 0;
+}
+
 // Descriptors for key; the algorithm from the heuristic (with the bias
 // epilogue when asked, else or when no algorithm supports it, without).
 // 0, or -1 when no algorithm fits at all.
@@ -104,19 +124,7 @@ static int plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, int fuse_bias, gemm_p
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, ab, (uint64_t)k->K, (uint64_t)k->M, (int64_t)k->ldb));
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)k->N, (uint64_t)k->M, (int64_t)k->ldc));
 
-    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, k->align_a, k->align_b, k->align_c);
-    cublasLtMatmulHeuristicResult_t res;
-    int n_res = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res);
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1) {
-        cublasLtMatrixLayoutDestroy(p->a);
-        cublasLtMatrixLayoutDestroy(p->b);
-        cublasLtMatrixLayoutDestroy(p->c);
-        cublasLtMatmulDescDestroy(p->op);
-        return -1;
-    }
-    p->algo = res.algo;
+    if (plan_pick_algo(cx, k, p) != 0) return -1;
     p->fused_bias = fuse_bias;
     return 0;
 }
@@ -162,21 +170,7 @@ static int train_plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, gemm_plan *p) {
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, tb ? K : N, tb ? N : K, k->ldb));
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, ta ? M : K, ta ? K : M, k->lda));
     LR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, N, M, k->ldc));
-    cublasLtMatmulPreference_t pref = lr_cuda_gemm_pref(cx, k->align_a, k->align_b, k->align_c);
-    cublasLtMatmulHeuristicResult_t res;
-    int n_res = 0;
-    const cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res);
-    LR_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (st != CUBLAS_STATUS_SUCCESS || n_res < 1) {
-        cublasLtMatrixLayoutDestroy(p->a);
-        cublasLtMatrixLayoutDestroy(p->b);
-        cublasLtMatrixLayoutDestroy(p->c);
-        cublasLtMatmulDescDestroy(p->op);
-        return -1;
-    }
-    p->algo = res.algo;
-    return 0;
+    return plan_pick_algo(cx, k, p);
 }
 
 int lr_cuda_gemm_train_lt(lr_cuda_ctx *cx, const lr_gemm_key *k, float alpha, const void *A, const void *B, float beta,

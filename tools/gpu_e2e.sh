@@ -9,17 +9,17 @@
 #                                    build-gpu-e2e/), bundle it with every library
 #                                    it loads but glibc and CUDA's own (Open MPI
 #                                    with its plugins and help files, PMIx, HDF5,
-#                                    OpenBLAS, ...) into build-gpu-carry/e2e.tar.xz
+#                                    OpenBLAS, ...) into build-gpu-e2e-carry/e2e.tar.xz
 #   bash tools/gpu_e2e.sh --local    here: unpack the bundle and run its CPU smoke
 #                                    stages (the bundle is self-contained: Open MPI
 #                                    finds its plugins under the bundle, not /usr)
 #   bash tools/gpu_e2e.sh            on the device (`run` tool, carry
-#                                    ["build-gpu-carry"]): every stage below
+#                                    ["build-gpu-e2e-carry"]): every stage below
 # Options: --out DIR (default $OUT, else gpu-e2e-out), --budget SECONDS (default
 # 500; each stage gets at most what is left), --problems N (default 1000),
 # --steps N (training steps of the timed `run`, default 100: the paper's 1000
-# take ~10x as long, the report extrapolates and says so).
-# Writes e2e.md and e2e.json to the output folder; exit 0 only when every
+# take ~10x as long; e2e.json has the trainer's own step times from the run files).
+# Writes e2e.md, e2e.json and e2e_stages.tsv (after each stage) to the output folder; exit 0 only when every
 # stage passed.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-TARBALL=$ROOT/build-gpu-carry/e2e.tar.xz
+TARBALL=$ROOT/build-gpu-e2e-carry/e2e.tar.xz
 ARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
 # ---- --pack: the binary and the closure of what it and Open MPI's plugins load
@@ -58,18 +58,29 @@ if [ $MODE = pack ]; then
   cp -a /usr/share/openmpi "$S/usr/share/"
   # a singleton MPI_Init may start an orted from the (relocated) prefix
   mkdir -p "$S/usr/bin" && cp -L "$(command -v orted)" "$S/usr/bin/"
+  # one process on one node: drop the OSHMEM and high-speed-network components (UCX, OFI, PSM, verbs)
+  # and, below, the libraries only they load (~2.7 MB of the tarball; the working tree + carry must stay < 64 MiB)
+  for c in "$S/usr/lib/$ARCH/openmpi/lib/openmpi3"/*.so; do
+    ldd "$c" 2>/dev/null | grep -qE 'lib(ucp|uct|ucs|fabric|psm|psm2|ibverbs|rdmacm|oshmem|mca_common_(ucx|ofi|verbs))\.so' && rm -f "$c"
+  done
   [ -d /usr/share/pmix ] && cp -a /usr/share/pmix "$S/usr/share/"
   # every shared library these load, but glibc's own and CUDA's (the device has its driver and toolkit)
   { ldd "$B/lightreasoner"; ldd "$S/usr/bin/orted"; find "$S/usr" -name '*.so*' -type f -exec ldd {} \; 2>/dev/null; } |
     awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
     grep -Ev '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux-x86-64)\.so|/libcuda\.so|/libcublas|/libcudart|/libnvidia' |
     while read -r f; do cp -L "$f" "$S/lib/"; done
-  rm -rf "$S/usr/lib/$ARCH/openmpi/include"
+  rm -rf "$S/usr/lib/$ARCH/openmpi/include" "$S/usr/lib/$ARCH/openmpi/lib/pkgconfig" \
+    "$S/usr/lib/$ARCH/pmix2/include" "$S/usr/lib/$ARCH/pmix2/lib/libpmix.a"
   mkdir -p "$(dirname "$TARBALL")"
   tar -C "$(dirname "$S")" -cf - e2e | xz -T0 -6 > "$TARBALL.tmp"
   mv "$TARBALL.tmp" "$TARBALL"
   rm -rf "$(dirname "$S")"
   echo "pack: $(du -h "$TARBALL" | cut -f1) -> $TARBALL ($(git rev-parse --short=12 HEAD))"
+  # what travels with `carry: ["build-gpu-e2e-carry"]`: tracked + untracked-not-ignored files + the carry (64 MiB)
+  tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 stat -L -c %s -- 2>/dev/null | awk '{s+=$1} END {print s+0}')
+  total=$(( tree + $(stat -c %s "$TARBALL") ))
+  echo "pack: working tree $((tree >> 20)) MiB + tarball = $((total >> 20)) MiB of the device's 64 MiB"
+  [ $total -lt $((63 << 20)) ] || { echo "pack: too large for the device run" >&2; exit 1; }
   exit 0
 fi
 
@@ -78,7 +89,7 @@ elapsed() { echo $(( $(date +%s) - START )); }
 mkdir -p "$OUTDIR" || exit 2
 WORK=${LR_E2E_WORK:-/tmp/lr_e2e}
 rm -rf "$WORK"; mkdir -p "$WORK"
-LOG=$OUTDIR/e2e.log RES=$WORK/results.tsv
+LOG=$OUTDIR/e2e.log RES=$OUTDIR/e2e_stages.tsv
 : > "$LOG"; : > "$RES"
 FAILED=0
 # stage NAME CAP CMD...: runs CMD with at most min(CAP, budget left) seconds
@@ -95,19 +106,24 @@ stage() {
   if [ $rc = 124 ] || [ $rc = 137 ]; then status=timeout; elif [ $rc = 0 ]; then status=pass; else status="fail($rc)"; fi
   [ $status = pass ] || FAILED=1
   printf '%s\t%s\t%s.%03d\n' "$name" "$status" $((ms / 1000)) $((ms % 1000)) >> "$RES"
-  echo "[gpu_e2e +$(elapsed)s] $name: $status" >&2
+  echo "[gpu_e2e +$(elapsed)s] $name: $status ($((ms / 1000)) s)" >&2
 }
 
 [ -f "$TARBALL" ] || { echo "gpu_e2e: $TARBALL missing (bash tools/gpu_e2e.sh --pack here)" >&2; exit 2; }
-xz -dc "$TARBALL" | tar -C "$WORK" -xf - || exit 2
+if xz --version >/dev/null 2>&1; then xz -dc "$TARBALL" | tar -C "$WORK" -xf -
+else python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1], "r:xz"); t.extraction_filter = getattr(tarfile, "fully_trusted_filter", None); t.extractall(sys.argv[2])' "$TARBALL" "$WORK"
+fi || { echo "gpu_e2e: cannot unpack $TARBALL" | tee -a "$LOG" >&2; exit 2; }
 E=$WORK/e2e
 # the wrapper every stage calls: Open MPI relocated into the bundle, its
 # libraries first, then CUDA's from the device image
+# CUDA's libraries (libcudart.so.13: CUDA::cudart is the shared runtime; libcublasLt.so.13) from the toolkit nvcc belongs to
+CUDA_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")")
 cat > "$WORK/lr" <<EOF
 #!/bin/sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PATH=$E/usr/bin:\$PATH
-export OPAL_PREFIX=$E/usr PMIX_INSTALL_PREFIX=$E/usr/lib/$ARCH/pmix2
-export LD_LIBRARY_PATH=$E/lib:$E/usr/lib/$ARCH/openmpi/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+export OPAL_PREFIX=$E/usr PMIX_PREFIX=$E/usr/lib/$ARCH/pmix2 PMIX_MCA_mca_base_component_path=$E/usr/lib/$ARCH/pmix2/lib/pmix
+export HWLOC_PLUGINS_PATH=$E/usr/lib/$ARCH/hwloc
+export LD_LIBRARY_PATH=$E/lib:$E/usr/lib/$ARCH/openmpi/lib:$CUDA_DIR/lib64:$CUDA_DIR/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
 exec $E/bin/lightreasoner "\$@"
 EOF
 chmod +x "$WORK/lr"
@@ -123,14 +139,17 @@ export LR_DEVICE=$DEV
 stage version 30 bash -c "\"$LR\" --version && LD_DEBUG=libs \"$LR\" --version 2>&1 | grep -c 'calling init: $E' "
 # Open MPI (a singleton MPI_Init, forced by LR_MPI=1) must load its components from the bundle, never from /usr
 T=$ROOT/tests/data/sample
-stage bundle_self_contained 60 bash -c "LR_MPI=1 LD_DEBUG=files \"$LR\" sample --expert $T/expert --amateur $T/amateur \
-  --problems $T/problems.jsonl --max-new-tokens 8 --max-problems 2 --quiet --out $WORK/tiny.h5 2> $WORK/ld.log &&
+stage bundle_self_contained 45 bash -c "LR_MPI=1 LD_DEBUG=files \"$LR\" sample --expert $T/expert --amateur $T/amateur \
+  --problems $T/problems.jsonl --max-new-tokens 8 --max-problems 2 --quiet --out $WORK/tiny.h5 2> $WORK/ld.log
+  rc=\$?; grep -v '^ *[0-9]*:' $WORK/ld.log | tail -40
+  echo 'loaded from outside the bundle:'; grep -o 'calling init: /.*' $WORK/ld.log | grep -v '$E/' | sort -u
+  [ \$rc = 0 ] &&
   grep -c 'file=$E/usr/lib/$ARCH/openmpi/lib/openmpi3/mca_' $WORK/ld.log &&
   ! grep 'file=/usr/lib/$ARCH/openmpi\|file=/lib/$ARCH/lib\(mpi\|hdf5\|openblas\)' $WORK/ld.log"
 # the run file of `sample` on this device through plain h5py (the CPU suite's checks)
-stage h5py_sample 120 env LR_TEST_DATA="$ROOT/tests/data" "$PY" tests/test_sample_h5py.py
+stage h5py_sample 60 env LR_TEST_DATA="$ROOT/tests/data" "$PY" tests/test_sample_h5py.py
 # the bundled demo pipeline, one process: sampler, scorer and trainer on this device
-stage demo_run 240 bash -c "\"$LR\" run --out \"$WORK/demo-run.h5\" --quiet && \"$PY\" - \"$WORK/demo-run.h5\" <<'PY'
+stage demo_run 120 bash -c "\"$LR\" run --out \"$WORK/demo-run.h5\" --quiet && \"$PY\" - \"$WORK/demo-run.h5\" <<'PY'
 import sys, h5py
 f = h5py.File(sys.argv[1], 'r')
 assert f.attrs['complete'] == 1, 'run file not complete'
@@ -144,7 +163,7 @@ PY"
 EXP=data/demo/expert AMA=data/demo/amateur
 if [ $MODE = device ]; then
   EXP=$WORK/m1p5b AMA=$WORK/m0p5b
-  stage make_models 240 bash -c "python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&
+  stage make_models 90 bash -c "python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&
     python3 bench/make_model_bf16.py \"$AMA\" --shape 0.5b"
 fi
 # --batch 128: problems per chunk = sequences decoded together (the default 8 suits CPUs; on a GPU a
@@ -152,27 +171,49 @@ fi
 P=(--expert "$EXP" --amateur "$AMA" --problems data/benchmarks/gsm8k/test.jsonl --max-problems "$NPROB"
    --max-new-tokens 128 --batch 128 --quiet)
 stage sample_paper 300 "$LR" sample "${P[@]}" --out "$WORK/sample.h5"
-# the pipeline: every finite step selected (random weights rarely pass beta), STEPS steps of 16
-stage run_paper 400 "$LR" run "${P[@]}" --select all --max-steps "$STEPS" --no-eval --out "$WORK/run.h5"
-# ... with trace packing (one forward/backward per trace: ~10x fewer tokens per supervised position),
-# the configuration the paper-scale target (1000 steps in 3 minutes) is within reach of
+# the pipeline: every finite step selected (random weights rarely pass beta), STEPS steps of 16, first
+# with trace packing (one forward/backward per trace: ~10x fewer tokens per supervised position), the
+# configuration the paper-scale target (1000 steps in 3 minutes) is within reach of; then the same with
+# the trainer's bf16 frozen weights (LR_TRAIN_WEIGHTS=bf16: split bf16 tensor-core GEMMs); then per
+# sample (what the budget leaves)
 stage run_paper_pack 400 "$LR" run "${P[@]}" --select all --max-steps "$STEPS" --no-eval --pack traces \
   --out "$WORK/run_pack.h5"
+stage run_paper_pack_bf16w 400 env LR_TRAIN_WEIGHTS=bf16 "$LR" run "${P[@]}" --select all --max-steps "$STEPS" \
+  --no-eval --pack traces --out "$WORK/run_pack_bf16w.h5"
+stage run_paper 400 "$LR" run "${P[@]}" --select all --max-steps "$STEPS" --no-eval --out "$WORK/run.h5"
 
-python3 - "$RES" "$OUTDIR" "$NPROB" "$STEPS" "$MODE" <<'PY'
-import json, sys, datetime, subprocess
-res, out, nprob, steps, mode = sys.argv[1:]
+"$PY" - "$RES" "$OUTDIR" "$NPROB" "$STEPS" "$MODE" "$WORK" <<'PY'
+import json, os, sys, datetime, subprocess
+res, out, nprob, steps, mode, work = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
-gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() if mode == "device" else "none (--local)"
+try:
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() if mode == "device" else "none (--local)"
+except OSError:
+    gpu = "?"
 rep = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu or "?", "mode": mode,
        "stages": [{"name": n, "status": s, "seconds": float(t)} for n, s, t in rows]}
 st = {r["name"]: r for r in rep["stages"]}
 if st.get("sample_paper", {}).get("status") == "pass":
     rep["sample_paper"] = {"problems": int(nprob), "seconds": st["sample_paper"]["seconds"], "target_s": 30}
-for name in ("run_paper", "run_paper_pack"):
+for name in ("run_paper", "run_paper_pack", "run_paper_pack_bf16w"):
     if st.get(name, {}).get("status") == "pass":
         rep[name] = {"problems": int(nprob), "steps": int(steps), "seconds": st[name]["seconds"],
                      "target_s_for_1000_steps": 180}
+# the run files stay on the device: their counts and the trainer's own step times come back here
+for name, fn in (("sample_paper", "sample.h5"), ("run_paper", "run.h5"), ("run_paper_pack", "run_pack.h5"),
+                 ("run_paper_pack_bf16w", "run_pack_bf16w.h5")):
+    try:
+        import h5py
+        with h5py.File(os.path.join(work, fn), "r") as f:
+            d = {k: int(f.attrs[k]) for k in ("n_problems", "n_traces", "n_steps") if k in f.attrs}
+            if "train/log/seconds" in f:
+                sec, tps = f["train/log/seconds"][:], f["train/log/tokens_per_s"][:]
+                d.update(train_steps=len(sec), train_seconds=float(sec.sum()),
+                         train_step_median_s=float(sorted(sec)[len(sec) // 2]) if len(sec) else None,
+                         train_tokens_per_s_median=float(sorted(tps)[len(tps) // 2]) if len(tps) else None)
+        rep.setdefault(name, {}).update(run_file=d)
+    except Exception as e:  # noqa: BLE001 (no file, no h5py: the stage table still stands)
+        rep.setdefault(name, {}).update(run_file_error=repr(e)[:200])
 json.dump(rep, open(f"{out}/e2e.json", "w"), indent=1)
 with open(f"{out}/e2e.md", "w") as f:
     f.write(f"# gpu_e2e ({rep['date']}, GPU: {rep['gpu']})\n\n| stage | status | seconds |\n|---|---|---|\n")

@@ -110,7 +110,7 @@ stage() {
 # The default-on pieces not yet run on a GPU, all off: the kernels and launch
 # path of the last passing device run (docs/model.md, the switches table).
 SAFE_ENV=(LR_CUDA_GRAPHS=0 LR_CUDA_FUSED_BF16=0 LR_CUDA_META_DEDUP=0 LR_CUDA_ROPE_KV=0 LR_CUDA_SAMPLE=0
-  LR_CUDA_ATTENTION=nodecode)
+  LR_CUDA_ATTENTION=nodecode LR_CUDA_GEMV=0)
 # stage_or_safe NAME CAP OK_CODES CMD...: the stage; if it fails or times out,
 # again as NAME_safe with SAFE_ENV (the failure still counts): a fault in a new
 # piece then still leaves the stage's numbers, and says which side it is on.

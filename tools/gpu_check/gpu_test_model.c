@@ -448,6 +448,19 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
                      "\"weight_gb_per_s\": %.0f, \"graph_speedup\": %.2f",
                      B, decode_steps, de * 1e3, B / de, wbytes / de / 1e9, de / dg);
         }
+#ifdef LR_HAVE_CUDA
+        if (B <= 4 && !strcmp(g_dut, "cuda")) { /* the few-row bf16 GEMMs through cuBLASLt instead of the GEMV (A/B) */
+            lr_cuda_set_gemv(model_backend(m), 0);
+            if (!rc) rc = reprefill(m, kc, slots, prompt, B, P, nn, tok, fin);
+            const double dc = greedy_step_seconds(m, kc, slots, tok, nn, B, next, fin, warm, decode_steps, &rc);
+            lr_cuda_set_gemv(model_backend(m), 1);
+            snprintf(name, sizeof name, "perf decode batch %d ids cublaslt", B);
+            gt_check(r, name, rc == 0,
+                     "\"batch\": %d, \"steps\": %d, \"ms_per_step\": %.3f, \"tokens_per_s\": %.0f, "
+                     "\"weight_gb_per_s\": %.0f, \"gemv_speedup\": %.2f",
+                     B, decode_steps, dc * 1e3, B / dc, wbytes / dc / 1e9, dc / dg);
+        }
+#endif
         free(next), free(fin);
         kv_cache_free(kc);
         free(slots), free(nn), free(tok), free(prompt), free(last);

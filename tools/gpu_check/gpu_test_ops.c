@@ -656,6 +656,13 @@ int gt_ops(gt_report *r) {
             test_matmul(r, cpu, emu, dut, t, M, N, K, 1, 1, 1, "");
             test_matmul(r, cpu, emu, dut, t, M, N, K, 0, 1, 1, "");
         }
+    /* decode's few-row bf16 GEMMs (CUDA: the GEMV for M <= 4 on aligned rows): long K, N not a multiple of
+     * the warps per block, with bias and accumulate */
+    static const int gv[][3] = {{1, 1001, 8960}, {2, 136, 64}, {3, 2048, 1536}, {4, 517, 1536}};
+    for (size_t s = 0; s < (g_quick ? 1 : sizeof gv / sizeof gv[0]); s++) {
+        test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 0, 0, 0, " (gemv)");
+        test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 1, 1, 0, " (gemv)");
+    }
     if (!strcmp(g_dut, "cuda")) { /* the GEMM fallback kernel (no cuBLASLt algorithm for a shape) */
         const gt_env e = gt_env_set("LR_CUDA_GEMM_FALLBACK", "1");
         lr_backend *fb = gt_dut_backend();

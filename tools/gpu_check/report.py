@@ -33,6 +33,10 @@ def ab_section(results):
         if g.get("ms_per_step") and e.get("ms_per_step"):
             rows.append(f"| decode batch {b} (greedy ids) | graphs {g['ms_per_step']} ms | op by op "
                         f"{e['ms_per_step']} ms | {e['ms_per_step'] / g['ms_per_step']:.2f}x |")
+        c = perf.get(f"perf decode batch {b} ids cublaslt", {})
+        if g.get("ms_per_step") and c.get("ms_per_step"):
+            rows.append(f"| decode batch {b} (greedy ids) | GEMV {g['ms_per_step']} ms | cuBLASLt "
+                        f"{c['ms_per_step']} ms | {c['ms_per_step'] / g['ms_per_step']:.2f}x |")
         k = kv.get(f"perf decode batch {b} ids", {})
         if g.get("ms_per_step") and k.get("ms_per_step"):
             rows.append(f"| decode batch {b} (greedy ids) | bf16 KV {k['ms_per_step']} ms | fp32 KV "

@@ -22,6 +22,9 @@ lr_backend *lr_backend_cuda_new(int dev, int n_threads);
  * eager warm-ups, [1] captures, [2] replays, [3] misses (the step ran
  * eagerly after all). */
 void lr_cuda_graph_stats(lr_backend *be, long out[4]);
+/* Decode's few-row bf16 GEMMs through the backend's GEMV (on = 1, the
+ * default unless LR_CUDA_GEMV=0) or cuBLASLt: the GPU check's A/B. */
+void lr_cuda_set_gemv(lr_backend *be, int on);
 #else
 static inline int lr_cuda_device_count(void) { return 0; }
 static inline int lr_cuda_device_name(int dev, char *buf, int len) { (void)dev; (void)buf; (void)len; return -1; }

@@ -57,6 +57,8 @@ void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
     // inputs (measured against the contracts by the GPU check before any default)
     const char *fuse = getenv("LR_CUDA_FUSED_BF16");
     cx->fuse_bf16 = !(fuse && !strcmp(fuse, "0"));
+    const char *gemv = getenv("LR_CUDA_GEMV"); // decode's few-row bf16 GEMMs: our GEMV, unless 0
+    cx->gemv = !(gemv && !strcmp(gemv, "0"));
     const char *math = getenv("LR_CUDA_MATH");
     cx->f32_compute = math && !strcmp(math, "tf32") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
@@ -254,6 +256,80 @@ static void split_input(lr_cuda_ctx *cx, const float *x, int ldx, __nv_bfloat16 
     LR_CUDA_LAUNCHED();
 }
 
+// ---- bf16 GEMV for decode steps (M <= GEMV_MAX_M rows; the weights read
+// once, from HBM, which is the whole cost): y (M, ldy)[:, n] (+)= bf16(x)[m]
+// · w[n] (+ bias[n]). One warp per weight row: each lane reads 8 weights
+// (16 bytes) and the 8 matching inputs of every row (fp32 rounded to bf16
+// as the GEMM's conversion rounds, or the producer's bf16 copy: the same
+// values), sums in fp32 in a fixed order and the warp adds its lanes up.
+// The roundings of the cuBLASLt path (bf16 products are exact in fp32),
+// another summation order. LR_CUDA_GEMV=0: cuBLASLt for these too.
+#define GEMV_MAX_M 4
+#define GEMV_WARPS 4
+
+__device__ __forceinline__ void bf16x8_to_f32(uint4 v, float f[8]) {
+    const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) f[2 * i] = __uint_as_float(u[i] << 16), f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+}
+__device__ __forceinline__ void load_x8(const __nv_bfloat16 *x, float f[8]) { bf16x8_to_f32(*(const uint4 *)x, f); }
+__device__ __forceinline__ void load_x8(const float *x, float f[8]) {
+    const float4 a = *(const float4 *)x, b = *(const float4 *)(x + 4);
+    const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int i = 0; i < 8; i++) f[i] = __bfloat162float(__float2bfloat16_rn(v[i]));
+}
+
+template <int MR, typename XT>
+__global__ void __launch_bounds__(GEMV_WARPS * 32)
+    gemv_bf16_kernel(const __nv_bfloat16 *w, const XT *x, int ldx, const float *bias, float *y, int ldy, int N, int K,
+                     int accumulate) {
+    const int lane = threadIdx.x & 31, n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (n >= N) return; // the whole warp
+    const __nv_bfloat16 *wr = w + (size_t)n * K;
+    float acc[MR];
+#pragma unroll
+    for (int m = 0; m < MR; m++) acc[m] = 0.0f;
+#pragma unroll 4
+    for (int k = lane * 8; k < K; k += 32 * 8) {
+        float wf[8];
+        bf16x8_to_f32(*(const uint4 *)(wr + k), wf);
+#pragma unroll
+        for (int m = 0; m < MR; m++) {
+            float xf[8];
+            load_x8(x + (size_t)m * ldx + k, xf);
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[m] = fmaf(wf[j], xf[j], acc[m]);
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MR; m++) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+    }
+    if (lane == 0) {
+        const float b = bias ? bias[n] : 0.0f;
+#pragma unroll
+        for (int m = 0; m < MR; m++) {
+            float *o = y + (size_t)m * ldy + n;
+            *o = accumulate ? *o + (acc[m] + b) : acc[m] + b;
+        }
+    }
+}
+
+template <typename XT>
+static void gemv_launch(lr_cuda_ctx *cx, const __nv_bfloat16 *w, const XT *x, int ldx, const float *bias, float *y,
+                        int ldy, int M, int N, int K, int accumulate) {
+    const unsigned grid = (unsigned)((N + GEMV_WARPS - 1) / GEMV_WARPS);
+    switch (M) {
+    case 1: gemv_bf16_kernel<1, XT><<<grid, GEMV_WARPS * 32, 0, cx->stream>>>(w, x, ldx, bias, y, ldy, N, K, accumulate); break;
+    case 2: gemv_bf16_kernel<2, XT><<<grid, GEMV_WARPS * 32, 0, cx->stream>>>(w, x, ldx, bias, y, ldy, N, K, accumulate); break;
+    case 3: gemv_bf16_kernel<3, XT><<<grid, GEMV_WARPS * 32, 0, cx->stream>>>(w, x, ldx, bias, y, ldy, N, K, accumulate); break;
+    default: gemv_bf16_kernel<4, XT><<<grid, GEMV_WARPS * 32, 0, cx->stream>>>(w, x, ldx, bias, y, ldy, N, K, accumulate); break;
+    }
+    LR_CUDA_LAUNCHED();
+}
+
 __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
     cx->shadow.src = NULL;
     if (!cx->fuse_bf16 || !cx->bf16_gemms || M <= 0 || K <= 0) return NULL;
@@ -318,10 +394,20 @@ void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const 
         cx->shadow.src = NULL;
     }
     __nv_bfloat16 *lo = split ? split_lo(cx, M, K) : NULL;
+    // a few rows on bf16 weights: the GEMV, reading x (or its bf16 copy) with 16-byte loads
+    const int gemv = cx->gemv && w.dtype == LR_BF16 && !split && !cx->gemm_fallback && M <= GEMV_MAX_M &&
+                     K % 8 == 0 && (uintptr_t)w.data % 16 == 0 &&
+                     (converted || ((uintptr_t)x % 16 == 0 && ldx % 4 == 0));
     // replaying a graph: every launch below is recorded already
     if (lr_cuda_graph_args(cx, __LINE__, x, ldx, B, (const void *)lo, w.data, (int)w.dtype, bias, y, ldy, M, N, K,
-                           accumulate, converted, split))
+                           accumulate, converted, split, gemv))
         return;
+    if (gemv) {
+        const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w.data;
+        if (converted) gemv_launch(cx, wb, (const __nv_bfloat16 *)xb, K, bias, y, ldy, M, N, K, accumulate);
+        else gemv_launch(cx, wb, x, ldx, bias, y, ldy, M, N, K, accumulate);
+        return;
+    }
     if (split) {
         split_input(cx, x, ldx, xb, lo, M, K);
         gemm_run(cx, w, xb, ldb, bias, y, ldy, M, N, K, accumulate);

@@ -136,6 +136,8 @@ int lr_cuda_graph_end(lr_backend *be) {
 
 void lr_cuda_graph_free(lr_cuda_ctx *cx) { lr_graph_table_clear(&cx->graph.table, destroy_exec); }
 
+extern "C" void lr_cuda_set_gemv(lr_backend *be, int on) { ((lr_cuda_ctx *)be->ctx)->gemv = on != 0; }
+
 extern "C" void lr_cuda_graph_stats(lr_backend *be, long out[4]) {
     const lr_cuda_ctx *cx = (const lr_cuda_ctx *)be->ctx;
     out[0] = cx->graph.eager, out[1] = cx->graph.captures, out[2] = cx->graph.replays, out[3] = cx->graph.misses;

@@ -45,6 +45,7 @@ struct lr_cuda_ctx {
     size_t workspace_bytes;
     lr_gemm_cache *gemm;     // plans per GEMM shape (cuda_gemm.cu)
     int gemm_fallback;       // LR_CUDA_GEMM_FALLBACK=1: the simple kernel for every GEMM (tests)
+    int gemv;                // 0 with LR_CUDA_GEMV=0: cuBLASLt for decode's few-row bf16 GEMMs too
     cublasComputeType_t f32_compute; // fp32 GEMMs: CUBLAS_COMPUTE_32F, or _FAST_TF32 with LR_CUDA_MATH=tf32
     void *meta;              // device ring for ops' small host metadata (ids, rows, positions)
     void *host_meta;         // pinned host ring, same size and offsets (backend_cuda.cu)

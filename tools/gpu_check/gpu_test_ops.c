@@ -75,11 +75,11 @@ static void check_close(gt_report *r, const char *name, const float *ref, const 
              n ? ref[at] : 0.0, n ? dut[at] : 0.0);
 }
 
-/* ---- matmul */
+/* ---- matmul; strided 1: views at unaligned column offsets and strides, 2: at 16-byte aligned ones */
 static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backend *dut, lr_dtype dt, int M, int N,
                         int K, int bias, int acc, int strided, const char *tag) {
-    const int offx = strided ? 3 : 0, offy = strided ? 5 : 0; /* column offsets: unaligned pointers */
-    const int ldx = K + (strided ? 9 : 0), ldy = N + (strided ? 7 : 0);
+    const int offx = strided == 1 ? 3 : strided ? 4 : 0, offy = strided == 1 ? 5 : strided ? 4 : 0;
+    const int ldx = K + (strided == 1 ? 9 : strided ? 8 : 0), ldy = N + (strided == 1 ? 7 : strided ? 8 : 0);
     float *x = rnd((size_t)M * ldx, 1.0f), *w32 = rnd((size_t)N * K, 0.05f), *b = rnd((size_t)N, 0.5f);
     float *y0 = rnd((size_t)M * ldy, 1.0f);
     uint16_t *w16 = malloc((size_t)N * K * sizeof *w16);
@@ -119,9 +119,46 @@ static void test_matmul(gt_report *r, lr_backend *cpu, lr_backend *emu, lr_backe
         }
     char name[128];
     snprintf(name, sizeof name, "matmul %s M=%d N=%d K=%d%s%s%s%s", dt == LR_BF16 ? "bf16" : "f32", M, N, K,
-             bias ? " bias" : "", acc ? " acc" : "", strided ? " strided" : "", tag);
+             bias ? " bias" : "", acc ? " acc" : "", strided == 1 ? " strided" : strided ? " aligned-strided" : "", tag);
     check_close(r, name, out[0], out[1], bound, (size_t)M * ldy);
     free(x), free(w32), free(b), free(y0), free(w16), free(bound), free(out[0]), free(out[1]);
+}
+
+/* rmsnorm then, right after, a bf16 matmul of its output (M <= 4: CUDA's
+ * GEMV reading the bf16 copy the norm wrote), against the bf16 emulation. */
+static void test_norm_gemv(gt_report *r, lr_backend *emu, lr_backend *dut, int M, int N, int K) {
+    float *x = rnd((size_t)M * K, 1.0f), *nw = rnd((size_t)K, 1.0f), *w32 = rnd((size_t)N * K, 0.05f), *out[2];
+    uint16_t *w16 = malloc((size_t)N * K * sizeof *w16);
+    for (size_t i = 0; i < (size_t)N * K; i++) w16[i] = to_bf16_bits(w32[i]), w32[i] = bf16_value(w16[i]);
+    lr_backend *bes[2] = {emu, dut};
+    for (int i = 0; i < 2; i++) {
+        lr_backend *be = bes[i];
+        float *dx = put(be, x, (size_t)M * K * 4), *dnw = put(be, nw, (size_t)K * 4), *dh = be->alloc(be, (size_t)M * K * 4);
+        float *dy = be->alloc(be, (size_t)M * N * 4);
+        void *dw = put(be, w16, (size_t)N * K * 2);
+        for (int pass = 0; pass < 2; pass++) { /* the first bf16 matmul has the norms write copies from then on */
+            be->rmsnorm(be, dx, dnw, dh, M, K, 1e-6f);
+            be->matmul(be, dh, K, (lr_weight){dw, LR_BF16}, NULL, dy, N, M, N, K, 0);
+        }
+        out[i] = get(be, dy, (size_t)M * N);
+        be->free(be, dx), be->free(be, dnw), be->free(be, dh), be->free(be, dy), be->free(be, dw);
+    }
+    /* bound: 1e-4 of sum |h w| with |h| from the reference's own norm (rms 1 rows: |h_k| <= |nw_k| |x_k| / rms) */
+    double *bound = malloc((size_t)M * N * sizeof *bound);
+    for (int m = 0; m < M; m++) {
+        double ss = 0;
+        for (int k = 0; k < K; k++) ss += (double)x[(size_t)m * K + k] * x[(size_t)m * K + k];
+        const double inv = 1.0 / sqrt(ss / K + 1e-6);
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += fabs(nw[k] * x[(size_t)m * K + k] * inv * w32[(size_t)n * K + k]);
+            bound[(size_t)m * N + n] = 1e-4 * s + 1e-6;
+        }
+    }
+    char name[96];
+    snprintf(name, sizeof name, "rmsnorm -> matmul bf16 M=%d N=%d K=%d (fused copy, gemv)", M, N, K);
+    check_close(r, name, out[0], out[1], bound, (size_t)M * N);
+    free(x), free(nw), free(w32), free(w16), free(out[0]), free(out[1]), free(bound);
 }
 
 /* ---- attention: a ragged batch over K/V rows */
@@ -662,7 +699,10 @@ int gt_ops(gt_report *r) {
     for (size_t s = 0; s < (g_quick ? 1 : sizeof gv / sizeof gv[0]); s++) {
         test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 0, 0, 0, " (gemv)");
         test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 1, 1, 0, " (gemv)");
+        test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 0, 1, 2, " (gemv)");
     }
+    test_norm_gemv(r, emu, dut, 1, 2048, 1536);
+    test_norm_gemv(r, emu, dut, 3, 517, 896);
     if (!strcmp(g_dut, "cuda")) { /* the GEMM fallback kernel (no cuBLASLt algorithm for a shape) */
         const gt_env e = gt_env_set("LR_CUDA_GEMM_FALLBACK", "1");
         lr_backend *fb = gt_dut_backend();

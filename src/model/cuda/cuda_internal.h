@@ -62,6 +62,9 @@ struct lr_cuda_ctx {
     size_t xbf_lo_cap;
     float *inv_freq;         // device copy of the last RoPE frequencies (inv_freq_n floats)
     int inv_freq_n;
+    float2 *rope_tab;        // (rope_tab_rows, inv_freq_n) cos, sin of position x frequency (cuda_kernels.cu)
+    int rope_tab_rows;       // positions it covers (0: none); rope_tab_cap bytes allocated
+    size_t rope_tab_cap;
     void *pick_dev, *pick_host; // argmax_rows: device ids | flags, and their pinned host copy (pick_cap bytes each)
     size_t pick_cap;
     void *topc_dev, *topc_host; // sample_rows with top-p: each row's head and top candidates, and the pinned copy

@@ -72,13 +72,24 @@ void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, i
     LR_CUDA_LAUNCHED();
 }
 
-// ---- rope in place, rotate-half; angle = pos * inv_freq in fp32 as transformers
-__device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, float p, const float *inv_freq) {
+// ---- rope in place, rotate-half; angle = pos * inv_freq in fp32 as transformers.
+// cos and sin come from the backend's table (rope_table) where it covers
+// the position: the same sincosf of the same fp32 angle, computed once per
+// (position, frequency) instead of once per row and head.
+__device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, int pos, const float *inv_freq,
+                                         const float2 *tab, int tab_rows) {
     const int half = hd / 2;
+    const float p = (float)pos;
+    const float2 *tr = pos >= 0 && pos < tab_rows ? tab + (size_t)pos * half : NULL;
     for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
         const int h = t / half, i = t % half;
         float s, c;
-        sincosf(__fmul_rn(p, inv_freq[i]), &s, &c); // full-range, not the fast intrinsic
+        if (tr) {
+            const float2 cs = tr[i];
+            c = cs.x, s = cs.y;
+        } else {
+            sincosf(__fmul_rn(p, inv_freq[i]), &s, &c); // full-range, not the fast intrinsic
+        }
         float *xh = row + (size_t)h * hd;
         const float a = xh[i], b = xh[i + half];
         xh[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)); // no fma contraction, as the CPU path
@@ -86,8 +97,43 @@ __device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, float 
     }
 }
 
-__global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t *pos, const float *inv_freq) {
-    rope_row(x + (size_t)blockIdx.x * ld, n_heads, hd, (float)pos[blockIdx.x], inv_freq);
+__global__ void rope_kernel(float *x, int ld, int n_heads, int hd, const int32_t *pos, const float *inv_freq,
+                            const float2 *tab, int tab_rows) {
+    rope_row(x + (size_t)blockIdx.x * ld, n_heads, hd, pos[blockIdx.x], inv_freq, tab, tab_rows);
+}
+
+__global__ void rope_table_kernel(float2 *tab, int rows, int half, const float *inv_freq) {
+    const size_t n = (size_t)rows * half;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        const int p = (int)(e / (size_t)half), i = (int)(e % (size_t)half);
+        float s, c;
+        sincosf(__fmul_rn((float)p, inv_freq[i]), &s, &c); // as rope_row computes it
+        tab[e] = make_float2(c, s);
+    }
+}
+
+#define ROPE_TAB_MIN 4096
+#define ROPE_TAB_MAX (1 << 17) // positions: 64 MiB at 64 frequencies; beyond, rows compute their own
+
+// The table grown (a power of two of positions) to cover this call's
+// positions, outside a recording bracket (a grown table is a new address:
+// a recorded step that read the old one misses and is recorded again).
+static void rope_table(lr_cuda_ctx *cx, const int32_t *pos, int M) {
+    int mx = -1;
+    for (int i = 0; i < M; i++) mx = pos[i] > mx ? pos[i] : mx;
+    if (mx < cx->rope_tab_rows || lr_cuda_graph_recording(cx) || mx >= ROPE_TAB_MAX) return;
+    int rows = ROPE_TAB_MIN;
+    while (rows <= mx) rows *= 2;
+    const size_t bytes = (size_t)rows * (size_t)cx->inv_freq_n * sizeof(float2);
+    if (bytes > cx->rope_tab_cap) {
+        if (cx->rope_tab) LR_CUDA_CHECK(cudaFree(cx->rope_tab));
+        LR_CUDA_CHECK(cudaMalloc(&cx->rope_tab, bytes ? bytes : 1));
+        cx->rope_tab_cap = bytes;
+    }
+    rope_table_kernel<<<lr_cuda_grid_for((size_t)rows * cx->inv_freq_n, 256), 256, 0, cx->stream>>>(
+        cx->rope_tab, rows, cx->inv_freq_n, cx->inv_freq);
+    LR_CUDA_LAUNCHED();
+    cx->rope_tab_rows = rows;
 }
 
 // inv_freq is the model's constant array: copied to cx->inv_freq once, again
@@ -107,6 +153,7 @@ static int rope_freqs(lr_cuda_ctx *cx, const float *inv_freq, int half) {
     cx->inv_freq_host = inv_freq;
     cx->inv_freq_n = half;
     cx->inv_freq_first = inv_freq[0];
+    cx->rope_tab_rows = 0; // the table is of the old frequencies
     return 0;
 }
 
@@ -116,8 +163,12 @@ void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head
     if (M <= 0 || rope_freqs(cx, inv_freq, head_dim / 2)) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
     const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
-    if (lr_cuda_graph_args(cx, __LINE__, x, ld, M, n_heads, head_dim, dpos, cx->inv_freq)) return;
-    rope_kernel<<<M, 128, 0, cx->stream>>>(x, ld, n_heads, head_dim, dpos, cx->inv_freq);
+    rope_table(cx, pos, M);
+    if (lr_cuda_graph_args(cx, __LINE__, x, ld, M, n_heads, head_dim, dpos, cx->inv_freq, (const void *)cx->rope_tab,
+                           cx->rope_tab_rows))
+        return;
+    rope_kernel<<<M, 128, 0, cx->stream>>>(x, ld, n_heads, head_dim, dpos, cx->inv_freq, cx->rope_tab,
+                                           cx->rope_tab_rows);
     LR_CUDA_LAUNCHED();
 }
 
@@ -238,9 +289,10 @@ void lr_cuda_kv_store(lr_backend *be, void *k_dst, void *v_dst, const int64_t *d
 // keys and the values into the cache rows (one pass: the row is in cache)
 template <typename T>
 __global__ void rope_kv_store_kernel(float *qkv, int ld, int n_heads, int n_kv, int hd, const int32_t *pos,
-                                     const float *inv_freq, T *k_dst, T *v_dst, const int64_t *dst_row) {
+                                     const float *inv_freq, const float2 *tab, int tab_rows, T *k_dst, T *v_dst,
+                                     const int64_t *dst_row) {
     float *row = qkv + (size_t)blockIdx.x * ld;
-    rope_row(row, n_heads + n_kv, hd, (float)pos[blockIdx.x], inv_freq);
+    rope_row(row, n_heads + n_kv, hd, pos[blockIdx.x], inv_freq, tab, tab_rows);
     __syncthreads(); // the rotated keys were written by other threads
     const int width = n_kv * hd;
     const float *kr = row + (size_t)n_heads * hd, *vr = kr + width;
@@ -260,15 +312,18 @@ void lr_cuda_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int n_head
     const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
     const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
+    rope_table(cx, pos, M);
     if (lr_cuda_graph_args(cx, __LINE__, qkv, ld, M, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq, k_dst, v_dst,
-                           drow, (int)be->kv_dtype))
+                           drow, (int)be->kv_dtype, (const void *)cx->rope_tab, cx->rope_tab_rows))
         return;
     if (be->kv_dtype == LR_BF16)
         rope_kv_store_kernel<<<M, 128, 0, cx->stream>>>(qkv, ld, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq,
-                                                        (__nv_bfloat16 *)k_dst, (__nv_bfloat16 *)v_dst, drow);
+                                                        cx->rope_tab, cx->rope_tab_rows, (__nv_bfloat16 *)k_dst,
+                                                        (__nv_bfloat16 *)v_dst, drow);
     else
         rope_kv_store_kernel<<<M, 128, 0, cx->stream>>>(qkv, ld, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq,
-                                                        (float *)k_dst, (float *)v_dst, drow);
+                                                        cx->rope_tab, cx->rope_tab_rows, (float *)k_dst,
+                                                        (float *)v_dst, drow);
     LR_CUDA_LAUNCHED();
 }
 

@@ -183,13 +183,6 @@ static void cu_destroy(lr_backend *be) {
     free(be);
 }
 
-// A default-on piece switched off: NAME=0 in the environment (A/B timings,
-// narrowing down a fault on a new GPU or driver; docs/model.md's table).
-static int off(const char *name) {
-    const char *v = getenv(name);
-    return v && !strcmp(v, "0");
-}
-
 extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || dev < 0 || dev >= n) return NULL;
@@ -204,9 +197,8 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->host_memory = 0;
     // KV-cache rows: fp32, or bf16 with LR_CUDA_KV=bf16 (half the cache and its
     // traffic; measured against the contract by the GPU check before any default)
-    cx->meta_dedup = !off("LR_CUDA_META_DEDUP");
-    const char *kv = getenv("LR_CUDA_KV");
-    be->kv_dtype = kv && !strcmp(kv, "bf16") ? LR_BF16 : LR_F32;
+    cx->meta_dedup = !lr_cuda_env_is("LR_CUDA_META_DEDUP", "0");
+    be->kv_dtype = lr_cuda_env_is("LR_CUDA_KV", "bf16") ? LR_BF16 : LR_F32;
     be->ctx = cx;
     be->alloc = cu_alloc;
     be->free = cu_free;
@@ -222,14 +214,14 @@ extern "C" lr_backend *lr_backend_cuda_new(int dev, int n_threads) {
     be->add = lr_cuda_add;
     be->gather_rows = lr_cuda_gather_rows;
     be->kv_store = lr_cuda_kv_store;
-    be->rope_kv_store = off("LR_CUDA_ROPE_KV") ? NULL : lr_cuda_rope_kv_store; // else rope, then kv_store
+    be->rope_kv_store = lr_cuda_env_is("LR_CUDA_ROPE_KV", "0") ? NULL : lr_cuda_rope_kv_store; // else rope, then kv_store
     be->attention = lr_cuda_attention;
     be->log_softmax = lr_cuda_log_softmax;
     be->argmax_rows = lr_cuda_argmax_rows;
-    be->sample_rows = off("LR_CUDA_SAMPLE") ? NULL : lr_cuda_sample_rows; // else logits rows to the host
+    be->sample_rows = lr_cuda_env_is("LR_CUDA_SAMPLE", "0") ? NULL : lr_cuda_sample_rows; // else logits rows to the host
     be->contrast = lr_cuda_contrast;
     // step graphs, unless LR_CUDA_GRAPHS=0 (every step eager: A/B timings, debugging)
-    if (!off("LR_CUDA_GRAPHS")) {
+    if (!lr_cuda_env_is("LR_CUDA_GRAPHS", "0")) {
         be->graph_begin = lr_cuda_graph_begin;
         be->graph_end = lr_cuda_graph_end;
     }

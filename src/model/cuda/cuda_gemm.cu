@@ -50,17 +50,13 @@ void lr_cuda_gemm_init(lr_cuda_ctx *cx) {
     cx->workspace_bytes = WORKSPACE_BYTES;
     LR_CUDA_CHECK(cudaMalloc(&cx->workspace, cx->workspace_bytes));
     cx->gemm = lr_gemm_cache_new(PLAN_CACHE_CAP, plan_destroy, NULL);
-    const char *fb = getenv("LR_CUDA_GEMM_FALLBACK"); // tests: every GEMM through the fallback kernel
-    cx->gemm_fallback = fb && !strcmp(fb, "1");
+    cx->gemm_fallback = lr_cuda_env_is("LR_CUDA_GEMM_FALLBACK", "1"); // tests: every GEMM through the fallback kernel
     // fp32 GEMMs (fp32 checkpoints, the trainer): exact fp32 by default, as the
     // CPU; LR_CUDA_MATH=tf32 puts them on tensor cores with 10-bit mantissa
     // inputs (measured against the contracts by the GPU check before any default)
-    const char *fuse = getenv("LR_CUDA_FUSED_BF16");
-    cx->fuse_bf16 = !(fuse && !strcmp(fuse, "0"));
-    const char *gemv = getenv("LR_CUDA_GEMV"); // decode's few-row bf16 GEMMs: our GEMV, unless 0
-    cx->gemv = !(gemv && !strcmp(gemv, "0"));
-    const char *math = getenv("LR_CUDA_MATH");
-    cx->f32_compute = math && !strcmp(math, "tf32") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    cx->fuse_bf16 = !lr_cuda_env_is("LR_CUDA_FUSED_BF16", "0");
+    cx->gemv = !lr_cuda_env_is("LR_CUDA_GEMV", "0"); // decode's few-row bf16 GEMMs: our GEMV, unless 0
+    cx->f32_compute = lr_cuda_env_is("LR_CUDA_MATH", "tf32") ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (!cx->gemm) lr_die_internal(__FILE__, __LINE__, "out of memory");
 }
 

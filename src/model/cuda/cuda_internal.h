@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" {
@@ -16,6 +17,13 @@ extern "C" {
 #include "model/cuda/cuda_plan.h"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/cuda_graph_plan.h"
+
+// 1 when the environment switch `name` is set to `value` (the backend's
+// switches, read when a backend is made: docs/model.md's table).
+static inline int lr_cuda_env_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, value);
+}
 
 // The step graphs' state (cuda_graph.cu, cuda_graph_plan.h).
 struct lr_cuda_graphs {

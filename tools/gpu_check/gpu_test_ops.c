@@ -621,6 +621,37 @@ static void test_rows(gt_report *r, lr_backend *cpu, lr_backend *dut) {
         }
         free(q), free(o[0]), free(o[1]), free(b2);
     }
+    /* rope past the CUDA backend's cos/sin table (4096 rows at first, grown by doubling up to 1<<17 positions;
+     * rows beyond it compute their own): fresh frequencies (head_dim 96) reset the table; the first call's
+     * largest position is past the table's cap, so nothing is built and every row computes its own; the
+     * second grows the table to cover 8192; both against the CPU, and position 5000 from the table must
+     * equal position 5000 computed on its own, bit for bit */
+    {
+        const int nh = 3, hd = 96, ld = nh * hd, Mr = 6;
+        const int32_t pos_a[6] = {5000, 140000, 4095, 4096, 131071, 8192}, pos_b[6] = {5000, 8191, 4095, 4096, 0, 8192};
+        float inv[48];
+        for (int i = 0; i < hd / 2; i++) inv[i] = (float)pow(10000.0, -2.0 * i / hd);
+        float *q = rnd((size_t)Mr * ld, 2.0f), *o[2][2];
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < 2; i++) {
+                lr_backend *be = bes[i];
+                float *dq = put(be, q, (size_t)Mr * ld * 4);
+                be->rope(be, dq, ld, Mr, nh, hd, pass ? pos_b : pos_a, inv);
+                o[pass][i] = get(be, dq, (size_t)Mr * ld);
+                be->free(be, dq);
+            }
+        double *b2 = malloc((size_t)Mr * ld * sizeof *b2);
+        for (size_t i = 0; i < (size_t)Mr * ld; i++) b2[i] = 1e-5 * 2.0 * 2;
+        check_close(r, "rope positions past the table's cap", o[0][0], o[0][1], b2, (size_t)Mr * ld);
+        check_close(r, "rope positions in a grown table", o[1][0], o[1][1], b2, (size_t)Mr * ld);
+        gt_check(r, "rope from the table == rope computed per row (bits)",
+                 !memcmp(o[0][1], o[1][1], (size_t)ld * sizeof(float)) && /* rows 0, 2, 3, 5: the same positions */
+                     !memcmp(o[0][1] + (size_t)2 * ld, o[1][1] + (size_t)2 * ld, (size_t)2 * ld * sizeof(float)) &&
+                     !memcmp(o[0][1] + (size_t)5 * ld, o[1][1] + (size_t)5 * ld, (size_t)ld * sizeof(float)),
+                 "\"positions\": \"5000, 4095, 4096, 8192\"");
+        free(q), free(b2);
+        for (int pass = 0; pass < 2; pass++) free(o[pass][0]), free(o[pass][1]);
+    }
     /* kv_store into scattered cache rows */
     {
         const int Mk = 6, width = 256, ld = 3 * width, rows_total = 50;
@@ -695,7 +726,8 @@ int gt_ops(gt_report *r) {
         }
     /* decode's few-row bf16 GEMMs (CUDA: the GEMV for M <= 4 on aligned rows): long K, N not a multiple of
      * the warps per block, with bias and accumulate */
-    static const int gv[][3] = {{1, 1001, 8960}, {2, 136, 64}, {3, 2048, 1536}, {4, 517, 1536}};
+    static const int gv[][3] = {{1, 1001, 8960}, {2, 136, 64}, {3, 2048, 1536}, {4, 517, 1536},
+                                {2, 1152, 896},  {1, 33, 4864}, {3, 2, 896}};
     for (size_t s = 0; s < (g_quick ? 1 : sizeof gv / sizeof gv[0]); s++) {
         test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 0, 0, 0, " (gemv)");
         test_matmul(r, cpu, emu, dut, LR_BF16, gv[s][0], gv[s][1], gv[s][2], 1, 1, 0, " (gemv)");

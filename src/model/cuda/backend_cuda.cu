@@ -178,6 +178,7 @@ static void cu_destroy(lr_backend *be) {
     if (cx->topc_host) LR_CUDA_CHECK(cudaFreeHost(cx->topc_host));
     if (cx->inv_freq) LR_CUDA_CHECK(cudaFree(cx->inv_freq));
     if (cx->rope_tab) LR_CUDA_CHECK(cudaFree(cx->rope_tab));
+    free(cx->inv_freq_seen);
     LR_CUDA_CHECK(cudaStreamDestroy(cx->stream));
     free(cx);
     free(be);

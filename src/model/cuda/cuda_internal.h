@@ -84,8 +84,7 @@ struct lr_cuda_ctx {
     int n_sm;                // multiprocessors (decode attention's split count)
     void *train_scratch;     // training ops: attention backward's row statistics, the KL loss's losses
     size_t train_scratch_cap;
-    const float *inv_freq_host; // the host array it was copied from
-    float inv_freq_first;    // ... and its first value (a reused host address with new values is re-copied)
+    float *inv_freq_seen;    // host copy of those frequencies (inv_freq_n): a change is a value change
     lr_cuda_graphs graph;    // step graphs (cuda_graph.cu)
     // The bf16 copy a producer op (rmsnorm, swiglu) wrote beside its fp32
     // output, into xbf, for the bf16 GEMM that reads that output next

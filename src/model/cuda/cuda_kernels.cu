@@ -137,11 +137,14 @@ static void rope_table(lr_cuda_ctx *cx, const int32_t *pos, int M) {
 }
 
 // inv_freq is the model's constant array: copied to cx->inv_freq once, again
-// only when it changes. 1: it changed inside a recording bracket (a recorded
+// only when its values change (compared by value: models with the same
+// frequencies share the copy and the table; a freed array's address reused
+// with new values is re-copied). 1: it changed inside a recording bracket (a recorded
 // step reads the old copy, and cudaFree cannot run while capturing): the
 // bracket fails and its eager rerun copies.
 static int rope_freqs(lr_cuda_ctx *cx, const float *inv_freq, int half) {
-    if (cx->inv_freq_host == inv_freq && cx->inv_freq_n == half && cx->inv_freq_first == inv_freq[0]) return 0;
+    if (cx->inv_freq_n == half && (half == 0 || !memcmp(cx->inv_freq_seen, inv_freq, (size_t)half * sizeof *inv_freq)))
+        return 0;
     if (lr_cuda_graph_recording(cx)) {
         lr_cuda_graph_break(cx);
         return 1;
@@ -150,9 +153,11 @@ static int rope_freqs(lr_cuda_ctx *cx, const float *inv_freq, int half) {
     LR_CUDA_CHECK(cudaMalloc(&cx->inv_freq, (size_t)(half ? half : 1) * sizeof(float)));
     LR_CUDA_CHECK(
         cudaMemcpyAsync(cx->inv_freq, inv_freq, (size_t)half * sizeof(float), cudaMemcpyHostToDevice, cx->stream));
-    cx->inv_freq_host = inv_freq;
+    float *seen = (float *)realloc(cx->inv_freq_seen, (size_t)(half ? half : 1) * sizeof *seen);
+    if (!seen) lr_die_internal(__FILE__, __LINE__, "out of memory");
+    if (half) memcpy(seen, inv_freq, (size_t)half * sizeof *seen);
+    cx->inv_freq_seen = seen;
     cx->inv_freq_n = half;
-    cx->inv_freq_first = inv_freq[0];
     cx->rope_tab_rows = 0; // the table is of the old frequencies
     return 0;
 }

@@ -65,6 +65,9 @@ expect2 "--lora-alpha must be in" "$LR_BIN" run --config "$work/r3.yaml"
 printf 'eval:\n  max_new_tokens: 0\n' >"$work/r4.yaml"
 expect2 "--eval-max-new-tokens must be in" "$LR_BIN" run --config "$work/r4.yaml"
 expect2 "--max-steps must be in" env LR_MAX_STEPS=0 "$LR_BIN" run
+# the trainer's environment too: `run` trains after sampling, so a bad value must stop it first
+expect2 "LR_TRAIN_WEIGHTS: 'fp16' is not f32, bf16 or bf16-round" env LR_TRAIN_WEIGHTS=fp16 "$LR_BIN" run --out "$work/never.h5"
+[ ! -e "$work/never.h5" ] && [ ! -e "$work/never.h5.d" ] || fail "run with a bad LR_TRAIN_WEIGHTS left files"
 
 # A YAML config with stage sections drives a whole (tiny) run.
 S=${LR_TEST_DATA:-$LR_REPO_DATA/../tests/data}/sample

@@ -106,7 +106,8 @@ static void test_training(void) {
 }
 
 /* bf16_split (backend.h; the trainer's bf16 frozen weights): a bf16-weight
- * GEMM on x = hi + lo is fp32-accurate where one GEMM on bf16(x) is not. */
+ * GEMM on x = hi + lo is fp32-accurate where one GEMM on bf16(x) is not;
+ * the forward (matmul) and the input gradient (matmul_dx: dy split). */
 static void test_split_matmul(void) {
     enum { M = 37, N = 301, K = 45 };
     lr_backend *emu = lr_backend_cpu_new(2);
@@ -136,7 +137,25 @@ static void test_split_matmul(void) {
            err[1]);
     EXPECT(err[1] <= 2e-5, "split: fp32-level error (%g)", err[1]);
     EXPECT(err[0] >= 1e-4 && err[0] > 20 * err[1], "one GEMM on bf16(x) rounds (%g vs split %g)", err[0], err[1]);
-    free(x), free(wf), free(y), free(wb);
+    /* matmul_dx: dx (M, K) = dy (M, N) · w (N, K), dy = x's role here */
+    float *dy = malloc((size_t)M * N * 4), *dx = malloc((size_t)M * K * 4);
+    for (int i = 0; i < M * N; i++) dy[i] = rnd();
+    double edx[2] = {0, 0};
+    for (int split = 0; split < 2; split++) {
+        emu->bf16_split = split;
+        emu->matmul_dx(emu, dy, (lr_weight){wb, LR_BF16}, dx, M, N, K);
+        for (int m = 0; m < M; m++)
+            for (int k = 0; k < K; k++) {
+                double exact = 0, mag = 0;
+                for (int n = 0; n < N; n++)
+                    exact += (double)dy[m * N + n] * wf[n * K + k], mag += fabs((double)dy[m * N + n] * wf[n * K + k]);
+                edx[split] = fmax(edx[split], fabs(dx[m * K + k] - exact) / mag);
+            }
+    }
+    printf("bf16-weight matmul_dx, max error / sum |dy w|: one GEMM on bf16(dy) %.2g, split %.2g\n", edx[0], edx[1]);
+    EXPECT(edx[1] <= 2e-5, "matmul_dx split: fp32-level error (%g)", edx[1]);
+    EXPECT(edx[0] >= 1e-4 && edx[0] > 20 * edx[1], "matmul_dx on bf16(dy) rounds (%g vs split %g)", edx[0], edx[1]);
+    free(x), free(wf), free(y), free(wb), free(dy), free(dx);
     lr_backend_destroy(emu);
 }
 
@@ -153,9 +172,12 @@ static void test_split_training(void) {
     unsetenv("LR_EMULATE_BF16");
     EXPECT(m32 && ms && mr, "%s", lr_error_msg());
     if (!m32 || !ms || !mr) return;
-    tr_weights_apply(ms, TR_WEIGHTS_BF16);
-    tr_weights_apply(mr, TR_WEIGHTS_BF16_ROUND);
+    EXPECT(tr_weights_apply(ms, TR_WEIGHTS_BF16, 0) == TR_WEIGHTS_BF16 &&
+               tr_weights_apply(mr, TR_WEIGHTS_BF16_ROUND, 0) == TR_WEIGHTS_BF16_ROUND,
+           "a bf16 checkpoint keeps its mode");
     EXPECT(model_backend(ms)->bf16_split == 1 && model_backend(mr)->bf16_split == 0, "LR_TRAIN_WEIGHTS modes");
+    EXPECT(tr_weights_apply(m32, TR_WEIGHTS_BF16, 0) == TR_WEIGHTS_F32 && model_backend(m32)->bf16_split == 0,
+           "weights loaded as fp32 train as f32 whatever the mode");
     lora_config lc = {.r = 4, .alpha = 8, .dropout = 0.1, .targets = (1u << LORA_N_MODULES) - 1};
     lr_lora *a = lora_new(&lc, model_config(m32));
     for (size_t i = 0; i < a->n_params; i++) a->w[i] = 0.2f * rnd();
@@ -177,6 +199,9 @@ static void test_split_training(void) {
     }
     EXPECT(rel_loss[1] <= 1e-3 && cosine[1] >= 0.999 && rel_l2[1] <= 2e-2,
            "split meets the trainer contract (loss %g, cosine %g, L2 %g)", rel_loss[1], cosine[1], rel_l2[1]);
+    /* ... and by the margin the split is for (measured 1.1e-6 / 1.1e-5): the contract alone would pass a split
+     * that dropped matmul_dx's lo half (L2 2.9e-3) */
+    EXPECT(rel_loss[1] <= 1e-5 && rel_l2[1] <= 2e-4, "split is fp32-level (loss %g, L2 %g)", rel_loss[1], rel_l2[1]);
     EXPECT(rel_l2[1] < rel_l2[2], "split is closer to fp32 than rounding (L2 %g vs %g)", rel_l2[1], rel_l2[2]);
     for (int i = 0; i < 3; i++) free(g[i]);
     lora_free(a);

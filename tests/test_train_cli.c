@@ -102,6 +102,21 @@ static int64_t train_attr(const char *run, const char *name) {
     return v;
 }
 
+/* /train's string attribute name (malloc'd; NULL when absent). */
+static char *train_attr_str(const char *run, const char *name) {
+    hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char *v = NULL;
+    if (f >= 0) {
+        hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+        if (g >= 0) {
+            if (h5u_read_attr_str(g, name, run, &v) != 0) v = NULL;
+            H5Gclose(g);
+        }
+        H5Fclose(f);
+    }
+    return v;
+}
+
 /* Trains a fresh copy of the data set with `np` ranks (0 = no MPI). */
 static double *train_fresh(const char *dir, const char *tag, int np, long *n) {
     char run[512];
@@ -309,6 +324,9 @@ static void check_bad_input(const char *dir) {
     snprintf(cmd, sizeof cmd, "LR_MPI=0 %s train --run %s --max-steps 2 --micro-batch 2 --grad-accum 1 --quiet", bin,
              run);
     EXPECT(test_sh(NULL, "%s", cmd) == 0, "short training run");
+    char *fw = train_attr_str(run, "frozen_weights");
+    EXPECT(fw && !strcmp(fw, "f32"), "/train frozen_weights: %s", fw ? fw : "(none)");
+    free(fw);
     expect_input_error("second run without --resume", cmd, "--resume");
     snprintf(cmd, sizeof cmd,
              "LR_MPI=0 %s train --run %s --max-steps 2 --micro-batch 2 --grad-accum 1 --lr 1 --resume --quiet", bin,
@@ -320,6 +338,20 @@ static void check_bad_input(const char *dir) {
     EXPECT(test_sh(NULL, "%s", cmd) == 0, "--overwrite");
     snprintf(cmd, sizeof cmd, "LR_MPI=0 %s train --run %s --dropout 1.5 --quiet", bin, run);
     expect_input_error("impossible dropout", cmd, "dropout");
+    /* LR_TRAIN_WEIGHTS: a bad value before any work; bf16 on weights that load as fp32 warns and trains as f32 */
+    snprintf(cmd, sizeof cmd, "LR_MPI=0 LR_TRAIN_WEIGHTS=BF16 %s train --run %s --overwrite --quiet", bin, run);
+    expect_input_error("unknown LR_TRAIN_WEIGHTS", cmd, "LR_TRAIN_WEIGHTS");
+    snprintf(cmd, sizeof cmd, "LR_MPI=0 LR_TRAIN_WEIGHTS=bf16 %s train --run %s --max-steps 1 --overwrite 2>&1", bin,
+             run);
+    char *out = NULL;
+    const int rc = test_sh(&out, "%s", cmd);
+    EXPECT(rc == 0 && out && strstr(out, "train as f32"), "LR_TRAIN_WEIGHTS=bf16 on fp32 weights: exit %d: %s", rc,
+           out ? out : "");
+    free(out);
+    fw = train_attr_str(run, "frozen_weights");
+    EXPECT(fw && !strcmp(fw, "f32"), "/train frozen_weights after LR_TRAIN_WEIGHTS=bf16 on fp32 weights: %s",
+           fw ? fw : "(none)");
+    free(fw);
 }
 
 int main(void) {

@@ -132,6 +132,7 @@ int cmd_run(int argc, char **argv) {
     if (strcmp(pack, "samples") && strcmp(pack, "traces"))
         lr_die_input("--pack", "'%s' is not samples or traces", pack);
     to->pack_traces = !strcmp(pack, "traces");
+    if (trainer_check_env() != 0) lr_die_last();
 
     int demo = !so->expert && !so->amateur && !so->problems;
     char *demo_dir = NULL, buf[4][PATH_MAX];

@@ -73,6 +73,7 @@ int cmd_train(int argc, char **argv) {
     if (strcmp(pack, "samples") && strcmp(pack, "traces"))
         lr_die_input("--pack", "'%s' is not samples or traces", pack);
     o.pack_traces = !strcmp(pack, "traces");
+    if (trainer_check_env() != 0) lr_die_last();
 
     lr_mpi_env env;
     mpi_env_init(&env, &argc, &argv);

@@ -1,4 +1,4 @@
-/* The read-only decoder view and backend accessor (model.h). */
+/* The read-only decoder view, backend and weight dtype accessors (model.h). */
 #include "model/model.h"
 #include "model/model_internal.h"
 
@@ -20,3 +20,5 @@ void model_decoder_view(const lr_model *m, lr_decoder_view *v) {
 }
 
 lr_backend *model_backend(const lr_model *m) { return m->be; }
+
+lr_dtype model_weight_dtype(const lr_model *m) { return m->wdtype; }

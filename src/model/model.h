@@ -133,6 +133,9 @@ typedef struct {
 void model_decoder_view(const lr_model *m, lr_decoder_view *v);
 /* The backend m computes with. */
 lr_backend *model_backend(const lr_model *m);
+/* The dtype m's matrices were loaded in: LR_BF16 only when every weight of
+ * the checkpoint is bf16 and weights_f32 was not asked for. */
+lr_dtype model_weight_dtype(const lr_model *m);
 
 /* ---- LoRA adapters applied to a loaded model (merged: the forward then
  * costs nothing extra per token; fp32 W + sBA differs from the unmerged

@@ -195,6 +195,7 @@ static void write_meta(hid_t g, const tr_meta *m, const lr_lora *a, const tr_cou
     h5u_attr_i64(g, "shuffle_buffer", m->shuffle_buffer);
     h5u_attr_i64(g, "start_after", m->start_after);
     h5u_attr_i64(g, "streamed", m->streamed);
+    h5u_attr_str(g, "frozen_weights", m->frozen_weights ? m->frozen_weights : "f32");
     h5u_attr_i64(g, "steps_done", c->step);
     h5u_attr_i64(g, "n_bad_steps", c->n_bad);
     h5u_attr_i64(g, "latest_checkpoint", latest_ckpt);

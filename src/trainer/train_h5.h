@@ -53,6 +53,7 @@ typedef struct {
     int64_t global_batch, micro_batch, grad_accum, max_steps, world;
     int64_t shuffle_buffer, start_after; /* first-epoch buffer (train_data.h); 0 = none */
     int streamed;                        /* samples arrived while training ran (`run`) */
+    const char *frozen_weights;          /* LR_TRAIN_WEIGHTS in effect: f32, bf16, bf16-round */
     int n_layers, d, q_dim, kv_dim, inter; /* model dimensions (checkpoints are read without the model) */
 } tr_meta;
 

@@ -30,15 +30,34 @@
 #include "model/backend.h"
 #include "trainer/rng.h"
 
-tr_weights tr_weights_from_env(void) {
+static const char *const weights_names[] = {"f32", "bf16", "bf16-round"};
+
+int tr_weights_from_env(tr_weights *w) {
     const char *v = getenv("LR_TRAIN_WEIGHTS");
-    if (!v || !*v || !strcmp(v, "f32")) return TR_WEIGHTS_F32;
-    if (!strcmp(v, "bf16")) return TR_WEIGHTS_BF16;
-    if (!strcmp(v, "bf16-round")) return TR_WEIGHTS_BF16_ROUND;
-    lr_die_input("LR_TRAIN_WEIGHTS", "'%s' is not f32, bf16 or bf16-round", v);
+    *w = TR_WEIGHTS_F32;
+    if (!v || !*v) return 0;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(v, weights_names[i])) {
+            *w = (tr_weights)i;
+            return 0;
+        }
+    lr_error_set("LR_TRAIN_WEIGHTS", "'%s' is not f32, bf16 or bf16-round", v);
+    return -1;
 }
 
-void tr_weights_apply(lr_model *m, tr_weights w) { model_backend(m)->bf16_split = w == TR_WEIGHTS_BF16; }
+const char *tr_weights_name(tr_weights w) { return weights_names[w]; }
+
+tr_weights tr_weights_apply(lr_model *m, tr_weights w, int warn) {
+    if (w != TR_WEIGHTS_F32 && model_weight_dtype(m) != LR_BF16) {
+        if (warn)
+            lr_warn("LR_TRAIN_WEIGHTS=%s: the checkpoint's weights are not all bf16, so they load as fp32 and train "
+                    "as f32",
+                    weights_names[w]);
+        w = TR_WEIGHTS_F32;
+    }
+    model_backend(m)->bf16_split = w == TR_WEIGHTS_BF16;
+    return w;
+}
 
 typedef struct {
     float *x;                  /* (T, d) layer input */

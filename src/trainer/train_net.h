@@ -54,13 +54,17 @@ typedef struct tr_net tr_net;
  * accuracy, two bf16 tensor-core GEMMs on a GPU, half the weight memory);
  * "bf16-round": one GEMM on activations rounded to bf16 (the fastest; an
  * experiment the GPU check measures against the contract). Another value
- * is an input error. */
+ * is an input error: -1 with lr_error_set (trainer.h trainer_check_env
+ * lets `train` and `run` refuse it before any work). */
 typedef enum { TR_WEIGHTS_F32, TR_WEIGHTS_BF16, TR_WEIGHTS_BF16_ROUND } tr_weights;
-tr_weights tr_weights_from_env(void);
+int tr_weights_from_env(tr_weights *w);
+const char *tr_weights_name(tr_weights w); /* "f32", "bf16", "bf16-round": /train's frozen_weights */
 /* What model_load's weights_f32 is for mode w. */
 static inline int tr_weights_f32(tr_weights w) { return w == TR_WEIGHTS_F32; }
-/* After model_load: the backend's bf16_split for mode w. */
-void tr_weights_apply(lr_model *m, tr_weights w);
+/* After model_load: the backend's bf16_split for mode w. Returns the mode
+ * in effect: f32 when the checkpoint's weights were not all bf16 (they load
+ * as fp32, so a bf16 mode changes nothing; warned when warn is set). */
+tr_weights tr_weights_apply(lr_model *m, tr_weights w, int warn);
 
 /* recompute = 1: keep only each layer's input and recompute the layer in
  * the backward (activation memory T·d per layer + one layer's worth). */

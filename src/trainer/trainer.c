@@ -43,6 +43,7 @@ typedef struct {
     tr_counters c;
     tr_log log;
     tr_meta meta;
+    tr_weights weights; /* LR_TRAIN_WEIGHTS in effect (train_net.h) */
     char resume_key[2048];
     lr_schedule sched; /* the learning rate of every step (extended by --resume --max-steps) */
     int unfinished;    /* resumed a /train not marked complete */
@@ -187,11 +188,12 @@ static int setup(trainer *t, int *already_done) {
     /* fp32 frozen weights (bf16 checkpoints widened exactly), so that every
      * backend trains to fp32 rounding, unless LR_TRAIN_WEIGHTS says bf16
      * (train_net.h: bf16 tensor-core GEMMs on a GPU; measured by the GPU check) */
-    const tr_weights tw = tr_weights_from_env();
+    tr_weights tw;
+    if (tr_weights_from_env(&tw) != 0) return LR_EXIT_INPUT;
     lr_model_opts mo = {.n_threads = (int)o->threads, .quiet = o->quiet, .weights_f32 = tr_weights_f32(tw)};
     t->m = model_load(t->model_dir, &mo);
     if (!t->m) return LR_EXIT_INPUT;
-    tr_weights_apply(t->m, tw);
+    t->weights = tr_weights_apply(t->m, tw, t->tc->rank == 0 && !o->quiet);
     const lr_model_config *mc = model_config(t->m);
     int64_t max_len = o->max_length;
     if (max_len > mc->max_position_embeddings) {
@@ -276,6 +278,7 @@ static int setup(trainer *t, int *already_done) {
                         .shuffle_buffer = o->shuffle ? o->shuffle_buffer : 0,
                         .start_after = o->shuffle && o->shuffle_buffer ? t->data.buf_start : 0,
                         .streamed = o->feed != NULL,
+                        .frozen_weights = tr_weights_name(t->weights),
                         .n_layers = c->n_layers,
                         .d = c->hidden_size,
                         .q_dim = c->n_heads * c->head_dim,
@@ -547,6 +550,11 @@ train_opts train_opts_default(void) {
         /* batches and the run */
         .micro_batch = 8, .grad_accum = 2, .max_steps = 1000, .seed = 42, .max_length = 512, .save_every = 100,
         .max_bad_steps = 10, .shuffle = 1};
+}
+
+int trainer_check_env(void) {
+    tr_weights w;
+    return tr_weights_from_env(&w);
 }
 
 int trainer_run(const train_opts *o, const lr_mpi_env *tc) {

@@ -41,6 +41,11 @@ typedef struct {
 /* SPEC §2's defaults for every option. */
 train_opts train_opts_default(void);
 
+/* The trainer's environment (LR_TRAIN_WEIGHTS, train_net.h): 0, or -1 with
+ * lr_error_set, so that `train` and `run` refuse a bad value before any
+ * work (trainer_run would, but `run` trains after sampling). */
+int trainer_check_env(void);
+
 /* Runs (or resumes) training. Returns the exit code: 0 ok, 2 bad input
  * (the message is printed once), 1 training stopped on non-finite steps. */
 int trainer_run(const train_opts *o, const lr_mpi_env *tc);

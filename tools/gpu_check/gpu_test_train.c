@@ -87,9 +87,10 @@ static int cmp_double(const void *a, const void *b) {
  * fp32, or with LR_TRAIN_WEIGHTS=bf16 / bf16-round a bf16 checkpoint's own
  * bf16 (train_net.h). */
 static lr_model *dut_load(const char *dir) {
-    const tr_weights tw = tr_weights_from_env();
+    tr_weights tw;
+    if (tr_weights_from_env(&tw) != 0) return NULL; /* the caller reports lr_error_msg() */
     lr_model *m = gt_load(dir, 1, tr_weights_f32(tw));
-    if (m) tr_weights_apply(m, tw);
+    if (m) tr_weights_apply(m, tw, 1);
     return m;
 }
 

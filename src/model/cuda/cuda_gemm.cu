@@ -127,6 +127,18 @@ static int plan_try(lr_cuda_ctx *cx, const lr_gemm_key *k, int fuse_bias, gemm_p
     return 0;
 }
 
+// Said once per process (matmul's or the trainer's plans): a shape cuBLASLt
+// has no algorithm for runs on the slow fallback kernel.
+static void say_fallback(const lr_gemm_key *k) {
+    static int said;
+    if (said++) return;
+    fprintf(stderr,
+            "lightreasoner: warning: cuBLASLt has no algorithm for a %s GEMM (op %d) M=%d N=%d K=%d lda=%d ldb=%d ldc=%d "
+            "(alignment %d/%d/%d bytes): using a slow fallback kernel for such shapes\n",
+            k->wdtype == LR_BF16 ? "bf16" : "fp32", k->op, k->M, k->N, k->K, k->lda, k->ldb,
+            k->ldc, k->align_a, k->align_b, k->align_c);
+}
+
 // The plan for key k; a plan with fallback = 1 when cuBLASLt offers no
 // algorithm for this shape and alignment (cached too, and said once).
 static gemm_plan *plan_get(lr_cuda_ctx *cx, const lr_gemm_key *k) {
@@ -135,13 +147,7 @@ static gemm_plan *plan_get(lr_cuda_ctx *cx, const lr_gemm_key *k) {
     p = (gemm_plan *)calloc(1, sizeof *p);
     if (!p) lr_die_internal(__FILE__, __LINE__, "out of memory");
     if (cx->gemm_fallback || (!(k->bias && plan_try(cx, k, 1, p) == 0) && plan_try(cx, k, 0, p) != 0)) {
-        static int said;
-        if (!cx->gemm_fallback && !said++)
-            fprintf(stderr,
-                    "lightreasoner: warning: cuBLASLt has no algorithm for a %s GEMM M=%d N=%d K=%d ldb=%d ldc=%d "
-                    "(alignment %d/%d/%d bytes): using a slow fallback kernel for such shapes\n",
-                    k->wdtype == LR_BF16 ? "bf16" : "fp32", k->M, k->N, k->K, k->ldb, k->ldc, k->align_a, k->align_b,
-                    k->align_c);
+        if (!cx->gemm_fallback) say_fallback(k);
         p->fallback = 1;
     }
     if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
@@ -179,6 +185,7 @@ int lr_cuda_gemm_train_lt(lr_cuda_ctx *cx, const lr_gemm_key *k, float alpha, co
         p = (gemm_plan *)calloc(1, sizeof *p);
         if (!p) lr_die_internal(__FILE__, __LINE__, "out of memory");
         p->fallback = train_plan_try(cx, k, p) != 0; // remembered: no second query for this shape
+        if (p->fallback) say_fallback(k);
         if (lr_gemm_cache_put(cx->gemm, k, p) != 0) lr_die_internal(__FILE__, __LINE__, "GEMM plan stored twice");
     }
     if (p->fallback) return -1;

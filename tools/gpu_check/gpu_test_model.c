@@ -452,8 +452,8 @@ int gt_perf(gt_report *r, const char *dir, int score_tokens, int decode_steps, F
                      B, decode_steps, de * 1e3, B / de, wbytes / de / 1e9, de / dg);
         }
 #ifdef LR_HAVE_CUDA
-        if (B <= 4 && !strcmp(g_dut, "cuda")) { /* the few-row bf16 GEMMs through cuBLASLt instead of the GEMV (A/B) */
-            lr_cuda_set_gemv(model_backend(m), 0);
+        /* the few-row bf16 GEMMs through cuBLASLt instead of the GEMV (A/B; not when LR_CUDA_GEMV=0 has it off) */
+        if (B <= 4 && !strcmp(g_dut, "cuda") && lr_cuda_set_gemv(model_backend(m), 0)) {
             if (!rc) rc = reprefill(m, kc, slots, prompt, B, P, nn, tok, fin);
             const double dc = greedy_step_seconds(m, kc, slots, tok, nn, B, next, fin, warm, decode_steps, &rc);
             lr_cuda_set_gemv(model_backend(m), 1);

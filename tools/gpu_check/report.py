@@ -83,12 +83,17 @@ def main():
         if f.endswith(".json") and f != "gpu_check.json":
             results[f[:-5]] = load(os.path.join(out, f))
     failed = [s["stage"] for s in stages if s["status"] in ("fail", "timeout")]
+    incomplete = [s["stage"] for s in stages if s["status"] == "incomplete"]  # a gating stage the budget did not reach
+    verdict = "FAIL" if failed else "INCOMPLETE" if incomplete else "PASS"
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "pass": not failed, "failed_stages": failed, "stages": stages, "probe": probe, "results": results}
+           "pass": verdict == "PASS", "verdict": verdict, "failed_stages": failed, "incomplete_stages": incomplete,
+           "stages": stages, "probe": probe, "results": results}
     with open(os.path.join(out, "gpu_check.json"), "w") as f:
         json.dump(doc, f, indent=1)
 
-    md = [f"# GPU check — {'PASS' if not failed else 'FAIL'} ({doc['date']})", ""]
+    md = [f"# GPU check — {verdict} ({doc['date']})", ""]
+    if incomplete:
+        md += [f"Not reached in the time budget (not a pass): {', '.join(incomplete)}.", ""]
     dev = next((r.get("device") for r in results.values() if isinstance(r, dict) and r.get("device")), "?")
     md += [f"Device: {dev}", "", "```", probe.strip()[:2000], "```", "", "## Stages", "",
            "| stage | status | seconds | note |", "|---|---|---|---|"]
@@ -104,7 +109,14 @@ def main():
             vals = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("name", "pass"))
             md += [f"| {c['name']} | {'ok' if c['pass'] else '**FAIL**'} | {vals} |"]
     # a failed perf stage's rerun with the new pieces off (gpu_check.sh stage_or_safe) stands in for it
-    perf = results.get("perf") if (results.get("perf") or {}).get("checks") else results.get("perf_safe", {})
+    # when it passed (or the failed run left no numbers)
+    perf_failed = any(s["stage"] == "perf" and s["status"] in ("fail", "timeout") for s in stages)
+    safe_ok = any(s["stage"] == "perf_safe" and s["status"] == "pass" for s in stages)
+    perf = results.get("perf") or {}
+    if (perf_failed and safe_ok) or not perf.get("checks"):
+        perf = results.get("perf_safe") or {}
+        if perf.get("checks"):
+            md += ["", "(Ours vs HF below: the `perf_safe` rerun's numbers, the new pieces off.)"]
     ours = {c["name"].replace("perf ", ""): c for c in perf.get("checks", []) or []}
     hf = {c["name"].replace("hf ", ""): c for c in results.get("hf", {}).get("checks", []) or []}
     # ours "decode batch B ids" (greedy ids on the device) against HF's decode, which also
@@ -127,7 +139,6 @@ def main():
                f"| {tr.get('supervised')} | {tr.get('micro_batches')} | {tr.get('tokens')} | {tr['step_s']:.4f} | "
                f"{tr['supervised_per_s']:.1f} | {tr.get('peak_gpu_mb', 0):.0f} |"]
     # the failed perf stage's profile (opened at its start) may be empty or cut: its _safe rerun's stands in
-    perf_failed = any(s["stage"] == "perf" and s["status"] in ("fail", "timeout") for s in stages)
     prof = os.path.join(out, "perf_profile.md")
     if perf_failed and os.path.exists(os.path.join(out, "perf_profile_safe.md")) or not os.path.exists(prof):
         prof = os.path.join(out, "perf_profile_safe.md")
@@ -142,7 +153,7 @@ def main():
                    open(prof).read()]
     with open(os.path.join(out, "gpu_check.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    print(f"report: {os.path.join(out, 'gpu_check.md')} ({'PASS' if not failed else 'FAIL: ' + ', '.join(failed)})")
+    print(f"report: {os.path.join(out, 'gpu_check.md')} ({verdict}{': ' + ', '.join(failed or incomplete) if verdict != 'PASS' else ''})")
     return 0
 
 

@@ -24,7 +24,7 @@ lr_backend *lr_backend_cuda_new(int dev, int n_threads);
 void lr_cuda_graph_stats(lr_backend *be, long out[4]);
 /* Decode's few-row bf16 GEMMs through the backend's GEMV (on = 1, the
  * default unless LR_CUDA_GEMV=0) or cuBLASLt: the GPU check's A/B. */
-void lr_cuda_set_gemv(lr_backend *be, int on);
+int lr_cuda_set_gemv(lr_backend *be, int on); /* returns the previous setting */
 #else
 static inline int lr_cuda_device_count(void) { return 0; }
 static inline int lr_cuda_device_name(int dev, char *buf, int len) { (void)dev; (void)buf; (void)len; return -1; }

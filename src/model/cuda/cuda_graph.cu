@@ -136,7 +136,12 @@ int lr_cuda_graph_end(lr_backend *be) {
 
 void lr_cuda_graph_free(lr_cuda_ctx *cx) { lr_graph_table_clear(&cx->graph.table, destroy_exec); }
 
-extern "C" void lr_cuda_set_gemv(lr_backend *be, int on) { ((lr_cuda_ctx *)be->ctx)->gemv = on != 0; }
+extern "C" int lr_cuda_set_gemv(lr_backend *be, int on) {
+    lr_cuda_ctx *cx = (lr_cuda_ctx *)be->ctx;
+    const int was = cx->gemv;
+    cx->gemv = on != 0;
+    return was;
+}
 
 extern "C" void lr_cuda_graph_stats(lr_backend *be, long out[4]) {
     const lr_cuda_ctx *cx = (const lr_cuda_ctx *)be->ctx;

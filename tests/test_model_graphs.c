@@ -12,8 +12,9 @@
  *   - a batch that shrinks as sequences finish (here at the context's end,
  *     one every two steps) is padded with idle slots to a few bucket sizes
  *     (7 sequences: 7, 4, 2, 1 rows), and the real rows' ids do not change;
- *   - sampled steps are padded the same way without top-p, not with it (a
- *     top-p step is never replayed: the host finishes its nucleus);
+ *   - sampled steps are padded the same way without top-p; with it they
+ *     are neither padded nor bracketed (the host finishes a top-p
+ *     nucleus: such a step is never replayed);
  *   - temperature / top-p sampling where the logits are (sample_rows, the
  *     draws taken from each sequence's stream by generate) gives the tokens
  *     of sampling from downloaded rows, with and without the brackets;
@@ -29,7 +30,7 @@
 static lr_backend orig;  /* the CPU backend's own ops */
 static int in_bracket, nested, brackets, misses, ops_in_bracket;
 static uint64_t last_key;
-static int sizes_seen[65]; /* rows of the bracketed steps */
+static int sizes_seen[65]; /* rows of the bracketed steps (and of every sampled step) */
 static struct {
     int32_t *ids;
     uint8_t *finite;
@@ -53,13 +54,13 @@ static void sb_argmax(lr_backend *be, const float *x, int M, int N, int32_t *ids
 
 static void sb_sample(lr_backend *be, const float *x, int M, int N, double t, double top_p, const double *u,
                       int32_t *ids, uint8_t *finite) {
+    if (M > 64) abort();
+    sizes_seen[M]++;
     if (!in_bracket) {
         orig.sample_rows(be, x, M, N, t, top_p, u, ids, finite);
         return;
     }
     ops_in_bracket++;
-    if (M > 64) abort();
-    sizes_seen[M]++;
     orig.sample_rows(be, x, M, N, t, top_p, u, held.held_ids, held.held_finite);
     for (int i = 0; i < M; i++) ids[i] = -7, finite[i] = 9; /* not the caller's until graph_end */
     held.ids = ids, held.finite = finite, held.n = M;
@@ -195,12 +196,14 @@ int main(void) {
         g_temperature = 0.8, g_top_p = k ? 0.9 : 1.0;
         install(m);
         memset(sizes_seen, 0, sizeof sizes_seen);
+        brackets = 0;
         free(generate(m, 7, 7, max_new2, ctx - 16, &n_got));
         *model_backend(m) = orig;
         const int unpadded = sizes_seen[3] + sizes_seen[5] + sizes_seen[6];
-        EXPECT(k ? unpadded > 0 : unpadded == 0 && sizes_seen[4] > 0,
-               "sampled shrinking batch (top-p %.1f): %s (3:%d 5:%d 6:%d)", g_top_p,
-               k ? "steps not padded" : "steps padded to buckets", sizes_seen[3], sizes_seen[5], sizes_seen[6]);
+        EXPECT(k ? unpadded > 0 && brackets == 0 : unpadded == 0 && sizes_seen[4] > 0 && brackets > 0,
+               "sampled shrinking batch (top-p %.1f): %s (3:%d 5:%d 6:%d; %d brackets)", g_top_p,
+               k ? "steps neither padded nor bracketed" : "steps padded to buckets", sizes_seen[3], sizes_seen[5],
+               sizes_seen[6], brackets);
     }
     g_temperature = 0, g_top_p = 1;
 
@@ -219,8 +222,10 @@ int main(void) {
         install(m);
         brackets = misses = ops_in_bracket = 0;
         got = generate(m, 7, 3, 12, 0, &n_got);
-        EXPECT(n_ref == n_got && !memcmp(ref, got, (size_t)n_ref * sizeof *ref) && brackets > 0 && misses > 0,
-               "sampled tokens (top-p %.1f) through brackets with misses (%d brackets)", tops[k], brackets);
+        EXPECT(n_ref == n_got && !memcmp(ref, got, (size_t)n_ref * sizeof *ref) &&
+                   (tops[k] < 1.0 ? brackets == 0 : brackets > 0 && misses > 0),
+               "sampled tokens (top-p %.1f) %s (%d brackets)", tops[k],
+               tops[k] < 1.0 ? "with no bracket" : "through brackets with misses", brackets);
         *model_backend(m) = orig;
         int distinct = 0; /* sampling, not greedy: the draws matter */
         for (long i = 1; i < n_ref; i++) distinct += ref[i] != ref[0];

@@ -149,11 +149,14 @@ static void decoder_pass(lr_model *m, const int32_t *tokens, int T, const lr_att
  * through the backend's step graphs when it has them: the same ops with
  * the same arguments each step but for the host metadata, so a backend
  * may record the step once and replay it (backend.h). When the backend
- * could not replay, nothing ran and the step runs again without a graph. */
+ * could not replay, nothing ran and the step runs again without a graph.
+ * A top-p step is never bracketed: its nucleus is finished on the host
+ * (no backend can record it), and a bracket would only mark the key as
+ * never recordable for the temperature-only steps that share it. */
 static void decode_step(lr_model *m, const int32_t *tokens, int T, const lr_attn_batch *ab, lr_kv_cache *c,
                         logits_dst dst) {
     lr_backend *be = m->be;
-    if (be->graph_begin) {
+    if (be->graph_begin && !(dst.temperature > 0.0 && dst.top_p < 1.0)) {
         /* what fixes the ops' shapes and buffers (greedy and sampled steps
          * differ in their last op); the backend checks the rest */
         const uint64_t shape = (uint64_t)T << 1 | (dst.temperature > 0.0);

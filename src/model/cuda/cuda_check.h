@@ -11,17 +11,25 @@
 // function needed here with C++'s spelling.
 extern "C" [[noreturn]] void lr_die_internal(const char *file, int line, const char *fmt, ...);
 
+// While a step graph is being captured (cuda_graph.cu), an error that the
+// capture itself caused (a call the capture does not allow, or any call
+// after the capture was invalidated) ends the capture, not the program:
+// these return 1 after marking the bracket so, and the step then runs
+// eagerly, where a genuine error is reported as usual.
+int lr_cuda_capture_swallow(cudaError_t e, const char *file, int line);
+int lr_cuda_capture_swallow_cublas(cublasStatus_t s, const char *file, int line);
+
 #define LR_CUDA_CHECK(call)                                                                                 \
     do {                                                                                                    \
         cudaError_t lr_e_ = (call);                                                                         \
-        if (lr_e_ != cudaSuccess)                                                                           \
+        if (lr_e_ != cudaSuccess && !lr_cuda_capture_swallow(lr_e_, __FILE__, __LINE__))                   \
             lr_die_internal(__FILE__, __LINE__, "CUDA call failed (%s): %s", cudaGetErrorString(lr_e_), #call); \
     } while (0)
 
 #define LR_CUBLAS_CHECK(call)                                                                                  \
     do {                                                                                                       \
         cublasStatus_t lr_s_ = (call);                                                                         \
-        if (lr_s_ != CUBLAS_STATUS_SUCCESS)                                                                    \
+        if (lr_s_ != CUBLAS_STATUS_SUCCESS && !lr_cuda_capture_swallow_cublas(lr_s_, __FILE__, __LINE__))     \
             lr_die_internal(__FILE__, __LINE__, "cuBLAS call failed (%s): %s", cublasLtGetStatusString(lr_s_), #call); \
     } while (0)
 

@@ -347,7 +347,10 @@ __nv_bfloat16 *lr_cuda_bf16_out(lr_cuda_ctx *cx, const float *y, int M, int K) {
 // or the fallback kernel where it has no algorithm. B: bf16 for bf16 weights.
 static void gemm_run(lr_cuda_ctx *cx, lr_weight w, const void *B, int ldb, const float *bias, float *y, int ldy, int M,
                      int N, int K, int accumulate) {
-    const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, bias != NULL, accumulate, w.data, B, y);
+    // the bias epilogue only for a 16-byte aligned bias (the model's are allocations of their own; an
+    // offset into one, which cuBLASLt may read with vector loads, is added by a kernel)
+    const int fuse = bias != NULL && (uintptr_t)bias % 16 == 0;
+    const lr_gemm_key key = lr_gemm_key_make(w.dtype, M, N, K, ldb, ldy, fuse, accumulate, w.data, B, y);
     gemm_plan *p = plan_get(cx, &key);
     if (p->fallback) {
         const unsigned grid = lr_cuda_grid_for((size_t)M * N, 256);
@@ -361,12 +364,12 @@ static void gemm_run(lr_cuda_ctx *cx, lr_weight w, const void *B, int ldb, const
         LR_CUDA_LAUNCHED();
         return;
     }
-    if (bias && p->fused_bias)
+    if (fuse && p->fused_bias)
         LR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     LR_CUBLAS_CHECK(cublasLtMatmul(cx->lt, p->op, &alpha, w.data, p->a, B, p->b, &beta, y, p->c, y, p->c, &p->algo,
                                    cx->workspace, cx->workspace_bytes, cx->stream));
-    if (bias && !p->fused_bias) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
+    if (bias && !(fuse && p->fused_bias)) lr_cuda_add_bias(cx, y, ldy, bias, M, N);
 }
 
 void lr_cuda_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy, int M,

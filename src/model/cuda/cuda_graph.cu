@@ -25,6 +25,52 @@ static void destroy_exec(void *exec) {
     if (exec) LR_CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)exec));
 }
 
+// The backend whose stream is capturing now (one capture at a time: each
+// bracket captures between its own begin and end, on the calling thread).
+static thread_local lr_cuda_ctx *capturing;
+
+static int capture_error(cudaError_t e) {
+    switch (e) {
+    case cudaErrorStreamCaptureUnsupported:
+    case cudaErrorStreamCaptureInvalidated:
+    case cudaErrorStreamCaptureMerge:
+    case cudaErrorStreamCaptureUnmatched:
+    case cudaErrorStreamCaptureUnjoined:
+    case cudaErrorStreamCaptureIsolation:
+    case cudaErrorStreamCaptureImplicit:
+    case cudaErrorStreamCaptureWrongThread:
+    case cudaErrorCapturedEvent: return 1;
+    default: return 0;
+    }
+}
+
+// Said once per process: a capture failed, so its steps run without graphs.
+static void say_capture_failed(const char *what, const char *file, int line) {
+    static int said;
+    if (!said++)
+        fprintf(stderr,
+                "lightreasoner: warning: a CUDA graph capture failed (%s at %s:%d); such steps run without graphs\n",
+                what, file, line);
+}
+
+static int swallow(const char *what, const char *file, int line) {
+    lr_cuda_graphs *g = &capturing->graph;
+    g->broken = g->unsupported = 1; // this bracket launches nothing, and its key is never captured again
+    say_capture_failed(what, file, line);
+    return 1;
+}
+
+int lr_cuda_capture_swallow(cudaError_t e, const char *file, int line) {
+    if (!capturing || !capture_error(e)) return 0;
+    (void)cudaGetLastError(); // not sticky: cleared, so the eager rerun's first check does not see it
+    return swallow(cudaGetErrorString(e), file, line);
+}
+
+int lr_cuda_capture_swallow_cublas(cublasStatus_t s, const char *file, int line) {
+    // cuBLASLt reports a refused capture in its own words; a genuine error recurs in the eager rerun
+    return capturing ? swallow(cublasLtGetStatusString(s), file, line) : 0;
+}
+
 int lr_cuda_graph_op(lr_cuda_ctx *cx, const uint64_t *v, int n) {
     lr_cuda_graphs *g = &cx->graph;
     for (int i = 0; i < n; i++) g->sig = lr_graph_mix(g->sig, v[i]);
@@ -69,7 +115,12 @@ void lr_cuda_graph_begin(lr_backend *be, uint64_t key) {
     g->meta_bytes = g->meta_largest = 0;
     g->n_copies = 0;
     g->mode = mode;
-    if (mode == LR_GRAPH_CAPTURE) LR_CUDA_CHECK(cudaStreamBeginCapture(cx->stream, cudaStreamCaptureModeRelaxed));
+    if (mode == LR_GRAPH_CAPTURE) {
+        LR_CUDA_CHECK(cudaStreamBeginCapture(cx->stream, cudaStreamCaptureModeRelaxed));
+        capturing = cx;
+        // test hook (the GPU check): a call no capture allows, as a regression in an op would make one
+        if (lr_cuda_env_is("LR_TEST_GRAPH_FAULT", "1")) LR_CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    }
 }
 
 int lr_cuda_graph_end(lr_backend *be) {
@@ -86,6 +137,7 @@ int lr_cuda_graph_end(lr_backend *be) {
         lr_graph_after_eager(e, g->sig, g->meta_bytes, g->meta_largest, g->unsupported);
         g->eager++;
     } else if (mode == LR_GRAPH_CAPTURE) {
+        capturing = NULL;
         cudaGraph_t graph = NULL;
         const cudaError_t ce = cudaStreamEndCapture(cx->stream, &graph);
         cudaGraphExec_t exec = NULL;
@@ -93,11 +145,7 @@ int lr_cuda_graph_end(lr_backend *be) {
             LR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
         } else if (ce != cudaSuccess) {
             (void)cudaGetLastError(); // an invalidated capture: the step runs eagerly instead
-            static int said;
-            if (!said++)
-                fprintf(stderr,
-                        "lightreasoner: warning: a CUDA graph capture failed (%s); such steps run without graphs\n",
-                        cudaGetErrorString(ce));
+            say_capture_failed(cudaGetErrorString(ce), __FILE__, __LINE__);
         }
         if (graph) LR_CUDA_CHECK(cudaGraphDestroy(graph));
         lr_graph_after_capture(e, exec, g->sig, g->unsupported || ce != cudaSuccess); // an invalid capture: never again

@@ -359,7 +359,7 @@ void lr_cuda_log_softmax(lr_backend *be, const float *x, float *y, int M, int N)
 // ---- argmax_rows: per row the first index of the maximum (NaN ignored; 0
 // when the row is all NaN) and whether the row is finite. Only these M ids
 // and flags are copied to the host (pinned staging, one copy).
-__global__ void argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t *finite) {
+__global__ void __launch_bounds__(1024) argmax_rows_kernel(const float *x, int N, int32_t *ids, uint8_t *finite) {
     float bv;
     int bi, fin;
     row_argmax(x + (size_t)blockIdx.x * N, N, bv, bi, fin);

@@ -323,7 +323,7 @@ void lr_cuda_dropout(lr_backend *be, const float *x, int ldx, float *out, int ld
 // ---- the KL loss and its gradient, one block per row: log-softmax with an
 // fp64 normaliser; loss = sum_k w_k (log w_k - lsm[id_k]); dz = (softmax - w)
 // grad_scale (the labels subtracted by one thread in order, as the CPU).
-__global__ void kl_loss_kernel(const float *z, int V, const int64_t *lab_off, const int32_t *lab_ids,
+__global__ void __launch_bounds__(1024) kl_loss_kernel(const float *z, int V, const int64_t *lab_off, const int32_t *lab_ids,
                                const float *lab_w, double grad_scale, double *loss, float *dz) {
     __shared__ float redf[32];
     __shared__ double redd[32];

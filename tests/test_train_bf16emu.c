@@ -175,7 +175,9 @@ static void test_split_training(void) {
     EXPECT(tr_weights_apply(ms, TR_WEIGHTS_BF16, 0) == TR_WEIGHTS_BF16 &&
                tr_weights_apply(mr, TR_WEIGHTS_BF16_ROUND, 0) == TR_WEIGHTS_BF16_ROUND,
            "a bf16 checkpoint keeps its mode");
-    EXPECT(model_backend(ms)->bf16_split == 1 && model_backend(mr)->bf16_split == 0, "LR_TRAIN_WEIGHTS modes");
+    EXPECT(model_backend(ms)->bf16_split == 1 && model_backend(mr)->bf16_split == 0 &&
+               model_backend(ms)->bf16_weights_only == 1 && model_backend(mr)->bf16_weights_only == 1,
+           "LR_TRAIN_WEIGHTS modes (the emulation then rounds only the bf16 weights' GEMMs, as CUDA)");
     EXPECT(tr_weights_apply(m32, TR_WEIGHTS_BF16, 0) == TR_WEIGHTS_F32 && model_backend(m32)->bf16_split == 0,
            "weights loaded as fp32 train as f32 whatever the mode");
     lora_config lc = {.r = 4, .alpha = 8, .dropout = 0.1, .targets = (1u << LORA_N_MODULES) - 1};

@@ -17,6 +17,10 @@
 #                                    ["build-gpu-e2e-carry"]): every stage below
 # Options: --out DIR (default $OUT, else gpu-e2e-out), --budget SECONDS (default
 # 500; each stage gets at most what is left), --problems N (default 1000),
+# --build DIR and --carry DIR (the pack's build and the bundle's folder; defaults
+# build-gpu-e2e and build-gpu-e2e-carry), --binary FILE (--pack: bundle this
+# lightreasoner instead of building one: ctest test_gpu_e2e_local packs the
+# suite's own CUDA build into its build folder and runs --local on it),
 # --steps N (training steps of the timed `run`, default 100: the paper's 1000
 # take ~10x as long; e2e.json has the trainer's own step times from the run files).
 # Writes e2e.md, e2e.json and e2e_stages.tsv (all three after each stage, so a cut call still
@@ -26,6 +30,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 MODE=device OUTDIR=${OUT:-$ROOT/gpu-e2e-out} BUDGET=500 NPROB=1000 STEPS=100
+B=$ROOT/build-gpu-e2e CARRY=$ROOT/build-gpu-e2e-carry BIN=
 while [ $# -gt 0 ]; do
   case $1 in
     --pack) MODE=pack ;;
@@ -34,25 +39,31 @@ while [ $# -gt 0 ]; do
     --budget) BUDGET=$2; shift ;;
     --problems) NPROB=$2; shift ;;
     --steps) STEPS=$2; shift ;;
-    *) echo "usage: bash tools/gpu_e2e.sh [--pack|--local] [--out DIR] [--budget S] [--problems N] [--steps N]" >&2
+    --build) B=$2; shift ;;
+    --carry) CARRY=$2; shift ;;
+    --binary) BIN=$2; shift ;;
+    *) echo "usage: bash tools/gpu_e2e.sh [--pack|--local] [--out DIR] [--budget S] [--problems N] [--steps N]" \
+            "[--build DIR] [--carry DIR]" >&2
        exit 2 ;;
   esac
   shift
 done
-TARBALL=$ROOT/build-gpu-e2e-carry/e2e.tar.xz
+TARBALL=$CARRY/e2e.tar.xz
 ARCH=$(gcc -print-multiarch 2>/dev/null)
 [ -n "$ARCH" ] || ARCH=x86_64-linux-gnu # (gcc outside Debian/Ubuntu prints nothing; on the device the bundle says)
 
 # ---- --pack: the binary and the closure of what it and Open MPI's plugins load
 if [ $MODE = pack ]; then
   set -e
-  B=$ROOT/build-gpu-e2e
-  cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DLR_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DCMAKE_CUDA_RUNTIME_LIBRARY=Static >/dev/null
-  cmake --build "$B" -j"$(nproc)" --target lightreasoner >/dev/null
+  if [ -z "$BIN" ]; then
+    cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release -DLR_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+      -DCMAKE_CUDA_RUNTIME_LIBRARY=Static >/dev/null
+    cmake --build "$B" -j"$(nproc)" --target lightreasoner >/dev/null
+    BIN=$B/lightreasoner
+  fi
   S=$(mktemp -d)/e2e
   mkdir -p "$S/bin" "$S/lib"
-  cp "$B/lightreasoner" "$S/bin/"
+  cp "$BIN" "$S/bin/lightreasoner"
   # what the bundle was built from (e2e.json holds it beside the working tree's commit)
   echo "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src CMakeLists.txt cmake 2>/dev/null || echo -dirty)" \
     > "$S/COMMIT"
@@ -70,7 +81,7 @@ if [ $MODE = pack ]; then
   done
   [ -d /usr/share/pmix ] && cp -a /usr/share/pmix "$S/usr/share/"
   # every shared library these load, but glibc's own and CUDA's (the device has its driver and toolkit)
-  { ldd "$B/lightreasoner"; ldd "$S/usr/bin/orted"; find "$S/usr" -name '*.so*' -type f -exec ldd {} \; 2>/dev/null; } |
+  { ldd "$BIN"; ldd "$S/usr/bin/orted"; find "$S/usr" -name '*.so*' -type f -exec ldd {} \; 2>/dev/null; } |
     awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
     grep -Ev '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux-x86-64)\.so|/libcuda\.so|/libcublas|/libcudart|/libnvidia' |
     while read -r f; do cp -L "$f" "$S/lib/"; done

@@ -82,6 +82,12 @@ struct lr_backend {
      * two bf16 tensor-core GEMMs. 0: one GEMM on x rounded to bf16. The CPU
      * reads bf16 weights exactly in fp32 either way. */
     int bf16_split;
+    /* 1 (set by the trainer for bf16 frozen weights, split or not): only the
+     * GEMMs through bf16 weights see bf16 inputs, as on CUDA, where the
+     * trainer's other GEMMs (LoRA) and attention stay fp32. Read by the CPU's
+     * bf16 emulation, which otherwise rounds every GEMM's and attention's
+     * inputs. */
+    int bf16_weights_only;
     int n_threads;
     void *ctx;       /* backend private state (workspaces, handles) */
 

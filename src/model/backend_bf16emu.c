@@ -12,11 +12,12 @@
  *     scores, softmax and the P·V accumulation stay fp32;
  *   - everything else (norms, residual stream, SwiGLU, log-softmax) fp32.
  * Rounding is idempotent, so rounding the k/v read by attention equals
- * rounding them when they are stored. With be->bf16_split (the trainer's
- * bf16 frozen weights; backend.h) the CUDA trainer computes in fp32 but for
- * its bf16-weight GEMMs, which take x as hi = bf16(x) and lo = bf16(x - hi)
- * and add w·lo to w·hi: so does the emulation then, and rounds nothing
- * else. Slow (copies per call): for tests. */
+ * rounding them when they are stored. With be->bf16_weights_only (the
+ * trainer's bf16 frozen weights; backend.h) the CUDA trainer computes in
+ * fp32 but for its bf16-weight GEMMs: so does the emulation then, rounding
+ * only those GEMMs' inputs, or with be->bf16_split taking x as hi = bf16(x)
+ * and lo = bf16(x - hi) and adding w·lo to w·hi. Slow (copies per call):
+ * for tests. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,7 @@ static void split_rows(float *hi, float *lo, const float *src, size_t rows, size
 static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                        int M, int N, int K, int accumulate) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0 || (be->bf16_split && w.dtype == LR_F32)) {
+    if (M <= 0 || N <= 0 || K <= 0 || ((be->bf16_weights_only || be->bf16_split) && w.dtype == LR_F32)) {
         e->base_ops.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, accumulate);
         return;
     }
@@ -99,7 +100,7 @@ static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
 static void emu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0 || be->bf16_split) { /* bf16_split: the trainer's fp32 GEMMs stay fp32 */
+    if (M <= 0 || N <= 0 || K <= 0 || be->bf16_weights_only || be->bf16_split) { /* the trainer's: fp32 */
         e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -139,7 +140,7 @@ static void emu_attention(lr_backend *be, const float *q, int ldq, const void *k
     LR_CHECK(b->kv_dtype == LR_F32, "the bf16 emulation's keys and values are fp32 (rounded here)");
     const float *k = kv_k, *v = kv_v; /* (rows, ldkv) */
     emu_ctx *e = emu_of(be);
-    if (be->bf16_split) { /* the trainer's attention in fp32 */
+    if (be->bf16_weights_only || be->bf16_split) { /* the trainer's attention in fp32 */
         e->base_ops.attention(be, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, b);
         return;
     }
@@ -153,7 +154,7 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
                                    const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
                                    int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     emu_ctx *e = emu_of(be);
-    if (be->bf16_split) {
+    if (be->bf16_weights_only || be->bf16_split) {
         e->base_ops.attention_backward(be, q, ldq, k, v, ldkv, dout, dq, dk, dv, ldd, n_heads, n_kv_heads, head_dim,
                                        scale, b);
         return;
@@ -163,12 +164,19 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
                                    head_dim, scale, b);
 }
 
-/* matmul_dx: the CPU's (its gemm is emu_gemm: dy rounded) unless
- * bf16_split with bf16 weights: dx = hi·w, then += lo·w (fp32 sums). */
+/* matmul_dx: the CPU's (its gemm is emu_gemm: dy rounded) unless the
+ * trainer's bf16 weights (emu_gemm then passes through): with bf16_split
+ * dx = hi·w, then += lo·w (fp32 sums); without, dy rounded here. */
 static void emu_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
     emu_ctx *e = emu_of(be);
-    if (!be->bf16_split || w.dtype != LR_BF16 || M <= 0 || N <= 0 || K <= 0) {
+    if (!(be->bf16_split || be->bf16_weights_only) || w.dtype != LR_BF16 || M <= 0 || N <= 0 || K <= 0) {
         e->base_ops.matmul_dx(be, dy, w, dx, M, N, K);
+        return;
+    }
+    if (!be->bf16_split) { /* one bf16 GEMM: dy rounded (the weights are bf16 already) */
+        float *dyr = scratch(e, 0, (size_t)M * N); /* (M, N) */
+        round_rows(dyr, dy, (size_t)M, (size_t)N, (size_t)N);
+        e->base_ops.matmul_dx(be, dyr, w, dx, M, N, K);
         return;
     }
     float *hi = scratch(e, 0, (size_t)M * N), *lo = scratch(e, 4, (size_t)M * N); /* (M, N) each */

@@ -55,7 +55,9 @@ tr_weights tr_weights_apply(lr_model *m, tr_weights w, int warn) {
                     weights_names[w]);
         w = TR_WEIGHTS_F32;
     }
-    model_backend(m)->bf16_split = w == TR_WEIGHTS_BF16;
+    lr_backend *be = model_backend(m);
+    be->bf16_split = w == TR_WEIGHTS_BF16;
+    be->bf16_weights_only = w != TR_WEIGHTS_F32;
     return w;
 }
 

@@ -237,6 +237,19 @@ for g in ('problems', 'traces', 'divergence', 'samples'):
     assert g in f, g
 print('groups:', sorted(f.keys()))
 PY"
+# resume on this device (issue 16: checkpoints and --resume work unchanged from GPU runs): the demo run
+# SIGKILLed after training step 3 (checkpoint at 2) leaves no run file, --resume finishes it, and its
+# per-step losses are the uninterrupted run's (within 1e-5 relative: CUDA's sums need not repeat bit for bit)
+stage resume_demo 150 bash -c "rc=0; LR_TEST_DIE_AT=step:3 \"$LR\" run --out \"$WORK/kill.h5\" --no-eval --quiet \
+  >/dev/null 2>&1 || rc=\$?; echo \"killed run: exit \$rc\"; [ \$rc != 0 ] && [ ! -e \"$WORK/kill.h5\" ] &&
+  \"$LR\" run --out \"$WORK/kill.h5\" --no-eval --resume --quiet && \"$PY\" - \"$WORK/demo-run.h5\" \"$WORK/kill.h5\" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, 'r')['train/log/loss'][:] for p in sys.argv[1:3])
+assert len(a) == len(b) and len(a) > 3, (len(a), len(b))
+rel = np.abs(a - b) / np.maximum(1.0, np.abs(a))
+print('resumed vs uninterrupted: %d steps, max relative loss difference %.3g' % (len(a), rel.max()))
+assert rel.max() <= 1e-5
+PY"
 # SPEC §6 at the paper's shapes: 1.5B-shaped expert, 0.5B-shaped amateur, random bf16
 # (--local: the demo pair and a few problems, to check the command lines)
 EXP=data/demo/expert AMA=data/demo/amateur

@@ -105,6 +105,22 @@ static void test_training(void) {
     model_free(m16);
 }
 
+/* max over (m, j) of |out - a·W| / Σ|a·W| for out (M, J) = a (M, I) · W,
+ * W[i][j] = w[i * J + j] (w_ij) or w[j * I + i], in fp64 */
+static double max_rel_err(const float *out, const float *a, const float *w, int M, int J, int I, int w_ij) {
+    double err = 0;
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < J; j++) {
+            double exact = 0, mag = 0;
+            for (int i = 0; i < I; i++) {
+                const double p = (double)a[m * I + i] * (w_ij ? w[i * J + j] : w[j * I + i]);
+                exact += p, mag += fabs(p);
+            }
+            err = fmax(err, fabs(out[m * J + j] - exact) / mag);
+        }
+    return err;
+}
+
 /* bf16_split (backend.h; the trainer's bf16 frozen weights): a bf16-weight
  * GEMM on x = hi + lo is fp32-accurate where one GEMM on bf16(x) is not;
  * the forward (matmul) and the input gradient (matmul_dx: dy split). */
@@ -113,48 +129,32 @@ static void test_split_matmul(void) {
     lr_backend *emu = lr_backend_cpu_new(2);
     lr_backend_emulate_bf16(emu);
     float *x = malloc((size_t)M * K * 4), *wf = malloc((size_t)N * K * 4), *y = malloc((size_t)M * N * 4);
+    float *dy = malloc((size_t)M * N * 4), *dx = malloc((size_t)M * K * 4);
     uint16_t *wb = malloc((size_t)N * K * 2);
     for (int i = 0; i < M * K; i++) x[i] = rnd();
+    for (int i = 0; i < M * N; i++) dy[i] = rnd();
     for (int i = 0; i < N * K; i++) {
         wf[i] = lr_round_bf16(rnd());
         uint32_t u;
         memcpy(&u, &wf[i], 4);
         wb[i] = (uint16_t)(u >> 16);
     }
-    double err[2] = {0, 0};
-    for (int split = 0; split < 2; split++) {
-        emu->bf16_split = split;
-        emu->matmul(emu, x, K, (lr_weight){wb, LR_BF16}, NULL, y, N, M, N, K, 0);
-        for (int m = 0; m < M; m++)
-            for (int n = 0; n < N; n++) {
-                double exact = 0, mag = 0;
-                for (int k = 0; k < K; k++)
-                    exact += (double)x[m * K + k] * wf[n * K + k], mag += fabs((double)x[m * K + k] * wf[n * K + k]);
-                err[split] = fmax(err[split], fabs(y[m * N + n] - exact) / mag);
-            }
+    const lr_weight w = {wb, LR_BF16};
+    for (int op = 0; op < 2; op++) { /* 0: y (M, N) = x (M, K) · wᵀ; 1: dx (M, K) = dy (M, N) · w */
+        double err[2];
+        for (int split = 0; split < 2; split++) {
+            emu->bf16_split = split;
+            if (op == 0) emu->matmul(emu, x, K, w, NULL, y, N, M, N, K, 0);
+            else emu->matmul_dx(emu, dy, w, dx, M, N, K);
+            err[split] = op == 0 ? max_rel_err(y, x, wf, M, N, K, 0) : max_rel_err(dx, dy, wf, M, K, N, 1);
+        }
+        const char *what = op == 0 ? "matmul" : "matmul_dx";
+        printf("bf16-weight %s, max error / sum |x w|: one GEMM on rounded input %.2g, split input %.2g\n", what,
+               err[0], err[1]);
+        EXPECT(err[1] <= 2e-5, "%s split: fp32-level error (%g)", what, err[1]);
+        EXPECT(err[0] >= 1e-4 && err[0] > 20 * err[1], "%s on rounded input rounds (%g vs split %g)", what, err[0],
+               err[1]);
     }
-    printf("bf16-weight matmul, max error / sum |x w|: one GEMM on bf16(x) %.2g, split x = hi + lo %.2g\n", err[0],
-           err[1]);
-    EXPECT(err[1] <= 2e-5, "split: fp32-level error (%g)", err[1]);
-    EXPECT(err[0] >= 1e-4 && err[0] > 20 * err[1], "one GEMM on bf16(x) rounds (%g vs split %g)", err[0], err[1]);
-    /* matmul_dx: dx (M, K) = dy (M, N) · w (N, K), dy = x's role here */
-    float *dy = malloc((size_t)M * N * 4), *dx = malloc((size_t)M * K * 4);
-    for (int i = 0; i < M * N; i++) dy[i] = rnd();
-    double edx[2] = {0, 0};
-    for (int split = 0; split < 2; split++) {
-        emu->bf16_split = split;
-        emu->matmul_dx(emu, dy, (lr_weight){wb, LR_BF16}, dx, M, N, K);
-        for (int m = 0; m < M; m++)
-            for (int k = 0; k < K; k++) {
-                double exact = 0, mag = 0;
-                for (int n = 0; n < N; n++)
-                    exact += (double)dy[m * N + n] * wf[n * K + k], mag += fabs((double)dy[m * N + n] * wf[n * K + k]);
-                edx[split] = fmax(edx[split], fabs(dx[m * K + k] - exact) / mag);
-            }
-    }
-    printf("bf16-weight matmul_dx, max error / sum |dy w|: one GEMM on bf16(dy) %.2g, split %.2g\n", edx[0], edx[1]);
-    EXPECT(edx[1] <= 2e-5, "matmul_dx split: fp32-level error (%g)", edx[1]);
-    EXPECT(edx[0] >= 1e-4 && edx[0] > 20 * edx[1], "matmul_dx on bf16(dy) rounds (%g vs split %g)", edx[0], edx[1]);
     free(x), free(wf), free(y), free(wb), free(dy), free(dx);
     lr_backend_destroy(emu);
 }

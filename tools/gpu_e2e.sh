@@ -255,8 +255,17 @@ PY"
 EXP=data/demo/expert AMA=data/demo/amateur
 if [ $MODE = device ]; then
   EXP=$WORK/m1p5b AMA=$WORK/m0p5b
-  stage make_models 90 bash -c "python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&
-    python3 bench/make_model_bf16.py \"$AMA\" --shape 0.5b"
+  # the GPU check, run just before on the same (still warm) machine, made the same 1.5B-shaped model:
+  # reused when its stage passed (device time is the scarce thing), else made here
+  GC=${LR_GPU_WORK:-/tmp/lr_gpu_check}
+  if grep -q "^make_model_1p5b	pass" "$GC/files/stages.tsv" 2>/dev/null && [ -f "$GC/m1p5b/config.json" ]; then
+    EXP=$GC/m1p5b
+    echo "1.5B-shaped expert: the GPU check's ($EXP)" >> "$LOG"
+    stage make_models 90 python3 bench/make_model_bf16.py "$AMA" --shape 0.5b
+  else
+    stage make_models 90 bash -c "python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&
+      python3 bench/make_model_bf16.py \"$AMA\" --shape 0.5b"
+  fi
 fi
 # --batch 128: problems per chunk = sequences decoded together (the default 8 suits CPUs; on a GPU a
 # decode step of 8 rows costs nearly what one of 128 does)

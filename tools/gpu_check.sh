@@ -75,6 +75,7 @@ report() { python3 "$ROOT/tools/gpu_check/report.py" "$OUTDIR" >/dev/null 2>&1 |
 
 # Stages run with whatever time is left: a timeout there is "cut", not a failure.
 BEST_EFFORT="memcheck racecheck"
+best_effort() { [[ " $BEST_EFFORT " == *" $1 "* ]]; }
 # stage NAME CAP_SECONDS OK_CODES CMD...: runs CMD with at most
 # min(CAP, budget left) seconds; OK_CODES is a comma list of exit codes that
 # count as a pass (77 = "skip": recorded as skip).
@@ -83,7 +84,7 @@ stage() {
   local left=$(( BUDGET - $(elapsed) )) t0 rc status note=""
   [ "$cap" -gt "$left" ] && cap=$left
   if [ "$cap" -lt 5 ]; then # out of time: fine for a best-effort stage, a hole in the check for another
-    if [[ " $BEST_EFFORT " == *" $name "* ]]; then status=skip; else status=incomplete; INCOMPLETE=1; fi
+    if best_effort "$name"; then status=skip; else status=incomplete; INCOMPLETE=1; fi
     printf '%s\t%s\t0\tout of time\n' "$name" "$status" >> "$OUTDIR/stages.tsv"
     log "$name: $status (out of time)"; report; return 0
   fi
@@ -94,7 +95,7 @@ stage() {
   rc=$?
   local ms=$(( ($(date +%s%N) - t0) / 1000000 )) secs
   secs="$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-  if { [ $rc = 124 ] || [ $rc = 137 ]; } && [[ " $BEST_EFFORT " == *" $name "* ]]; then
+  if { [ $rc = 124 ] || [ $rc = 137 ]; } && best_effort "$name"; then
     status=cut; note="stopped after ${cap}s (run with the time left): not gating"
   elif [ $rc = 124 ] || [ $rc = 137 ]; then status=timeout; note="over ${cap}s"
   elif [ $rc = 77 ] && [[ ",$ok," == *",77,"* ]]; then status=skip; note=$(tail -1 "$OUTDIR/$name.log")

@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --carry) CARRY=$2; shift ;;
     --binary) BIN=$2; shift ;;
     *) echo "usage: bash tools/gpu_e2e.sh [--pack|--local] [--out DIR] [--budget S] [--problems N] [--steps N]" \
-            "[--build DIR] [--carry DIR]" >&2
+            "[--build DIR] [--carry DIR] [--binary FILE]" >&2
        exit 2 ;;
   esac
   shift
@@ -111,13 +111,14 @@ FAILED=0
 # Stages that run with what the budget leaves: a timeout there is "cut" (its time is a lower
 # bound), a stage they cannot start is "skip"; any other stage out of time is "incomplete".
 BEST_EFFORT="run_paper_pack_bf16w run_paper"
+best_effort() { [[ " $BEST_EFFORT " == *" $1 "* ]]; }
 # stage NAME CAP CMD...: runs CMD with at most min(CAP, budget left) seconds
 stage() {
   local name=$1 cap=$2; shift 2
   local left=$(( BUDGET - $(elapsed) )) t0 rc status
   [ "$cap" -gt "$left" ] && cap=$left
   if [ "$cap" -lt 5 ]; then
-    if [[ " $BEST_EFFORT " == *" $name "* ]]; then status=skip; else status=incomplete; FAILED=1; fi
+    if best_effort "$name"; then status=skip; else status=incomplete; FAILED=1; fi
     printf '%s\t%s\t0\n' "$name" "$status" >> "$RES"
     echo "[gpu_e2e +$(elapsed)s] $name: $status (out of time)" >&2
     report; return 0
@@ -127,7 +128,7 @@ stage() {
   timeout -k 5 "$cap" bash -c '"$@"' _ "$@" >> "$LOG" 2>&1
   rc=$?
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  if { [ $rc = 124 ] || [ $rc = 137 ]; } && [[ " $BEST_EFFORT " == *" $name "* ]]; then status=cut
+  if { [ $rc = 124 ] || [ $rc = 137 ]; } && best_effort "$name"; then status=cut
   elif [ $rc = 124 ] || [ $rc = 137 ]; then status=timeout; elif [ $rc = 0 ]; then status=pass; else status="fail($rc)"; fi
   [ $status = pass ] || [ $status = cut ] || FAILED=1
   printf '%s\t%s\t%s.%03d\n' "$name" "$status" $((ms / 1000)) $((ms % 1000)) >> "$RES"
@@ -164,16 +165,14 @@ LR=$WORK/lr
 # a python with h5py: the device image's python3, or Debian's python3-h5py here
 PY=python3
 for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
+GPU="none (--local)"
+[ $MODE = device ] && GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 # e2e.json and e2e.md from the stage table and the run files so far (after every stage)
 report() {
-"$PY" - "$RES" "$OUTDIR" "$NPROB" "$STEPS" "$MODE" "$WORK" "$BUNDLE_COMMIT" "$TREE_COMMIT" 2>> "$LOG" <<'PY'
-import json, os, sys, datetime, subprocess
-res, out, nprob, steps, mode, work, bundle, tree = sys.argv[1:]
+"$PY" - "$RES" "$OUTDIR" "$NPROB" "$STEPS" "$MODE" "$WORK" "$BUNDLE_COMMIT" "$TREE_COMMIT" "$GPU" 2>> "$LOG" <<'PY'
+import json, os, sys, datetime
+res, out, nprob, steps, mode, work, bundle, tree, gpu = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
-try:
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() if mode == "device" else "none (--local)"
-except OSError:
-    gpu = "?"
 rep = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu or "?", "mode": mode,
        "bundle_commit": bundle, "tree_commit": tree,
        "stages": [{"name": n, "status": s, "seconds": float(t)} for n, s, t in rows]}
@@ -258,14 +257,12 @@ if [ $MODE = device ]; then
   # the GPU check, run just before on the same (still warm) machine, made the same 1.5B-shaped model:
   # reused when its stage passed (device time is the scarce thing), else made here
   GC=${LR_GPU_WORK:-/tmp/lr_gpu_check}
+  MAKE_EXP="python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&"
   if grep -q "^make_model_1p5b	pass" "$GC/files/stages.tsv" 2>/dev/null && [ -f "$GC/m1p5b/config.json" ]; then
-    EXP=$GC/m1p5b
+    EXP=$GC/m1p5b MAKE_EXP=""
     echo "1.5B-shaped expert: the GPU check's ($EXP)" >> "$LOG"
-    stage make_models 90 python3 bench/make_model_bf16.py "$AMA" --shape 0.5b
-  else
-    stage make_models 90 bash -c "python3 bench/make_model_bf16.py \"$EXP\" --shape 1.5b &&
-      python3 bench/make_model_bf16.py \"$AMA\" --shape 0.5b"
   fi
+  stage make_models 90 bash -c "$MAKE_EXP python3 bench/make_model_bf16.py \"$AMA\" --shape 0.5b"
 fi
 # --batch 128: problems per chunk = sequences decoded together (the default 8 suits CPUs; on a GPU a
 # decode step of 8 rows costs nearly what one of 128 does)

@@ -33,6 +33,10 @@ typedef struct emu_ctx {
 
 static emu_ctx *emu_of(lr_backend *be) { return ((lr_cpu_ctx *)be->ctx)->emu; }
 
+/* The trainer's bf16 frozen weights (backend.h bf16_weights_only; a split
+ * implies them): only the GEMMs through bf16 weights round, as on CUDA. */
+static int trainer_bf16(const lr_backend *be) { return be->bf16_weights_only || be->bf16_split; }
+
 float lr_round_bf16(float x) {
     uint32_t u;
     memcpy(&u, &x, 4);
@@ -74,7 +78,7 @@ static void split_rows(float *hi, float *lo, const float *src, size_t rows, size
 static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, const float *bias, float *y, int ldy,
                        int M, int N, int K, int accumulate) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0 || ((be->bf16_weights_only || be->bf16_split) && w.dtype == LR_F32)) {
+    if (M <= 0 || N <= 0 || K <= 0 || (trainer_bf16(be) && w.dtype == LR_F32)) {
         e->base_ops.matmul(be, x, ldx, w, bias, y, ldy, M, N, K, accumulate);
         return;
     }
@@ -100,7 +104,7 @@ static void emu_matmul(lr_backend *be, const float *x, int ldx, lr_weight w, con
 static void emu_gemm(lr_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     emu_ctx *e = emu_of(be);
-    if (M <= 0 || N <= 0 || K <= 0 || be->bf16_weights_only || be->bf16_split) { /* the trainer's: fp32 */
+    if (M <= 0 || N <= 0 || K <= 0 || trainer_bf16(be)) { /* the trainer's: fp32 */
         e->base_ops.gemm(be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -140,7 +144,7 @@ static void emu_attention(lr_backend *be, const float *q, int ldq, const void *k
     LR_CHECK(b->kv_dtype == LR_F32, "the bf16 emulation's keys and values are fp32 (rounded here)");
     const float *k = kv_k, *v = kv_v; /* (rows, ldkv) */
     emu_ctx *e = emu_of(be);
-    if (be->bf16_weights_only || be->bf16_split) { /* the trainer's attention in fp32 */
+    if (trainer_bf16(be)) { /* the trainer's attention in fp32 */
         e->base_ops.attention(be, q, ldq, k, v, ldkv, out, n_heads, n_kv_heads, head_dim, scale, b);
         return;
     }
@@ -154,7 +158,7 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
                                    const float *dout, float *dq, float *dk, float *dv, int ldd, int n_heads,
                                    int n_kv_heads, int head_dim, float scale, const lr_attn_batch *b) {
     emu_ctx *e = emu_of(be);
-    if (be->bf16_weights_only || be->bf16_split) {
+    if (trainer_bf16(be)) {
         e->base_ops.attention_backward(be, q, ldq, k, v, ldkv, dout, dq, dk, dv, ldd, n_heads, n_kv_heads, head_dim,
                                        scale, b);
         return;
@@ -169,7 +173,7 @@ static void emu_attention_backward(lr_backend *be, const float *q, int ldq, cons
  * dx = hi·w, then += lo·w (fp32 sums); without, dy rounded here. */
 static void emu_matmul_dx(lr_backend *be, const float *dy, lr_weight w, float *dx, int M, int N, int K) {
     emu_ctx *e = emu_of(be);
-    if (!(be->bf16_split || be->bf16_weights_only) || w.dtype != LR_BF16 || M <= 0 || N <= 0 || K <= 0) {
+    if (!trainer_bf16(be) || w.dtype != LR_BF16 || M <= 0 || N <= 0 || K <= 0) {
         e->base_ops.matmul_dx(be, dy, w, dx, M, N, K);
         return;
     }

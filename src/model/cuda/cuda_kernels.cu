@@ -76,6 +76,15 @@ void lr_cuda_rmsnorm(lr_backend *be, const float *x, const float *w, float *y, i
 // cos and sin come from the backend's table (rope_table) where it covers
 // the position: the same sincosf of the same fp32 angle, computed once per
 // (position, frequency) instead of once per row and head.
+
+// (cos, sin) of position p's angle at frequency f: what the table holds and
+// what a row beyond it computes, one function so that both are the same bits
+__device__ __forceinline__ float2 rope_cs(float p, float f) {
+    float s, c;
+    sincosf(__fmul_rn(p, f), &s, &c); // full-range, not the fast intrinsic
+    return make_float2(c, s);
+}
+
 __device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, int pos, const float *inv_freq,
                                          const float2 *tab, int tab_rows) {
     const int half = hd / 2;
@@ -83,13 +92,8 @@ __device__ __forceinline__ void rope_row(float *row, int n_heads, int hd, int po
     const float2 *tr = pos >= 0 && pos < tab_rows ? tab + (size_t)pos * half : NULL;
     for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
         const int h = t / half, i = t % half;
-        float s, c;
-        if (tr) {
-            const float2 cs = tr[i];
-            c = cs.x, s = cs.y;
-        } else {
-            sincosf(__fmul_rn(p, inv_freq[i]), &s, &c); // full-range, not the fast intrinsic
-        }
+        const float2 cs = tr ? tr[i] : rope_cs(p, inv_freq[i]);
+        const float c = cs.x, s = cs.y;
         float *xh = row + (size_t)h * hd;
         const float a = xh[i], b = xh[i + half];
         xh[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)); // no fma contraction, as the CPU path
@@ -106,9 +110,7 @@ __global__ void rope_table_kernel(float2 *tab, int rows, int half, const float *
     const size_t n = (size_t)rows * half;
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
         const int p = (int)(e / (size_t)half), i = (int)(e % (size_t)half);
-        float s, c;
-        sincosf(__fmul_rn((float)p, inv_freq[i]), &s, &c); // as rope_row computes it
-        tab[e] = make_float2(c, s);
+        tab[e] = rope_cs((float)p, inv_freq[i]);
     }
 }
 
@@ -162,13 +164,22 @@ static int rope_freqs(lr_cuda_ctx *cx, const float *inv_freq, int half) {
     return 0;
 }
 
-void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
-                  const float *inv_freq) {
-    lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0 || rope_freqs(cx, inv_freq, head_dim / 2)) return;
+// What both RoPE ops do first: the frequencies (rope_freqs), the positions
+// uploaded, the cos/sin table grown to cover them. NULL: the frequencies
+// changed inside a recording bracket, which broke; nothing to launch.
+static const int32_t *rope_setup(lr_cuda_ctx *cx, const int32_t *pos, int M, const float *inv_freq, int head_dim) {
+    if (rope_freqs(cx, inv_freq, head_dim / 2)) return NULL;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
     const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
     rope_table(cx, pos, M);
+    return dpos;
+}
+
+void lr_cuda_rope(lr_backend *be, float *x, int ld, int M, int n_heads, int head_dim, const int32_t *pos,
+                  const float *inv_freq) {
+    lr_cuda_ctx *cx = lr_cuda_of(be);
+    const int32_t *dpos = M > 0 ? rope_setup(cx, pos, M, inv_freq, head_dim) : NULL;
+    if (!dpos) return;
     if (lr_cuda_graph_args(cx, __LINE__, x, ld, M, n_heads, head_dim, dpos, cx->inv_freq, (const void *)cx->rope_tab,
                            cx->rope_tab_rows))
         return;
@@ -312,12 +323,10 @@ void lr_cuda_rope_kv_store(lr_backend *be, float *qkv, int ld, int M, int n_head
                            const int32_t *pos, const float *inv_freq, void *k_dst, void *v_dst,
                            const int64_t *dst_row) {
     lr_cuda_ctx *cx = lr_cuda_of(be);
-    if (M <= 0 || rope_freqs(cx, inv_freq, head_dim / 2)) return;
-    memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *pos), pos, (size_t)M * sizeof *pos);
-    const int32_t *dpos = (const int32_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *pos);
+    const int32_t *dpos = M > 0 ? rope_setup(cx, pos, M, inv_freq, head_dim) : NULL;
+    if (!dpos) return;
     memcpy(lr_cuda_host_meta(cx, (size_t)M * sizeof *dst_row), dst_row, (size_t)M * sizeof *dst_row);
     const int64_t *drow = (const int64_t *)lr_cuda_meta_upload(cx, (size_t)M * sizeof *dst_row);
-    rope_table(cx, pos, M);
     if (lr_cuda_graph_args(cx, __LINE__, qkv, ld, M, n_heads, n_kv_heads, head_dim, dpos, cx->inv_freq, k_dst, v_dst,
                            drow, (int)be->kv_dtype, (const void *)cx->rope_tab, cx->rope_tab_rows))
         return;
